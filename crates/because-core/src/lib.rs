@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod dataset;
 mod error;
 pub mod filter;
 mod interactions;
@@ -37,6 +38,7 @@ mod sparse;
 pub mod split;
 mod vocab;
 
+pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use interactions::{Columns, DuplicatePolicy, Interaction, Interactions};
 pub use session::{Sessions, DEFAULT_SESSION_TIMEOUT_MS};

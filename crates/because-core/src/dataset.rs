@@ -1,0 +1,79 @@
+use crate::{Interactions, Vocab};
+
+/// An interaction log together with the vocabularies that name its users
+/// and items and the names of its event types.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    /// External user IDs.
+    pub users: Vocab,
+    /// External item IDs.
+    pub items: Vocab,
+    /// The interactions, indexed by `users` and `items`.
+    pub interactions: Interactions,
+    /// Names of the event codes (empty when the data has no event types).
+    pub event_names: Vec<String>,
+    /// Whether the times are real timestamps (otherwise they are row numbers).
+    pub has_time: bool,
+    /// Whether the values are explicit ratings.
+    pub has_ratings: bool,
+}
+
+impl Dataset {
+    /// The dataset restricted to interactions with `keep[k]` (row order),
+    /// dropping users and items left with no interaction. IDs keep their
+    /// relative order.
+    pub fn retain(&self, keep: &[bool]) -> Dataset {
+        let x = self.interactions.select(keep);
+        let user_keep: Vec<bool> = x.user_counts().iter().map(|&c| c > 0).collect();
+        let item_keep: Vec<bool> = x.item_counts().iter().map(|&c| c > 0).collect();
+        let (users, umap) = self.users.retain(&user_keep);
+        let (items, imap) = self.items.retain(&item_keep);
+        let interactions = x.remap(&umap, &imap, users.len(), items.len());
+        Dataset { users, items, interactions, ..self.clone_meta() }
+    }
+
+    /// The same dataset with other interactions (same index space).
+    pub fn with_interactions(&self, interactions: Interactions) -> Dataset {
+        Dataset { users: self.users.clone(), items: self.items.clone(), interactions, ..self.clone_meta() }
+    }
+
+    fn clone_meta(&self) -> Dataset {
+        Dataset {
+            event_names: self.event_names.clone(),
+            has_time: self.has_time,
+            has_ratings: self.has_ratings,
+            ..Default::default()
+        }
+    }
+
+    /// Share of the user-item matrix that is empty.
+    pub fn sparsity(&self) -> f64 {
+        let cells = self.users.len() as f64 * self.items.len() as f64;
+        if cells == 0.0 {
+            return 1.0;
+        }
+        1.0 - self.interactions.len() as f64 / cells
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retain_compacts_ids() {
+        let x = Interactions::from_tuples(3, 3, [(0, 0, 1.0, 0), (1, 1, 1.0, 0), (2, 2, 1.0, 0), (2, 0, 1.0, 1)])
+            .unwrap();
+        let d = Dataset {
+            users: Vocab::from_ids(["a", "b", "c"]),
+            items: Vocab::from_ids(["x", "y", "z"]),
+            interactions: x,
+            ..Default::default()
+        };
+        let r = d.retain(&[true, false, true, true]);
+        assert_eq!(r.users.ids().collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(r.items.ids().collect::<Vec<_>>(), ["x", "z"]);
+        assert_eq!(r.interactions.user_items(1), &[1, 0]);
+        assert_eq!(r.interactions.n_users(), 2);
+    }
+}
