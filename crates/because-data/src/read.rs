@@ -154,8 +154,10 @@ pub struct ReadOptions {
     pub rating_range: Option<(f32, f32)>,
     /// Event type weights.
     pub event_weights: EventWeights,
-    /// What to do with repeated (user, item) pairs.
-    pub duplicates: DuplicatePolicy,
+    /// What to do with repeated (user, item) pairs; `None` chooses: `max`
+    /// for event logs without ratings (the strongest event wins), `last`
+    /// otherwise (a re-rating replaces the rating).
+    pub duplicates: Option<DuplicatePolicy>,
     /// Fail on the first bad row instead of dropping it.
     pub strict: bool,
     /// How to read numeric times.
@@ -534,9 +536,14 @@ pub fn read_interactions(path: &Path, opts: &ReadOptions) -> Result<Loaded> {
     report.steps.push(crate::report::Step { name: "read".into(), before: report.rows_read, after: kept_rows });
     let event_names: Vec<String> = events.ids().map(|s| if s.is_empty() { "(none)".to_string() } else { s.to_string() }).collect();
     let strength: Vec<f32> = event_names.iter().map(|n| opts.event_weights.weight(n)).collect();
-    let (interactions, removed) = interactions.dedup(opts.duplicates, &strength);
+    let policy = opts.duplicates.unwrap_or(if layout.col[EVENT].is_some() && layout.col[RATING].is_none() {
+        DuplicatePolicy::Max
+    } else {
+        DuplicatePolicy::Last
+    });
+    let (interactions, removed) = interactions.dedup(policy, &strength);
     if removed > 0 {
-        let name = format!("merge duplicates ({:?})", opts.duplicates).to_lowercase();
+        let name = format!("merge duplicates ({policy:?})").to_lowercase();
         report.drop_many(Reason::Duplicate, name, kept_rows, kept_rows - removed);
     }
     let time_format = if time_formats[TimeFormat::Iso as usize] {

@@ -184,8 +184,11 @@ impl CleanReport {
         for (reason, n) in &self.dropped {
             s += &format!("  dropped {n:>9}  {reason}\n");
         }
-        for p in self.examples.iter().take(10) {
-            s += &format!("  e.g. {p}\n");
+        // The first example of each reason.
+        for (reason, _) in &self.dropped {
+            if let Some(p) = self.examples.iter().find(|p| p.reason.key() == *reason) {
+                s += &format!("  e.g. {p}\n");
+            }
         }
         s
     }

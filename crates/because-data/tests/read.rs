@@ -135,14 +135,14 @@ fn duplicate_policies_count_merged_rows() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "d.csv", b"user,item,rating,ts\n1,a,2,10\n1,a,5,20\n1,a,3,30\n1,b,1,5\n");
     for (policy, value) in [(DuplicatePolicy::Sum, 10.0), (DuplicatePolicy::Max, 5.0), (DuplicatePolicy::First, 2.0), (DuplicatePolicy::Last, 3.0)] {
-        let l = read_interactions(&p, &ReadOptions { duplicates: policy, ..Default::default() }).unwrap();
+        let l = read_interactions(&p, &ReadOptions { duplicates: Some(policy), ..Default::default() }).unwrap();
         assert_eq!(l.report.dropped["duplicate"], 2);
         assert!(l.report.balances());
         let x = &l.dataset.interactions;
         let k = x.user_items(0).iter().position(|&i| l.dataset.items.id(i) == "a").unwrap();
         assert_eq!(x.user_values(0)[k], value, "{policy:?}");
     }
-    let keep = read_interactions(&p, &ReadOptions { duplicates: DuplicatePolicy::Keep, ..Default::default() }).unwrap();
+    let keep = read_interactions(&p, &ReadOptions { duplicates: Some(DuplicatePolicy::Keep), ..Default::default() }).unwrap();
     assert_eq!(keep.dataset.interactions.len(), 4);
 }
 
@@ -238,12 +238,12 @@ fn counts_add_up_on_generated_noisy_data() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = SynthConfig { noise: 0.05, ratings: true, ..SynthConfig::sized(Size::Tiny) };
     let files = write_files(&cfg, dir.path()).unwrap();
-    let l = read_interactions(&files.interactions, &ReadOptions { duplicates: DuplicatePolicy::Keep, ..Default::default() }).unwrap();
+    let l = read_interactions(&files.interactions, &ReadOptions { duplicates: Some(DuplicatePolicy::Keep), ..Default::default() }).unwrap();
     assert_eq!(l.report.rows_read, files.rows);
     assert_eq!(l.report.total_dropped(), files.bad_rows);
     assert!(l.report.balances());
     // Thread count does not change the result.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let one = pool.install(|| read_interactions(&files.interactions, &ReadOptions { duplicates: DuplicatePolicy::Keep, ..Default::default() }).unwrap());
+    let one = pool.install(|| read_interactions(&files.interactions, &ReadOptions { duplicates: Some(DuplicatePolicy::Keep), ..Default::default() }).unwrap());
     assert_eq!(one.dataset.interactions, l.dataset.interactions);
 }

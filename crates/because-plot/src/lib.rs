@@ -169,6 +169,7 @@ fn draw_bars<DB: DrawingBackend>(b: &Bars, root: &DrawingArea<DB, Shift>) -> Dra
             .x_label_formatter(&fmt_x)
             .x_desc(&b.x_label)
             .y_desc(&b.y_label)
+            .y_label_formatter(&|y: &f64| format_number(*y))
             .label_style(("sans-serif", 14))
             .draw()?;
         chart.draw_series(b.values.iter().enumerate().filter(|(_, &v)| v > 0.0).map(|(k, &v)| bar(k, lo, v)))?;
@@ -181,6 +182,7 @@ fn draw_bars<DB: DrawingBackend>(b: &Bars, root: &DrawingArea<DB, Shift>) -> Dra
             .x_label_formatter(&fmt_x)
             .x_desc(&b.x_label)
             .y_desc(&b.y_label)
+            .y_label_formatter(&|y: &f64| format_number(*y))
             .label_style(("sans-serif", 14))
             .draw()?;
         chart.draw_series(b.values.iter().enumerate().map(|(k, &v)| bar(k, 0.0, v)))?;

@@ -1,0 +1,343 @@
+//! Command-line arguments, parsed in two stages: clap turns flags into raw
+//! values here, and `*::options` turns them into validated library options,
+//! naming the flag when a value is wrong.
+
+use anyhow::{anyhow, bail, Context};
+use because_core::filter::ActivityBounds;
+use because_core::{Cutoff, DuplicatePolicy, SplitMethod};
+use because_data::clean::FilterOptions;
+use because_data::time::TimeUnit;
+use because_data::{ColumnSpec, EventWeights, Format, ReadOptions};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// because: an explainable recommender system.
+#[derive(Parser, Debug)]
+#[command(name = "because", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate the built-in demo data and run everything that exists on it.
+    Demo(DemoArgs),
+    /// Read and clean a log, then describe it with statistics and figures.
+    Eda(EdaArgs),
+    /// Read, clean and filter a log, and write the cleaned log and its report.
+    Clean(CleanArgs),
+    /// Split a log into train, validation and test files without leakage.
+    Split(SplitArgs),
+    /// Write synthetic data with a planted structure.
+    Generate(GenerateArgs),
+}
+
+/// Where the data is and how to read it.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// The interaction log (CSV, TSV, u.data, ratings.dat, JSON Lines or Parquet; .gz allowed).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The format, when the file name does not tell (csv, tsv, jsonl, parquet).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Field delimiter of delimited text (detected when absent; `tab` for a tab).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// The first line is data, not a header.
+    #[arg(long, conflicts_with = "header")]
+    pub no_header: bool,
+    /// The first line is a header.
+    #[arg(long)]
+    pub header: bool,
+    /// User ID column (name or 1-based position).
+    #[arg(long)]
+    pub user_col: Option<String>,
+    /// Item ID column.
+    #[arg(long)]
+    pub item_col: Option<String>,
+    /// Rating column.
+    #[arg(long)]
+    pub rating_col: Option<String>,
+    /// Time column.
+    #[arg(long)]
+    pub time_col: Option<String>,
+    /// Event type column.
+    #[arg(long)]
+    pub event_col: Option<String>,
+    /// Ignore any rating column (implicit feedback).
+    #[arg(long)]
+    pub no_rating: bool,
+    /// Valid ratings, as `LO,HI`; others are dropped.
+    #[arg(long)]
+    pub rating_range: Option<String>,
+    /// Event weights, as `view=1,addtocart=3,transaction=5`.
+    #[arg(long)]
+    pub event_weights: Option<String>,
+    /// Repeated user-item pairs: auto (max for event logs, last otherwise), keep, sum, max, first, last.
+    #[arg(long, default_value = "auto")]
+    pub duplicates: String,
+    /// Stop at the first bad row instead of dropping it.
+    #[arg(long)]
+    pub strict: bool,
+    /// Unit of numeric times.
+    #[arg(long, value_enum, default_value_t = TimeUnitArg::Auto)]
+    pub time_unit: TimeUnitArg,
+    /// Keep interactions with value at least this, as implicit feedback (value 1).
+    #[arg(long)]
+    pub binarize: Option<f32>,
+    /// Drop users with fewer interactions.
+    #[arg(long)]
+    pub min_user_interactions: Option<u32>,
+    /// Drop users with more interactions.
+    #[arg(long)]
+    pub max_user_interactions: Option<u32>,
+    /// Drop items with fewer interactions.
+    #[arg(long)]
+    pub min_item_interactions: Option<u32>,
+    /// Drop items with more interactions.
+    #[arg(long)]
+    pub max_item_interactions: Option<u32>,
+    /// Iterated k-core: `K` for users and items, or `KU,KI`.
+    #[arg(long)]
+    pub kcore: Option<String>,
+}
+
+/// Units of numeric times.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TimeUnitArg {
+    /// Seconds below 1e11, milliseconds above.
+    Auto,
+    /// Seconds.
+    S,
+    /// Milliseconds.
+    Ms,
+}
+
+fn pair<T: std::str::FromStr>(flag: &str, s: &str) -> anyhow::Result<(T, T)> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let parse = |p: &str| p.parse::<T>().map_err(|_| anyhow!("--{flag}: {p:?} is not a number"));
+    match parts.as_slice() {
+        [a] => Ok((parse(a)?, parse(a)?)),
+        [a, b] => Ok((parse(a)?, parse(b)?)),
+        _ => bail!("--{flag}: expected one value or two separated by a comma, got {s:?}"),
+    }
+}
+
+impl DataArgs {
+    /// Validated reading and filtering options.
+    pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
+        let format = self.format.as_deref().map(str::parse::<Format>).transpose().context("--format")?;
+        let delimiter = self.delimiter.as_deref().map(|d| match d {
+            "tab" | "\\t" => b"\t".to_vec(),
+            other => other.as_bytes().to_vec(),
+        });
+        if delimiter.as_ref().is_some_and(|d| d.is_empty()) {
+            bail!("--delimiter: must not be empty");
+        }
+        let rating_range = match &self.rating_range {
+            Some(r) => {
+                let (lo, hi): (f32, f32) = pair("rating-range", r)?;
+                if !(lo <= hi) {
+                    bail!("--rating-range: {lo} is above {hi}");
+                }
+                Some((lo, hi))
+            }
+            None => None,
+        };
+        let event_weights = match &self.event_weights {
+            Some(w) => EventWeights::parse(w)?,
+            None => EventWeights::default(),
+        };
+        let duplicates = match self.duplicates.as_str() {
+            "auto" => None,
+            other => Some(other.parse::<DuplicatePolicy>().context("--duplicates")?),
+        };
+        let kcore = self.kcore.as_deref().map(|k| pair::<u32>("kcore", k)).transpose()?;
+        let read = ReadOptions {
+            format,
+            delimiter,
+            has_header: if self.no_header { Some(false) } else if self.header { Some(true) } else { None },
+            columns: ColumnSpec {
+                user: self.user_col.clone(),
+                item: self.item_col.clone(),
+                rating: self.rating_col.clone(),
+                time: self.time_col.clone(),
+                event: self.event_col.clone(),
+            },
+            ignore_rating: self.no_rating,
+            rating_range,
+            event_weights,
+            duplicates,
+            strict: self.strict,
+            time_unit: match self.time_unit {
+                TimeUnitArg::Auto => TimeUnit::Auto,
+                TimeUnitArg::S => TimeUnit::Seconds,
+                TimeUnitArg::Ms => TimeUnit::Millis,
+            },
+        };
+        let filters = FilterOptions {
+            binarize: self.binarize,
+            bounds: ActivityBounds {
+                min_user: self.min_user_interactions,
+                max_user: self.max_user_interactions,
+                min_item: self.min_item_interactions,
+                max_item: self.max_item_interactions,
+            },
+            kcore,
+        };
+        filters.validate().map_err(|e| anyhow!("{e}").context("filter flags"))?;
+        Ok((read, filters))
+    }
+}
+
+/// Arguments of `because eda`.
+#[derive(Args, Debug)]
+pub struct EdaArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Item features (titles, genres, ...).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// User features.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Inactivity gap that ends a session, in minutes.
+    #[arg(long, default_value_t = 30.0)]
+    pub session_timeout: f64,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/eda")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `because clean`.
+#[derive(Args, Debug)]
+pub struct CleanArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/clean")]
+    pub out: PathBuf,
+}
+
+/// Split methods.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodArg {
+    /// Random shares of all interactions (or of each user's, with --per-user).
+    Random,
+    /// Global temporal cutoffs (shares of time-ordered interactions, or --validation-start/--test-start).
+    Temporal,
+    /// Each user's most recent shares.
+    UserTemporal,
+    /// Each user's last interaction to test, the one before to validation.
+    LeaveLastOut,
+    /// Disjoint held-out users with fold-in and scored parts.
+    HeldOutUsers,
+}
+
+/// Arguments of `because split`.
+#[derive(Args, Debug)]
+pub struct SplitArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// How to split.
+    #[arg(long, value_enum, default_value_t = MethodArg::UserTemporal)]
+    pub method: MethodArg,
+    /// Share for validation (of interactions, or of users for held-out-users).
+    #[arg(long, default_value_t = 0.1)]
+    pub validation: f64,
+    /// Share for test.
+    #[arg(long, default_value_t = 0.1)]
+    pub test: f64,
+    /// Random split: take the shares of each user's interactions.
+    #[arg(long)]
+    pub per_user: bool,
+    /// Temporal split: validation starts at this time (epoch or ISO 8601).
+    #[arg(long, requires = "test_start")]
+    pub validation_start: Option<String>,
+    /// Temporal split: test starts at this time.
+    #[arg(long, requires = "validation_start")]
+    pub test_start: Option<String>,
+    /// Held-out users: share of each one's most recent interactions that is scored.
+    #[arg(long, default_value_t = 0.2)]
+    pub target: f64,
+    /// Seed for random splits.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/split")]
+    pub out: PathBuf,
+}
+
+impl SplitArgs {
+    /// The validated split method.
+    pub fn method(&self) -> anyhow::Result<SplitMethod> {
+        let time = |flag: &str, s: &str| {
+            because_data::time::parse_time(s, TimeUnit::Auto)
+                .map(|t| t.0)
+                .ok_or_else(|| anyhow!("--{flag}: {s:?} is not epoch seconds, milliseconds or ISO 8601"))
+        };
+        let m = match self.method {
+            MethodArg::Random => SplitMethod::Random { validation: self.validation, test: self.test, per_user: self.per_user },
+            MethodArg::Temporal => match (&self.validation_start, &self.test_start) {
+                (Some(v), Some(t)) => SplitMethod::GlobalTemporal(Cutoff::Time {
+                    validation_start: time("validation-start", v)?,
+                    test_start: time("test-start", t)?,
+                }),
+                _ => SplitMethod::GlobalTemporal(Cutoff::Ratio { validation: self.validation, test: self.test }),
+            },
+            MethodArg::UserTemporal => SplitMethod::UserTemporal { validation: self.validation, test: self.test },
+            MethodArg::LeaveLastOut => SplitMethod::LeaveLastOut,
+            MethodArg::HeldOutUsers => SplitMethod::HeldOutUsers {
+                validation_users: self.validation,
+                test_users: self.test,
+                target: self.target,
+            },
+        };
+        m.validate().map_err(|e| anyhow!("{e}").context("split flags"))?;
+        Ok(m)
+    }
+}
+
+/// Arguments of `because demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Size of the generated data: tiny, small, medium or ml20m.
+    #[arg(long, default_value = "small")]
+    pub size: String,
+    /// Seed of the generator and the split.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/demo")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `because generate`.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Size: tiny, small, medium or ml20m.
+    #[arg(long, default_value = "small")]
+    pub size: String,
+    /// Write a 1-5 rating column (and times in seconds), MovieLens style.
+    #[arg(long)]
+    pub ratings: bool,
+    /// Leave out the event column.
+    #[arg(long)]
+    pub no_events: bool,
+    /// Share of deliberately malformed rows.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/generated")]
+    pub out: PathBuf,
+}
