@@ -1,1 +1,56 @@
-fn main() {}
+//! Project automation: `cargo xtask <task>`.
+//!
+//! * `test`: fetch the real data sets, then run every test with them.
+//! * `fetch-data [DIR]`: fetch MovieLens-100k (default `data/ml-100k`).
+//! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
+
+mod bench;
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&root, &args[1..]),
+        Some("fetch-data") => fetch_data(&root, args.get(1).map(PathBuf::from)).map(|_| ()),
+        Some("bench") => bench::run(&root, &args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <test | fetch-data [DIR] | bench load [--rows N]>");
+            bail!("unknown task {:?}", args.first());
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn fetch_data(root: &Path, dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = dir.unwrap_or_else(|| root.join("data").join("ml-100k"));
+    run(Command::new("bash").arg(root.join("scripts/fetch-ml100k.sh")).arg(&dir))?;
+    Ok(dir)
+}
+
+fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    let ml = fetch_data(root, std::env::var_os("BECAUSE_ML100K").map(PathBuf::from))?;
+    run(Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["test", "--workspace", "--all-targets"])
+        .args(extra)
+        .env("BECAUSE_ML100K", &ml)
+        .env("BECAUSE_REQUIRE_DATA", "1"))?;
+    // Doc tests are not part of --all-targets.
+    run(Command::new(env!("CARGO")).current_dir(root).args(["test", "--workspace", "--doc"]))
+}

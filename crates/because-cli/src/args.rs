@@ -220,6 +220,9 @@ pub struct CleanArgs {
     /// The data.
     #[command(flatten)]
     pub data: DataArgs,
+    /// Only load, then print `seconds rows structure_bytes` (for `cargo xtask bench load`).
+    #[arg(long, hide = true)]
+    pub bench: bool,
     /// Output folder.
     #[arg(long, default_value = "because-out/clean")]
     pub out: PathBuf,

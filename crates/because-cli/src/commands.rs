@@ -140,6 +140,14 @@ fn top_items(loaded: &Loaded, k: usize) -> Vec<u32> {
 }
 
 fn clean(a: &CleanArgs) -> anyhow::Result<()> {
+    if a.bench {
+        let (read, _) = a.data.options()?;
+        let start = Instant::now();
+        let loaded = read_interactions(&a.data.data, &read)?;
+        let x = &loaded.dataset.interactions;
+        println!("{:.3} {} {}", start.elapsed().as_secs_f64(), x.len(), x.heap_bytes());
+        return Ok(());
+    }
     let (loaded, _) = load(&a.data)?;
     create_dir(&a.out)?;
     let path = a.out.join(format!("clean.{}", extension(&loaded.source)));

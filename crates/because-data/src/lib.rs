@@ -35,6 +35,7 @@ mod parquet_io;
 mod read;
 pub mod report;
 pub mod synth;
+pub mod testing;
 pub mod time;
 mod write;
 

@@ -1,0 +1,105 @@
+//! `cargo xtask bench load`: reading a MovieLens-20M-shaped CSV
+//! (user,item,rating,timestamp) into the training structure, against
+//! `pandas.read_csv` followed by `scipy.sparse.csr_matrix` on the same file.
+//!
+//! Both sides run as child processes of this one and report their own load
+//! time; peak memory (maximum resident set size) comes from `wait4`, so each
+//! process is measured alone. The Python side runs in a virtual environment
+//! under `target/bench-venv` that this task creates.
+
+use crate::run as sh;
+use anyhow::{bail, Context};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const PANDAS_SCRIPT: &str = r#"
+import sys, time
+import numpy as np, pandas as pd, scipy.sparse as sp
+t0 = time.perf_counter()
+df = pd.read_csv(sys.argv[1])
+users, uidx = np.unique(df["user_id"].to_numpy(), return_inverse=True)
+items, iidx = np.unique(df["item_id"].to_numpy(), return_inverse=True)
+m = sp.csr_matrix((df["rating"].to_numpy(np.float32), (uidx, iidx)), shape=(len(users), len(items)))
+t = time.perf_counter() - t0
+print(f"{t:.3f} {m.nnz} {m.shape[0]} {m.shape[1]}")
+"#;
+
+struct Measured {
+    seconds: f64,
+    wall: f64,
+    peak_bytes: u64,
+    stdout: String,
+}
+
+/// Runs `cmd` and measures the child's own peak resident set size.
+fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+    eprintln!("$ {cmd:?}");
+    let start = Instant::now();
+    let child = cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("cannot run {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let stdout = child.stdout;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, with valid pointers to locals.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut text = String::new();
+    if let Some(mut s) = stdout {
+        use std::io::Read;
+        s.read_to_string(&mut text)?;
+    }
+    // SAFETY: as above.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r < 0 {
+        bail!("wait4 failed");
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{cmd:?} failed: {text}");
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let seconds: f64 = text.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(wall);
+    Ok(Measured { seconds, wall, peak_bytes: usage.ru_maxrss as u64 * 1024, stdout: text })
+}
+
+pub fn run_load(root: &Path, rows_hint: &str) -> anyhow::Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
+    sh(Command::new(env!("CARGO")).current_dir(root).args(["build", "--release", "-p", "because-cli"]))?;
+    let because = target.join("release").join("because");
+    let data_dir = target.join("bench-data").join(rows_hint);
+    let csv = data_dir.join("interactions.csv");
+    if !csv.is_file() {
+        sh(Command::new(&because).args(["generate", "--size", rows_hint, "--ratings", "--no-events", "--out"]).arg(&data_dir))?;
+    }
+    let venv = target.join("bench-venv");
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        sh(Command::new(&python).args(["-m", "pip", "install", "--quiet", "pandas", "scipy"]))?;
+    }
+    let script = target.join("bench-load.py");
+    std::fs::write(&script, PANDAS_SCRIPT)?;
+    let size = std::fs::metadata(&csv)?.len();
+    // Ours: `because bench-load` prints its load time, rows and the structure's size.
+    let ours = measure(Command::new(&because).args(["clean", "--bench", "--data"]).arg(&csv).args(["--duplicates", "keep"]))?;
+    let theirs = measure(Command::new(&python).arg(&script).arg(&csv))?;
+    let fields: Vec<&str> = ours.stdout.split_whitespace().collect();
+    let structure: u64 = fields.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mb = |b: u64| b as f64 / 1e6;
+    println!("file: {} ({:.0} MB)", csv.display(), mb(size));
+    println!("because: load {:.2}s (process {:.2}s), peak {:.0} MB, structure {:.0} MB, rows {}", ours.seconds, ours.wall, mb(ours.peak_bytes), mb(structure), fields.get(1).unwrap_or(&"?"));
+    println!("pandas+scipy: load {:.2}s (process {:.2}s), peak {:.0} MB, nnz {}", theirs.seconds, theirs.wall, mb(theirs.peak_bytes), theirs.stdout.split_whitespace().nth(1).unwrap_or("?"));
+    println!("speed-up: {:.2}x (target >= 3x)", theirs.seconds / ours.seconds);
+    if structure > 0 {
+        println!("peak / structure: {:.2} (target <= 2)", ours.peak_bytes as f64 / structure as f64);
+    }
+    Ok(())
+}
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    match args.first().map(String::as_str) {
+        Some("load") => {
+            let size = args.iter().position(|a| a == "--size").and_then(|k| args.get(k + 1)).map(String::as_str).unwrap_or("ml20m");
+            run_load(root, size)
+        }
+        _ => bail!("usage: cargo xtask bench load [--size tiny|small|medium|ml20m]"),
+    }
+}
