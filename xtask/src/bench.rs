@@ -79,7 +79,7 @@ pub fn run_load(root: &Path, rows_hint: &str) -> anyhow::Result<()> {
     std::fs::write(&script, PANDAS_SCRIPT)?;
     let size = std::fs::metadata(&csv)?.len();
     // Ours: `because bench-load` prints its load time, rows and the structure's size.
-    let ours = measure(Command::new(&because).args(["clean", "--bench", "--data"]).arg(&csv).args(["--duplicates", "keep"]))?;
+    let ours = measure(Command::new(&because).args(["clean", "--bench", "--data"]).arg(&csv))?;
     let theirs = measure(Command::new(&python).arg(&script).arg(&csv))?;
     let fields: Vec<&str> = ours.stdout.split_whitespace().collect();
     let structure: u64 = fields.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);

@@ -111,17 +111,26 @@ impl Columns {
     }
 }
 
-/// Moves `col[i]` to `dest[i]` for all `i`, where the destination of each
-/// element is assigned by a stable counting sort on `users`.
-fn scatter<T: Copy + Default>(col: Vec<T>, users: &[u32], starts: &[usize]) -> Vec<T> {
-    let mut out = vec![T::default(); col.len()];
-    let mut cursor = starts.to_vec();
-    for (v, &u) in col.into_iter().zip(users) {
-        let c = &mut cursor[u as usize];
-        out[*c] = v;
-        *c += 1;
+/// Moves `col[i]` to position `dest[i]` for all `i`, in place, following
+/// the permutation's cycles. `visited` is a scratch bitset, cleared on return.
+fn permute_in_place<T: Copy>(col: &mut [T], dest: &[u32], visited: &mut [u64]) {
+    for start in 0..col.len() {
+        if visited[start / 64] & (1 << (start % 64)) != 0 {
+            continue;
+        }
+        let mut cur = start;
+        let mut carried = col[start];
+        loop {
+            visited[cur / 64] |= 1 << (cur % 64);
+            let next = dest[cur] as usize;
+            std::mem::swap(&mut col[next], &mut carried);
+            cur = next;
+            if cur == start {
+                break;
+            }
+        }
     }
-    out
+    visited.iter_mut().for_each(|w| *w = 0);
 }
 
 /// Splits `data` into the mutable row slices given by `indptr`.
@@ -144,8 +153,8 @@ impl Interactions {
     /// Builds the log from columns in any order, sorting each user's
     /// interactions by time (stable, so ties keep input order).
     ///
-    /// Memory: the columns are moved one at a time into row order, so the
-    /// peak is the input plus one column.
+    /// Memory: the columns are permuted in place, so the peak is the input
+    /// plus four bytes per interaction.
     pub fn from_columns(n_users: usize, n_items: usize, cols: Columns) -> Result<Interactions> {
         let n = cols.users.len();
         if cols.items.len() != n || cols.values.len() != n || cols.times.len() != n {
@@ -173,13 +182,37 @@ impl Interactions {
         for u in 0..n_users {
             indptr[u + 1] += indptr[u];
         }
-        let starts = &indptr[..n_users];
-        let Columns { users, items, values, times, events } = cols;
-        let items = scatter(items, &users, starts);
-        let values = scatter(values, &users, starts);
-        let times = scatter(times, &users, starts);
-        let events = if events.is_empty() { events } else { scatter(events, &users, starts) };
+        if n > u32::MAX as usize {
+            return Err(Error::Shape(format!("{n} interactions; at most {} are supported", u32::MAX)));
+        }
+        let Columns { users, mut items, mut values, mut times, mut events } = cols;
+        // Destination of each interaction: a stable counting sort by user.
+        let mut cursor = indptr[..n_users].to_vec();
+        let dest: Vec<u32> = users
+            .iter()
+            .map(|&u| {
+                let c = &mut cursor[u as usize];
+                *c += 1;
+                (*c - 1) as u32
+            })
+            .collect();
         drop(users);
+        drop(cursor);
+        if dest.iter().enumerate().any(|(i, &d)| d as usize != i) {
+            let mut visited = vec![0u64; n.div_ceil(64)];
+            permute_in_place(&mut items, &dest, &mut visited);
+            permute_in_place(&mut values, &dest, &mut visited);
+            permute_in_place(&mut times, &dest, &mut visited);
+            if !events.is_empty() {
+                permute_in_place(&mut events, &dest, &mut visited);
+            }
+        }
+        drop(dest);
+        // Growth slack is never touched, but release it so sizes are honest.
+        items.shrink_to_fit();
+        values.shrink_to_fit();
+        times.shrink_to_fit();
+        events.shrink_to_fit();
         let mut x = Interactions { n_users, n_items, indptr, items, values, times, events };
         x.sort_rows_by_time();
         Ok(x)
@@ -380,21 +413,21 @@ impl Interactions {
     /// `event_strength[e]` ranks event codes; a merged interaction keeps the
     /// strongest event of its group (the furthest funnel stage reached).
     /// Returns the merged log and the number of interactions removed.
-    pub fn dedup(&self, policy: DuplicatePolicy, event_strength: &[f32]) -> (Interactions, usize) {
-        if policy == DuplicatePolicy::Keep {
-            return (self.clone(), 0);
+    pub fn dedup(self, policy: DuplicatePolicy, event_strength: &[f32]) -> (Interactions, usize) {
+        if policy == DuplicatePolicy::Keep || !self.has_duplicates() {
+            return (self, 0);
         }
-        let mut out = self.clone();
-        let mut keep = vec![true; self.len()];
+        let mut out = self;
+        let mut keep = vec![true; out.len()];
         {
-            let indptr = &self.indptr;
+            let Interactions { indptr, items, values, times, events, .. } = &mut out;
             let keep_rows = rows_mut(&mut keep, indptr);
-            let values = rows_mut(&mut out.values, indptr);
-            let times = rows_mut(&mut out.times, indptr);
-            let has_events = !out.events.is_empty();
-            let mut events = if has_events { rows_mut(&mut out.events, indptr) } else { Vec::new() };
+            let values = rows_mut(values, indptr);
+            let times = rows_mut(times, indptr);
+            let has_events = !events.is_empty();
+            let mut events = if has_events { rows_mut(events, indptr) } else { Vec::new() };
             events.resize_with(keep_rows.len(), || &mut []);
-            let items = &self.items;
+            let (indptr, items) = (&*indptr, &*items);
             keep_rows
                 .into_par_iter()
                 .zip(values)
@@ -540,6 +573,27 @@ mod tests {
         assert!(x.has_duplicates());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn from_columns_groups_stably_and_sorts_by_time(rows in proptest::collection::vec((0u32..6, 0u32..5, 0i64..4), 0..80)) {
+            let mut cols = Columns::default();
+            for (k, &(u, i, t)) in rows.iter().enumerate() {
+                cols.push(u, i, k as f32, t, Some((k % 3) as u8));
+            }
+            let x = Interactions::from_columns(6, 5, cols).unwrap();
+            for u in 0..6u32 {
+                let mut expected: Vec<(i64, usize, u32)> = rows.iter().enumerate()
+                    .filter(|(_, r)| r.0 == u).map(|(k, r)| (r.2, k, r.1)).collect();
+                expected.sort();
+                let got: Vec<(i64, usize, u32)> = x.range(u).map(|k| (x.times()[k], x.values()[k] as usize, x.items()[k])).collect();
+                proptest::prop_assert_eq!(&got, &expected);
+                for k in x.range(u) {
+                    proptest::prop_assert_eq!(x.events().unwrap()[k] as usize, x.values()[k] as usize % 3);
+                }
+            }
+        }
+    }
+
     #[test]
     fn out_of_range_indices_are_errors() {
         assert!(Interactions::from_tuples(1, 1, [(0, 1, 1.0, 0)]).is_err());
@@ -550,7 +604,7 @@ mod tests {
     fn dedup_policies() {
         let x = sample();
         let check = |p: DuplicatePolicy, value: f32, time: i64| {
-            let (d, removed) = x.dedup(p, &[]);
+            let (d, removed) = x.clone().dedup(p, &[]);
             assert_eq!(removed, 1, "{p:?}");
             assert_eq!(d.len(), 4);
             let k = d.user_items(0).iter().position(|&i| i == 1).unwrap();
@@ -562,7 +616,7 @@ mod tests {
         check(DuplicatePolicy::Last, 2.0, 30);
         check(DuplicatePolicy::Sum, 7.0, 30);
         check(DuplicatePolicy::Max, 5.0, 20);
-        assert_eq!(x.dedup(DuplicatePolicy::Keep, &[]).1, 0);
+        assert_eq!(x.clone().dedup(DuplicatePolicy::Keep, &[]).1, 0);
     }
 
     #[test]

@@ -44,4 +44,4 @@ pub use interactions::{Columns, DuplicatePolicy, Interaction, Interactions};
 pub use session::{Sessions, DEFAULT_SESSION_TIMEOUT_MS};
 pub use sparse::CsrMatrix;
 pub use split::{Cutoff, Part, Split, SplitMethod, SplitReport};
-pub use vocab::{IdBuildHasher, IdHasher, Vocab};
+pub use vocab::{canonical_int, IdBuildHasher, IdHasher, Vocab};

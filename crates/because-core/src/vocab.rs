@@ -14,6 +14,14 @@ impl Hasher for IdHasher {
         z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
         z ^ (z >> 33)
     }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
     fn write(&mut self, bytes: &[u8]) {
         let mut h = self.0 ^ 0xcbf2_9ce4_8422_2325;
         let mut chunks = bytes.chunks_exact(8);
@@ -36,10 +44,35 @@ pub type IdBuildHasher = BuildHasherDefault<IdHasher>;
 ///
 /// External IDs are kept as strings whatever they look like, so integer IDs of
 /// any size round-trip exactly.
+///
+/// IDs that are canonical decimal integers (no sign, no leading zeros, at
+/// most 19 digits) are indexed by their value, which is much faster to hash
+/// and compare than their text; all others by their text.
 #[derive(Clone, Debug, Default)]
 pub struct Vocab {
     ids: Vec<Box<str>>,
     index: HashMap<Box<str>, u32, IdBuildHasher>,
+    int_index: HashMap<u64, u32, IdBuildHasher>,
+}
+
+/// The value of `s` if it is a canonical decimal integer below 10^19:
+/// digits only, no leading zero (except "0" itself). Such an ID and its
+/// value are interchangeable.
+#[inline]
+pub fn canonical_int(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    let mut v = 0u64;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    Some(v)
 }
 
 impl Vocab {
@@ -63,6 +96,9 @@ impl Vocab {
 
     /// The index of `id`, adding it if it is new.
     pub fn intern(&mut self, id: &str) -> u32 {
+        if let Some(v) = canonical_int(id) {
+            return self.intern_int(v);
+        }
         if let Some(&i) = self.index.get(id) {
             return i;
         }
@@ -73,9 +109,22 @@ impl Vocab {
         i
     }
 
+    /// The index of the integer ID `v` (the same as `intern(&v.to_string())`).
+    pub fn intern_int(&mut self, v: u64) -> u32 {
+        let next = self.ids.len() as u32;
+        let ids = &mut self.ids;
+        *self.int_index.entry(v).or_insert_with(|| {
+            ids.push(v.to_string().into_boxed_str());
+            next
+        })
+    }
+
     /// The index of `id`, if known.
     pub fn get(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        match canonical_int(id) {
+            Some(v) => self.int_index.get(&v).copied(),
+            None => self.index.get(id).copied(),
+        }
     }
 
     /// The external ID of index `i`.
@@ -122,7 +171,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn vocab_round_trips(ids in proptest::collection::vec("[a-z0-9]{0,6}|[0-9]{20,30}", 0..200)) {
+        fn vocab_round_trips(ids in proptest::collection::vec("[a-z0-9]{0,6}|[0-9]{1,3}|0[0-9]{1,3}|[0-9]{20,30}", 0..200)) {
             let mut v = Vocab::new();
             let idx: Vec<u32> = ids.iter().map(|s| v.intern(s)).collect();
             for (s, &i) in ids.iter().zip(&idx) {
@@ -138,6 +187,22 @@ mod tests {
                 if i == next { next += 1; }
             }
         }
+    }
+
+    #[test]
+    fn integer_ids_and_text_agree() {
+        let mut v = Vocab::new();
+        assert_eq!(v.intern("42"), 0);
+        assert_eq!(v.intern_int(42), 0);
+        assert_eq!(v.intern("042"), 1);
+        assert_eq!(v.intern("0"), 2);
+        assert_eq!(v.intern("99999999999999999999"), 3);
+        assert_eq!(v.get("42"), Some(0));
+        assert_eq!(v.get("042"), Some(1));
+        assert_eq!(v.id(1), "042");
+        assert_eq!(canonical_int("18446744073709551615"), None);
+        assert_eq!(canonical_int("-1"), None);
+        assert_eq!(canonical_int(""), None);
     }
 
     #[test]

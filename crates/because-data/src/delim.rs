@@ -30,6 +30,17 @@ impl Record {
             &data[s..e]
         }
     }
+    /// Field `k` as text, given the chunk as text (valid UTF-8 everywhere).
+    /// Field boundaries are ASCII bytes, so slicing cannot split a character.
+    pub fn field_str<'a>(&'a self, text: &'a str, k: usize) -> Option<&'a str> {
+        let (s, e, scratch) = self.spans[k];
+        if scratch {
+            std::str::from_utf8(&self.scratch[s..e]).ok()
+        } else {
+            text.get(s..e)
+        }
+    }
+
     /// Whether the record is an empty line.
     pub fn is_blank(&self, data: &[u8]) -> bool {
         self.spans.len() == 1 && self.field(data, 0).is_empty()
@@ -54,7 +65,10 @@ impl Dialect {
 
 #[inline]
 fn starts_with_at(data: &[u8], pos: usize, pat: &[u8]) -> bool {
-    data.len() >= pos + pat.len() && &data[pos..pos + pat.len()] == pat
+    match pat {
+        [c] => data.get(pos) == Some(c),
+        _ => data.len() >= pos + pat.len() && &data[pos..pos + pat.len()] == pat,
+    }
 }
 
 /// Parses the record starting at `*pos` into `rec`, advancing `*pos` past its
@@ -106,8 +120,12 @@ pub fn next_record(data: &[u8], pos: &mut usize, d: &Dialect, rec: &mut Record) 
             rec.spans.push((start, rec.scratch.len(), true));
         } else {
             let start = p;
-            while p < data.len() && data[p] != b'\n' && !(data[p] == d0 && starts_with_at(data, p, delim)) {
-                p += 1;
+            if delim.len() == 1 {
+                p += data[p..].iter().position(|&c| c == d0 || c == b'\n').unwrap_or(data.len() - p);
+            } else {
+                while p < data.len() && data[p] != b'\n' && !(data[p] == d0 && starts_with_at(data, p, delim)) {
+                    p += 1;
+                }
             }
             let mut end = p;
             if (p >= data.len() || data[p] == b'\n') && end > start && data[end - 1] == b'\r' {

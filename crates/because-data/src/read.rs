@@ -10,7 +10,8 @@ use crate::delim::{next_record, ChunkReader, Dialect, Record};
 use crate::report::{CleanReport, Problem, Reason, EXAMPLES_PER_REASON};
 use crate::time::{parse_time, TimeFormat, TimeUnit};
 use crate::{Error, Result};
-use because_core::{Columns, Dataset, DuplicatePolicy, Interactions, Vocab};
+use because_core::{canonical_int, Columns, Dataset, DuplicatePolicy, IdBuildHasher, Interactions, Vocab};
+use std::collections::HashMap;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -258,10 +259,55 @@ pub(crate) fn resolve_layout(path: &Path, header: &[String], has_header: bool, s
 }
 
 /// The result of parsing part of a file, with IDs local to it.
+/// IDs interned within one chunk. Integer IDs are keyed by value, so that
+/// no text is hashed, compared or copied for them.
+#[derive(Default)]
+struct LocalIds {
+    ints: HashMap<u64, u32, IdBuildHasher>,
+    texts: HashMap<Box<str>, u32, IdBuildHasher>,
+    keys: Vec<LocalKey>,
+}
+
+enum LocalKey {
+    Int(u64),
+    Text(Box<str>),
+}
+
+impl LocalIds {
+    #[inline]
+    fn intern(&mut self, id: &str) -> u32 {
+        let next = self.keys.len() as u32;
+        if let Some(v) = canonical_int(id) {
+            let keys = &mut self.keys;
+            return *self.ints.entry(v).or_insert_with(|| {
+                keys.push(LocalKey::Int(v));
+                next
+            });
+        }
+        if let Some(&i) = self.texts.get(id) {
+            return i;
+        }
+        self.texts.insert(id.into(), next);
+        self.keys.push(LocalKey::Text(id.into()));
+        next
+    }
+
+    /// The global index of each local ID.
+    fn to_global(&self, vocab: &mut Vocab) -> Vec<u32> {
+        self.keys
+            .iter()
+            .map(|k| match k {
+                LocalKey::Int(v) => vocab.intern_int(*v),
+                LocalKey::Text(s) => vocab.intern(s),
+            })
+            .collect()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Part {
-    users: Vocab,
-    items: Vocab,
+    users: LocalIds,
+    items: LocalIds,
     events: Vocab,
     cols: Columns,
     rows: usize,
@@ -314,7 +360,7 @@ impl<'a> Builder<'a> {
                 return;
             }
         }
-        let text = |role: usize| f[role].and_then(|x| x.ok()).map(str::trim);
+        let text = |role: usize| f[role].and_then(|x| x.ok()).map(str::trim_ascii);
         let Some(user) = text(USER).filter(|s| !s.is_empty()) else {
             return self.problem(line, Some(USER), Reason::EmptyUserId, "the user ID is empty".into());
         };
@@ -324,7 +370,7 @@ impl<'a> Builder<'a> {
         let mut value = 1.0f32;
         if self.layout.col[RATING].is_some() {
             let raw = text(RATING).unwrap_or("");
-            match raw.parse::<f32>() {
+            match parse_rating(raw) {
                 Ok(v) if v.is_finite() => {
                     if let Some((lo, hi)) = self.opts.rating_range {
                         if v < lo || v > hi {
@@ -376,6 +422,19 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Parses a rating, with a fast path for the common `d` and `d.d` forms.
+#[inline]
+pub(crate) fn parse_rating(s: &str) -> Result<f32, std::num::ParseFloatError> {
+    let b = s.as_bytes();
+    let digit = |c: u8| c.is_ascii_digit();
+    match b.len() {
+        1 if digit(b[0]) => Ok((b[0] - b'0') as f32),
+        // (10a + b) / 10 is correctly rounded, so it equals parsing "a.b".
+        3 if digit(b[0]) && b[1] == b'.' && digit(b[2]) => Ok(((b[0] - b'0') as f32 * 10.0 + (b[2] - b'0') as f32) / 10.0),
+        _ => s.parse::<f32>(),
+    }
+}
+
 fn clip(s: &str) -> String {
     if s.chars().count() > 40 {
         s.chars().take(40).collect::<String>() + "…"
@@ -389,6 +448,8 @@ fn utf8(b: &[u8]) -> FieldText<'_> {
 }
 
 fn parse_delimited(data: &[u8], start: usize, first_line: usize, d: &Dialect, b: &mut Builder<'_>) {
+    // Validating the whole chunk once is much faster than field by field.
+    let text = std::str::from_utf8(data).ok();
     let mut pos = start;
     let mut line = first_line;
     let mut rec = Record::default();
@@ -405,7 +466,12 @@ fn parse_delimited(data: &[u8], start: usize, first_line: usize, d: &Dialect, b:
             b.problem(this_line, None, Reason::WrongFieldCount, detail);
             continue;
         }
-        let field = |role: usize| b.layout.col[role].map(|c| utf8(rec.field(data, c)));
+        let field = |role: usize| {
+            b.layout.col[role].map(|c| match text {
+                Some(t) => rec.field_str(t, c).ok_or(()),
+                None => utf8(rec.field(data, c)),
+            })
+        };
         let f = [field(0), field(1), field(2), field(3), field(4)];
         b.row(this_line, f);
     }
@@ -616,8 +682,8 @@ impl Merger {
         for k in 0..3 {
             self.time_formats[k] |= part.time_formats[k];
         }
-        let umap: Vec<u32> = part.users.ids().map(|id| self.users.intern(id)).collect();
-        let imap: Vec<u32> = part.items.ids().map(|id| self.items.intern(id)).collect();
+        let umap = part.users.to_global(&mut self.users);
+        let imap = part.items.to_global(&mut self.items);
         let emap: Vec<u8> = part.events.ids().map(|id| self.events.intern(id).min(255) as u8).collect();
         let c = part.cols;
         let cols = &mut self.cols;
@@ -715,34 +781,75 @@ impl ChunkError {
     }
 }
 
-/// Reads the remaining chunks in batches, parses each batch in parallel and
-/// merges it before reading the next, so memory holds one batch at a time.
-fn parallel_chunks<R: Read>(
+fn read_batch<R: Read>(reader: &mut ChunkReader<R>, size: usize) -> std::io::Result<Vec<crate::delim::Chunk>> {
+    let mut batch = Vec::with_capacity(size);
+    while batch.len() < size {
+        match reader.next_chunk()? {
+            Some(c) => batch.push(c),
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// Reads the remaining chunks in batches and parses each batch in parallel,
+/// while the next batch is read and the previous one merged, so that reading,
+/// parsing and merging overlap. Memory holds about three batches at a time.
+fn parallel_chunks<R: Read + Send>(
     reader: &mut ChunkReader<R>,
     parse: &(dyn Fn(&[u8], usize) -> Part + Sync),
     m: &mut Merger,
 ) -> std::result::Result<(), ChunkError> {
     let batch_size = 2 * rayon::current_num_threads().max(1);
-    loop {
-        let mut batch = Vec::with_capacity(batch_size);
-        while batch.len() < batch_size {
-            match reader.next_chunk().map_err(ChunkError::Io)? {
-                Some(c) => batch.push(c),
-                None => break,
-            }
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let parsed: Vec<Part> = batch.par_iter().map(|c| parse(&c.data, c.first_line)).collect();
-        drop(batch);
-        for p in parsed {
-            m.merge(p).map_err(ChunkError::Data)?;
-        }
+    let mut batch = read_batch(reader, batch_size).map_err(ChunkError::Io)?;
+    let mut parsed: Vec<Part> = Vec::new();
+    while !batch.is_empty() || !parsed.is_empty() {
+        let previous = std::mem::take(&mut parsed);
+        let (now, (merged, next)) = rayon::join(
+            || batch.par_iter().map(|c| parse(&c.data, c.first_line)).collect::<Vec<Part>>(),
+            || {
+                let merged = previous.into_iter().try_for_each(|p| m.merge(p));
+                (merged, read_batch(reader, batch_size))
+            },
+        );
+        merged.map_err(ChunkError::Data)?;
+        parsed = now;
+        batch = next.map_err(ChunkError::Io)?;
     }
+    Ok(())
 }
 
 pub(crate) mod parts {
     //! Access for the Parquet reader, which builds a part row by row.
     pub(crate) use super::{resolve_layout, Builder, HeaderInfo, Part};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rating_fast_path_equals_parse() {
+        for a in 0..10 {
+            for b in 0..10 {
+                let s = format!("{a}.{b}");
+                assert_eq!(parse_rating(&s).unwrap(), s.parse::<f32>().unwrap(), "{s}");
+            }
+            assert_eq!(parse_rating(&a.to_string()).unwrap(), a as f32);
+        }
+        assert!(parse_rating("x.5").is_err());
+        assert_eq!(parse_rating("-1.25").unwrap(), -1.25);
+    }
+
+    #[test]
+    fn chunk_ids_map_to_global_ids() {
+        let mut local = LocalIds::default();
+        assert_eq!(local.intern("7"), 0);
+        assert_eq!(local.intern("abc"), 1);
+        assert_eq!(local.intern("7"), 0);
+        assert_eq!(local.intern("07"), 2);
+        let mut global = Vocab::from_ids(["abc"]);
+        assert_eq!(local.to_global(&mut global), vec![1, 0, 2]);
+        assert_eq!(global.id(2), "07");
+    }
 }

@@ -31,11 +31,21 @@ const AUTO_MS_THRESHOLD: f64 = 1e11;
 
 /// Parses a timestamp into milliseconds since the Unix epoch (UTC).
 pub fn parse_time(s: &str, unit: TimeUnit) -> Option<(i64, TimeFormat)> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     if s.is_empty() {
         return None;
     }
     let b = s.as_bytes();
+    // Fast path: plain non-negative integers.
+    if b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
+        let v = b.iter().fold(0i64, |v, &c| v * 10 + (c - b'0') as i64);
+        let millis = match unit {
+            TimeUnit::Seconds => false,
+            TimeUnit::Millis => true,
+            TimeUnit::Auto => v as f64 >= AUTO_MS_THRESHOLD,
+        };
+        return Some(if millis { (v, TimeFormat::Millis) } else { (v * 1000, TimeFormat::Seconds) });
+    }
     let numeric = b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
         && !(b.len() >= 10 && b[4] == b'-' && b[7] == b'-');
     if numeric {
