@@ -148,7 +148,7 @@ impl CleanReport {
     pub fn drop_row(&mut self, p: Problem) {
         let n = self.dropped.entry(p.reason.key()).or_insert(0);
         *n += 1;
-        if *n <= EXAMPLES_PER_REASON as usize {
+        if *n <= EXAMPLES_PER_REASON {
             self.examples.push(p);
         }
     }
@@ -185,7 +185,7 @@ impl CleanReport {
             s += &format!("  dropped {n:>9}  {reason}\n");
         }
         // The first example of each reason.
-        for (reason, _) in &self.dropped {
+        for reason in self.dropped.keys() {
             if let Some(p) = self.examples.iter().find(|p| p.reason.key() == *reason) {
                 s += &format!("  e.g. {p}\n");
             }

@@ -149,7 +149,7 @@ fn draw_bars<DB: DrawingBackend>(b: &Bars, root: &DrawingArea<DB, Shift>) -> Dra
     let every = (n / 16).max(1);
     let fmt_x = move |x: &f64| {
         let k = x.round() as usize;
-        if (x - k as f64).abs() < 0.01 && k < labels.len() && k % every == 0 {
+        if (x - k as f64).abs() < 0.01 && k < labels.len() && k.is_multiple_of(every) {
             labels[k].clone()
         } else {
             String::new()
