@@ -21,6 +21,38 @@ pub enum Error {
     /// The data is empty where it must not be.
     #[error("{0}")]
     Empty(String),
+    /// The model cannot do this.
+    #[error("{op} is not supported by the {model} model")]
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// The model kind.
+        model: &'static str,
+    },
+    /// A user index beyond the model's users.
+    #[error("unknown user index {user} (the model knows {n_users} users)")]
+    UnknownUser {
+        /// The index.
+        user: u32,
+        /// Users known.
+        n_users: usize,
+    },
+    /// An item index beyond the model's items.
+    #[error("unknown item index {item} (the model knows {n_items} items)")]
+    UnknownItem {
+        /// The index.
+        item: u32,
+        /// Items known.
+        n_items: usize,
+    },
+    /// Training produced NaN or infinite values.
+    #[error("training the {model} model produced non-finite values ({detail})")]
+    NonFinite {
+        /// The model kind.
+        model: &'static str,
+        /// Where.
+        detail: String,
+    },
     /// Arrays that must have the same length do not.
     #[error("shape mismatch: {0}")]
     Shape(String),
@@ -30,7 +62,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn param(name: &'static str, reason: impl fmt::Display) -> Error {
+    /// An invalid-parameter error.
+    pub fn param(name: &'static str, reason: impl fmt::Display) -> Error {
         Error::InvalidParam { name, reason: reason.to_string() }
     }
 }

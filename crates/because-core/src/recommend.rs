@@ -1,0 +1,194 @@
+//! The recommender interface.
+//!
+//! Models implement a few required methods: sizes, the training history of
+//! a user, and scoring of all items for a [`Query`]. Everything else (top-N
+//! with exclusions, allow- and deny-lists, batches, similar items) is
+//! provided here, so it behaves the same for every model.
+
+use crate::{Error, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Whose scores are wanted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Query<'a> {
+    /// A user known at training time, with their training history.
+    User(u32),
+    /// An ad-hoc history (a new user, or a known user with new interactions):
+    /// items and their values. Scored without retraining (fold-in for factor
+    /// models, directly for neighbourhood and EASE models).
+    History {
+        /// Item indices.
+        items: &'a [u32],
+        /// Values (ratings, weights or 1).
+        values: &'a [f32],
+    },
+}
+
+/// A recommended item and its score.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Scored {
+    /// Item index.
+    pub item: u32,
+    /// Model score (higher is better; not comparable across models).
+    pub score: f32,
+}
+
+/// What to recommend.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request<'a> {
+    /// Whose recommendations.
+    pub query: Query<'a>,
+    /// How many.
+    pub k: usize,
+    /// Leave out items in the user's history (the default).
+    pub exclude_seen: bool,
+    /// Only these items, if given.
+    pub allow: Option<&'a [u32]>,
+    /// Never these items.
+    pub deny: &'a [u32],
+}
+
+impl<'a> Request<'a> {
+    /// Top `k` for `query`, excluding seen items.
+    pub fn new(query: Query<'a>, k: usize) -> Request<'a> {
+        Request { query, k, exclude_seen: true, allow: None, deny: &[] }
+    }
+}
+
+/// A trained recommender.
+pub trait Recommender: Send + Sync {
+    /// The model's kind, such as `"ease"`.
+    fn kind(&self) -> &'static str;
+    /// Number of users known at training time.
+    fn n_users(&self) -> usize;
+    /// Number of items.
+    fn n_items(&self) -> usize;
+    /// The training history of `user`: items and values.
+    fn history(&self, user: u32) -> (&[u32], &[f32]);
+    /// Writes the score of every item for `query` into `out` (`n_items` long).
+    fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()>;
+    /// Writes the similarity of every item to `item` into `out`.
+    fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
+        let _ = (item, out);
+        Err(Error::Unsupported { op: "similar items", model: self.kind() })
+    }
+
+    /// Checks a query against the model's sizes.
+    fn check_query(&self, query: &Query<'_>) -> Result<()> {
+        match *query {
+            Query::User(u) if u as usize >= self.n_users() => Err(Error::UnknownUser { user: u, n_users: self.n_users() }),
+            Query::History { items, values } => {
+                if items.len() != values.len() {
+                    return Err(Error::Shape(format!("{} history items but {} values", items.len(), values.len())));
+                }
+                match items.iter().find(|&&i| i as usize >= self.n_items()) {
+                    Some(&i) => Err(Error::UnknownItem { item: i, n_items: self.n_items() }),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Scores of all items for `query`.
+    fn scores(&self, query: &Query<'_>) -> Result<Vec<f32>> {
+        self.check_query(query)?;
+        let mut out = vec![0.0; self.n_items()];
+        self.score_into(query, &mut out)?;
+        Ok(out)
+    }
+
+    /// The top items for a request, best first; ties go to the smaller index.
+    fn recommend(&self, req: &Request<'_>) -> Result<Vec<Scored>> {
+        let mut scores = self.scores(&req.query)?;
+        if req.exclude_seen {
+            let seen = match req.query {
+                Query::User(u) => self.history(u).0,
+                Query::History { items, .. } => items,
+            };
+            for &i in seen {
+                scores[i as usize] = f32::NEG_INFINITY;
+            }
+        }
+        for &i in req.deny {
+            if let Some(s) = scores.get_mut(i as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        Ok(match req.allow {
+            Some(allow) => {
+                let mut cand: Vec<Scored> = allow
+                    .iter()
+                    .filter(|&&i| (i as usize) < scores.len() && scores[i as usize] > f32::NEG_INFINITY)
+                    .map(|&i| Scored { item: i, score: scores[i as usize] })
+                    .collect();
+                cand.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+                cand.dedup_by_key(|s| s.item);
+                cand.truncate(req.k);
+                cand
+            }
+            None => top_k(&scores, req.k),
+        })
+    }
+
+    /// Top `k` unseen items for many known users, in parallel.
+    fn recommend_users(&self, users: &[u32], k: usize) -> Result<Vec<Vec<Scored>>> {
+        users.par_iter().map(|&u| self.recommend(&Request::new(Query::User(u), k))).collect()
+    }
+
+    /// The `k` items most similar to `item` (itself excluded).
+    fn similar_items(&self, item: u32, k: usize) -> Result<Vec<Scored>> {
+        if item as usize >= self.n_items() {
+            return Err(Error::UnknownItem { item, n_items: self.n_items() });
+        }
+        let mut out = vec![0.0; self.n_items()];
+        self.similar_into(item, &mut out)?;
+        out[item as usize] = f32::NEG_INFINITY;
+        Ok(top_k(&out, k))
+    }
+}
+
+/// The `k` best finite-or-not-excluded scores, best first; ties to the smaller index.
+pub fn top_k(scores: &[f32], k: usize) -> Vec<Scored> {
+    let k = k.min(scores.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let better = |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item));
+    let mut heap: Vec<Scored> = Vec::with_capacity(k + 1);
+    // A sorted buffer of the best k so far; cheap for the small k of recommendations.
+    let mut threshold = f32::NEG_INFINITY;
+    for (i, &s) in scores.iter().enumerate() {
+        if s == f32::NEG_INFINITY || s.is_nan() || (heap.len() == k && s <= threshold) {
+            continue;
+        }
+        let cand = Scored { item: i as u32, score: s };
+        let pos = heap.partition_point(|h| better(h, &cand) == std::cmp::Ordering::Less);
+        heap.insert(pos, cand);
+        if heap.len() > k {
+            heap.pop();
+        }
+        if heap.len() == k {
+            threshold = heap[k - 1].score;
+        }
+    }
+    heap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn top_k_matches_a_full_sort(scores in proptest::collection::vec(-5i32..5, 0..60), k in 0usize..10) {
+            let scores: Vec<f32> = scores.into_iter().map(|s| if s == -5 { f32::NEG_INFINITY } else { s as f32 }).collect();
+            let mut all: Vec<Scored> = scores.iter().enumerate().filter(|(_, s)| s.is_finite()).map(|(i, &s)| Scored { item: i as u32, score: s }).collect();
+            all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+            all.truncate(k);
+            prop_assert_eq!(top_k(&scores, k), all);
+        }
+    }
+}
