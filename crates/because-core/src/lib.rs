@@ -37,6 +37,7 @@ pub mod rng;
 mod session;
 mod sparse;
 pub mod split;
+pub mod testing;
 mod vocab;
 
 pub use dataset::Dataset;

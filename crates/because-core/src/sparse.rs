@@ -50,6 +50,35 @@ impl CsrMatrix {
         CsrMatrix { n_rows: x.n_users(), n_cols: x.n_items(), indptr, indices, data }
     }
 
+    /// A matrix from its parts, checked: `indptr` has `n_rows + 1`
+    /// non-decreasing entries ending at the number of entries, and each row's
+    /// column indices are strictly increasing and below `n_cols`.
+    pub fn from_parts(n_rows: usize, n_cols: usize, indptr: Vec<usize>, indices: Vec<u32>, data: Vec<f32>) -> crate::Result<CsrMatrix> {
+        let bad = |m: String| Err(crate::Error::Shape(m));
+        if indptr.len() != n_rows + 1 || indptr[0] != 0 || indptr[n_rows] != indices.len() || indices.len() != data.len() {
+            return bad(format!("inconsistent CSR parts: {} rows, indptr {}, {} indices, {} values", n_rows, indptr.len(), indices.len(), data.len()));
+        }
+        for r in 0..n_rows {
+            if indptr[r] > indptr[r + 1] {
+                return bad(format!("indptr decreases at row {r}"));
+            }
+            let row = &indices[indptr[r]..indptr[r + 1]];
+            if row.windows(2).any(|w| w[0] >= w[1]) || row.last().is_some_and(|&c| c as usize >= n_cols) {
+                return bad(format!("row {r} has unsorted or out-of-range columns"));
+            }
+        }
+        Ok(CsrMatrix { n_rows, n_cols, indptr, indices, data })
+    }
+
+    /// All column indices, row after row.
+    pub fn indices(&self) -> &[u32] {
+        &self.indices
+    }
+    /// All values, row after row.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
     /// Number of rows.
     pub fn n_rows(&self) -> usize {
         self.n_rows

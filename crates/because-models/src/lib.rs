@@ -1,1 +1,42 @@
-//! x
+//! Recommendation models.
+//!
+//! # Brief overview
+//!
+//! Each model has a parameter struct (`FooParams`) whose `fit` returns an
+//! immutable fitted model implementing [`because_core::Recommender`]:
+//! [`Popularity`], [`ItemKnn`], [`Ease`], [`PureSvd`], [`Als`] and [`Bpr`].
+//! [`Model`] wraps any of them, is built from a [`ModelSpec`] (a kind and
+//! `key=value` parameters, as the command line gives them) and is saved and
+//! loaded as a model folder by [`persist`].
+//!
+//! ```
+//! use because_core::{Interactions, Query, Recommender, Request};
+//! use because_models::EaseParams;
+//!
+//! let x = Interactions::from_tuples(3, 3, [
+//!     (0, 0, 1.0, 0), (0, 1, 1.0, 1), (1, 0, 1.0, 0), (1, 1, 1.0, 1), (2, 0, 1.0, 0),
+//! ]).unwrap();
+//! let ease = EaseParams { lambda: 1.0 }.fit(&x).unwrap();
+//! let top = ease.recommend(&Request::new(Query::User(2), 1)).unwrap();
+//! assert_eq!(top[0].item, 1); // users who have item 0 also have item 1
+//! ```
+#![deny(missing_docs)]
+
+mod als;
+mod bpr;
+mod common;
+mod ease;
+mod knn;
+mod model;
+pub mod persist;
+mod popularity;
+mod svd;
+
+pub use als::{Als, AlsParams, Solver};
+pub use bpr::{Bpr, BprParams};
+pub use common::Train;
+pub use ease::{Ease, EaseParams};
+pub use knn::{ItemKnn, ItemKnnParams, Weighting};
+pub use model::{Model, ModelSpec, KINDS};
+pub use popularity::{Popularity, PopularityParams};
+pub use svd::{PureSvd, SvdParams};

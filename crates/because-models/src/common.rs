@@ -1,0 +1,88 @@
+//! Pieces shared by the models: the training matrix and item-item products.
+
+use because_core::{CsrMatrix, Interactions};
+use rayon::prelude::*;
+
+/// The training user-item matrix with its transpose.
+#[derive(Clone, Debug)]
+pub struct Train {
+    /// Users × items.
+    pub ui: CsrMatrix,
+    /// Items × users.
+    pub iu: CsrMatrix,
+}
+
+impl Train {
+    /// From an interaction log (duplicates summed).
+    pub fn new(x: &Interactions) -> Train {
+        Train::from_matrix(CsrMatrix::from_interactions(x))
+    }
+    /// From a user-item matrix.
+    pub fn from_matrix(ui: CsrMatrix) -> Train {
+        let iu = ui.transpose();
+        Train { ui, iu }
+    }
+    /// Items of user `u`.
+    pub fn items(&self, u: u32) -> &[u32] {
+        self.ui.row_indices(u as usize)
+    }
+    /// Values of user `u`.
+    pub fn values(&self, u: u32) -> &[f32] {
+        self.ui.row_data(u as usize)
+    }
+}
+
+/// Row `i` of `Xᵀ W X` where `W` reweights `X` column-free: for every item
+/// `j`, the sum over users of `x[u,i] · x[u,j]`, written into `acc`
+/// (`n_items` long, zeroed by the caller). Returns the touched columns.
+pub fn gram_row(t: &Train, i: usize, acc: &mut [f64], touched: &mut Vec<u32>) {
+    touched.clear();
+    let users = t.iu.row_indices(i);
+    let vals = t.iu.row_data(i);
+    for (&u, &a) in users.iter().zip(vals) {
+        let items = t.ui.row_indices(u as usize);
+        let bvals = t.ui.row_data(u as usize);
+        for (&j, &b) in items.iter().zip(bvals) {
+            if acc[j as usize] == 0.0 {
+                touched.push(j);
+            }
+            acc[j as usize] += a as f64 * b as f64;
+        }
+    }
+}
+
+/// The dense Gram matrix `XᵀX` (items × items, row-major), in parallel.
+pub fn dense_gram(t: &Train) -> Vec<f64> {
+    let n = t.ui.n_cols();
+    let mut g = vec![0.0f64; n * n];
+    g.par_chunks_mut(n.max(1)).enumerate().for_each_init(
+        || Vec::new(),
+        |touched, (i, row)| gram_row(t, i, row, touched),
+    );
+    g
+}
+
+/// `a · b` for equal-length slices.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut s = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            s[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut total: f32 = s.iter().sum();
+    for k in chunks * 8..a.len() {
+        total += a[k] * b[k];
+    }
+    total
+}
+
+/// Checks that every value is finite.
+pub fn check_finite(model: &'static str, what: &str, xs: &[f32]) -> because_core::Result<()> {
+    match xs.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(k) => Err(because_core::Error::NonFinite { model, detail: format!("{what}[{k}] = {}", xs[k]) }),
+    }
+}

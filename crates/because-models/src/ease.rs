@@ -1,0 +1,109 @@
+//! EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019).
+//!
+//! A closed-form item-item model: `B = I - P · diag(1 / diag(P))` with
+//! `P = (XᵀX + λI)⁻¹`, and a zero diagonal. A user's score for item `j` is
+//! `Σ_i value(i) · B[i, j]` over their history, so each history item's
+//! contribution is exact. Memory is `n_items²` floats.
+
+use crate::common::{dense_gram, Train};
+use because_core::{Error, Interactions, Query, Recommender, Result};
+use faer::linalg::solvers::DenseSolveCore;
+
+/// EASE parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EaseParams {
+    /// L2 regularization λ.
+    pub lambda: f32,
+}
+
+impl Default for EaseParams {
+    fn default() -> Self {
+        EaseParams { lambda: 500.0 }
+    }
+}
+
+/// A fitted EASE model.
+#[derive(Clone, Debug)]
+pub struct Ease {
+    pub(crate) params: EaseParams,
+    pub(crate) train: Train,
+    /// Item-item weights, row-major `n_items × n_items`.
+    pub(crate) b: Vec<f32>,
+}
+
+/// Items beyond which the dense `n_items²` matrix is refused.
+pub const MAX_ITEMS: usize = 40_000;
+
+impl EaseParams {
+    /// Fits on `x`.
+    pub fn fit(&self, x: &Interactions) -> Result<Ease> {
+        if !(self.lambda > 0.0) {
+            return Err(Error::param("lambda", "must be positive"));
+        }
+        let n = x.n_items();
+        if n > MAX_ITEMS {
+            return Err(Error::param("lambda", format!("EASE needs n_items² memory; {n} items is more than {MAX_ITEMS}")));
+        }
+        let train = Train::new(x);
+        let mut g = dense_gram(&train);
+        for i in 0..n {
+            g[i * n + i] += self.lambda as f64;
+        }
+        let gm = faer::Mat::<f64>::from_fn(n, n, |i, j| g[i * n + j]);
+        drop(g);
+        let llt = gm
+            .llt(faer::Side::Lower)
+            .map_err(|e| Error::NonFinite { model: "ease", detail: format!("XᵀX + λI is not positive definite: {e:?}") })?;
+        let p = llt.inverse();
+        let mut b = vec![0.0f32; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    b[i * n + j] = (-p[(i, j)] / p[(j, j)]) as f32;
+                }
+            }
+        }
+        crate::common::check_finite("ease", "B", &b)?;
+        Ok(Ease { params: self.clone(), train, b })
+    }
+}
+
+impl Ease {
+    /// Row `i` of `B`: how much having item `i` adds to each item's score.
+    pub fn weights(&self, i: u32) -> &[f32] {
+        let n = self.train.ui.n_cols();
+        &self.b[i as usize * n..(i as usize + 1) * n]
+    }
+}
+
+impl Recommender for Ease {
+    fn kind(&self) -> &'static str {
+        "ease"
+    }
+    fn n_users(&self) -> usize {
+        self.train.ui.n_rows()
+    }
+    fn n_items(&self) -> usize {
+        self.train.ui.n_cols()
+    }
+    fn history(&self, user: u32) -> (&[u32], &[f32]) {
+        (self.train.items(user), self.train.values(user))
+    }
+    fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
+        out.iter_mut().for_each(|s| *s = 0.0);
+        let (items, values) = match *query {
+            Query::User(u) => self.history(u),
+            Query::History { items, values } => (items, values),
+        };
+        for (&i, &v) in items.iter().zip(values) {
+            for (o, &w) in out.iter_mut().zip(self.weights(i)) {
+                *o += v * w;
+            }
+        }
+        Ok(())
+    }
+    fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
+        out.copy_from_slice(self.weights(item));
+        Ok(())
+    }
+}

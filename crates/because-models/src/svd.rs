@@ -1,0 +1,147 @@
+//! PureSVD (Cremonesi, Koren and Turrin, "Performance of recommender
+//! algorithms on top-N recommendation tasks", RecSys 2010): a truncated SVD
+//! `X ≈ U Σ Vᵀ` of the user-item matrix, computed by randomized SVD (Halko,
+//! Martinsson and Tropp, SIAM Review 2011). A history `x` is scored by its
+//! projection `x V Vᵀ`, so each history item contributes `value(i) · (V Vᵀ)[i, j]`.
+
+use crate::common::{check_finite, dot, Train};
+use because_core::rng::Rng;
+use because_core::{CsrMatrix, Error, Interactions, Query, Recommender, Result};
+use faer::Mat;
+
+/// PureSVD parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SvdParams {
+    /// Latent dimensions kept.
+    pub factors: usize,
+    /// Extra dimensions sampled for accuracy.
+    pub oversampling: usize,
+    /// Power iterations (more: more accurate for slowly decaying spectra).
+    pub power_iterations: usize,
+    /// Seed of the random projection.
+    pub seed: u64,
+}
+
+impl Default for SvdParams {
+    fn default() -> Self {
+        SvdParams { factors: 32, oversampling: 10, power_iterations: 4, seed: 42 }
+    }
+}
+
+/// A fitted PureSVD model.
+#[derive(Clone, Debug)]
+pub struct PureSvd {
+    pub(crate) params: SvdParams,
+    pub(crate) train: Train,
+    /// Item factors `V` (`n_items × factors`, row-major).
+    pub(crate) item_factors: Vec<f32>,
+    /// Singular values.
+    pub(crate) singular_values: Vec<f32>,
+}
+
+/// `A · B` for sparse `A` (rows × cols) and dense `B` (cols × l).
+fn sparse_times(a: &CsrMatrix, b: &Mat<f64>) -> Mat<f64> {
+    let l = b.ncols();
+    let mut out = Mat::<f64>::zeros(a.n_rows(), l);
+    for r in 0..a.n_rows() {
+        for (&c, &v) in a.row_indices(r).iter().zip(a.row_data(r)) {
+            for k in 0..l {
+                out[(r, k)] += v as f64 * b[(c as usize, k)];
+            }
+        }
+    }
+    out
+}
+
+fn orthonormal(y: &Mat<f64>) -> Mat<f64> {
+    y.qr().compute_thin_Q()
+}
+
+impl SvdParams {
+    /// Fits on `x`.
+    pub fn fit(&self, x: &Interactions) -> Result<PureSvd> {
+        if self.factors == 0 {
+            return Err(Error::param("factors", "must be at least 1"));
+        }
+        let train = Train::new(x);
+        let (m, n) = (train.ui.n_rows(), train.ui.n_cols());
+        let l = (self.factors + self.oversampling).min(m).min(n);
+        let k = self.factors.min(l);
+        let mut rng = Rng::new(self.seed);
+        let omega = Mat::<f64>::from_fn(n, l, |_, _| rng.normal());
+        let mut q = orthonormal(&sparse_times(&train.ui, &omega));
+        for _ in 0..self.power_iterations {
+            let z = orthonormal(&sparse_times(&train.iu, &q));
+            q = orthonormal(&sparse_times(&train.ui, &z));
+        }
+        // Bᵀ = Xᵀ Q (n × l); its left singular vectors are B's right ones.
+        let bt = sparse_times(&train.iu, &q);
+        let svd = bt.thin_svd().map_err(|e| Error::NonFinite { model: "svd", detail: format!("SVD did not converge: {e:?}") })?;
+        let u = svd.U();
+        let s = svd.S();
+        let mut item_factors = vec![0.0f32; n * k];
+        for i in 0..n {
+            for c in 0..k {
+                item_factors[i * k + c] = u[(i, c)] as f32;
+            }
+        }
+        let singular_values: Vec<f32> = (0..k).map(|c| s[c] as f32).collect();
+        check_finite("svd", "item factors", &item_factors)?;
+        Ok(PureSvd { params: SvdParams { factors: k, ..self.clone() }, train, item_factors, singular_values })
+    }
+}
+
+impl PureSvd {
+    /// Row `i` of `V`.
+    pub fn item_factors(&self, item: u32) -> &[f32] {
+        let k = self.params.factors;
+        &self.item_factors[item as usize * k..(item as usize + 1) * k]
+    }
+    /// Singular values, largest first.
+    pub fn singular_values(&self) -> &[f32] {
+        &self.singular_values
+    }
+    /// The projection `x V` of a history.
+    pub fn project(&self, items: &[u32], values: &[f32]) -> Vec<f32> {
+        let mut p = vec![0.0f32; self.params.factors];
+        for (&i, &v) in items.iter().zip(values) {
+            p.iter_mut().zip(self.item_factors(i)).for_each(|(a, &b)| *a += v * b);
+        }
+        p
+    }
+}
+
+impl Recommender for PureSvd {
+    fn kind(&self) -> &'static str {
+        "svd"
+    }
+    fn n_users(&self) -> usize {
+        self.train.ui.n_rows()
+    }
+    fn n_items(&self) -> usize {
+        self.train.ui.n_cols()
+    }
+    fn history(&self, user: u32) -> (&[u32], &[f32]) {
+        (self.train.items(user), self.train.values(user))
+    }
+    fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
+        let (items, values) = match *query {
+            Query::User(u) => self.history(u),
+            Query::History { items, values } => (items, values),
+        };
+        let p = self.project(items, values);
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = dot(&p, self.item_factors(i as u32));
+        }
+        Ok(())
+    }
+    fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
+        let q = self.item_factors(item);
+        let qn = dot(q, q).sqrt().max(1e-12);
+        for (i, o) in out.iter_mut().enumerate() {
+            let y = self.item_factors(i as u32);
+            *o = dot(q, y) / (qn * dot(y, y).sqrt().max(1e-12));
+        }
+        Ok(())
+    }
+}

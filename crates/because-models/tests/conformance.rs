@@ -1,0 +1,105 @@
+//! Every model passes the same conformance suite and survives a save/load round trip.
+
+use because_core::testing::{block_data, check_recommender};
+use because_core::{Query, Recommender, Request};
+use because_models::persist::{self, Meta};
+use because_models::ModelSpec;
+
+const SPECS: [&str; 7] = [
+    "pop",
+    "pop:window_days=0.5",
+    "itemknn:neighbours=20,shrinkage=5",
+    "itemknn:weighting=bm25",
+    "ease:lambda=10",
+    "svd:factors=8",
+    "als:factors=8,iterations=5",
+];
+
+fn specs() -> Vec<String> {
+    let mut s: Vec<String> = SPECS.iter().map(|s| s.to_string()).collect();
+    s.push("als:factors=8,iterations=3,solver=cholesky".into());
+    s.push("bpr:factors=8,epochs=20".into());
+    s
+}
+
+#[test]
+fn every_model_conforms() {
+    let x = block_data(40, 30, 8, 7);
+    for spec in specs() {
+        let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        check_recommender(&model, &x);
+    }
+}
+
+#[test]
+fn every_model_round_trips_through_a_folder() {
+    let x = block_data(40, 30, 8, 7);
+    let dir = tempfile::tempdir().unwrap();
+    for spec in specs() {
+        let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+        let path = dir.path().join(spec.replace([':', ',', '='], "_"));
+        let meta = Meta {
+            user_ids: (0..40).map(|u| format!("u{u}")).collect(),
+            item_ids: (0..30).map(|i| format!("i{i}")).collect(),
+            data_fingerprint: persist::fingerprint(&x),
+            metrics: serde_json::json!({"ndcg@10": 0.5}),
+        };
+        persist::save(&model, &meta, &path).unwrap();
+        let back = persist::load(&path).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        assert_eq!(back.model.spec(), model.spec(), "{spec}");
+        assert_eq!(back.meta.item_ids, meta.item_ids);
+        for u in 0..40 {
+            let q = Request::new(Query::User(u), 10);
+            assert_eq!(back.model.recommend(&q).unwrap(), model.recommend(&q).unwrap(), "{spec}: user {u}");
+        }
+    }
+}
+
+#[test]
+fn damaged_model_files_are_clear_errors() {
+    let x = block_data(20, 10, 4, 1);
+    let model = "ease:lambda=5".parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta { user_ids: (0..20).map(|u| u.to_string()).collect(), item_ids: (0..10).map(|i| i.to_string()).collect(), ..Default::default() };
+    persist::save(&model, &meta, dir.path()).unwrap();
+    let tensors = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&tensors).unwrap();
+    std::fs::write(&tensors, &bytes[..bytes.len() / 2]).unwrap();
+    let e = persist::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("truncated"), "{e}");
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xFF;
+    std::fs::write(&tensors, &flipped).unwrap();
+    let e = persist::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("checksum mismatch"), "{e}");
+    std::fs::write(&tensors, &bytes).unwrap();
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+    let e = persist::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("format version 99 is not supported"), "{e}");
+    std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
+    let e = persist::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("manifest.json") && e.contains("truncated"), "{e}");
+    std::fs::write(&manifest, &text).unwrap();
+    assert!(persist::load(dir.path()).is_ok());
+}
+
+#[test]
+fn fitting_is_deterministic_and_thread_independent() {
+    let x = block_data(40, 30, 8, 3);
+    for spec in ["als:factors=8,iterations=4", "bpr:factors=8,epochs=5", "svd:factors=6", "itemknn"] {
+        let s: ModelSpec = spec.parse().unwrap();
+        let a = s.fit(&x).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let b = pool.install(|| s.fit(&x).unwrap());
+        for u in 0..40 {
+            let sa = a.scores(&Query::User(u)).unwrap();
+            let sb = b.scores(&Query::User(u)).unwrap();
+            for (p, q) in sa.iter().zip(&sb) {
+                assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{spec}: user {u}: {p} vs {q}");
+            }
+        }
+    }
+}
