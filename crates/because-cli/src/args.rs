@@ -33,6 +33,16 @@ pub enum Command {
     Split(SplitArgs),
     /// Write synthetic data with a planted structure.
     Generate(GenerateArgs),
+    /// Train a model on all of a log and save it as a model folder.
+    Train(TrainArgs),
+    /// Split, train and compare models with full-ranking metrics.
+    Evaluate(EvaluateArgs),
+    /// Search hyperparameters on validation data, then report test numbers.
+    Tune(TuneArgs),
+    /// Recommend items for a user, an ad-hoc history, or everybody.
+    Recommend(RecommendArgs),
+    /// Items similar to an item.
+    Similar(SimilarArgs),
 }
 
 /// Where the data is and how to read it.
@@ -243,12 +253,9 @@ pub enum MethodArg {
     HeldOutUsers,
 }
 
-/// Arguments of `because split`.
-#[derive(Args, Debug)]
-pub struct SplitArgs {
-    /// The data.
-    #[command(flatten)]
-    pub data: DataArgs,
+/// How to split, shared by `split`, `evaluate` and `tune`.
+#[derive(Args, Debug, Clone)]
+pub struct SplitFlags {
     /// How to split.
     #[arg(long, value_enum, default_value_t = MethodArg::UserTemporal)]
     pub method: MethodArg,
@@ -273,12 +280,23 @@ pub struct SplitArgs {
     /// Seed for random splits.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+/// Arguments of `because split`.
+#[derive(Args, Debug)]
+pub struct SplitArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The split.
+    #[command(flatten)]
+    pub split: SplitFlags,
     /// Output folder.
     #[arg(long, default_value = "because-out/split")]
     pub out: PathBuf,
 }
 
-impl SplitArgs {
+impl SplitFlags {
     /// The validated split method.
     pub fn method(&self) -> anyhow::Result<SplitMethod> {
         let time = |flag: &str, s: &str| {
@@ -306,6 +324,144 @@ impl SplitArgs {
         m.validate().map_err(|e| anyhow!("{e}").context("split flags"))?;
         Ok(m)
     }
+}
+
+/// Interaction values for training.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValuesArg {
+    /// Binary for rating data (every rating is an interaction), event weights for event logs.
+    Auto,
+    /// Every interaction counts 1.
+    Binary,
+    /// Ratings or event weights as they are.
+    AsIs,
+}
+
+/// How the final test numbers use the validation interactions.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinalArg {
+    /// Keep the model trained on train; fold validation interactions into test profiles.
+    FoldIn,
+    /// Refit the chosen configuration on train + validation.
+    Refit,
+}
+
+/// Arguments of `because train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model, as `kind` or `kind:key=value,...` (kinds: pop, itemknn, ease, svd, als, bpr).
+    #[arg(long, default_value = "ease")]
+    pub model: String,
+    /// Interaction values.
+    #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
+    pub values: ValuesArg,
+    /// Item features with titles (kept in the model for readable output).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Output model folder.
+    #[arg(long, default_value = "because-out/model")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `because evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The split.
+    #[command(flatten)]
+    pub split: SplitFlags,
+    /// Models to compare, comma-separated (`pop,itemknn,ease,svd,als,bpr`; parameters as `als:factors=32,regularization=5`).
+    #[arg(long, default_value = "pop,itemknn,ease,svd,als,bpr")]
+    pub models: String,
+    /// Cut-offs.
+    #[arg(long, default_value = "5,10,20")]
+    pub k: String,
+    /// Interaction values.
+    #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
+    pub values: ValuesArg,
+    /// How the test numbers use validation interactions.
+    #[arg(long = "final", value_enum, default_value_t = FinalArg::FoldIn)]
+    pub final_mode: FinalArg,
+    /// Item features (for the report).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/evaluate")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `because tune`.
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The split.
+    #[command(flatten)]
+    pub split: SplitFlags,
+    /// The model kind, optionally with fixed parameters (`als:iterations=10`).
+    #[arg(long)]
+    pub model: String,
+    /// A parameter and its candidate values, `key=v1,v2,...`; repeat for more parameters.
+    #[arg(long, required = true)]
+    pub grid: Vec<String>,
+    /// Try this many random configurations from the grid instead of all of them.
+    #[arg(long)]
+    pub random: Option<usize>,
+    /// Selection metric on validation.
+    #[arg(long, default_value = "ndcg@10")]
+    pub metric: String,
+    /// Interaction values.
+    #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
+    pub values: ValuesArg,
+    /// How the test numbers use validation interactions.
+    #[arg(long = "final", value_enum, default_value_t = FinalArg::Refit)]
+    pub final_mode: FinalArg,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/tune")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `because recommend`.
+#[derive(Args, Debug)]
+pub struct RecommendArgs {
+    /// A model folder written by `because train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A user ID (unknown users get popular items, and are told so).
+    #[arg(long, conflicts_with_all = ["history", "all"])]
+    pub user: Option<String>,
+    /// An ad-hoc history: item IDs, comma-separated.
+    #[arg(long, conflicts_with = "all")]
+    pub history: Option<String>,
+    /// Every user, into a JSON file.
+    #[arg(long)]
+    pub all: bool,
+    /// How many items.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Where `--all` writes (default: recommendations.json beside the model).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `because similar`.
+#[derive(Args, Debug)]
+pub struct SimilarArgs {
+    /// A model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// An item ID.
+    #[arg(long)]
+    pub item: String,
+    /// How many items.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
 }
 
 /// Arguments of `because demo`.

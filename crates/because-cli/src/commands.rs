@@ -20,21 +20,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clean(a) => clean(&a),
         Command::Split(a) => split(&a),
         Command::Generate(a) => generate(&a),
+        Command::Train(a) => crate::modeling::train(&a),
+        Command::Evaluate(a) => crate::modeling::evaluate(&a),
+        Command::Tune(a) => crate::modeling::tune(&a),
+        Command::Recommend(a) => crate::modeling::recommend(&a),
+        Command::Similar(a) => crate::modeling::similar(&a),
     }
 }
 
-fn create_dir(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
     because_data::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))?;
     Ok(())
 }
 
 /// Reads, cleans and filters, printing the report.
-fn load(data: &DataArgs) -> anyhow::Result<(Loaded, ReadOptions)> {
+pub(crate) fn load(data: &DataArgs) -> anyhow::Result<(Loaded, ReadOptions)> {
     let (read, filters) = data.options()?;
     let loaded = load_with(&data.data, &read, &filters)?;
     Ok((loaded, read))
@@ -58,7 +63,7 @@ fn load_with(path: &Path, read: &ReadOptions, filters: &FilterOptions) -> anyhow
     Ok(loaded)
 }
 
-fn optional_features(path: Option<&Path>, loaded: &Loaded, items: bool) -> anyhow::Result<Option<Features>> {
+pub(crate) fn optional_features(path: Option<&Path>, loaded: &Loaded, items: bool) -> anyhow::Result<Option<Features>> {
     let Some(p) = path else { return Ok(None) };
     let vocab = if items { &loaded.dataset.items } else { &loaded.dataset.users };
     let f = read_features(p, vocab, None)?;
@@ -184,14 +189,14 @@ fn write_split(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Result<Vec
 }
 
 fn split(a: &SplitArgs) -> anyhow::Result<()> {
-    let method = a.method()?;
+    let method = a.split.method()?;
     let (loaded, _) = load(&a.data)?;
-    let s = Split::new(&loaded.dataset.interactions, method, a.seed, loaded.dataset.has_time)?;
+    let s = Split::new(&loaded.dataset.interactions, method, a.split.seed, loaded.dataset.has_time)?;
     let report = s.report(&loaded.dataset.interactions);
-    println!("split {method:?} (seed {}):", a.seed);
+    println!("split {method:?} (seed {}):", a.split.seed);
     print_split(&report);
     let paths = write_split(&loaded, &s, &a.out)?;
-    write_json(&a.out.join("split_report.json"), &serde_json::json!({ "method": format!("{method:?}"), "seed": a.seed, "report": report }))?;
+    write_json(&a.out.join("split_report.json"), &serde_json::json!({ "method": format!("{method:?}"), "seed": a.split.seed, "report": report }))?;
     write_json(&a.out.join("clean_report.json"), &loaded.report)?;
     for p in paths {
         println!("wrote {}", p.display());

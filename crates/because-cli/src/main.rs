@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod modeling;
 
 use clap::Parser;
 

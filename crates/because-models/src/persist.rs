@@ -58,6 +58,8 @@ pub struct Meta {
     pub data_fingerprint: String,
     /// Free-form metrics (for example validation results).
     pub metrics: Value,
+    /// Item titles in index order (empty when unknown; may be empty altogether).
+    pub item_titles: Vec<String>,
 }
 
 /// A loaded model with its metadata.
@@ -184,6 +186,7 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         "tensors": {"file": "model.safetensors", "bytes": bytes.len(), "checksum": format!("{:016x}", checksum(&bytes))},
         "user_ids": meta.user_ids,
         "item_ids": meta.item_ids,
+        "item_titles": meta.item_titles,
     });
     write_file_atomic(&dir.join("model.safetensors"), &bytes)?;
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid { path: dir.to_path_buf(), message: e.to_string() })?;
@@ -335,6 +338,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         item_ids: strings("item_ids"),
         data_fingerprint: m["data_fingerprint"].as_str().unwrap_or_default().to_string(),
         metrics: m["metrics"].clone(),
+        item_titles: strings("item_titles"),
     };
     if meta.user_ids.len() != nu || meta.item_ids.len() != ni {
         return Err(invalid(format!("{} user IDs and {} item IDs for {nu} users and {ni} items", meta.user_ids.len(), meta.item_ids.len())));

@@ -43,6 +43,7 @@ fn every_model_round_trips_through_a_folder() {
             item_ids: (0..30).map(|i| format!("i{i}")).collect(),
             data_fingerprint: persist::fingerprint(&x),
             metrics: serde_json::json!({"ndcg@10": 0.5}),
+            item_titles: Vec::new(),
         };
         persist::save(&model, &meta, &path).unwrap();
         let back = persist::load(&path).unwrap_or_else(|e| panic!("{spec}: {e}"));

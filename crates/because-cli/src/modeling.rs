@@ -1,0 +1,525 @@
+//! Training, evaluating, tuning and using models from the command line.
+
+use crate::args::{EvaluateArgs, FinalArg, RecommendArgs, SimilarArgs, SplitFlags, TrainArgs, TuneArgs, ValuesArg};
+use crate::commands::{create_dir, load, optional_features, write_json};
+use anyhow::{anyhow, bail, Context};
+use because_core::rng::Rng;
+use because_core::{top_k, Interactions, Part, Query, Recommender, Request, Scored, Split, Vocab};
+use because_data::Loaded;
+use because_eval::{bootstrap_ci, by_activity, evaluate as eval, paired_test, Evaluation, Protocol};
+use because_models::persist::{self, Meta};
+use because_models::{Model, ModelSpec};
+use because_plot::{Bars, Figure, Lines, Series};
+use because_report::{save_figures, Report};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// The training values for `mode`.
+fn with_values(x: Interactions, mode: ValuesArg, has_ratings: bool) -> (Interactions, &'static str) {
+    match mode {
+        ValuesArg::Binary => (x.with_constant_values(1.0), "binary"),
+        ValuesArg::AsIs => (x, "as-is"),
+        ValuesArg::Auto if has_ratings => (x.with_constant_values(1.0), "binary (every rating is an interaction)"),
+        ValuesArg::Auto => (x, "as-is (event weights)"),
+    }
+}
+
+/// Splits `--models`: commas separate models, except inside one model's
+/// `key=value` list (`als:factors=8,regularization=1,ease` is two models).
+pub fn parse_models(s: &str) -> anyhow::Result<Vec<ModelSpec>> {
+    let mut specs: Vec<String> = Vec::new();
+    for tok in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match specs.last_mut() {
+            Some(last) if tok.contains('=') && !tok.contains(':') => {
+                last.push(',');
+                last.push_str(tok);
+            }
+            _ => specs.push(tok.to_string()),
+        }
+    }
+    if specs.is_empty() {
+        bail!("--models: no model given");
+    }
+    specs.iter().map(|s| s.parse::<ModelSpec>().map_err(|e| anyhow!("--models: {e}"))).collect()
+}
+
+fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
+    let ks: Vec<usize> = s
+        .split(',')
+        .map(|k| k.trim().parse::<usize>().ok().filter(|&k| k > 0).ok_or_else(|| anyhow!("--k: {k:?} is not a positive integer")))
+        .collect::<anyhow::Result<_>>()?;
+    if ks.is_empty() {
+        bail!("--k: no cut-off given");
+    }
+    Ok(ks)
+}
+
+struct Parts {
+    loaded: Loaded,
+    x: Interactions,
+    split: Split,
+    train: Interactions,
+    val: Interactions,
+    test: Interactions,
+}
+
+fn prepare(data: &crate::args::DataArgs, flags: &SplitFlags, values: ValuesArg) -> anyhow::Result<Parts> {
+    let method = flags.method()?;
+    let (loaded, _) = load(data)?;
+    let (x, how) = with_values(loaded.dataset.interactions.clone(), values, loaded.dataset.has_ratings);
+    println!("training values: {how}");
+    let split = Split::new(&x, method, flags.seed, loaded.dataset.has_time)?;
+    let r = split.report(&x);
+    println!(
+        "split {method:?}: {} train, {} validation, {} test interactions",
+        split.part(&x, Part::Train).len(),
+        split.part(&x, Part::Validation).len(),
+        split.part(&x, Part::Test).len()
+    );
+    if r.leaked_pairs > 0 {
+        bail!("internal error: the split leaks {} pairs", r.leaked_pairs);
+    }
+    if split.nonempty_parts().iter().any(|p| matches!(p, Part::ValidationFoldIn | Part::TestFoldIn)) {
+        bail!("--method held-out-users is not supported by evaluate and tune yet; use split to write its parts");
+    }
+    let (train, val, test) = (split.part(&x, Part::Train), split.part(&x, Part::Validation), split.part(&x, Part::Test));
+    if val.is_empty() || test.is_empty() {
+        bail!("the split left validation or test empty; use larger shares or more data");
+    }
+    Ok(Parts { loaded, x, split, train, val, test })
+}
+
+/// Train + validation, for refitting.
+fn train_and_validation(p: &Parts) -> Interactions {
+    let keep: Vec<bool> = p.split.assignment().iter().map(|&a| matches!(a, Part::Train | Part::Validation)).collect();
+    p.x.select(&keep)
+}
+
+fn meta_for(loaded: &Loaded, x: &Interactions, metrics: serde_json::Value, titles: Vec<String>) -> Meta {
+    Meta {
+        user_ids: loaded.dataset.users.ids().map(str::to_string).collect(),
+        item_ids: loaded.dataset.items.ids().map(str::to_string).collect(),
+        data_fingerprint: persist::fingerprint(x),
+        metrics,
+        item_titles: titles,
+    }
+}
+
+fn titles_of(path: Option<&Path>, loaded: &Loaded) -> anyhow::Result<Vec<String>> {
+    Ok(match optional_features(path, loaded, true)? {
+        Some(f) => (0..loaded.dataset.items.len() as u32).map(|i| f.title(i).unwrap_or("").to_string()).collect(),
+        None => Vec::new(),
+    })
+}
+
+pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
+    let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
+    let (loaded, _) = load(&a.data)?;
+    let (x, how) = with_values(loaded.dataset.interactions.clone(), a.values, loaded.dataset.has_ratings);
+    let start = Instant::now();
+    let model = spec.fit(&x)?;
+    let secs = start.elapsed().as_secs_f64();
+    println!("trained {} on {} interactions ({how}) in {secs:.2}s", model.spec(), x.len());
+    let titles = titles_of(a.items.as_deref(), &loaded)?;
+    let meta = meta_for(&loaded, &x, json!({ "fit_seconds": secs, "values": how }), titles);
+    persist::save(&model, &meta, &a.out)?;
+    println!("wrote model folder {}", a.out.display());
+    Ok(())
+}
+
+struct Row {
+    spec: String,
+    fit_seconds: f64,
+    validation: Evaluation,
+    test: Evaluation,
+}
+
+fn fit_eval(spec: &ModelSpec, p: &Parts, ks: &[usize], final_mode: FinalArg) -> anyhow::Result<(Row, Model)> {
+    let start = Instant::now();
+    let model = spec.fit(&p.train).with_context(|| format!("fitting {spec}"))?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let validation = eval(&model, &p.val, &Protocol::new(ks.to_vec()))?;
+    let (test, final_model) = match final_mode {
+        FinalArg::FoldIn => {
+            let t = eval(&model, &p.test, &Protocol { ks: ks.to_vec(), extra_history: Some(&p.val), fold_in: true })?;
+            (t, model)
+        }
+        FinalArg::Refit => {
+            let refit = spec.fit(&train_and_validation(p))?;
+            (eval(&refit, &p.test, &Protocol::new(ks.to_vec()))?, refit)
+        }
+    };
+    Ok((Row { spec: spec.to_string(), fit_seconds, validation, test }, final_model))
+}
+
+fn final_note(mode: FinalArg) -> &'static str {
+    match mode {
+        FinalArg::FoldIn => "test: models trained on train; validation interactions folded into each test user's profile",
+        FinalArg::Refit => "test: models refitted on train + validation",
+    }
+}
+
+fn print_rows(rows: &[Row], k: usize) {
+    println!(
+        "\n{:<36} {:>7} {:>9} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>7}",
+        "model",
+        "fit s",
+        format!("val nDCG"),
+        format!("P@{k}"),
+        format!("R@{k}"),
+        format!("nDCG@{k}"),
+        format!("MAP@{k}"),
+        format!("MRR@{k}"),
+        format!("HR@{k}"),
+        "coverage",
+        "gini",
+        "novelty"
+    );
+    for r in rows {
+        let t = |m: &str| r.test.mean(&format!("{m}@{k}")).unwrap_or(f64::NAN);
+        println!(
+            "{:<36} {:>7.2} {:>9.4} | {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>8.3} {:>6.3} {:>7.2}",
+            r.spec,
+            r.fit_seconds,
+            r.validation.mean(&format!("ndcg@{k}")).unwrap_or(f64::NAN),
+            t("precision"),
+            t("recall"),
+            t("ndcg"),
+            t("map"),
+            t("mrr"),
+            t("hitrate"),
+            t("coverage"),
+            t("gini"),
+            t("novelty")
+        );
+    }
+}
+
+pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
+    let specs = parse_models(&a.models)?;
+    let ks = parse_ks(&a.k)?;
+    let k = if ks.contains(&10) { 10 } else { ks[0] };
+    let p = prepare(&a.data, &a.split, a.values)?;
+    let mut rows = Vec::new();
+    for spec in &specs {
+        let (row, _) = fit_eval(spec, &p, &ks, a.final_mode)?;
+        println!("  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}", row.spec, row.fit_seconds, row.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0));
+        rows.push(row);
+    }
+    print_rows(&rows, k);
+    println!("({}; full ranking over {} items, seen items excluded)", final_note(a.final_mode), p.x.n_items());
+    let key = format!("ndcg@{k}");
+    let best = rows
+        .iter()
+        .enumerate()
+        .max_by(|x, y| x.1.test.mean(&key).unwrap_or(0.0).total_cmp(&y.1.test.mean(&key).unwrap_or(0.0)))
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    println!("\n95% bootstrap intervals of test {key}, and paired tests against the best ({}):", rows[best].spec);
+    let best_values = rows[best].test.per_user_values(&key).unwrap_or_default();
+    let mut stats = Vec::new();
+    for r in &rows {
+        let v = r.test.per_user_values(&key).unwrap_or_default();
+        let (lo, hi) = bootstrap_ci(&v, 1000, 0.95, 7);
+        let pval = if r.spec == rows[best].spec { 1.0 } else { paired_test(&best_values, &v, 2000, 7) };
+        println!("  {:<36} {:.4} [{lo:.4}, {hi:.4}]  p = {pval:.4}", r.spec, r.test.mean(&key).unwrap_or(0.0));
+        stats.push(json!({ "model": r.spec, "mean": r.test.mean(&key), "ci95": [lo, hi], "p_vs_best": pval }));
+    }
+    println!("\ntest {key} by user history length:");
+    let mut slices = Vec::new();
+    for r in &rows {
+        let s = by_activity(&r.test, &key);
+        let cells: Vec<String> = s.iter().map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean)).collect();
+        println!("  {:<36} {}", r.spec, cells.join("; "));
+        slices.push(json!({ "model": r.spec, "slices": s }));
+    }
+    create_dir(&a.out)?;
+    let to_json = |e: &Evaluation| -> serde_json::Value { e.table().into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>().into() };
+    let results: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "users": r.test.users, "validation": to_json(&r.validation), "test": to_json(&r.test) }))
+        .collect();
+    write_json(
+        &a.out.join("evaluation.json"),
+        &json!({ "final": final_note(a.final_mode), "ks": ks, "results": results, "significance": stats, "slices": slices }),
+    )?;
+    let fig = Figure::Bars(Bars {
+        title: format!("Test nDCG@{k} and Recall@{k}"),
+        x_label: "model".into(),
+        y_label: "score".into(),
+        labels: rows.iter().flat_map(|r| [format!("{} nDCG", r.spec.split(':').next().unwrap_or("")), format!("{} R", r.spec.split(':').next().unwrap_or(""))]).collect(),
+        values: rows.iter().flat_map(|r| [r.test.mean(&key).unwrap_or(0.0), r.test.mean(&format!("recall@{k}")).unwrap_or(0.0)]).collect(),
+        log_y: false,
+    });
+    let figs = save_figures(&[("comparison", fig)], &a.out.join("figures"))?;
+    let mut report = Report::new(&format!("because evaluate: {}", a.data.data.display()));
+    report.section("Model comparison").paragraph(final_note(a.final_mode));
+    let header = ["model", "fit s", "val nDCG", "P", "R", "nDCG", "MAP", "MRR", "HR", "coverage", "gini", "novelty"];
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let t = |m: &str| format!("{:.4}", r.test.mean(&format!("{m}@{k}")).unwrap_or(f64::NAN));
+            vec![
+                r.spec.clone(),
+                format!("{:.2}", r.fit_seconds),
+                format!("{:.4}", r.validation.mean(&key).unwrap_or(f64::NAN)),
+                t("precision"),
+                t("recall"),
+                t("ndcg"),
+                t("map"),
+                t("mrr"),
+                t("hitrate"),
+                t("coverage"),
+                t("gini"),
+                t("novelty"),
+            ]
+        })
+        .collect();
+    report.table(&header, &table);
+    if let Some(svg) = figs.iter().find(|p| p.extension().is_some_and(|e| e == "svg")) {
+        report.svg_file(svg);
+    }
+    let titles = titles_of(a.items.as_deref(), &p.loaded)?;
+    let _ = titles;
+    report.write(&a.out.join("report.html"))?;
+    println!("\nwrote {}, {} and {}", a.out.join("evaluation.json").display(), a.out.join("figures/comparison.png").display(), a.out.join("report.html").display());
+    Ok(())
+}
+
+/// The configurations of a grid, in order (values as given, so list smaller, simpler values first).
+fn grid_configs(grid: &[String]) -> anyhow::Result<Vec<Vec<(String, String)>>> {
+    let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+    for g in grid {
+        let (key, values) = g.split_once('=').ok_or_else(|| anyhow!("--grid: {g:?} is not key=v1,v2,..."))?;
+        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        if values.is_empty() {
+            bail!("--grid: {key} has no values");
+        }
+        axes.push((key.trim().replace('-', "_"), values));
+    }
+    let mut configs: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (key, values) in &axes {
+        configs = configs
+            .into_iter()
+            .flat_map(|c| values.iter().map(move |v| {
+                let mut c = c.clone();
+                c.push((key.clone(), v.clone()));
+                c
+            }))
+            .collect();
+    }
+    Ok(configs)
+}
+
+pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
+    let base: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
+    let mut configs = grid_configs(&a.grid)?;
+    if let Some(n) = a.random {
+        let mut order: Vec<usize> = (0..configs.len()).collect();
+        Rng::new(a.split.seed).shuffle(&mut order);
+        order.truncate(n.max(1));
+        order.sort_unstable();
+        configs = order.into_iter().map(|i| configs[i].clone()).collect();
+    }
+    // Validate every configuration before the expensive part.
+    let specs: Vec<ModelSpec> = configs
+        .iter()
+        .map(|c| {
+            let text = format!("{}:{}", base.kind, base.params.iter().map(|(k, v)| format!("{k}={v}")).chain(c.iter().map(|(k, v)| format!("{k}={v}"))).collect::<Vec<_>>().join(","));
+            text.parse::<ModelSpec>().map_err(|e| anyhow!("--grid: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (name, kstr) = a.metric.split_once('@').ok_or_else(|| anyhow!("--metric: {:?} is not name@k", a.metric))?;
+    let k: usize = kstr.parse().map_err(|_| anyhow!("--metric: {kstr:?} is not a cut-off"))?;
+    if !because_eval::metrics::NAMES.contains(&name) && !["coverage", "novelty"].contains(&name) {
+        bail!("--metric: unknown metric {name:?} (one of {})", because_eval::metrics::NAMES.join(", "));
+    }
+    let p = prepare(&a.data, &a.split, a.values)?;
+    let mut results: Vec<(ModelSpec, f64, f64)> = Vec::new();
+    let mut best: Option<usize> = None;
+    println!("\n{:<48} {:>10} {:>8}", "configuration", format!("val {}", a.metric), "fit s");
+    for spec in &specs {
+        let start = Instant::now();
+        let model = spec.fit(&p.train).with_context(|| format!("fitting {spec}"))?;
+        let secs = start.elapsed().as_secs_f64();
+        let v = eval(&model, &p.val, &Protocol::new(vec![k]))?.mean(&a.metric).unwrap_or(f64::NAN);
+        println!("{:<48} {:>10.4} {:>8.2}", spec.to_string(), v, secs);
+        // Strictly better only: ties keep the earlier, smaller configuration.
+        if best.is_none_or(|b| v > results[b].1) {
+            best = Some(results.len());
+        }
+        results.push((spec.clone(), v, secs));
+    }
+    let b = best.ok_or_else(|| anyhow!("no configuration was tried"))?;
+    let chosen = results[b].0.clone();
+    println!("\nchosen: {chosen} (validation {} {:.4})", a.metric, results[b].1);
+    let (row, final_model) = fit_eval(&chosen, &p, &[k], a.final_mode)?;
+    println!("{}", final_note(a.final_mode));
+    println!("test {}: {:.4}; recall@{k} {:.4}", a.metric, row.test.mean(&a.metric).unwrap_or(f64::NAN), row.test.mean(&format!("recall@{k}")).unwrap_or(f64::NAN));
+    create_dir(&a.out)?;
+    let table: Vec<serde_json::Value> = results.iter().map(|(s, v, t)| json!({ "config": s.to_string(), "validation": v, "fit_seconds": t })).collect();
+    write_json(
+        &a.out.join("tune.json"),
+        &json!({ "metric": a.metric, "chosen": chosen.to_string(), "final": final_note(a.final_mode), "test": row.test.mean(&a.metric), "results": table }),
+    )?;
+    // One figure per hyperparameter: the best validation score for each of its values.
+    let mut figs = Vec::new();
+    for g in &a.grid {
+        let key = g.split_once('=').map(|x| x.0.trim().replace('-', "_")).unwrap_or_default();
+        let mut points: Vec<(String, f64)> = Vec::new();
+        for (s, v, _) in &results {
+            let value = s.params.get(&key).cloned().unwrap_or_default();
+            match points.iter_mut().find(|p| p.0 == value) {
+                Some(p) => p.1 = p.1.max(*v),
+                None => points.push((value, *v)),
+            }
+        }
+        let numeric: Option<Vec<(f64, f64)>> = points.iter().map(|(x, v)| x.parse::<f64>().ok().map(|x| (x, *v))).collect();
+        let fig = match numeric {
+            Some(mut pts) if pts.len() > 1 => {
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let log_x = pts.iter().all(|p| p.0 > 0.0) && pts.last().map(|l| l.0).unwrap_or(1.0) / pts[0].0 >= 20.0;
+                Figure::Lines(Lines { title: format!("Validation {} against {key}", a.metric), x_label: key.clone(), y_label: a.metric.clone(), series: vec![Series { name: key.clone(), points: pts }], log_x, log_y: false, x_ticks: None })
+            }
+            _ => Figure::Bars(Bars { title: format!("Validation {} against {key}", a.metric), x_label: key.clone(), y_label: a.metric.clone(), labels: points.iter().map(|p| p.0.clone()).collect(), values: points.iter().map(|p| p.1).collect(), log_y: false }),
+        };
+        figs.push((key, fig));
+    }
+    let named: Vec<(&str, Figure)> = figs.iter().map(|(k, f)| (k.as_str(), f.clone())).collect();
+    let paths = save_figures(&named, &a.out.join("figures"))?;
+    let model_dir = a.out.join("model");
+    let x_final = if a.final_mode == FinalArg::Refit { train_and_validation(&p) } else { p.train.clone() };
+    persist::save(&final_model, &meta_for(&p.loaded, &x_final, json!({ "validation": results[b].1, "test": row.test.mean(&a.metric), "metric": a.metric }), Vec::new()), &model_dir)?;
+    println!("wrote {}, {} figures and the chosen model in {}", a.out.join("tune.json").display(), paths.len(), model_dir.display());
+    Ok(())
+}
+
+/// Most popular items in the model's training data, for users nobody knows.
+fn popular(model: &dyn Recommender, k: usize, exclude: &[u32]) -> Vec<Scored> {
+    let mut counts = vec![0.0f32; model.n_items()];
+    for u in 0..model.n_users() as u32 {
+        for &i in model.history(u).0 {
+            counts[i as usize] += 1.0;
+        }
+    }
+    for &i in exclude {
+        counts[i as usize] = f32::NEG_INFINITY;
+    }
+    top_k(&counts, k)
+}
+
+struct Opened {
+    model: Model,
+    meta: Meta,
+    users: Vocab,
+    items: Vocab,
+}
+
+fn open(dir: &Path) -> anyhow::Result<Opened> {
+    let l = persist::load(dir)?;
+    let users = Vocab::from_ids(&l.meta.user_ids);
+    let items = Vocab::from_ids(&l.meta.item_ids);
+    Ok(Opened { model: l.model, meta: l.meta, users, items })
+}
+
+impl Opened {
+    fn label(&self, i: u32) -> String {
+        let id = self.items.id(i);
+        match self.meta.item_titles.get(i as usize).filter(|t| !t.is_empty()) {
+            Some(t) => format!("{t} [{id}]"),
+            None => id.to_string(),
+        }
+    }
+    fn item_json(&self, s: &Scored) -> serde_json::Value {
+        let mut v = json!({ "item": self.items.id(s.item), "score": s.score });
+        if let Some(t) = self.meta.item_titles.get(s.item as usize).filter(|t| !t.is_empty()) {
+            v["title"] = json!(t);
+        }
+        v
+    }
+}
+
+pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
+    if a.k == 0 {
+        bail!("--k: must be at least 1");
+    }
+    let o = open(&a.model)?;
+    if a.all {
+        let users: Vec<u32> = (0..o.model.n_users() as u32).collect();
+        let start = Instant::now();
+        let recs = o.model.recommend_users(&users, a.k)?;
+        let mut out = serde_json::Map::new();
+        for (u, r) in users.iter().zip(&recs) {
+            out.insert(o.users.id(*u).to_string(), r.iter().map(|s| o.item_json(s)).collect::<Vec<_>>().into());
+        }
+        let path = a.out.clone().unwrap_or_else(|| a.model.join("recommendations.json"));
+        write_json(&path, &json!({ "model": o.model.spec().to_string(), "k": a.k, "exclude_seen": true, "users": out }))?;
+        println!("wrote top-{} for {} users to {} in {:.2}s", a.k, users.len(), path.display(), start.elapsed().as_secs_f64());
+        return Ok(());
+    }
+    let (recs, who) = if let Some(user) = &a.user {
+        match o.users.get(user) {
+            Some(u) => (o.model.recommend(&Request::new(Query::User(u), a.k))?, format!("user {user}")),
+            None => {
+                println!("user {user} is unknown to the model: showing the most popular items instead (fallback: popularity)");
+                (popular(&o.model, a.k, &[]), format!("unknown user {user}"))
+            }
+        }
+    } else if let Some(h) = &a.history {
+        let mut items = Vec::new();
+        for id in h.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match o.items.get(id) {
+                Some(i) => items.push(i),
+                None => println!("item {id} is unknown to the model and is ignored"),
+            }
+        }
+        if items.is_empty() {
+            println!("no known items in the history: showing the most popular items instead (fallback: popularity)");
+            (popular(&o.model, a.k, &[]), "an empty history".to_string())
+        } else {
+            let values = vec![1.0; items.len()];
+            (o.model.recommend(&Request::new(Query::History { items: &items, values: &values }, a.k))?, format!("a history of {} items", items.len()))
+        }
+    } else {
+        bail!("give --user, --history or --all");
+    };
+    println!("top {} for {who} ({}):", a.k, o.model.spec());
+    for (rank, s) in recs.iter().enumerate() {
+        println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
+    }
+    Ok(())
+}
+
+pub fn similar(a: &SimilarArgs) -> anyhow::Result<()> {
+    let o = open(&a.model)?;
+    let item = o.items.get(&a.item).ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
+    let sim = o.model.similar_items(item, a.k)?;
+    println!("items most similar to {} ({}):", o.label(item), o.model.spec());
+    for (rank, s) in sim.iter().enumerate() {
+        println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_lists_split_between_models() {
+        let specs = parse_models("pop, als:factors=8,regularization=1,ease:lambda=5,bpr").unwrap();
+        let names: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        assert_eq!(names, ["pop", "als:factors=8,regularization=1", "ease:lambda=5", "bpr"]);
+        assert!(parse_models("pop,nope").unwrap_err().to_string().contains("unknown model"));
+        assert!(parse_ks("5,0").is_err());
+    }
+
+    #[test]
+    fn grids_expand_in_order() {
+        let c = grid_configs(&["lambda=1,2".into(), "x=a,b".into()]).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[1], vec![("lambda".to_string(), "1".to_string()), ("x".to_string(), "b".to_string())]);
+        assert!(grid_configs(&["lambda".into()]).is_err());
+    }
+}
