@@ -257,6 +257,11 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     let split_paths = write_split(&loaded, &s, &out.join("split"))?;
     write_json(&out.join("split").join("split_report.json"), &split_report)?;
 
+    println!("\n== 5. training and comparing models (full ranking, validation folded into test profiles)");
+    let comparison = crate::modeling::compare_demo(&loaded, &s, &out.join("models"))?;
+    println!("\n== 6. recommending");
+    let recs = crate::modeling::recommend_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;
+
     let mut r = Report::new("because demo");
     r.paragraph(&format!(
         "Synthetic data with planted tastes and sequels: {} users, {} items, seed {}.",
@@ -275,6 +280,7 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         "Leakage check: {} validation or test pairs appear in train.",
         split_report.leaked_pairs
     ));
+    crate::modeling::report_demo(&mut r, &comparison, &recs);
     r.write(&out.join("report.html"))?;
 
     println!("\n== where everything went");
@@ -284,6 +290,9 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     for p in &split_paths {
         println!("   split:         {}", p.display());
     }
+    println!("   comparison:    {}", out.join("models/evaluation.json").display());
+    println!("   best model:    {}", comparison.model_dir.display());
+    println!("   recommendations: {}", out.join("models/recommendations.json").display());
     println!("   HTML report:   {}", out.join("report.html").display());
     Ok(())
 }

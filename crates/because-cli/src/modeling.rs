@@ -502,6 +502,106 @@ pub fn similar(a: &SimilarArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the demo's comparison produced.
+pub struct DemoComparison {
+    rows: Vec<Row>,
+    best: usize,
+    /// Where the best model was saved.
+    pub model_dir: std::path::PathBuf,
+    model: Model,
+}
+
+/// The demo's model comparison: every model kind with settings that suit
+/// small data, trained on train, tested with validation folded in.
+pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Result<DemoComparison> {
+    let x = &loaded.dataset.interactions;
+    let (train, val, test) = (split.part(x, Part::Train), split.part(x, Part::Validation), split.part(x, Part::Test));
+    let specs = ["pop", "itemknn", "ease:lambda=200", "svd:factors=32", "als:factors=32,regularization=5", "bpr:factors=32,epochs=30"];
+    let mut rows = Vec::new();
+    let mut models = Vec::new();
+    let ks = [5usize, 10, 20];
+    for s in specs {
+        let spec: ModelSpec = s.parse()?;
+        let start = Instant::now();
+        let model = spec.fit(&train)?;
+        let fit_seconds = start.elapsed().as_secs_f64();
+        let validation = eval(&model, &val, &Protocol::new(ks.to_vec()))?;
+        let test = eval(&model, &test, &Protocol { ks: ks.to_vec(), extra_history: Some(&val), fold_in: true })?;
+        rows.push(Row { spec: s.to_string(), fit_seconds, validation, test });
+        models.push(model);
+    }
+    print_rows(&rows, 10);
+    let best = (0..rows.len())
+        .max_by(|&a, &b| rows[a].validation.mean("ndcg@10").unwrap_or(0.0).total_cmp(&rows[b].validation.mean("ndcg@10").unwrap_or(0.0)))
+        .unwrap_or(0);
+    println!("best on validation: {}", rows[best].spec);
+    create_dir(out)?;
+    let results: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "validation_ndcg@10": r.validation.mean("ndcg@10"), "test": r.test.table().into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>() }))
+        .collect();
+    write_json(&out.join("evaluation.json"), &json!({ "final": final_note(FinalArg::FoldIn), "results": results }))?;
+    let fig = Figure::Bars(Bars {
+        title: "Test nDCG@10 by model".into(),
+        x_label: "model".into(),
+        y_label: "nDCG@10".into(),
+        labels: rows.iter().map(|r| r.spec.split(':').next().unwrap_or("").to_string()).collect(),
+        values: rows.iter().map(|r| r.test.mean("ndcg@10").unwrap_or(0.0)).collect(),
+        log_y: false,
+    });
+    save_figures(&[("comparison", fig)], &out.join("figures"))?;
+    let model_dir = out.join("best");
+    let model = models.swap_remove(best);
+    persist::save(&model, &meta_for(loaded, &train, json!({ "validation_ndcg@10": rows[best].validation.mean("ndcg@10") }), Vec::new()), &model_dir)?;
+    Ok(DemoComparison { rows, best, model_dir, model })
+}
+
+/// Recommendations of the demo's best model for every user, and a few shown.
+pub fn recommend_demo(
+    loaded: &Loaded,
+    c: &DemoComparison,
+    items: Option<&because_data::features::Features>,
+    out: &Path,
+) -> anyhow::Result<Vec<(String, Vec<String>, Vec<String>)>> {
+    let title = |i: u32| items.and_then(|f| f.title(i)).unwrap_or(loaded.dataset.items.id(i)).to_string();
+    let users: Vec<u32> = (0..c.model.n_users() as u32).collect();
+    let recs = c.model.recommend_users(&users, 10)?;
+    let mut all = serde_json::Map::new();
+    for (u, r) in users.iter().zip(&recs) {
+        let list: Vec<serde_json::Value> = r.iter().map(|s| json!({ "item": loaded.dataset.items.id(s.item), "title": title(s.item), "score": s.score })).collect();
+        all.insert(loaded.dataset.users.id(*u).to_string(), list.into());
+    }
+    write_json(&out.join("recommendations.json"), &json!({ "model": c.rows[c.best].spec, "k": 10, "exclude_seen": true, "users": all }))?;
+    let mut shown = Vec::new();
+    for &u in users.iter().take(3) {
+        let hist = c.model.history(u).0;
+        let recent: Vec<String> = hist.iter().rev().take(3).map(|&i| title(i)).collect();
+        let top: Vec<String> = recs[u as usize].iter().take(5).map(|s| title(s.item)).collect();
+        println!("user {}: has {}, e.g. {}\n   -> {}", loaded.dataset.users.id(u), hist.len(), recent.join("; "), top.join("; "));
+        shown.push((loaded.dataset.users.id(u).to_string(), recent, top));
+    }
+    println!("wrote top-10 for {} users to {}", users.len(), out.join("recommendations.json").display());
+    Ok(shown)
+}
+
+/// The demo report's model and recommendation sections.
+pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[(String, Vec<String>, Vec<String>)]) {
+    r.section("Models").paragraph(final_note(FinalArg::FoldIn));
+    let table: Vec<Vec<String>> = c
+        .rows
+        .iter()
+        .map(|row| {
+            let t = |m: &str| format!("{:.4}", row.test.mean(m).unwrap_or(f64::NAN));
+            vec![row.spec.clone(), format!("{:.2}", row.fit_seconds), t("precision@10"), t("recall@10"), t("ndcg@10"), t("coverage@10"), t("novelty@10")]
+        })
+        .collect();
+    r.table(&["model", "fit s", "P@10", "R@10", "nDCG@10", "coverage", "novelty"], &table);
+    r.paragraph(&format!("Best on validation: {}.", c.rows[c.best].spec));
+    r.section("Sample recommendations");
+    let rows: Vec<Vec<String>> = shown.iter().map(|(u, h, t)| vec![u.clone(), h.join("; "), t.join("; ")]).collect();
+    r.table(&["user", "recent history", "recommended"], &rows);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

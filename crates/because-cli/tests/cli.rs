@@ -27,14 +27,26 @@ fn demo_runs_end_to_end() {
     let text = ok(&["demo", "--size", "tiny", "--out", out.to_str().unwrap()]);
     assert!(text.contains("where everything went"), "{text}");
     assert!(text.contains("leakage check: 0"), "{text}");
-    for f in ["report.html", "clean_report.json", "eda/eda.json", "eda/figures/long_tail.png", "eda/figures/funnel.svg", "split/train.csv", "split/test.csv"] {
+    for f in [
+        "report.html",
+        "clean_report.json",
+        "eda/eda.json",
+        "eda/figures/long_tail.png",
+        "eda/figures/funnel.svg",
+        "split/train.csv",
+        "split/test.csv",
+        "models/evaluation.json",
+        "models/figures/comparison.png",
+        "models/best/manifest.json",
+        "models/recommendations.json",
+    ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("clean_report.json")).unwrap()).unwrap();
     let dropped: u64 = report["dropped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(report["rows_read"].as_u64().unwrap(), report["rows_kept"].as_u64().unwrap() + dropped);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(html.contains("<svg") && html.contains("Cleaning"));
+    assert!(html.contains("<svg") && html.contains("Cleaning") && html.contains("Sample recommendations"));
 }
 
 #[test]
@@ -108,4 +120,67 @@ fn split_on_movielens_writes_leak_free_parts() {
         let head = std::fs::read_to_string(out.join("train.csv")).unwrap();
         assert!(head.starts_with("user_id,item_id,rating,timestamp\n"));
     }
+}
+
+fn tiny_data(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data");
+    ok(&["generate", "--size", "tiny", "--out", data.to_str().unwrap()]);
+    data
+}
+
+#[test]
+fn train_recommend_and_similar() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("model");
+    let (log, items, m) = (data.join("interactions.csv"), data.join("items.csv"), model.to_str().unwrap());
+    ok(&["train", "--data", log.to_str().unwrap(), "--items", items.to_str().unwrap(), "--model", "itemknn:neighbours=20", "--out", m]);
+    assert!(model.join("manifest.json").is_file() && model.join("model.safetensors").is_file());
+    let text = ok(&["recommend", "--model", m, "--user", "1", "--k", "3"]);
+    assert!(text.contains("top 3 for user 1") && text.contains(" 3. "), "{text}");
+    let text = ok(&["recommend", "--model", m, "--user", "no-such-user"]);
+    assert!(text.contains("unknown to the model") && text.contains("fallback: popularity"), "{text}");
+    let text = ok(&["recommend", "--model", m, "--history", "1,2,999999"]);
+    assert!(text.contains("item 999999 is unknown") && text.contains("history of 2 items"), "{text}");
+    let out = dir.path().join("recs.json");
+    ok(&["recommend", "--model", m, "--all", "--k", "5", "--out", out.to_str().unwrap()]);
+    let recs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let users = recs["users"].as_object().unwrap();
+    assert_eq!(users.len(), 300);
+    assert!(users.values().all(|l| l.as_array().unwrap().len() == 5));
+    assert!(users["1"][0]["title"].is_string());
+    let text = ok(&["similar", "--model", m, "--item", "1", "--k", "4"]);
+    assert!(text.contains("most similar to") && text.contains(" 4. "), "{text}");
+    let e = fails(&["similar", "--model", m, "--item", "nope"]);
+    assert!(e.contains("--item: nope is unknown"), "{e}");
+    // A damaged model folder is a clear error.
+    let t = model.join("model.safetensors");
+    let bytes = std::fs::read(&t).unwrap();
+    std::fs::write(&t, &bytes[..100]).unwrap();
+    let e = fails(&["recommend", "--model", m, "--user", "1"]);
+    assert!(e.contains("model.safetensors") && e.contains("truncated"), "{e}");
+}
+
+#[test]
+fn evaluate_and_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    let out = dir.path().join("eval");
+    let text = ok(&["evaluate", "--data", log.to_str().unwrap(), "--models", "pop,ease:lambda=10,als:factors=8,iterations=3", "--k", "5,10", "--out", out.to_str().unwrap()]);
+    assert!(text.contains("ease:lambda=10") && text.contains("als:factors=8,iterations=3") && text.contains("bootstrap"), "{text}");
+    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap()).unwrap();
+    assert_eq!(ev["results"].as_array().unwrap().len(), 3);
+    assert!(ev["results"][1]["test"]["ndcg@10"].as_f64().unwrap() > ev["results"][0]["test"]["ndcg@10"].as_f64().unwrap());
+    assert!(out.join("figures/comparison.svg").is_file() && out.join("report.html").is_file());
+    let tune = dir.path().join("tune");
+    let text = ok(&["tune", "--data", log.to_str().unwrap(), "--model", "ease", "--grid", "lambda=1,10,100", "--out", tune.to_str().unwrap()]);
+    assert!(text.contains("chosen: ease:lambda=") && text.contains("refitted on train + validation"), "{text}");
+    assert!(tune.join("tune.json").is_file() && tune.join("figures/lambda.png").is_file() && tune.join("model/manifest.json").is_file());
+    let e = fails(&["evaluate", "--data", log.to_str().unwrap(), "--models", "pop,nope"]);
+    assert!(e.contains("--models") && e.contains("unknown model"), "{e}");
+    let e = fails(&["tune", "--data", log.to_str().unwrap(), "--model", "ease", "--grid", "rank=1,2"]);
+    assert!(e.contains("--grid") && e.contains("\"rank\""), "{e}");
+    let e = fails(&["tune", "--data", log.to_str().unwrap(), "--model", "ease", "--grid", "lambda=1", "--metric", "auc@10"]);
+    assert!(e.contains("--metric"), "{e}");
 }

@@ -56,7 +56,7 @@ pub fn dense_gram(t: &Train) -> Vec<f64> {
     let n = t.ui.n_cols();
     let mut g = vec![0.0f64; n * n];
     g.par_chunks_mut(n.max(1)).enumerate().for_each_init(
-        || Vec::new(),
+        Vec::new,
         |touched, (i, row)| gram_row(t, i, row, touched),
     );
     g

@@ -165,7 +165,8 @@ fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| PersistError::Io { path: dir.to_path_buf(), source: e })?;
     let owned = tensors_of(model);
-    let raw: Vec<(String, (Dtype, Vec<u8>, Vec<usize>))> = owned.iter().map(|(n, o)| (n.clone(), o.bytes())).collect();
+    type Raw = (String, (Dtype, Vec<u8>, Vec<usize>));
+    let raw: Vec<Raw> = owned.iter().map(|(n, o)| (n.clone(), o.bytes())).collect();
     let views: Vec<(String, TensorView<'_>)> = raw
         .iter()
         .map(|(n, (d, b, s))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
