@@ -57,40 +57,22 @@ pub struct Als {
     pub(crate) item_factors: Vec<f32>,
 }
 
-/// `YᵀY + reg·I` (f × f, row-major).
+/// `YᵀY + reg·I` (f × f, row-major), by faer's gemm.
 fn gram(y: &[f32], f: usize, reg: f32) -> Vec<f32> {
     let n = y.len() / f.max(1);
-    let partial = (0..n)
-        .into_par_iter()
-        .fold(
-            || vec![0.0f64; f * f],
-            |mut acc, r| {
-                let row = &y[r * f..(r + 1) * f];
-                for a in 0..f {
-                    let ra = row[a] as f64;
-                    for b in a..f {
-                        acc[a * f + b] += ra * row[b] as f64;
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(|| vec![0.0f64; f * f], |mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            a
-        });
-    let mut g = vec![0.0f32; f * f];
+    let ym = faer::MatRef::from_row_major_slice(y, n, f);
+    let g = ym.transpose() * ym;
+    let mut out = vec![0.0f32; f * f];
     for a in 0..f {
-        for b in a..f {
-            let v = partial[a * f + b] as f32;
-            g[a * f + b] = v;
-            g[b * f + a] = v;
+        for b in 0..f {
+            out[a * f + b] = g[(a, b)];
         }
-        g[a * f + a] += reg;
+        out[a * f + a] += reg;
     }
-    g
+    out
 }
 
+#[inline(always)]
 fn matvec(m: &[f32], x: &[f32], out: &mut [f32]) {
     let f = x.len();
     for a in 0..f {
@@ -98,14 +80,15 @@ fn matvec(m: &[f32], x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Conjugate-gradient refinement of `x` for `(YtY + Σ (c-1) y yᵀ) x = Σ c y`.
-fn cg_solve(x: &mut [f32], yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], steps: usize, buf: &mut [Vec<f32>; 3]) {
+#[inline(always)]
+/// Conjugate-gradient refinement of `x` for `(YtY + Σ (c-1) y yᵀ) x = Σ c y`,
+/// where the rows `y` of this user's items are gathered contiguously in `yu`.
+fn cg_solve(x: &mut [f32], yty: &[f32], yu: &[f32], conf: &[f32], steps: usize, buf: &mut [Vec<f32>; 3]) {
     let f = x.len();
     let [r, p, ap] = buf;
     matvec(yty, x, r);
     r.iter_mut().for_each(|v| *v = -*v);
-    for (&i, &c) in items.iter().zip(conf) {
-        let yi = &y[i as usize * f..(i as usize + 1) * f];
+    for (yi, &c) in yu.chunks_exact(f).zip(conf) {
         let w = c - (c - 1.0) * dot(yi, x);
         r.iter_mut().zip(yi).for_each(|(rv, &yv)| *rv += w * yv);
     }
@@ -116,8 +99,7 @@ fn cg_solve(x: &mut [f32], yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], 
     }
     for _ in 0..steps {
         matvec(yty, p, ap);
-        for (&i, &c) in items.iter().zip(conf) {
-            let yi = &y[i as usize * f..(i as usize + 1) * f];
+        for (yi, &c) in yu.chunks_exact(f).zip(conf) {
             let w = (c - 1.0) * dot(yi, p);
             ap.iter_mut().zip(yi).for_each(|(a, &yv)| *a += w * yv);
         }
@@ -185,6 +167,48 @@ pub(crate) fn cholesky_solve(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32]
     b.into_iter().map(|v| v as f32).collect()
 }
 
+/// Rows solved per task.
+const BLOCK: usize = 64;
+
+/// Solves a block of rows; a [`pulp::WithSimd`] so that everything it
+/// inlines is compiled for the processor's SIMD width.
+struct SolveBlock<'a> {
+    params: &'a AlsParams,
+    m: &'a because_core::CsrMatrix,
+    y: &'a [f32],
+    yty: &'a [f32],
+    xs: &'a mut [f32],
+    first: usize,
+    buf: &'a mut [Vec<f32>; 3],
+    conf: &'a mut Vec<f32>,
+    gathered: &'a mut Vec<f32>,
+}
+
+impl pulp::WithSimd for SolveBlock<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let f = self.params.factors;
+        for (k, xr) in self.xs.chunks_mut(f).enumerate() {
+            let r = self.first + k;
+            let items = self.m.row_indices(r);
+            self.conf.clear();
+            self.conf.extend(self.m.row_data(r).iter().map(|&v| 1.0 + self.params.alpha * v));
+            match self.params.solver {
+                Solver::ConjugateGradient => {
+                    // One pass of scattered reads; the CG steps then stay in cache.
+                    self.gathered.clear();
+                    for &i in items {
+                        self.gathered.extend_from_slice(&self.y[i as usize * f..(i as usize + 1) * f]);
+                    }
+                    cg_solve(xr, self.yty, self.gathered, self.conf, self.params.cg_steps, self.buf)
+                }
+                Solver::Cholesky => xr.copy_from_slice(&cholesky_solve(self.yty, self.y, items, self.conf, f)),
+            }
+        }
+    }
+}
+
 impl AlsParams {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
@@ -226,16 +250,12 @@ impl AlsParams {
     fn half_step(&self, m: &because_core::CsrMatrix, y: &[f32], x: &mut [f32]) {
         let f = self.factors;
         let yty = gram(y, f, self.regularization);
-        x.par_chunks_mut(f).enumerate().for_each_init(
-            || ([vec![0.0f32; f], vec![0.0f32; f], vec![0.0f32; f]], Vec::new()),
-            |(buf, conf), (r, xr)| {
-                let items = m.row_indices(r);
-                conf.clear();
-                conf.extend(m.row_data(r).iter().map(|&v| 1.0 + self.alpha * v));
-                match self.solver {
-                    Solver::ConjugateGradient => cg_solve(xr, &yty, y, items, conf, self.cg_steps, buf),
-                    Solver::Cholesky => xr.copy_from_slice(&cholesky_solve(&yty, y, items, conf, f)),
-                }
+        // Compiled for the widest SIMD the processor has, chosen at run time.
+        let arch = pulp::Arch::new();
+        x.par_chunks_mut(f * BLOCK).enumerate().for_each_init(
+            || ([vec![0.0f32; f], vec![0.0f32; f], vec![0.0f32; f]], Vec::new(), Vec::new()),
+            |(buf, conf, gathered), (block, xs)| {
+                arch.dispatch(SolveBlock { params: self, m, y, yty: &yty, xs, first: block * BLOCK, buf, conf, gathered });
             },
         );
     }

@@ -62,21 +62,32 @@ pub fn dense_gram(t: &Train) -> Vec<f64> {
     g
 }
 
-/// `a · b` for equal-length slices.
-#[inline]
+/// `a · b` for equal-length slices (eight independent accumulators, so the
+/// compiler vectorizes it without bounds checks).
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut s = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
         for l in 0..8 {
-            s[l] += a[c * 8 + l] * b[c * 8 + l];
+            acc[l] += x[l] * y[l];
         }
     }
-    let mut total: f32 = s.iter().sum();
-    for k in chunks * 8..a.len() {
-        total += a[k] * b[k];
+    let mut total = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
+    for (x, y) in ra.iter().zip(rb) {
+        total += x * y;
     }
     total
+}
+
+/// `y += alpha · x`.
+#[inline(always)]
+#[allow(dead_code)]
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+    for (b, &a) in y.iter_mut().zip(x) {
+        *b += alpha * a;
+    }
 }
 
 /// Checks that every value is finite.
