@@ -2,13 +2,21 @@
 //! Ranking from Implicit Feedback", UAI 2009), trained by stochastic gradient
 //! descent on sampled (user, positive, negative) triples, with an item bias.
 //!
-//! Each epoch samples as many triples as there are interactions, with one
-//! random stream per epoch. Training is sequential for now, so results are
-//! exactly reproducible; a parallel trainer is future work.
+//! Training is parallel and deterministic, in the manner of stratified SGD
+//! (Gemulla et al., "Large-scale matrix factorization with distributed
+//! stochastic gradient descent", KDD 2011): users and items are dealt into
+//! `S` strata at random; an epoch has `S` rounds, and in round `r` the blocks
+//! (user stratum `b`, item stratum `(b + r) mod S`) are trained at once, since
+//! no two of them share a user or an item. Each block visits each of its
+//! positive interactions once per epoch, grouped by user (users in a random
+//! order, starting at a random point each epoch), and draws each negative
+//! from the same item stratum, rejecting items the user has. Every block has
+//! its own random stream, so results do not depend on the number of threads.
 
 use crate::common::{check_finite, dot, Train};
 use because_core::rng::Rng;
 use because_core::{Error, Interactions, Query, Recommender, Result};
+use rayon::prelude::*;
 
 /// BPR parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,61 +72,185 @@ impl BprParams {
         self.validate()?;
         let train = Train::new(x);
         let (nu, ni) = (train.ui.n_rows(), train.ui.n_cols());
-        let d = self.factors + 1;
-        let mut rng = Rng::new(self.seed);
-        // User vectors end with a constant 1 that multiplies the item bias.
-        let mut users: Vec<f32> = (0..nu * d)
-            .map(|k| if k % d == self.factors { 1.0 } else { ((rng.next_f64() - 0.5) / self.factors as f64) as f32 })
-            .collect();
-        let mut items: Vec<f32> =
-            (0..ni * d).map(|k| if k % d == self.factors { 0.0 } else { ((rng.next_f64() - 0.5) / self.factors as f64) as f32 }).collect();
-        let nnz = train.ui.nnz();
-        if nnz == 0 || ni < 2 {
+        if train.ui.nnz() == 0 || ni < 2 {
             return Err(Error::Empty("BPR needs interactions and at least two items".into()));
         }
-        // Interaction index -> user, for uniform sampling of positives.
-        let row_of: Vec<u32> = (0..nu).flat_map(|u| std::iter::repeat_n(u as u32, train.ui.row_indices(u).len())).collect();
-        let all_items = train.ui.indices();
-        let (lr, reg, f) = (self.learning_rate, self.regularization, self.factors);
+        let d = self.factors + 1;
+        let f = self.factors;
+        // Random strata: position of each user and item in stratum-major storage.
+        let s = STRATA.min(nu).min(ni).max(1);
+        let mut rng = Rng::new(self.seed);
+        let (user_pos, user_bounds) = strata(nu, s, &mut rng);
+        let (item_pos, item_bounds) = strata(ni, s, &mut rng);
+        let mut item_at = vec![0u32; ni];
+        for (i, &p) in item_pos.iter().enumerate() {
+            item_at[p as usize] = i as u32;
+        }
+        // User vectors end with a constant 1 that multiplies the item bias.
+        let init = |n: usize, stream: u64, bias: f32| -> Vec<f32> {
+            let mut rng = Rng::stream(self.seed, stream);
+            (0..n * d).map(|k| if k % d == f { bias } else { ((rng.next_f64() - 0.5) / f as f64) as f32 }).collect()
+        };
+        let mut users = init(nu, 1, 1.0);
+        let mut items = init(ni, 2, 0.0);
+        // Positives of each block, as (user position, item position).
+        let stratum_of = |pos: u32, bounds: &[usize]| bounds.partition_point(|&b| b <= pos as usize) - 1;
+        let mut blocks: Vec<Vec<(u32, u32)>> = vec![Vec::new(); s * s];
+        for u in 0..nu {
+            let up = user_pos[u];
+            let bu = stratum_of(up, &user_bounds);
+            for &i in train.ui.row_indices(u) {
+                let ip = item_pos[i as usize];
+                blocks[bu * s + stratum_of(ip, &item_bounds)].push((up, ip));
+            }
+        }
+        let liked_of: Vec<u32> = {
+            let mut at = vec![0u32; nu];
+            for (u, &p) in user_pos.iter().enumerate() {
+                at[p as usize] = u as u32;
+            }
+            at
+        };
+        let arch = pulp::Arch::new();
         for epoch in 0..self.epochs {
-            let mut rng = Rng::stream(self.seed, epoch as u64 + 1);
-            for _ in 0..nnz {
-                let k = rng.below(nnz as u64) as usize;
-                let u = row_of[k] as usize;
-                let i = all_items[k] as usize;
-                let liked = train.ui.row_indices(u);
-                let j = loop {
-                    let j = rng.below(ni as u64) as u32;
-                    if liked.binary_search(&j).is_err() {
-                        break j as usize;
-                    }
-                    if liked.len() >= ni {
-                        break usize::MAX;
-                    }
-                };
-                if j == usize::MAX {
-                    continue;
-                }
-                let (uo, io, jo) = (u * d, i * d, j * d);
-                let mut x = 0.0f32;
-                for t in 0..d {
-                    x += users[uo + t] * (items[io + t] - items[jo + t]);
-                }
-                let z = 1.0 / (1.0 + x.exp());
-                for t in 0..d {
-                    let uf = users[uo + t];
-                    let (ifac, jfac) = (items[io + t], items[jo + t]);
-                    if t < f {
-                        users[uo + t] += lr * (z * (ifac - jfac) - reg * uf);
-                    }
-                    items[io + t] += lr * (z * uf - reg * ifac);
-                    items[jo + t] += lr * (-z * uf - reg * jfac);
-                }
+            for round in 0..s {
+                let user_chunks = split_by(&mut users, &user_bounds, d);
+                let mut item_chunks = split_by(&mut items, &item_bounds, d);
+                item_chunks.rotate_left(round);
+                user_chunks.into_par_iter().zip(item_chunks).enumerate().for_each(|(b, (uc, ic))| {
+                    let c = (b + round) % s;
+                    let task = Block {
+                        params: self,
+                        users: uc,
+                        items: ic,
+                        user_base: user_bounds[b],
+                        item_base: item_bounds[c],
+                        positives: &blocks[b * s + c],
+                        liked: &train,
+                        liked_of: &liked_of,
+                        item_at: &item_at,
+                        rng: Rng::stream(self.seed, ((epoch * s + round) * s + b) as u64 + 3),
+                    };
+                    arch.dispatch(task);
+                });
             }
             check_finite("bpr", &format!("factors after epoch {}", epoch + 1), &items)?;
         }
         check_finite("bpr", "user factors", &users)?;
-        Ok(Bpr { params: self.clone(), train, user_factors: users, item_factors: items })
+        // Back to index order.
+        let unshuffle = |v: &[f32], pos: &[u32]| -> Vec<f32> {
+            let mut out = vec![0.0f32; v.len()];
+            for (k, &p) in pos.iter().enumerate() {
+                out[k * d..(k + 1) * d].copy_from_slice(&v[p as usize * d..(p as usize + 1) * d]);
+            }
+            out
+        };
+        let user_factors = unshuffle(&users, &user_pos);
+        let item_factors = unshuffle(&items, &item_pos);
+        Ok(Bpr { params: self.clone(), train, user_factors, item_factors })
+    }
+}
+
+/// Strata (fixed, so results do not depend on the thread count).
+const STRATA: usize = 8;
+
+/// A random position for each of `n` entities, and the start of each of `s`
+/// equal strata (plus the end).
+fn strata(n: usize, s: usize, rng: &mut Rng) -> (Vec<u32>, Vec<usize>) {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    rng.shuffle(&mut order);
+    let mut pos = vec![0u32; n];
+    for (p, &e) in order.iter().enumerate() {
+        pos[e as usize] = p as u32;
+    }
+    let bounds = (0..=s).map(|k| k * n / s).collect();
+    (pos, bounds)
+}
+
+/// Splits stratum-major storage into one mutable slice per stratum.
+fn split_by<'a>(mut v: &'a mut [f32], bounds: &[usize], d: usize) -> Vec<&'a mut [f32]> {
+    let mut out = Vec::with_capacity(bounds.len() - 1);
+    for w in bounds.windows(2) {
+        let (head, tail) = v.split_at_mut((w[1] - w[0]) * d);
+        out.push(head);
+        v = tail;
+    }
+    out
+}
+
+/// One block of one round: SGD over its positives.
+struct Block<'a> {
+    params: &'a BprParams,
+    users: &'a mut [f32],
+    items: &'a mut [f32],
+    user_base: usize,
+    item_base: usize,
+    positives: &'a [(u32, u32)],
+    liked: &'a Train,
+    liked_of: &'a [u32],
+    item_at: &'a [u32],
+    rng: Rng,
+}
+
+impl pulp::WithSimd for Block<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(mut self, _simd: S) {
+        let d = self.params.factors + 1;
+        let f = self.params.factors;
+        let (lr, reg) = (self.params.learning_rate, self.params.regularization);
+        let n_items = self.items.len() / d;
+        let n = self.positives.len();
+        if n == 0 || n_items < 2 {
+            return;
+        }
+        // Each positive once, in this block's user-grouped order from a random
+        // starting point: the user's vector stays in cache across their items.
+        let start = self.rng.below(n as u64) as usize;
+        for k in 0..n {
+            let (up, ip) = self.positives[(start + k) % n];
+            let liked = self.liked.items(self.liked_of[up as usize]);
+            let ul = up as usize - self.user_base;
+            let il = ip as usize - self.item_base;
+            // A negative from the same item stratum that the user does not have.
+            let mut jl = usize::MAX;
+            for _ in 0..32 {
+                let cand = self.rng.below(n_items as u64) as usize;
+                if cand != il && liked.binary_search(&self.item_at[self.item_base + cand]).is_err() {
+                    jl = cand;
+                    break;
+                }
+            }
+            if jl == usize::MAX {
+                continue;
+            }
+            let u = &mut self.users[ul * d..(ul + 1) * d];
+            let (yi, yj) = if il < jl {
+                let (a, b) = self.items.split_at_mut(jl * d);
+                (&mut a[il * d..(il + 1) * d], &mut b[..d])
+            } else {
+                let (a, b) = self.items.split_at_mut(il * d);
+                (&mut b[..d], &mut a[jl * d..(jl + 1) * d])
+            };
+            let mut x = 0.0f32;
+            for ((&a, &b), &c) in u.iter().zip(yi.iter()).zip(yj.iter()) {
+                x += a * (b - c);
+            }
+            let z = 1.0 / (1.0 + x.exp());
+            let (uf, ub) = u.split_at_mut(f);
+            let (af, ab) = yi.split_at_mut(f);
+            let (bf, bb) = yj.split_at_mut(f);
+            for ((uu, a), b) in uf.iter_mut().zip(af.iter_mut()).zip(bf.iter_mut()) {
+                let (u0, a0, b0) = (*uu, *a, *b);
+                *uu += lr * (z * (a0 - b0) - reg * u0);
+                *a += lr * (z * u0 - reg * a0);
+                *b += lr * (-z * u0 - reg * b0);
+            }
+            // The bias entries: the user's side is the constant 1.
+            let one = ub[0];
+            ab[0] += lr * (z * one - reg * ab[0]);
+            bb[0] += lr * (-z * one - reg * bb[0]);
+        }
     }
 }
 
