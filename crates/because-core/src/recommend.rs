@@ -74,6 +74,17 @@ pub trait Recommender: Send + Sync {
         Err(Error::Unsupported { op: "similar items", model: self.kind() })
     }
 
+    /// Writes the scores of every item for each of `users` into `out`
+    /// (row-major, `users.len() × n_items`). Models with a faster batched
+    /// form (a matrix product) override it; users are already checked.
+    fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
+        let n = self.n_items();
+        for (&u, row) in users.iter().zip(out.chunks_mut(n.max(1))) {
+            self.score_into(&Query::User(u), row)?;
+        }
+        Ok(())
+    }
+
     /// Checks a query against the model's sizes.
     fn check_query(&self, query: &Query<'_>) -> Result<()> {
         match *query {
@@ -132,9 +143,44 @@ pub trait Recommender: Send + Sync {
         })
     }
 
-    /// Top `k` unseen items for many known users, in parallel.
+    /// Top `k` unseen items for many known users, in parallel batches.
     fn recommend_users(&self, users: &[u32], k: usize) -> Result<Vec<Vec<Scored>>> {
-        users.par_iter().map(|&u| self.recommend(&Request::new(Query::User(u), k))).collect()
+        self.recommend_users_denying(users, k, &vec![&[][..]; users.len()])
+    }
+
+    /// Top `k` unseen items for many known users, also leaving out
+    /// `deny[j]` for `users[j]` (such as validation items at test time).
+    fn recommend_users_denying(&self, users: &[u32], k: usize, deny: &[&[u32]]) -> Result<Vec<Vec<Scored>>> {
+        if deny.len() != users.len() {
+            return Err(Error::Shape(format!("{} deny lists for {} users", deny.len(), users.len())));
+        }
+        if let Some(&u) = users.iter().find(|&&u| u as usize >= self.n_users()) {
+            return Err(Error::UnknownUser { user: u, n_users: self.n_users() });
+        }
+        const BATCH: usize = 128;
+        let n = self.n_items();
+        let batches: Vec<Vec<Vec<Scored>>> = users
+            .par_chunks(BATCH)
+            .zip(deny.par_chunks(BATCH))
+            .map(|(us, ds)| -> Result<Vec<Vec<Scored>>> {
+                let mut scores = vec![0.0f32; us.len() * n];
+                self.score_users_into(us, &mut scores)?;
+                Ok(us
+                    .iter()
+                    .zip(ds)
+                    .zip(scores.chunks_mut(n.max(1)))
+                    .map(|((&u, d), row)| {
+                        for &i in self.history(u).0.iter().chain(d.iter()) {
+                            if let Some(s) = row.get_mut(i as usize) {
+                                *s = f32::NEG_INFINITY;
+                            }
+                        }
+                        top_k(row, k)
+                    })
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        Ok(batches.into_iter().flatten().collect())
     }
 
     /// The `k` items most similar to `item` (itself excluded).

@@ -29,6 +29,21 @@ pub fn block_data(n_users: usize, n_items: usize, per_user: usize, seed: u64) ->
     Interactions::from_tuples(n_users, n_items, rows).unwrap_or_default()
 }
 
+/// Two rankings of the same user agree up to floating-point noise: the
+/// same scores within 1e-4 relative, and the same items except where
+/// neighbouring scores are that close (near ties may swap).
+fn assert_same_ranking(kind: &str, u: u32, a: &[crate::Scored], b: &[crate::Scored]) {
+    assert_eq!(a.len(), b.len(), "{kind}: batch and single lengths differ for user {u}");
+    let close = |x: f32, y: f32| (x - y).abs() <= 1e-4 * (1.0 + x.abs().max(y.abs()));
+    for (p, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(close(x.score, y.score), "{kind}: user {u} rank {p}: score {} vs {}", x.score, y.score);
+        if x.item != y.item {
+            let tied = (p > 0 && close(a[p - 1].score, x.score)) || a.get(p + 1).is_some_and(|n| close(n.score, x.score)) || p + 1 == a.len();
+            assert!(tied, "{kind}: user {u} rank {p}: item {} vs {} without a near tie", x.item, y.item);
+        }
+    }
+}
+
 /// Checks the behaviour every [`Recommender`] must have; panics with a
 /// message naming the broken rule. `model` was trained on `train`.
 pub fn check_recommender(model: &dyn Recommender, train: &Interactions) {
@@ -40,7 +55,7 @@ pub fn check_recommender(model: &dyn Recommender, train: &Interactions) {
     let batch = model.recommend_users(&users, k).unwrap_or_else(|e| panic!("{kind}: batch failed: {e}"));
     for &u in &users {
         let single = model.recommend(&Request::new(Query::User(u), k)).unwrap();
-        assert_eq!(single, batch[u as usize], "{kind}: batch differs from single for user {u}");
+        assert_same_ranking(kind, u, &single, &batch[u as usize]);
         let seen = train.user_items(u);
         assert!(single.iter().all(|s| !seen.contains(&s.item)), "{kind}: user {u} was recommended a seen item");
         assert!(single.windows(2).all(|w| w[0].score >= w[1].score), "{kind}: top-k not sorted for user {u}");
@@ -58,6 +73,12 @@ pub fn check_recommender(model: &dyn Recommender, train: &Interactions) {
             s.dedup();
             s.len()
         }, "{kind}: history of user {u}");
+    }
+    let deny: Vec<Vec<u32>> = users.iter().map(|&u| vec![u % train.n_items() as u32]).collect();
+    let deny_refs: Vec<&[u32]> = deny.iter().map(|d| &d[..]).collect();
+    let denied = model.recommend_users_denying(&users, k, &deny_refs).unwrap();
+    for (&u, list) in users.iter().zip(&denied) {
+        assert!(list.iter().all(|s| s.item != u % train.n_items() as u32), "{kind}: batch deny ignored for user {u}");
     }
     // Allow- and deny-lists.
     let allow: Vec<u32> = (0..train.n_items() as u32).step_by(3).collect();

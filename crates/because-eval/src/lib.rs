@@ -34,7 +34,7 @@
 pub mod metrics;
 
 use because_core::rng::Rng;
-use because_core::{Interactions, Query, Recommender, Request, Result};
+use because_core::{Interactions, Query, Recommender, Request, Result, Scored};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -152,37 +152,43 @@ pub fn evaluate(model: &dyn Recommender, test: &Interactions, protocol: &Protoco
     }
     let kmax = *ks.iter().max().unwrap_or(&10);
     let users: Vec<u32> = (0..test.n_users().min(model.n_users()) as u32).filter(|&u| !test.range(u).is_empty()).collect();
-    let lists: Vec<(UserResult, Vec<u32>)> = users
+    // Users scored as trained (with any extra items only excluded) go
+    // through the batched path; folded-in histories are scored one by one.
+    let extra_of = |u: u32| protocol.extra_history.filter(|e| (u as usize) < e.n_users() && !e.range(u).is_empty());
+    let (batched, folded): (Vec<u32>, Vec<u32>) = users.iter().partition(|&&u| extra_of(u).is_none() || !protocol.fold_in);
+    let deny: Vec<&[u32]> = batched.iter().map(|&u| extra_of(u).map(|e| e.user_items(u)).unwrap_or(&[])).collect();
+    let batch_lists = model.recommend_users_denying(&batched, kmax, &deny)?;
+    let folded_lists: Vec<(Vec<Scored>, usize)> = folded
         .par_iter()
-        .map(|&u| -> Result<(UserResult, Vec<u32>)> {
+        .map(|&u| -> Result<(Vec<Scored>, usize)> {
+            let e = extra_of(u).expect("folded users have extra history");
+            let (hi, hv) = model.history(u);
+            let mut items = hi.to_vec();
+            let mut values = hv.to_vec();
+            items.extend_from_slice(e.user_items(u));
+            values.extend_from_slice(e.user_values(u));
+            let r = model.recommend(&Request::new(Query::History { items: &items, values: &values }, kmax))?;
+            Ok((r, items.len()))
+        })
+        .collect::<Result<_>>()?;
+    let mut ranked_by_user: Vec<(u32, Vec<Scored>, usize)> = batched
+        .iter()
+        .zip(batch_lists)
+        .map(|(&u, r)| (u, r, model.history(u).0.len() + extra_of(u).map(|e| e.range(u).len()).unwrap_or(0)))
+        .chain(folded.iter().zip(folded_lists).map(|(&u, (r, h))| (u, r, h)))
+        .collect();
+    ranked_by_user.sort_by_key(|x| x.0);
+    let lists: Vec<(UserResult, Vec<u32>)> = ranked_by_user
+        .into_par_iter()
+        .map(|(u, ranked, history)| {
             let mut relevant = test.user_items(u).to_vec();
             relevant.sort_unstable();
             relevant.dedup();
-            let extra = protocol.extra_history.filter(|e| (u as usize) < e.n_users() && !e.range(u).is_empty());
-            let (ranked, history) = match extra {
-                None => {
-                    let r = model.recommend(&Request::new(Query::User(u), kmax))?;
-                    (r, model.history(u).0.len())
-                }
-                Some(e) if !protocol.fold_in => {
-                    let req = Request { deny: e.user_items(u), ..Request::new(Query::User(u), kmax) };
-                    (model.recommend(&req)?, model.history(u).0.len() + e.range(u).len())
-                }
-                Some(e) => {
-                    let (hi, hv) = model.history(u);
-                    let mut items = hi.to_vec();
-                    let mut values = hv.to_vec();
-                    items.extend_from_slice(e.user_items(u));
-                    values.extend_from_slice(e.user_values(u));
-                    let r = model.recommend(&Request::new(Query::History { items: &items, values: &values }, kmax))?;
-                    (r, items.len())
-                }
-            };
             let ranked: Vec<u32> = ranked.iter().map(|s| s.item).collect();
             let values = ks.iter().map(|&k| metrics::at_k(&ranked, &relevant, k)).collect();
-            Ok((UserResult { user: u, relevant: relevant.len(), history, values }, ranked))
+            (UserResult { user: u, relevant: relevant.len(), history, values }, ranked)
         })
-        .collect::<Result<_>>()?;
+        .collect();
     let n_items = model.n_items();
     let mut popularity = vec![0u64; n_items];
     for u in 0..model.n_users() as u32 {

@@ -308,6 +308,11 @@ impl Recommender for Als {
         }
         Ok(())
     }
+    fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
+        let f = self.params.factors;
+        crate::common::gemm_nt(&crate::common::gather_rows(&self.user_factors, f, users), &self.item_factors, f, out);
+        Ok(())
+    }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         let q = self.item_factors(item);
         let qn = dot(q, q).sqrt().max(1e-12);

@@ -311,6 +311,11 @@ impl Recommender for Bpr {
         }
         Ok(())
     }
+    fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
+        let d = self.dim();
+        crate::common::gemm_nt(&crate::common::gather_rows(&self.user_factors, d, users), &self.item_factors, d, out);
+        Ok(())
+    }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         let f = self.params.factors;
         let q = &self.item_vector(item)[..f];

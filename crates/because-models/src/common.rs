@@ -97,3 +97,24 @@ pub fn check_finite(model: &'static str, what: &str, xs: &[f32]) -> because_core
         Some(k) => Err(because_core::Error::NonFinite { model, detail: format!("{what}[{k}] = {}", xs[k]) }),
     }
 }
+
+/// `out = left · rightᵀ` for row-major `left` (`b × f`), `right` (`n × f`)
+/// and `out` (`b × n`), by faer's gemm on this thread (callers parallelize
+/// over batches).
+pub fn gemm_nt(left: &[f32], right: &[f32], f: usize, out: &mut [f32]) {
+    let b = left.len() / f.max(1);
+    let n = right.len() / f.max(1);
+    let lhs = faer::MatRef::from_row_major_slice(left, b, f);
+    let rhs = faer::MatRef::from_row_major_slice(right, n, f);
+    let dst = faer::MatMut::from_row_major_slice_mut(out, b, n);
+    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs.transpose(), 1.0f32, faer::Par::Seq);
+}
+
+/// Rows `rows` of a row-major matrix with `f` columns, gathered.
+pub fn gather_rows(m: &[f32], f: usize, rows: &[u32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * f);
+    for &r in rows {
+        out.extend_from_slice(&m[r as usize * f..(r as usize + 1) * f]);
+    }
+    out
+}

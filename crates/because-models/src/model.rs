@@ -252,6 +252,9 @@ impl Recommender for Model {
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         each!(self, m => m.similar_into(item, out))
     }
+    fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
+        each!(self, m => m.score_users_into(users, out))
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,16 @@ impl Recommender for PureSvd {
         }
         Ok(())
     }
+    fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
+        let k = self.params.factors;
+        let mut proj = Vec::with_capacity(users.len() * k);
+        for &u in users {
+            let (items, values) = self.history(u);
+            proj.extend(self.project(items, values));
+        }
+        crate::common::gemm_nt(&proj, &self.item_factors, k, out);
+        Ok(())
+    }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         let q = self.item_factors(item);
         let qn = dot(q, q).sqrt().max(1e-12);
