@@ -94,12 +94,83 @@ pub fn run_load(root: &Path, rows_hint: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    match args.first().map(String::as_str) {
-        Some("load") => {
-            let size = args.iter().position(|a| a == "--size").and_then(|k| args.get(k + 1)).map(String::as_str).unwrap_or("ml20m");
-            run_load(root, size)
+/// Builds `because`, generates the data and the venv; returns (because, data dir, python).
+fn prepare(root: &Path, size: &str, packages: &[&str]) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
+    sh(Command::new(env!("CARGO")).current_dir(root).args(["build", "--release", "-p", "because-cli"]))?;
+    let because = target.join("release").join("because");
+    let data_dir = target.join("bench-data").join(size);
+    if !data_dir.join("interactions.csv").is_file() {
+        sh(Command::new(&because).args(["generate", "--size", size, "--ratings", "--no-events", "--out"]).arg(&data_dir))?;
+    }
+    let venv = target.join("bench-venv");
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    sh(Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(packages))?;
+    Ok((because, data_dir, python))
+}
+
+/// `cargo xtask bench models`: ALS, BPR and evaluation against implicit.
+pub fn run_models(root: &Path, size: &str) -> anyhow::Result<()> {
+    let (because, data_dir, python) = prepare(root, size, &["pandas", "scipy", "implicit"])?;
+    let split = data_dir.join("split");
+    if !split.join("train.csv").is_file() {
+        sh(Command::new(&because).args(["split", "--no-rating", "--method", "user-temporal", "--validation", "0", "--test", "0.2", "--data"]).arg(data_dir.join("interactions.csv")).arg("--out").arg(&split))?;
+    }
+    // The Rust side is a bench target; find its binary through cargo's JSON messages.
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["bench", "--no-run", "--message-format=json", "-p", "because-eval", "--bench", "models"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exe = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"]["name"] == "models")
+        .find_map(|v| v["executable"].as_str().map(std::path::PathBuf::from))
+        .ok_or_else(|| anyhow::anyhow!("cannot find the models bench binary"))?;
+    let script = root.join("xtask/scripts/implicit_bench.py");
+    let (train, test) = (split.join("train.csv"), split.join("test.csv"));
+    let mb = |b: u64| b as f64 / 1e6;
+    let mut lines = Vec::new();
+    for (mode, n, target) in [("als", "5", 0.8), ("bpr", "3", 1.0), ("eval", "", 0.5)] {
+        let mut ours_cmd = Command::new(&exe);
+        let mut theirs_cmd = Command::new(&python);
+        theirs_cmd.arg(&script).env("BENCH_THREADS", "2");
+        if mode == "eval" {
+            ours_cmd.args([mode]).arg(&train).arg(&test);
+            theirs_cmd.arg(mode).arg(&train).arg(&test);
+        } else {
+            ours_cmd.args([mode]).arg(&train).arg(n);
+            theirs_cmd.arg(mode).arg(&train).arg(n);
         }
-        _ => bail!("usage: cargo xtask bench load [--size tiny|small|medium|ml20m]"),
+        let ours = measure(ours_cmd.env("RAYON_NUM_THREADS", "2"))?;
+        let theirs = measure(&mut theirs_cmd)?;
+        let ratio = ours.seconds / theirs.seconds;
+        lines.push(format!(
+            "{mode:<5} because {:.3}s (peak {:.0} MB) | implicit {:.3}s (peak {:.0} MB) | ratio {:.2} (target <= {target}) {}",
+            ours.seconds,
+            mb(ours.peak_bytes),
+            theirs.seconds,
+            mb(theirs.peak_bytes),
+            ratio,
+            if ratio <= target { "ok" } else { "MISSED" }
+        ));
+        println!("{}", lines.last().unwrap_or(&String::new()));
+        println!("      because: {}      implicit: {}", ours.stdout.trim(), theirs.stdout.trim());
+    }
+    println!("\n{}", lines.join("\n"));
+    println!("(als: seconds per iteration, 64 factors, conjugate gradient; bpr: seconds per epoch, 64 factors; eval: top-10 for all test users plus metrics; 2 threads each)");
+    Ok(())
+}
+
+pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let size = args.iter().position(|a| a == "--size").and_then(|k| args.get(k + 1)).map(String::as_str).unwrap_or("ml20m");
+    match args.first().map(String::as_str) {
+        Some("load") => run_load(root, size),
+        Some("models") => run_models(root, size),
+        _ => bail!("usage: cargo xtask bench load|models [--size tiny|small|medium|ml20m]"),
     }
 }
