@@ -352,7 +352,7 @@ pub struct TrainArgs {
     /// The data.
     #[command(flatten)]
     pub data: DataArgs,
-    /// The model, as `kind` or `kind:key=value,...` (kinds: pop, itemknn, ease, svd, als, bpr).
+    /// The model, as `kind` or `kind:key=value,...` (kinds: pop, itemknn, ease, svd, als, bpr, mf).
     #[arg(long, default_value = "ease")]
     pub model: String,
     /// Interaction values.

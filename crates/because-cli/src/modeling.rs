@@ -58,6 +58,8 @@ fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
 struct Parts {
     loaded: Loaded,
     x: Interactions,
+    /// The log with its original values (ratings), for rating predictors.
+    raw: Interactions,
     split: Split,
     train: Interactions,
     val: Interactions,
@@ -87,13 +89,14 @@ fn prepare(data: &crate::args::DataArgs, flags: &SplitFlags, values: ValuesArg) 
     if val.is_empty() || test.is_empty() {
         bail!("the split left validation or test empty; use larger shares or more data");
     }
-    Ok(Parts { loaded, x, split, train, val, test })
+    let raw = loaded.dataset.interactions.clone();
+    Ok(Parts { loaded, x, raw, split, train, val, test })
 }
 
-/// Train + validation, for refitting.
-fn train_and_validation(p: &Parts) -> Interactions {
+/// Train + validation, for refitting (with original values if `raw`).
+fn train_and_validation(p: &Parts, raw: bool) -> Interactions {
     let keep: Vec<bool> = p.split.assignment().iter().map(|&a| matches!(a, Part::Train | Part::Validation)).collect();
-    p.x.select(&keep)
+    if raw { p.raw.select(&keep) } else { p.x.select(&keep) }
 }
 
 fn meta_for(loaded: &Loaded, x: &Interactions, metrics: serde_json::Value, titles: Vec<String>) -> Meta {
@@ -116,7 +119,11 @@ fn titles_of(path: Option<&Path>, loaded: &Loaded) -> anyhow::Result<Vec<String>
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
     let (loaded, _) = load(&a.data)?;
-    let (x, how) = with_values(loaded.dataset.interactions.clone(), a.values, loaded.dataset.has_ratings);
+    let mode = if spec.needs_ratings() { ValuesArg::AsIs } else { a.values };
+    if spec.needs_ratings() && !loaded.dataset.has_ratings {
+        bail!("{spec} predicts ratings, but the data has no rating column");
+    }
+    let (x, how) = with_values(loaded.dataset.interactions.clone(), mode, loaded.dataset.has_ratings);
     let start = Instant::now();
     let model = spec.fit(&x)?;
     let secs = start.elapsed().as_secs_f64();
@@ -133,11 +140,18 @@ struct Row {
     fit_seconds: f64,
     validation: Evaluation,
     test: Evaluation,
+    /// Test RMSE and MAE, for rating predictors on rating data.
+    rating_errors: Option<(f64, f64)>,
 }
 
 fn fit_eval(spec: &ModelSpec, p: &Parts, ks: &[usize], final_mode: FinalArg) -> anyhow::Result<(Row, Model)> {
+    let raw = spec.needs_ratings();
+    if raw && !p.loaded.dataset.has_ratings {
+        bail!("{spec} predicts ratings, but the data has no rating column");
+    }
     let start = Instant::now();
-    let model = spec.fit(&p.train).with_context(|| format!("fitting {spec}"))?;
+    let train = if raw { p.split.part(&p.raw, Part::Train) } else { p.train.clone() };
+    let model = spec.fit(&train).with_context(|| format!("fitting {spec}"))?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let validation = eval(&model, &p.val, &Protocol::new(ks.to_vec()))?;
     let (test, final_model) = match final_mode {
@@ -146,11 +160,17 @@ fn fit_eval(spec: &ModelSpec, p: &Parts, ks: &[usize], final_mode: FinalArg) -> 
             (t, model)
         }
         FinalArg::Refit => {
-            let refit = spec.fit(&train_and_validation(p))?;
+            let refit = spec.fit(&train_and_validation(p, raw))?;
             (eval(&refit, &p.test, &Protocol::new(ks.to_vec()))?, refit)
         }
     };
-    Ok((Row { spec: spec.to_string(), fit_seconds, validation, test }, final_model))
+    let rating_errors = if raw {
+        let raw_test = p.split.part(&p.raw, Part::Test);
+        Some(because_eval::rating_accuracy(&raw_test, |u, i| final_model.predict_rating(u, i).unwrap_or(f32::NAN)))
+    } else {
+        None
+    };
+    Ok((Row { spec: spec.to_string(), fit_seconds, validation, test, rating_errors }, final_model))
 }
 
 fn final_note(mode: FinalArg) -> &'static str {
@@ -209,6 +229,10 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
     }
     print_rows(&rows, k);
     println!("({}; full ranking over {} items, seen items excluded)", final_note(a.final_mode), p.x.n_items());
+    for r in rows.iter().filter(|r| r.rating_errors.is_some()) {
+        let (rmse, mae) = r.rating_errors.unwrap_or_default();
+        println!("rating prediction, {}: test RMSE {rmse:.4}, MAE {mae:.4}", r.spec);
+    }
     let key = format!("ndcg@{k}");
     let best = rows
         .iter()
@@ -238,7 +262,7 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
     let to_json = |e: &Evaluation| -> serde_json::Value { e.table().into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>().into() };
     let results: Vec<serde_json::Value> = rows
         .iter()
-        .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "users": r.test.users, "validation": to_json(&r.validation), "test": to_json(&r.test) }))
+        .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "users": r.test.users, "validation": to_json(&r.validation), "test": to_json(&r.test), "rmse": r.rating_errors.map(|e| e.0), "mae": r.rating_errors.map(|e| e.1) }))
         .collect();
     write_json(
         &a.out.join("evaluation.json"),
@@ -389,7 +413,7 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     let named: Vec<(&str, Figure)> = figs.iter().map(|(k, f)| (k.as_str(), f.clone())).collect();
     let paths = save_figures(&named, &a.out.join("figures"))?;
     let model_dir = a.out.join("model");
-    let x_final = if a.final_mode == FinalArg::Refit { train_and_validation(&p) } else { p.train.clone() };
+    let x_final = if a.final_mode == FinalArg::Refit { train_and_validation(&p, false) } else { p.train.clone() };
     persist::save(&final_model, &meta_for(&p.loaded, &x_final, json!({ "validation": results[b].1, "test": row.test.mean(&a.metric), "metric": a.metric }), Vec::new()), &model_dir)?;
     println!("wrote {}, {} figures and the chosen model in {}", a.out.join("tune.json").display(), paths.len(), model_dir.display());
     Ok(())
@@ -527,7 +551,7 @@ pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Resul
         let fit_seconds = start.elapsed().as_secs_f64();
         let validation = eval(&model, &val, &Protocol::new(ks.to_vec()))?;
         let test = eval(&model, &test, &Protocol { ks: ks.to_vec(), extra_history: Some(&val), fold_in: true })?;
-        rows.push(Row { spec: s.to_string(), fit_seconds, validation, test });
+        rows.push(Row { spec: s.to_string(), fit_seconds, validation, test, rating_errors: None });
         models.push(model);
     }
     print_rows(&rows, 10);

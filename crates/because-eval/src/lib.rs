@@ -232,6 +232,13 @@ pub fn evaluate(model: &dyn Recommender, test: &Interactions, protocol: &Protoco
     })
 }
 
+/// RMSE and MAE of `predict(user, item)` against the ratings (values) of `test`.
+pub fn rating_accuracy(test: &Interactions, predict: impl Fn(u32, u32) -> f32 + Sync) -> (f64, f64) {
+    let users = test.users();
+    let predicted: Vec<f32> = users.par_iter().zip(test.items().par_iter()).map(|(&u, &i)| predict(u, i)).collect();
+    (metrics::rmse(&predicted, test.values()), metrics::mae(&predicted, test.values()))
+}
+
 /// A percentile bootstrap confidence interval of the mean of `values`
 /// (`level` such as 0.95), from `resamples` resamples with `seed`.
 pub fn bootstrap_ci(values: &[f64], resamples: usize, level: f64, seed: u64) -> (f64, f64) {

@@ -134,37 +134,7 @@ pub(crate) fn cholesky_solve(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32]
             }
         }
     }
-    // In-place lower Cholesky factor.
-    for j in 0..f {
-        let mut d = a[j * f + j];
-        for k in 0..j {
-            d -= a[j * f + k] * a[j * f + k];
-        }
-        let d = d.max(1e-12).sqrt();
-        a[j * f + j] = d;
-        for i in j + 1..f {
-            let mut s = a[i * f + j];
-            for k in 0..j {
-                s -= a[i * f + k] * a[j * f + k];
-            }
-            a[i * f + j] = s / d;
-        }
-    }
-    for i in 0..f {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * f + k] * b[k];
-        }
-        b[i] = s / a[i * f + i];
-    }
-    for i in (0..f).rev() {
-        let mut s = b[i];
-        for k in i + 1..f {
-            s -= a[k * f + i] * b[k];
-        }
-        b[i] = s / a[i * f + i];
-    }
-    b.into_iter().map(|v| v as f32).collect()
+    crate::common::solve_spd(a, b, f).into_iter().map(|v| v as f32).collect()
 }
 
 /// Rows solved per task.

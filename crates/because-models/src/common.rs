@@ -118,3 +118,38 @@ pub fn gather_rows(m: &[f32], f: usize, rows: &[u32]) -> Vec<f32> {
     }
     out
 }
+
+/// Solves `A x = b` for symmetric positive definite `A` (`f × f`, row-major)
+/// by Cholesky, in place.
+pub fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, f: usize) -> Vec<f64> {
+    for j in 0..f {
+        let mut d = a[j * f + j];
+        for k in 0..j {
+            d -= a[j * f + k] * a[j * f + k];
+        }
+        let d = d.max(1e-12).sqrt();
+        a[j * f + j] = d;
+        for i in j + 1..f {
+            let mut s = a[i * f + j];
+            for k in 0..j {
+                s -= a[i * f + k] * a[j * f + k];
+            }
+            a[i * f + j] = s / d;
+        }
+    }
+    for i in 0..f {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= a[i * f + k] * b[k];
+        }
+        b[i] = s / a[i * f + i];
+    }
+    for i in (0..f).rev() {
+        let mut s = b[i];
+        for k in i + 1..f {
+            s -= a[k * f + i] * b[k];
+        }
+        b[i] = s / a[i * f + i];
+    }
+    b
+}

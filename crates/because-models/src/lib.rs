@@ -4,7 +4,8 @@
 //!
 //! Each model has a parameter struct (`FooParams`) whose `fit` returns an
 //! immutable fitted model implementing [`because_core::Recommender`]:
-//! [`Popularity`], [`ItemKnn`], [`Ease`], [`PureSvd`], [`Als`] and [`Bpr`].
+//! [`Popularity`], [`ItemKnn`], [`Ease`], [`PureSvd`], [`Als`], [`Bpr`] and,
+//! for explicit ratings, [`BiasedMf`].
 //! [`Model`] wraps any of them, is built from a [`ModelSpec`] (a kind and
 //! `key=value` parameters, as the command line gives them) and is saved and
 //! loaded as a model folder by [`persist`].
@@ -27,6 +28,7 @@ mod bpr;
 mod common;
 mod ease;
 mod knn;
+mod mf;
 mod model;
 pub mod persist;
 mod popularity;
@@ -37,6 +39,7 @@ pub use bpr::{Bpr, BprParams};
 pub use common::Train;
 pub use ease::{Ease, EaseParams};
 pub use knn::{ItemKnn, ItemKnnParams, Weighting};
+pub use mf::{BiasedMf, MfParams};
 pub use model::{Model, ModelSpec, KINDS};
 pub use popularity::{Popularity, PopularityParams};
 pub use svd::{PureSvd, SvdParams};

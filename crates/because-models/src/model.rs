@@ -1,11 +1,11 @@
 //! [`Model`]: any model, built from a [`ModelSpec`].
 
-use crate::{Als, AlsParams, Bpr, BprParams, Ease, EaseParams, ItemKnn, ItemKnnParams, Popularity, PopularityParams, PureSvd, Solver, SvdParams, Weighting};
+use crate::{Als, AlsParams, BiasedMf, Bpr, BprParams, MfParams, Ease, EaseParams, ItemKnn, ItemKnnParams, Popularity, PopularityParams, PureSvd, Solver, SvdParams, Weighting};
 use because_core::{Error, Interactions, Query, Recommender, Result};
 use std::collections::BTreeMap;
 
 /// Model kinds, as named on the command line.
-pub const KINDS: [&str; 6] = ["pop", "itemknn", "ease", "svd", "als", "bpr"];
+pub const KINDS: [&str; 7] = ["pop", "itemknn", "ease", "svd", "als", "bpr", "mf"];
 
 /// A model kind and its parameters as text, such as `als:factors=64,regularization=0.05`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +35,7 @@ fn keys_for(kind: &str) -> Option<&'static [&'static str]> {
         "svd" => &["factors", "oversampling", "power_iterations", "seed"],
         "als" => &["factors", "regularization", "alpha", "iterations", "cg_steps", "solver", "seed"],
         "bpr" => &["factors", "learning_rate", "regularization", "epochs", "seed"],
+        "mf" => &["factors", "learning_rate", "regularization", "epochs", "seed"],
         _ => return None,
     })
 }
@@ -148,8 +149,26 @@ impl ModelSpec {
                     .fit(x)?,
                 )
             }
+            "mf" => {
+                let d = MfParams::default();
+                Model::Mf(
+                    MfParams {
+                        factors: self.get("factors", d.factors)?,
+                        learning_rate: self.get("learning_rate", d.learning_rate)?,
+                        regularization: self.get("regularization", d.regularization)?,
+                        epochs: self.get("epochs", d.epochs)?,
+                        seed: self.get("seed", d.seed)?,
+                    }
+                    .fit(x)?,
+                )
+            }
             other => return Err(Error::param("model", format!("unknown model {other:?}"))),
         })
+    }
+
+    /// Whether the model is trained on explicit ratings rather than binary feedback.
+    pub fn needs_ratings(&self) -> bool {
+        self.kind == "mf"
     }
 }
 
@@ -169,6 +188,8 @@ pub enum Model {
     Als(Als),
     /// BPR.
     Bpr(Bpr),
+    /// Biased matrix factorization (explicit ratings).
+    Mf(BiasedMf),
 }
 
 macro_rules! each {
@@ -180,6 +201,7 @@ macro_rules! each {
             Model::Svd($m) => $body,
             Model::Als($m) => $body,
             Model::Bpr($m) => $body,
+            Model::Mf($m) => $body,
         }
     };
 }
@@ -228,8 +250,25 @@ impl Model {
                     .with("epochs", p.epochs)
                     .with("seed", p.seed);
             }
+            Model::Mf(m) => {
+                let p = &m.params;
+                s = s
+                    .with("factors", p.factors)
+                    .with("learning_rate", p.learning_rate)
+                    .with("regularization", p.regularization)
+                    .with("epochs", p.epochs)
+                    .with("seed", p.seed);
+            }
         }
         s
+    }
+
+    /// The predicted rating of `item` by `user`, for rating predictors.
+    pub fn predict_rating(&self, user: u32, item: u32) -> Option<f32> {
+        match self {
+            Model::Mf(m) => Some(m.predict(user, item)),
+            _ => None,
+        }
     }
 }
 

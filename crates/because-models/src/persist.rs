@@ -9,7 +9,7 @@
 //! every tensor's shape.
 
 use crate::common::Train;
-use crate::{Als, Bpr, Ease, ItemKnn, Model, ModelSpec, Popularity, PureSvd};
+use crate::{Als, BiasedMf, Bpr, Ease, ItemKnn, Model, ModelSpec, Popularity, PureSvd};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::{json, Value};
@@ -130,6 +130,7 @@ fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
         Model::Svd(m) => &m.train,
         Model::Als(m) => &m.train,
         Model::Bpr(m) => &m.train,
+        Model::Mf(m) => &m.train,
     };
     csr_tensors("train", &train.ui, &mut t);
     match model {
@@ -147,6 +148,13 @@ fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
         Model::Bpr(m) => {
             t.push(("user_factors".into(), Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors + 1])));
             t.push(("item_factors".into(), Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors + 1])));
+        }
+        Model::Mf(m) => {
+            t.push(("mean".into(), Owned::F32(vec![m.mean], vec![1])));
+            t.push(("user_bias".into(), Owned::F32(m.user_bias.clone(), vec![nu])));
+            t.push(("item_bias".into(), Owned::F32(m.item_bias.clone(), vec![ni])));
+            t.push(("user_factors".into(), Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors])));
+            t.push(("item_factors".into(), Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors])));
         }
     }
     t
@@ -327,6 +335,24 @@ pub fn load(dir: &Path) -> Result<Loaded> {
                 train,
                 user_factors: t.f32("user_factors", &[nu, k + 1])?,
                 item_factors: t.f32("item_factors", &[ni, k + 1])?,
+            })
+        }
+        "mf" => {
+            let k = num("factors")? as usize;
+            Model::Mf(BiasedMf {
+                params: crate::MfParams {
+                    factors: k,
+                    learning_rate: num("learning_rate")? as f32,
+                    regularization: num("regularization")? as f32,
+                    epochs: num("epochs")? as usize,
+                    seed: num("seed")? as u64,
+                },
+                train,
+                mean: t.f32("mean", &[1])?[0],
+                user_bias: t.f32("user_bias", &[nu])?,
+                item_bias: t.f32("item_bias", &[ni])?,
+                user_factors: t.f32("user_factors", &[nu, k])?,
+                item_factors: t.f32("item_factors", &[ni, k])?,
             })
         }
         other => return Err(invalid(format!("unknown model kind {other:?}"))),

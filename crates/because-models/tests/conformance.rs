@@ -19,6 +19,7 @@ fn specs() -> Vec<String> {
     let mut s: Vec<String> = SPECS.iter().map(|s| s.to_string()).collect();
     s.push("als:factors=8,iterations=3,solver=cholesky".into());
     s.push("bpr:factors=8,epochs=20".into());
+    s.push("mf:factors=4,epochs=5".into());
     s
 }
 

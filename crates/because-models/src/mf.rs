@@ -1,0 +1,176 @@
+//! Biased matrix factorization for explicit ratings (Koren, Bell and
+//! Volinsky, "Matrix Factorization Techniques for Recommender Systems",
+//! IEEE Computer 2009), trained by SGD on the squared error:
+//! `r̂(u, i) = μ + b_u + b_i + p_u · q_i`. Scores are predicted ratings, so
+//! it ranks and also predicts (for RMSE and MAE).
+
+use crate::common::{check_finite, dot, solve_spd, Train};
+use because_core::rng::Rng;
+use because_core::{Error, Interactions, Query, Recommender, Result};
+
+/// Biased MF parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MfParams {
+    /// Latent dimensions.
+    pub factors: usize,
+    /// SGD learning rate.
+    pub learning_rate: f32,
+    /// L2 regularization of factors and biases.
+    pub regularization: f32,
+    /// Passes over the ratings.
+    pub epochs: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for MfParams {
+    fn default() -> Self {
+        MfParams { factors: 32, learning_rate: 0.01, regularization: 0.05, epochs: 30, seed: 42 }
+    }
+}
+
+/// A fitted biased MF model.
+#[derive(Clone, Debug)]
+pub struct BiasedMf {
+    pub(crate) params: MfParams,
+    pub(crate) train: Train,
+    pub(crate) mean: f32,
+    pub(crate) user_bias: Vec<f32>,
+    pub(crate) item_bias: Vec<f32>,
+    pub(crate) user_factors: Vec<f32>,
+    pub(crate) item_factors: Vec<f32>,
+}
+
+impl MfParams {
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<()> {
+        if self.factors == 0 {
+            return Err(Error::param("factors", "must be at least 1"));
+        }
+        if !(self.learning_rate > 0.0) {
+            return Err(Error::param("learning-rate", "must be positive"));
+        }
+        if !(self.regularization >= 0.0) {
+            return Err(Error::param("regularization", "must be non-negative"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::param("epochs", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Fits on the ratings (values) of `x`.
+    pub fn fit(&self, x: &Interactions) -> Result<BiasedMf> {
+        self.validate()?;
+        let train = Train::new(x);
+        let (nu, ni, f) = (train.ui.n_rows(), train.ui.n_cols(), self.factors);
+        let nnz = train.ui.nnz();
+        if nnz == 0 {
+            return Err(Error::Empty("biased MF needs ratings".into()));
+        }
+        let mean = (train.ui.data().iter().map(|&v| v as f64).sum::<f64>() / nnz as f64) as f32;
+        let mut rng = Rng::new(self.seed);
+        let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| (rng.normal() * 0.1) as f32).collect() };
+        let mut p = init(nu);
+        let mut q = init(ni);
+        let (mut bu, mut bi) = (vec![0.0f32; nu], vec![0.0f32; ni]);
+        let rows: Vec<u32> = (0..nu).flat_map(|u| std::iter::repeat_n(u as u32, train.ui.row_indices(u).len())).collect();
+        let mut order: Vec<usize> = (0..nnz).collect();
+        let (lr, reg) = (self.learning_rate, self.regularization);
+        for epoch in 0..self.epochs {
+            Rng::stream(self.seed, epoch as u64 + 1).shuffle(&mut order);
+            for &k in &order {
+                let (u, i) = (rows[k] as usize, train.ui.indices()[k] as usize);
+                let r = train.ui.data()[k];
+                let (pu, qi) = (&mut p[u * f..(u + 1) * f], &mut q[i * f..(i + 1) * f]);
+                let e = r - (mean + bu[u] + bi[i] + dot(pu, qi));
+                bu[u] += lr * (e - reg * bu[u]);
+                bi[i] += lr * (e - reg * bi[i]);
+                for (a, b) in pu.iter_mut().zip(qi.iter_mut()) {
+                    let (a0, b0) = (*a, *b);
+                    *a += lr * (e * b0 - reg * a0);
+                    *b += lr * (e * a0 - reg * b0);
+                }
+            }
+            check_finite("mf", &format!("factors after epoch {}", epoch + 1), &q)?;
+        }
+        check_finite("mf", "user factors", &p)?;
+        Ok(BiasedMf { params: self.clone(), train, mean, user_bias: bu, item_bias: bi, user_factors: p, item_factors: q })
+    }
+}
+
+impl BiasedMf {
+    fn pu(&self, u: u32) -> &[f32] {
+        let f = self.params.factors;
+        &self.user_factors[u as usize * f..(u as usize + 1) * f]
+    }
+    fn qi(&self, i: u32) -> &[f32] {
+        let f = self.params.factors;
+        &self.item_factors[i as usize * f..(i as usize + 1) * f]
+    }
+    /// The predicted rating of `item` by known `user`.
+    pub fn predict(&self, user: u32, item: u32) -> f32 {
+        self.mean + self.user_bias[user as usize] + self.item_bias[item as usize] + dot(self.pu(user), self.qi(item))
+    }
+    /// User bias and factors for an ad-hoc history of ratings (ridge
+    /// regression with the item side fixed).
+    pub fn fold_in(&self, items: &[u32], ratings: &[f32]) -> (f32, Vec<f32>) {
+        let f = self.params.factors;
+        let reg = self.params.regularization.max(1e-3) as f64;
+        let resid: Vec<f64> = items.iter().zip(ratings).map(|(&i, &r)| (r - self.mean - self.item_bias[i as usize]) as f64).collect();
+        let b = resid.iter().sum::<f64>() / (items.len() as f64 + reg * items.len().max(1) as f64 / 10.0 + 1.0);
+        let mut a = vec![0.0f64; f * f];
+        let mut rhs = vec![0.0f64; f];
+        for (&i, &e) in items.iter().zip(&resid) {
+            let qi = self.qi(i);
+            for x in 0..f {
+                rhs[x] += (e - b) * qi[x] as f64;
+                for y in 0..f {
+                    a[x * f + y] += qi[x] as f64 * qi[y] as f64;
+                }
+            }
+        }
+        for x in 0..f {
+            a[x * f + x] += reg * items.len().max(1) as f64;
+        }
+        (b as f32, solve_spd(a, rhs, f).into_iter().map(|v| v as f32).collect())
+    }
+}
+
+impl Recommender for BiasedMf {
+    fn kind(&self) -> &'static str {
+        "mf"
+    }
+    fn n_users(&self) -> usize {
+        self.train.ui.n_rows()
+    }
+    fn n_items(&self) -> usize {
+        self.train.ui.n_cols()
+    }
+    fn history(&self, user: u32) -> (&[u32], &[f32]) {
+        (self.train.items(user), self.train.values(user))
+    }
+    fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
+        let folded;
+        let (bu, pu): (f32, &[f32]) = match *query {
+            Query::User(u) => (self.user_bias[u as usize], self.pu(u)),
+            Query::History { items, values } => {
+                folded = self.fold_in(items, values);
+                (folded.0, &folded.1)
+            }
+        };
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = self.mean + bu + self.item_bias[i] + dot(pu, self.qi(i as u32));
+        }
+        Ok(())
+    }
+    fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
+        let q = self.qi(item);
+        let qn = dot(q, q).sqrt().max(1e-12);
+        for (i, o) in out.iter_mut().enumerate() {
+            let y = self.qi(i as u32);
+            *o = dot(q, y) / (qn * dot(y, y).sqrt().max(1e-12));
+        }
+        Ok(())
+    }
+}
