@@ -36,7 +36,10 @@ struct Measured {
 fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     eprintln!("$ {cmd:?}");
     let start = Instant::now();
-    let child = cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("cannot run {cmd:?}"))?;
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout;
     let mut status = 0;
@@ -56,18 +59,43 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
         bail!("{cmd:?} failed: {text}");
     }
     let wall = start.elapsed().as_secs_f64();
-    let seconds: f64 = text.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(wall);
-    Ok(Measured { seconds, wall, peak_bytes: usage.ru_maxrss as u64 * 1024, stdout: text })
+    let seconds: f64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(wall);
+    Ok(Measured {
+        seconds,
+        wall,
+        peak_bytes: usage.ru_maxrss as u64 * 1024,
+        stdout: text,
+    })
 }
 
 pub fn run_load(root: &Path, rows_hint: &str) -> anyhow::Result<()> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
-    sh(Command::new(env!("CARGO")).current_dir(root).args(["build", "--release", "-p", "because-cli"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    sh(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "because-cli",
+    ]))?;
     let because = target.join("release").join("because");
     let data_dir = target.join("bench-data").join(rows_hint);
     let csv = data_dir.join("interactions.csv");
     if !csv.is_file() {
-        sh(Command::new(&because).args(["generate", "--size", rows_hint, "--ratings", "--no-events", "--out"]).arg(&data_dir))?;
+        sh(Command::new(&because)
+            .args([
+                "generate",
+                "--size",
+                rows_hint,
+                "--ratings",
+                "--no-events",
+                "--out",
+            ])
+            .arg(&data_dir))?;
     }
     let venv = target.join("bench-venv");
     let python = venv.join("bin").join("python");
@@ -79,36 +107,81 @@ pub fn run_load(root: &Path, rows_hint: &str) -> anyhow::Result<()> {
     std::fs::write(&script, PANDAS_SCRIPT)?;
     let size = std::fs::metadata(&csv)?.len();
     // Ours: `because bench-load` prints its load time, rows and the structure's size.
-    let ours = measure(Command::new(&because).args(["clean", "--bench", "--data"]).arg(&csv))?;
+    let ours = measure(
+        Command::new(&because)
+            .args(["clean", "--bench", "--data"])
+            .arg(&csv),
+    )?;
     let theirs = measure(Command::new(&python).arg(&script).arg(&csv))?;
     let fields: Vec<&str> = ours.stdout.split_whitespace().collect();
     let structure: u64 = fields.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
     let mb = |b: u64| b as f64 / 1e6;
     println!("file: {} ({:.0} MB)", csv.display(), mb(size));
-    println!("because: load {:.2}s (process {:.2}s), peak {:.0} MB, structure {:.0} MB, rows {}", ours.seconds, ours.wall, mb(ours.peak_bytes), mb(structure), fields.get(1).unwrap_or(&"?"));
-    println!("pandas+scipy: load {:.2}s (process {:.2}s), peak {:.0} MB, nnz {}", theirs.seconds, theirs.wall, mb(theirs.peak_bytes), theirs.stdout.split_whitespace().nth(1).unwrap_or("?"));
-    println!("speed-up: {:.2}x (target >= 3x)", theirs.seconds / ours.seconds);
+    println!(
+        "because: load {:.2}s (process {:.2}s), peak {:.0} MB, structure {:.0} MB, rows {}",
+        ours.seconds,
+        ours.wall,
+        mb(ours.peak_bytes),
+        mb(structure),
+        fields.get(1).unwrap_or(&"?")
+    );
+    println!(
+        "pandas+scipy: load {:.2}s (process {:.2}s), peak {:.0} MB, nnz {}",
+        theirs.seconds,
+        theirs.wall,
+        mb(theirs.peak_bytes),
+        theirs.stdout.split_whitespace().nth(1).unwrap_or("?")
+    );
+    println!(
+        "speed-up: {:.2}x (target >= 3x)",
+        theirs.seconds / ours.seconds
+    );
     if structure > 0 {
-        println!("peak / structure: {:.2} (target <= 2)", ours.peak_bytes as f64 / structure as f64);
+        println!(
+            "peak / structure: {:.2} (target <= 2)",
+            ours.peak_bytes as f64 / structure as f64
+        );
     }
     Ok(())
 }
 
 /// Builds `because`, generates the data and the venv; returns (because, data dir, python).
-fn prepare(root: &Path, size: &str, packages: &[&str]) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target"));
-    sh(Command::new(env!("CARGO")).current_dir(root).args(["build", "--release", "-p", "because-cli"]))?;
+fn prepare(
+    root: &Path,
+    size: &str,
+    packages: &[&str],
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    sh(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "because-cli",
+    ]))?;
     let because = target.join("release").join("because");
     let data_dir = target.join("bench-data").join(size);
     if !data_dir.join("interactions.csv").is_file() {
-        sh(Command::new(&because).args(["generate", "--size", size, "--ratings", "--no-events", "--out"]).arg(&data_dir))?;
+        sh(Command::new(&because)
+            .args([
+                "generate",
+                "--size",
+                size,
+                "--ratings",
+                "--no-events",
+                "--out",
+            ])
+            .arg(&data_dir))?;
     }
     let venv = target.join("bench-venv");
     let python = venv.join("bin").join("python");
     if !python.is_file() {
         sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    sh(Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(packages))?;
+    sh(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(packages))?;
     Ok((because, data_dir, python))
 }
 
@@ -117,12 +190,34 @@ pub fn run_models(root: &Path, size: &str) -> anyhow::Result<()> {
     let (because, data_dir, python) = prepare(root, size, &["pandas", "scipy", "implicit"])?;
     let split = data_dir.join("split");
     if !split.join("train.csv").is_file() {
-        sh(Command::new(&because).args(["split", "--no-rating", "--method", "user-temporal", "--validation", "0", "--test", "0.2", "--data"]).arg(data_dir.join("interactions.csv")).arg("--out").arg(&split))?;
+        sh(Command::new(&because)
+            .args([
+                "split",
+                "--no-rating",
+                "--method",
+                "user-temporal",
+                "--validation",
+                "0",
+                "--test",
+                "0.2",
+                "--data",
+            ])
+            .arg(data_dir.join("interactions.csv"))
+            .arg("--out")
+            .arg(&split))?;
     }
     // The Rust side is a bench target; find its binary through cargo's JSON messages.
     let out = Command::new(env!("CARGO"))
         .current_dir(root)
-        .args(["bench", "--no-run", "--message-format=json", "-p", "because-eval", "--bench", "models"])
+        .args([
+            "bench",
+            "--no-run",
+            "--message-format=json",
+            "-p",
+            "because-eval",
+            "--bench",
+            "models",
+        ])
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let exe = text
@@ -159,7 +254,11 @@ pub fn run_models(root: &Path, size: &str) -> anyhow::Result<()> {
             if ratio <= target { "ok" } else { "MISSED" }
         ));
         println!("{}", lines.last().unwrap_or(&String::new()));
-        println!("      because: {}      implicit: {}", ours.stdout.trim(), theirs.stdout.trim());
+        println!(
+            "      because: {}      implicit: {}",
+            ours.stdout.trim(),
+            theirs.stdout.trim()
+        );
     }
     println!("\n{}", lines.join("\n"));
     println!("(als: seconds per iteration, 64 factors, conjugate gradient; bpr: seconds per epoch, 64 factors; eval: top-10 for all test users plus metrics; 2 threads each)");
@@ -167,7 +266,12 @@ pub fn run_models(root: &Path, size: &str) -> anyhow::Result<()> {
 }
 
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
-    let size = args.iter().position(|a| a == "--size").and_then(|k| args.get(k + 1)).map(String::as_str).unwrap_or("ml20m");
+    let size = args
+        .iter()
+        .position(|a| a == "--size")
+        .and_then(|k| args.get(k + 1))
+        .map(String::as_str)
+        .unwrap_or("ml20m");
     match args.first().map(String::as_str) {
         Some("load") => run_load(root, size),
         Some("models") => run_models(root, size),

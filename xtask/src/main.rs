@@ -25,12 +25,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -39,7 +44,9 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 fn fetch_data(root: &Path, dir: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = dir.unwrap_or_else(|| root.join("data").join("ml-100k"));
-    run(Command::new("bash").arg(root.join("scripts/fetch-ml100k.sh")).arg(&dir))?;
+    run(Command::new("bash")
+        .arg(root.join("scripts/fetch-ml100k.sh"))
+        .arg(&dir))?;
     Ok(dir)
 }
 
@@ -52,5 +59,7 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
         .env("BECAUSE_ML100K", &ml)
         .env("BECAUSE_REQUIRE_DATA", "1"))?;
     // Doc tests are not part of --all-targets.
-    run(Command::new(env!("CARGO")).current_dir(root).args(["test", "--workspace", "--doc"]))
+    run(Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["test", "--workspace", "--doc"]))
 }

@@ -129,7 +129,10 @@ pub enum TimeUnitArg {
 
 fn pair<T: std::str::FromStr>(flag: &str, s: &str) -> anyhow::Result<(T, T)> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    let parse = |p: &str| p.parse::<T>().map_err(|_| anyhow!("--{flag}: {p:?} is not a number"));
+    let parse = |p: &str| {
+        p.parse::<T>()
+            .map_err(|_| anyhow!("--{flag}: {p:?} is not a number"))
+    };
     match parts.as_slice() {
         [a] => Ok((parse(a)?, parse(a)?)),
         [a, b] => Ok((parse(a)?, parse(b)?)),
@@ -140,7 +143,12 @@ fn pair<T: std::str::FromStr>(flag: &str, s: &str) -> anyhow::Result<(T, T)> {
 impl DataArgs {
     /// Validated reading and filtering options.
     pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
-        let format = self.format.as_deref().map(str::parse::<Format>).transpose().context("--format")?;
+        let format = self
+            .format
+            .as_deref()
+            .map(str::parse::<Format>)
+            .transpose()
+            .context("--format")?;
         let delimiter = self.delimiter.as_deref().map(|d| match d {
             "tab" | "\\t" => b"\t".to_vec(),
             other => other.as_bytes().to_vec(),
@@ -166,11 +174,21 @@ impl DataArgs {
             "auto" => None,
             other => Some(other.parse::<DuplicatePolicy>().context("--duplicates")?),
         };
-        let kcore = self.kcore.as_deref().map(|k| pair::<u32>("kcore", k)).transpose()?;
+        let kcore = self
+            .kcore
+            .as_deref()
+            .map(|k| pair::<u32>("kcore", k))
+            .transpose()?;
         let read = ReadOptions {
             format,
             delimiter,
-            has_header: if self.no_header { Some(false) } else if self.header { Some(true) } else { None },
+            has_header: if self.no_header {
+                Some(false)
+            } else if self.header {
+                Some(true)
+            } else {
+                None
+            },
             columns: ColumnSpec {
                 user: self.user_col.clone(),
                 item: self.item_col.clone(),
@@ -199,7 +217,9 @@ impl DataArgs {
             },
             kcore,
         };
-        filters.validate().map_err(|e| anyhow!("{e}").context("filter flags"))?;
+        filters
+            .validate()
+            .map_err(|e| anyhow!("{e}").context("filter flags"))?;
         Ok((read, filters))
     }
 }
@@ -302,18 +322,30 @@ impl SplitFlags {
         let time = |flag: &str, s: &str| {
             because_data::time::parse_time(s, TimeUnit::Auto)
                 .map(|t| t.0)
-                .ok_or_else(|| anyhow!("--{flag}: {s:?} is not epoch seconds, milliseconds or ISO 8601"))
+                .ok_or_else(|| {
+                    anyhow!("--{flag}: {s:?} is not epoch seconds, milliseconds or ISO 8601")
+                })
         };
         let m = match self.method {
-            MethodArg::Random => SplitMethod::Random { validation: self.validation, test: self.test, per_user: self.per_user },
+            MethodArg::Random => SplitMethod::Random {
+                validation: self.validation,
+                test: self.test,
+                per_user: self.per_user,
+            },
             MethodArg::Temporal => match (&self.validation_start, &self.test_start) {
                 (Some(v), Some(t)) => SplitMethod::GlobalTemporal(Cutoff::Time {
                     validation_start: time("validation-start", v)?,
                     test_start: time("test-start", t)?,
                 }),
-                _ => SplitMethod::GlobalTemporal(Cutoff::Ratio { validation: self.validation, test: self.test }),
+                _ => SplitMethod::GlobalTemporal(Cutoff::Ratio {
+                    validation: self.validation,
+                    test: self.test,
+                }),
             },
-            MethodArg::UserTemporal => SplitMethod::UserTemporal { validation: self.validation, test: self.test },
+            MethodArg::UserTemporal => SplitMethod::UserTemporal {
+                validation: self.validation,
+                test: self.test,
+            },
             MethodArg::LeaveLastOut => SplitMethod::LeaveLastOut,
             MethodArg::HeldOutUsers => SplitMethod::HeldOutUsers {
                 validation_users: self.validation,
@@ -321,7 +353,8 @@ impl SplitFlags {
                 target: self.target,
             },
         };
-        m.validate().map_err(|e| anyhow!("{e}").context("split flags"))?;
+        m.validate()
+            .map_err(|e| anyhow!("{e}").context("split flags"))?;
         Ok(m)
     }
 }
@@ -387,9 +420,19 @@ pub struct EvaluateArgs {
     /// How the test numbers use validation interactions.
     #[arg(long = "final", value_enum, default_value_t = FinalArg::FoldIn)]
     pub final_mode: FinalArg,
-    /// Item features (for the report).
+    /// Item features: their genres or categories give intra-list diversity.
     #[arg(long)]
     pub items: Option<PathBuf>,
+    /// User features, for results per group (with --slice-by).
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// A user-feature column to report results by (gender, country, ...).
+    #[arg(long, requires = "users")]
+    pub slice_by: Option<String>,
+    /// SAMPLED evaluation: rank test items among this many random unseen
+    /// items instead of all items. Not comparable with full ranking.
+    #[arg(long)]
+    pub sampled_negatives: Option<usize>,
     /// Output folder.
     #[arg(long, default_value = "because-out/evaluate")]
     pub out: PathBuf,

@@ -7,7 +7,10 @@ use because_data::clean::{apply_filters, FilterOptions};
 use because_data::eda::{describe, Eda};
 use because_data::features::{read_features, Features};
 use because_data::synth::{write_files, Size, SynthConfig};
-use because_data::{extension, read_interactions, write_interactions, CleanReport, EventWeights, Loaded, ReadOptions};
+use because_data::{
+    extension, read_interactions, write_interactions, CleanReport, EventWeights, Loaded,
+    ReadOptions,
+};
 use because_report::{eda_figures, save_figures, Report};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -51,7 +54,10 @@ fn load_with(path: &Path, read: &ReadOptions, filters: &FilterOptions) -> anyhow
     let loaded = apply_filters(loaded, filters)?;
     print!("{}", loaded.report.summary());
     for step in loaded.report.steps.iter().skip(1) {
-        println!("  step {:<28} {:>10} -> {:>10}", step.name, step.before, step.after);
+        println!(
+            "  step {:<28} {:>10} -> {:>10}",
+            step.name, step.before, step.after
+        );
     }
     println!(
         "  {} users, {} items, {} interactions in {:.2}s",
@@ -63,9 +69,17 @@ fn load_with(path: &Path, read: &ReadOptions, filters: &FilterOptions) -> anyhow
     Ok(loaded)
 }
 
-pub(crate) fn optional_features(path: Option<&Path>, loaded: &Loaded, items: bool) -> anyhow::Result<Option<Features>> {
+pub(crate) fn optional_features(
+    path: Option<&Path>,
+    loaded: &Loaded,
+    items: bool,
+) -> anyhow::Result<Option<Features>> {
     let Some(p) = path else { return Ok(None) };
-    let vocab = if items { &loaded.dataset.items } else { &loaded.dataset.users };
+    let vocab = if items {
+        &loaded.dataset.items
+    } else {
+        &loaded.dataset.users
+    };
     let f = read_features(p, vocab, None)?;
     let r = &f.report;
     println!(
@@ -88,7 +102,12 @@ struct EdaOutput {
     figures: Vec<PathBuf>,
 }
 
-fn run_eda(loaded: &Loaded, weights: &EventWeights, timeout_ms: i64, out: &Path) -> anyhow::Result<EdaOutput> {
+fn run_eda(
+    loaded: &Loaded,
+    weights: &EventWeights,
+    timeout_ms: i64,
+    out: &Path,
+) -> anyhow::Result<EdaOutput> {
     let eda = describe(&loaded.dataset, weights, timeout_ms);
     create_dir(out)?;
     write_json(&out.join("eda.json"), &eda)?;
@@ -98,16 +117,27 @@ fn run_eda(loaded: &Loaded, weights: &EventWeights, timeout_ms: i64, out: &Path)
 
 fn report_sections(r: &mut Report, clean: &CleanReport, eda: &EdaOutput, items: Option<&Features>) {
     r.section("Cleaning").pre(&clean.summary());
-    let steps: Vec<Vec<String>> =
-        clean.steps.iter().map(|s| vec![s.name.clone(), s.before.to_string(), s.after.to_string()]).collect();
+    let steps: Vec<Vec<String>> = clean
+        .steps
+        .iter()
+        .map(|s| vec![s.name.clone(), s.before.to_string(), s.after.to_string()])
+        .collect();
     r.table(&["step", "before", "after"], &steps);
     r.section("Exploration").pre(&eda.eda.summary());
     if let Some(f) = items {
         if let Some(g) = f.genre_like() {
-            r.paragraph(&format!("Item feature {:?} has {} levels.", g.name, g.levels.len()));
+            r.paragraph(&format!(
+                "Item feature {:?} has {} levels.",
+                g.name,
+                g.levels.len()
+            ));
         }
     }
-    for p in eda.figures.iter().filter(|p| p.extension().is_some_and(|e| e == "svg")) {
+    for p in eda
+        .figures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+    {
         r.svg_file(p);
     }
 }
@@ -126,13 +156,21 @@ fn eda(a: &EdaArgs) -> anyhow::Result<()> {
     println!();
     print!("{}", out.eda.summary());
     if let Some(f) = &items {
-        let top: Vec<String> = top_items(&loaded, 5).iter().map(|&i| f.title(i).unwrap_or(loaded.dataset.items.id(i)).to_string()).collect();
+        let top: Vec<String> = top_items(&loaded, 5)
+            .iter()
+            .map(|&i| f.title(i).unwrap_or(loaded.dataset.items.id(i)).to_string())
+            .collect();
         println!("most popular: {}", top.join("; "));
     }
     let mut r = Report::new(&format!("because eda: {}", a.data.data.display()));
     report_sections(&mut r, &loaded.report, &out, items.as_ref());
     r.write(&a.out.join("report.html"))?;
-    println!("\nwrote {}/eda.json, clean_report.json, report.html and {} figures in {}/figures", a.out.display(), out.figures.len(), a.out.display());
+    println!(
+        "\nwrote {}/eda.json, clean_report.json, report.html and {} figures in {}/figures",
+        a.out.display(),
+        out.figures.len(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -150,25 +188,47 @@ fn clean(a: &CleanArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let loaded = read_interactions(&a.data.data, &read)?;
         let x = &loaded.dataset.interactions;
-        println!("{:.3} {} {}", start.elapsed().as_secs_f64(), x.len(), x.heap_bytes());
+        println!(
+            "{:.3} {} {}",
+            start.elapsed().as_secs_f64(),
+            x.len(),
+            x.heap_bytes()
+        );
         return Ok(());
     }
     let (loaded, _) = load(&a.data)?;
     create_dir(&a.out)?;
     let path = a.out.join(format!("clean.{}", extension(&loaded.source)));
-    write_interactions(&path, &loaded.dataset, &loaded.dataset.interactions, &loaded.source)?;
+    write_interactions(
+        &path,
+        &loaded.dataset,
+        &loaded.dataset.interactions,
+        &loaded.source,
+    )?;
     write_json(&a.out.join("clean_report.json"), &loaded.report)?;
-    println!("wrote {} and {}", path.display(), a.out.join("clean_report.json").display());
+    println!(
+        "wrote {} and {}",
+        path.display(),
+        a.out.join("clean_report.json").display()
+    );
     Ok(())
 }
 
 fn print_split(r: &SplitReport) {
     for ((part, n), (_, users)) in r.interactions.iter().zip(&r.users) {
-        println!("  {:<18} {:>10} interactions  {:>8} users", part.name(), n, users);
+        println!(
+            "  {:<18} {:>10} interactions  {:>8} users",
+            part.name(),
+            n,
+            users
+        );
     }
     println!(
         "  unknown to train: {} users and {} items in validation, {} users and {} items in test",
-        r.unknown_users_validation, r.unknown_items_validation, r.unknown_users_test, r.unknown_items_test
+        r.unknown_users_validation,
+        r.unknown_items_validation,
+        r.unknown_users_test,
+        r.unknown_items_test
     );
     println!(
         "  leakage check: {} validation/test pairs also in train; {} repeats moved to keep pairs together",
@@ -182,7 +242,12 @@ fn write_split(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Result<Vec
     let mut paths = Vec::new();
     for part in split.nonempty_parts() {
         let path = out.join(format!("{}.{ext}", part.name()));
-        write_interactions(&path, &loaded.dataset, &split.part(&loaded.dataset.interactions, part), &loaded.source)?;
+        write_interactions(
+            &path,
+            &loaded.dataset,
+            &split.part(&loaded.dataset.interactions, part),
+            &loaded.source,
+        )?;
         paths.push(path);
     }
     Ok(paths)
@@ -191,12 +256,20 @@ fn write_split(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Result<Vec
 fn split(a: &SplitArgs) -> anyhow::Result<()> {
     let method = a.split.method()?;
     let (loaded, _) = load(&a.data)?;
-    let s = Split::new(&loaded.dataset.interactions, method, a.split.seed, loaded.dataset.has_time)?;
+    let s = Split::new(
+        &loaded.dataset.interactions,
+        method,
+        a.split.seed,
+        loaded.dataset.has_time,
+    )?;
     let report = s.report(&loaded.dataset.interactions);
     println!("split {method:?} (seed {}):", a.split.seed);
     print_split(&report);
     let paths = write_split(&loaded, &s, &a.out)?;
-    write_json(&a.out.join("split_report.json"), &serde_json::json!({ "method": format!("{method:?}"), "seed": a.split.seed, "report": report }))?;
+    write_json(
+        &a.out.join("split_report.json"),
+        &serde_json::json!({ "method": format!("{method:?}"), "seed": a.split.seed, "report": report }),
+    )?;
     write_json(&a.out.join("clean_report.json"), &loaded.report)?;
     for p in paths {
         println!("wrote {}", p.display());
@@ -206,7 +279,13 @@ fn split(a: &SplitArgs) -> anyhow::Result<()> {
 
 fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
     let size: Size = a.size.parse()?;
-    let cfg = SynthConfig { ratings: a.ratings, events: !a.no_events, noise: a.noise, seed: a.seed, ..SynthConfig::sized(size) };
+    let cfg = SynthConfig {
+        ratings: a.ratings,
+        events: !a.no_events,
+        noise: a.noise,
+        seed: a.seed,
+        ..SynthConfig::sized(size)
+    };
     let start = Instant::now();
     let files = write_files(&cfg, &a.out)?;
     println!(
@@ -227,30 +306,54 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     let out = &a.out;
     create_dir(out)?;
     println!("== 1. generating demo data ({size:?}, seed {})", a.seed);
-    let cfg = SynthConfig { noise: 0.002, seed: a.seed, ..SynthConfig::sized(size) };
+    let cfg = SynthConfig {
+        noise: 0.002,
+        seed: a.seed,
+        ..SynthConfig::sized(size)
+    };
     let files = write_files(&cfg, &out.join("data"))?;
     println!(
         "   {} rows of view / addtocart / transaction events ({} deliberately malformed, to show the cleaning report)",
         files.rows, files.bad_rows
     );
-    println!("\n== 2. reading and cleaning {}", files.interactions.display());
+    println!(
+        "\n== 2. reading and cleaning {}",
+        files.interactions.display()
+    );
     let read = ReadOptions::default();
-    let filters = FilterOptions { kcore: Some((2, 2)), ..Default::default() };
+    let filters = FilterOptions {
+        kcore: Some((2, 2)),
+        ..Default::default()
+    };
     let loaded = load_with(&files.interactions, &read, &filters)?;
     write_json(&out.join("clean_report.json"), &loaded.report)?;
     let items = optional_features(Some(&files.items), &loaded, true)?;
     optional_features(Some(&files.users), &loaded, false)?;
 
     println!("\n== 3. exploring");
-    let eda_out = run_eda(&loaded, &read.event_weights, DEFAULT_SESSION_TIMEOUT_MS, &out.join("eda"))?;
+    let eda_out = run_eda(
+        &loaded,
+        &read.event_weights,
+        DEFAULT_SESSION_TIMEOUT_MS,
+        &out.join("eda"),
+    )?;
     print!("{}", eda_out.eda.summary());
     if let Some(f) = &items {
-        let top: Vec<String> = top_items(&loaded, 3).iter().map(|&i| f.title(i).unwrap_or("?").to_string()).collect();
+        let top: Vec<String> = top_items(&loaded, 3)
+            .iter()
+            .map(|&i| f.title(i).unwrap_or("?").to_string())
+            .collect();
         println!("most popular: {}", top.join("; "));
     }
 
-    println!("\n== 4. splitting (per-user temporal 80/10/10, seed {})", a.seed);
-    let method = because_core::SplitMethod::UserTemporal { validation: 0.1, test: 0.1 };
+    println!(
+        "\n== 4. splitting (per-user temporal 80/10/10, seed {})",
+        a.seed
+    );
+    let method = because_core::SplitMethod::UserTemporal {
+        validation: 0.1,
+        test: 0.1,
+    };
     let s = Split::new(&loaded.dataset.interactions, method, a.seed, true)?;
     let split_report = s.report(&loaded.dataset.interactions);
     print_split(&split_report);
@@ -260,7 +363,8 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     println!("\n== 5. training and comparing models (full ranking, validation folded into test profiles)");
     let comparison = crate::modeling::compare_demo(&loaded, &s, &out.join("models"))?;
     println!("\n== 6. recommending");
-    let recs = crate::modeling::recommend_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;
+    let recs =
+        crate::modeling::recommend_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;
 
     let mut r = Report::new("because demo");
     r.paragraph(&format!(
@@ -285,14 +389,28 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
 
     println!("\n== where everything went");
     println!("   data:          {}", out.join("data").display());
-    println!("   clean report:  {}", out.join("clean_report.json").display());
-    println!("   EDA:           {} ({} figures in {})", out.join("eda/eda.json").display(), eda_out.figures.len(), out.join("eda/figures").display());
+    println!(
+        "   clean report:  {}",
+        out.join("clean_report.json").display()
+    );
+    println!(
+        "   EDA:           {} ({} figures in {})",
+        out.join("eda/eda.json").display(),
+        eda_out.figures.len(),
+        out.join("eda/figures").display()
+    );
     for p in &split_paths {
         println!("   split:         {}", p.display());
     }
-    println!("   comparison:    {}", out.join("models/evaluation.json").display());
+    println!(
+        "   comparison:    {}",
+        out.join("models/evaluation.json").display()
+    );
     println!("   best model:    {}", comparison.model_dir.display());
-    println!("   recommendations: {}", out.join("models/recommendations.json").display());
+    println!(
+        "   recommendations: {}",
+        out.join("models/recommendations.json").display()
+    );
     println!("   HTML report:   {}", out.join("report.html").display());
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! Training, evaluating, tuning and using models from the command line.
 
-use crate::args::{EvaluateArgs, FinalArg, RecommendArgs, SimilarArgs, SplitFlags, TrainArgs, TuneArgs, ValuesArg};
+use crate::args::{
+    EvaluateArgs, FinalArg, RecommendArgs, SimilarArgs, SplitFlags, TrainArgs, TuneArgs, ValuesArg,
+};
 use crate::commands::{create_dir, load, optional_features, write_json};
 use anyhow::{anyhow, bail, Context};
 use because_core::rng::Rng;
 use because_core::{top_k, Interactions, Part, Query, Recommender, Request, Scored, Split, Vocab};
 use because_data::Loaded;
-use because_eval::{bootstrap_ci, by_activity, evaluate as eval, paired_test, Evaluation, Protocol};
+use because_eval::{
+    bootstrap_ci, by_activity, evaluate as eval, paired_test, Evaluation, Protocol,
+};
 use because_models::persist::{self, Meta};
 use because_models::{Model, ModelSpec};
 use because_plot::{Bars, Figure, Lines, Series};
@@ -16,11 +20,18 @@ use std::path::Path;
 use std::time::Instant;
 
 /// The training values for `mode`.
-fn with_values(x: Interactions, mode: ValuesArg, has_ratings: bool) -> (Interactions, &'static str) {
+fn with_values(
+    x: Interactions,
+    mode: ValuesArg,
+    has_ratings: bool,
+) -> (Interactions, &'static str) {
     match mode {
         ValuesArg::Binary => (x.with_constant_values(1.0), "binary"),
         ValuesArg::AsIs => (x, "as-is"),
-        ValuesArg::Auto if has_ratings => (x.with_constant_values(1.0), "binary (every rating is an interaction)"),
+        ValuesArg::Auto if has_ratings => (
+            x.with_constant_values(1.0),
+            "binary (every rating is an interaction)",
+        ),
         ValuesArg::Auto => (x, "as-is (event weights)"),
     }
 }
@@ -41,13 +52,22 @@ pub fn parse_models(s: &str) -> anyhow::Result<Vec<ModelSpec>> {
     if specs.is_empty() {
         bail!("--models: no model given");
     }
-    specs.iter().map(|s| s.parse::<ModelSpec>().map_err(|e| anyhow!("--models: {e}"))).collect()
+    specs
+        .iter()
+        .map(|s| s.parse::<ModelSpec>().map_err(|e| anyhow!("--models: {e}")))
+        .collect()
 }
 
 fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
     let ks: Vec<usize> = s
         .split(',')
-        .map(|k| k.trim().parse::<usize>().ok().filter(|&k| k > 0).ok_or_else(|| anyhow!("--k: {k:?} is not a positive integer")))
+        .map(|k| {
+            k.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&k| k > 0)
+                .ok_or_else(|| anyhow!("--k: {k:?} is not a positive integer"))
+        })
         .collect::<anyhow::Result<_>>()?;
     if ks.is_empty() {
         bail!("--k: no cut-off given");
@@ -66,10 +86,18 @@ struct Parts {
     test: Interactions,
 }
 
-fn prepare(data: &crate::args::DataArgs, flags: &SplitFlags, values: ValuesArg) -> anyhow::Result<Parts> {
+fn prepare(
+    data: &crate::args::DataArgs,
+    flags: &SplitFlags,
+    values: ValuesArg,
+) -> anyhow::Result<Parts> {
     let method = flags.method()?;
     let (loaded, _) = load(data)?;
-    let (x, how) = with_values(loaded.dataset.interactions.clone(), values, loaded.dataset.has_ratings);
+    let (x, how) = with_values(
+        loaded.dataset.interactions.clone(),
+        values,
+        loaded.dataset.has_ratings,
+    );
     println!("training values: {how}");
     let split = Split::new(&x, method, flags.seed, loaded.dataset.has_time)?;
     let r = split.report(&x);
@@ -82,24 +110,54 @@ fn prepare(data: &crate::args::DataArgs, flags: &SplitFlags, values: ValuesArg) 
     if r.leaked_pairs > 0 {
         bail!("internal error: the split leaks {} pairs", r.leaked_pairs);
     }
-    if split.nonempty_parts().iter().any(|p| matches!(p, Part::ValidationFoldIn | Part::TestFoldIn)) {
+    if split
+        .nonempty_parts()
+        .iter()
+        .any(|p| matches!(p, Part::ValidationFoldIn | Part::TestFoldIn))
+    {
         bail!("--method held-out-users is not supported by evaluate and tune yet; use split to write its parts");
     }
-    let (train, val, test) = (split.part(&x, Part::Train), split.part(&x, Part::Validation), split.part(&x, Part::Test));
+    let (train, val, test) = (
+        split.part(&x, Part::Train),
+        split.part(&x, Part::Validation),
+        split.part(&x, Part::Test),
+    );
     if val.is_empty() || test.is_empty() {
         bail!("the split left validation or test empty; use larger shares or more data");
     }
     let raw = loaded.dataset.interactions.clone();
-    Ok(Parts { loaded, x, raw, split, train, val, test })
+    Ok(Parts {
+        loaded,
+        x,
+        raw,
+        split,
+        train,
+        val,
+        test,
+    })
 }
 
 /// Train + validation, for refitting (with original values if `raw`).
 fn train_and_validation(p: &Parts, raw: bool) -> Interactions {
-    let keep: Vec<bool> = p.split.assignment().iter().map(|&a| matches!(a, Part::Train | Part::Validation)).collect();
-    if raw { p.raw.select(&keep) } else { p.x.select(&keep) }
+    let keep: Vec<bool> = p
+        .split
+        .assignment()
+        .iter()
+        .map(|&a| matches!(a, Part::Train | Part::Validation))
+        .collect();
+    if raw {
+        p.raw.select(&keep)
+    } else {
+        p.x.select(&keep)
+    }
 }
 
-fn meta_for(loaded: &Loaded, x: &Interactions, metrics: serde_json::Value, titles: Vec<String>) -> Meta {
+fn meta_for(
+    loaded: &Loaded,
+    x: &Interactions,
+    metrics: serde_json::Value,
+    titles: Vec<String>,
+) -> Meta {
     Meta {
         user_ids: loaded.dataset.users.ids().map(str::to_string).collect(),
         item_ids: loaded.dataset.items.ids().map(str::to_string).collect(),
@@ -111,7 +169,9 @@ fn meta_for(loaded: &Loaded, x: &Interactions, metrics: serde_json::Value, title
 
 fn titles_of(path: Option<&Path>, loaded: &Loaded) -> anyhow::Result<Vec<String>> {
     Ok(match optional_features(path, loaded, true)? {
-        Some(f) => (0..loaded.dataset.items.len() as u32).map(|i| f.title(i).unwrap_or("").to_string()).collect(),
+        Some(f) => (0..loaded.dataset.items.len() as u32)
+            .map(|i| f.title(i).unwrap_or("").to_string())
+            .collect(),
         None => Vec::new(),
     })
 }
@@ -119,17 +179,34 @@ fn titles_of(path: Option<&Path>, loaded: &Loaded) -> anyhow::Result<Vec<String>
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
     let (loaded, _) = load(&a.data)?;
-    let mode = if spec.needs_ratings() { ValuesArg::AsIs } else { a.values };
+    let mode = if spec.needs_ratings() {
+        ValuesArg::AsIs
+    } else {
+        a.values
+    };
     if spec.needs_ratings() && !loaded.dataset.has_ratings {
         bail!("{spec} predicts ratings, but the data has no rating column");
     }
-    let (x, how) = with_values(loaded.dataset.interactions.clone(), mode, loaded.dataset.has_ratings);
+    let (x, how) = with_values(
+        loaded.dataset.interactions.clone(),
+        mode,
+        loaded.dataset.has_ratings,
+    );
     let start = Instant::now();
     let model = spec.fit(&x)?;
     let secs = start.elapsed().as_secs_f64();
-    println!("trained {} on {} interactions ({how}) in {secs:.2}s", model.spec(), x.len());
+    println!(
+        "trained {} on {} interactions ({how}) in {secs:.2}s",
+        model.spec(),
+        x.len()
+    );
     let titles = titles_of(a.items.as_deref(), &loaded)?;
-    let meta = meta_for(&loaded, &x, json!({ "fit_seconds": secs, "values": how }), titles);
+    let meta = meta_for(
+        &loaded,
+        &x,
+        json!({ "fit_seconds": secs, "values": how }),
+        titles,
+    );
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
     Ok(())
@@ -144,33 +221,59 @@ struct Row {
     rating_errors: Option<(f64, f64)>,
 }
 
-fn fit_eval(spec: &ModelSpec, p: &Parts, ks: &[usize], final_mode: FinalArg) -> anyhow::Result<(Row, Model)> {
+fn fit_eval(
+    spec: &ModelSpec,
+    p: &Parts,
+    base: &Protocol<'_>,
+    final_mode: FinalArg,
+) -> anyhow::Result<(Row, Model)> {
     let raw = spec.needs_ratings();
     if raw && !p.loaded.dataset.has_ratings {
         bail!("{spec} predicts ratings, but the data has no rating column");
     }
     let start = Instant::now();
-    let train = if raw { p.split.part(&p.raw, Part::Train) } else { p.train.clone() };
-    let model = spec.fit(&train).with_context(|| format!("fitting {spec}"))?;
+    let train = if raw {
+        p.split.part(&p.raw, Part::Train)
+    } else {
+        p.train.clone()
+    };
+    let model = spec
+        .fit(&train)
+        .with_context(|| format!("fitting {spec}"))?;
     let fit_seconds = start.elapsed().as_secs_f64();
-    let validation = eval(&model, &p.val, &Protocol::new(ks.to_vec()))?;
+    let validation = eval(&model, &p.val, base)?;
     let (test, final_model) = match final_mode {
         FinalArg::FoldIn => {
-            let t = eval(&model, &p.test, &Protocol { ks: ks.to_vec(), extra_history: Some(&p.val), fold_in: true })?;
-            (t, model)
+            let protocol = Protocol {
+                extra_history: Some(&p.val),
+                fold_in: true,
+                ..base.clone()
+            };
+            (eval(&model, &p.test, &protocol)?, model)
         }
         FinalArg::Refit => {
             let refit = spec.fit(&train_and_validation(p, raw))?;
-            (eval(&refit, &p.test, &Protocol::new(ks.to_vec()))?, refit)
+            (eval(&refit, &p.test, base)?, refit)
         }
     };
     let rating_errors = if raw {
         let raw_test = p.split.part(&p.raw, Part::Test);
-        Some(because_eval::rating_accuracy(&raw_test, |u, i| final_model.predict_rating(u, i).unwrap_or(f32::NAN)))
+        Some(because_eval::rating_accuracy(&raw_test, |u, i| {
+            final_model.predict_rating(u, i).unwrap_or(f32::NAN)
+        }))
     } else {
         None
     };
-    Ok((Row { spec: spec.to_string(), fit_seconds, validation, test, rating_errors }, final_model))
+    Ok((
+        Row {
+            spec: spec.to_string(),
+            fit_seconds,
+            validation,
+            test,
+            rating_errors,
+        },
+        final_model,
+    ))
 }
 
 fn final_note(mode: FinalArg) -> &'static str {
@@ -221,69 +324,198 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
     let ks = parse_ks(&a.k)?;
     let k = if ks.contains(&10) { 10 } else { ks[0] };
     let p = prepare(&a.data, &a.split, a.values)?;
+    // Item categories (genres) for intra-list diversity.
+    let categories: Option<Vec<Vec<u32>>> =
+        match optional_features(a.items.as_deref(), &p.loaded, true)? {
+            Some(f) => f.genre_like().map(|c| c.codes.clone()),
+            None => None,
+        };
+    if let Some(n) = a.sampled_negatives {
+        if n == 0 {
+            bail!("--sampled-negatives: must be at least 1");
+        }
+        println!("SAMPLED EVALUATION: test items ranked among {n} random unseen items per user; not comparable with full ranking");
+    }
+    let base = Protocol {
+        item_categories: categories.as_deref(),
+        sampled_negatives: a.sampled_negatives,
+        seed: a.split.seed,
+        ..Protocol::new(ks.clone())
+    };
+    let groups: Option<Vec<Option<String>>> = match (&a.users, &a.slice_by) {
+        (Some(path), Some(col)) => {
+            let f = because_data::features::read_features(path, &p.loaded.dataset.users, None)?;
+            let c = f.column(col).ok_or_else(|| {
+                anyhow!(
+                    "--slice-by: {path:?} has no column {col:?}; it has {}",
+                    f.columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            Some(
+                (0..p.loaded.dataset.users.len())
+                    .map(|u| match c.kind {
+                        because_data::features::FeatureKind::Numeric => {
+                            c.numeric[u].map(|v| v.to_string())
+                        }
+                        _ => c.codes[u].first().map(|&l| c.levels[l as usize].clone()),
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
     let mut rows = Vec::new();
     for spec in &specs {
-        let (row, _) = fit_eval(spec, &p, &ks, a.final_mode)?;
-        println!("  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}", row.spec, row.fit_seconds, row.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0));
+        let (row, _) = fit_eval(spec, &p, &base, a.final_mode)?;
+        println!(
+            "  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}",
+            row.spec,
+            row.fit_seconds,
+            row.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0)
+        );
         rows.push(row);
     }
     print_rows(&rows, k);
-    println!("({}; full ranking over {} items, seen items excluded)", final_note(a.final_mode), p.x.n_items());
+    println!(
+        "({}; full ranking over {} items, seen items excluded)",
+        final_note(a.final_mode),
+        p.x.n_items()
+    );
     for r in rows.iter().filter(|r| r.rating_errors.is_some()) {
         let (rmse, mae) = r.rating_errors.unwrap_or_default();
-        println!("rating prediction, {}: test RMSE {rmse:.4}, MAE {mae:.4}", r.spec);
+        println!(
+            "rating prediction, {}: test RMSE {rmse:.4}, MAE {mae:.4}",
+            r.spec
+        );
     }
     let key = format!("ndcg@{k}");
     let best = rows
         .iter()
         .enumerate()
-        .max_by(|x, y| x.1.test.mean(&key).unwrap_or(0.0).total_cmp(&y.1.test.mean(&key).unwrap_or(0.0)))
+        .max_by(|x, y| {
+            x.1.test
+                .mean(&key)
+                .unwrap_or(0.0)
+                .total_cmp(&y.1.test.mean(&key).unwrap_or(0.0))
+        })
         .map(|(i, _)| i)
         .unwrap_or(0);
-    println!("\n95% bootstrap intervals of test {key}, and paired tests against the best ({}):", rows[best].spec);
+    println!(
+        "\n95% bootstrap intervals of test {key}, and paired tests against the best ({}):",
+        rows[best].spec
+    );
     let best_values = rows[best].test.per_user_values(&key).unwrap_or_default();
     let mut stats = Vec::new();
     for r in &rows {
         let v = r.test.per_user_values(&key).unwrap_or_default();
         let (lo, hi) = bootstrap_ci(&v, 1000, 0.95, 7);
-        let pval = if r.spec == rows[best].spec { 1.0 } else { paired_test(&best_values, &v, 2000, 7) };
-        println!("  {:<36} {:.4} [{lo:.4}, {hi:.4}]  p = {pval:.4}", r.spec, r.test.mean(&key).unwrap_or(0.0));
+        let pval = if r.spec == rows[best].spec {
+            1.0
+        } else {
+            paired_test(&best_values, &v, 2000, 7)
+        };
+        println!(
+            "  {:<36} {:.4} [{lo:.4}, {hi:.4}]  p = {pval:.4}",
+            r.spec,
+            r.test.mean(&key).unwrap_or(0.0)
+        );
         stats.push(json!({ "model": r.spec, "mean": r.test.mean(&key), "ci95": [lo, hi], "p_vs_best": pval }));
     }
     println!("\ntest {key} by user history length:");
     let mut slices = Vec::new();
     for r in &rows {
         let s = by_activity(&r.test, &key);
-        let cells: Vec<String> = s.iter().map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean)).collect();
+        let cells: Vec<String> = s
+            .iter()
+            .map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean))
+            .collect();
         println!("  {:<36} {}", r.spec, cells.join("; "));
         slices.push(json!({ "model": r.spec, "slices": s }));
     }
+    if let Some(g) = &groups {
+        println!("\ntest {key} by {}:", a.slice_by.as_deref().unwrap_or(""));
+        for r in &rows {
+            let s = because_eval::by_group(&r.test, &key, g);
+            let cells: Vec<String> = s
+                .iter()
+                .map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean))
+                .collect();
+            println!("  {:<36} {}", r.spec, cells.join("; "));
+            slices.push(json!({ "model": r.spec, "by": a.slice_by, "slices": s }));
+        }
+    }
+    if categories.is_some() {
+        println!("\nintra-list diversity (genres) at {k}:");
+        for r in &rows {
+            println!(
+                "  {:<36} {:.4}",
+                r.spec,
+                r.test.mean(&format!("ild@{k}")).unwrap_or(f64::NAN)
+            );
+        }
+    }
     create_dir(&a.out)?;
-    let to_json = |e: &Evaluation| -> serde_json::Value { e.table().into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>().into() };
+    let to_json = |e: &Evaluation| -> serde_json::Value {
+        e.table()
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     let results: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "users": r.test.users, "validation": to_json(&r.validation), "test": to_json(&r.test), "rmse": r.rating_errors.map(|e| e.0), "mae": r.rating_errors.map(|e| e.1) }))
         .collect();
     write_json(
         &a.out.join("evaluation.json"),
-        &json!({ "final": final_note(a.final_mode), "ks": ks, "results": results, "significance": stats, "slices": slices }),
+        &json!({ "final": final_note(a.final_mode), "sampled_negatives": a.sampled_negatives, "ks": ks, "results": results, "significance": stats, "slices": slices }),
     )?;
     let fig = Figure::Bars(Bars {
         title: format!("Test nDCG@{k} and Recall@{k}"),
         x_label: "model".into(),
         y_label: "score".into(),
-        labels: rows.iter().flat_map(|r| [format!("{} nDCG", r.spec.split(':').next().unwrap_or("")), format!("{} R", r.spec.split(':').next().unwrap_or(""))]).collect(),
-        values: rows.iter().flat_map(|r| [r.test.mean(&key).unwrap_or(0.0), r.test.mean(&format!("recall@{k}")).unwrap_or(0.0)]).collect(),
+        labels: rows
+            .iter()
+            .flat_map(|r| {
+                [
+                    format!("{} nDCG", r.spec.split(':').next().unwrap_or("")),
+                    format!("{} R", r.spec.split(':').next().unwrap_or("")),
+                ]
+            })
+            .collect(),
+        values: rows
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.test.mean(&key).unwrap_or(0.0),
+                    r.test.mean(&format!("recall@{k}")).unwrap_or(0.0),
+                ]
+            })
+            .collect(),
         log_y: false,
     });
     let figs = save_figures(&[("comparison", fig)], &a.out.join("figures"))?;
     let mut report = Report::new(&format!("because evaluate: {}", a.data.data.display()));
-    report.section("Model comparison").paragraph(final_note(a.final_mode));
-    let header = ["model", "fit s", "val nDCG", "P", "R", "nDCG", "MAP", "MRR", "HR", "coverage", "gini", "novelty"];
+    report
+        .section("Model comparison")
+        .paragraph(final_note(a.final_mode));
+    let header = [
+        "model", "fit s", "val nDCG", "P", "R", "nDCG", "MAP", "MRR", "HR", "coverage", "gini",
+        "novelty",
+    ];
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let t = |m: &str| format!("{:.4}", r.test.mean(&format!("{m}@{k}")).unwrap_or(f64::NAN));
+            let t = |m: &str| {
+                format!(
+                    "{:.4}",
+                    r.test.mean(&format!("{m}@{k}")).unwrap_or(f64::NAN)
+                )
+            };
             vec![
                 r.spec.clone(),
                 format!("{:.2}", r.fit_seconds),
@@ -301,13 +533,19 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
         })
         .collect();
     report.table(&header, &table);
-    if let Some(svg) = figs.iter().find(|p| p.extension().is_some_and(|e| e == "svg")) {
+    if let Some(svg) = figs
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "svg"))
+    {
         report.svg_file(svg);
     }
-    let titles = titles_of(a.items.as_deref(), &p.loaded)?;
-    let _ = titles;
     report.write(&a.out.join("report.html"))?;
-    println!("\nwrote {}, {} and {}", a.out.join("evaluation.json").display(), a.out.join("figures/comparison.png").display(), a.out.join("report.html").display());
+    println!(
+        "\nwrote {}, {} and {}",
+        a.out.join("evaluation.json").display(),
+        a.out.join("figures/comparison.png").display(),
+        a.out.join("report.html").display()
+    );
     Ok(())
 }
 
@@ -315,8 +553,14 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
 fn grid_configs(grid: &[String]) -> anyhow::Result<Vec<Vec<(String, String)>>> {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     for g in grid {
-        let (key, values) = g.split_once('=').ok_or_else(|| anyhow!("--grid: {g:?} is not key=v1,v2,..."))?;
-        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        let (key, values) = g
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--grid: {g:?} is not key=v1,v2,..."))?;
+        let values: Vec<String> = values
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
         if values.is_empty() {
             bail!("--grid: {key} has no values");
         }
@@ -326,11 +570,13 @@ fn grid_configs(grid: &[String]) -> anyhow::Result<Vec<Vec<(String, String)>>> {
     for (key, values) in &axes {
         configs = configs
             .into_iter()
-            .flat_map(|c| values.iter().map(move |v| {
-                let mut c = c.clone();
-                c.push((key.clone(), v.clone()));
-                c
-            }))
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((key.clone(), v.clone()));
+                    c
+                })
+            })
             .collect();
     }
     Ok(configs)
@@ -350,24 +596,51 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     let specs: Vec<ModelSpec> = configs
         .iter()
         .map(|c| {
-            let text = format!("{}:{}", base.kind, base.params.iter().map(|(k, v)| format!("{k}={v}")).chain(c.iter().map(|(k, v)| format!("{k}={v}"))).collect::<Vec<_>>().join(","));
-            text.parse::<ModelSpec>().map_err(|e| anyhow!("--grid: {e}"))
+            let text = format!(
+                "{}:{}",
+                base.kind,
+                base.params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .chain(c.iter().map(|(k, v)| format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            text.parse::<ModelSpec>()
+                .map_err(|e| anyhow!("--grid: {e}"))
         })
         .collect::<anyhow::Result<_>>()?;
-    let (name, kstr) = a.metric.split_once('@').ok_or_else(|| anyhow!("--metric: {:?} is not name@k", a.metric))?;
-    let k: usize = kstr.parse().map_err(|_| anyhow!("--metric: {kstr:?} is not a cut-off"))?;
+    let (name, kstr) = a
+        .metric
+        .split_once('@')
+        .ok_or_else(|| anyhow!("--metric: {:?} is not name@k", a.metric))?;
+    let k: usize = kstr
+        .parse()
+        .map_err(|_| anyhow!("--metric: {kstr:?} is not a cut-off"))?;
     if !because_eval::metrics::NAMES.contains(&name) && !["coverage", "novelty"].contains(&name) {
-        bail!("--metric: unknown metric {name:?} (one of {})", because_eval::metrics::NAMES.join(", "));
+        bail!(
+            "--metric: unknown metric {name:?} (one of {})",
+            because_eval::metrics::NAMES.join(", ")
+        );
     }
     let p = prepare(&a.data, &a.split, a.values)?;
     let mut results: Vec<(ModelSpec, f64, f64)> = Vec::new();
     let mut best: Option<usize> = None;
-    println!("\n{:<48} {:>10} {:>8}", "configuration", format!("val {}", a.metric), "fit s");
+    println!(
+        "\n{:<48} {:>10} {:>8}",
+        "configuration",
+        format!("val {}", a.metric),
+        "fit s"
+    );
     for spec in &specs {
         let start = Instant::now();
-        let model = spec.fit(&p.train).with_context(|| format!("fitting {spec}"))?;
+        let model = spec
+            .fit(&p.train)
+            .with_context(|| format!("fitting {spec}"))?;
         let secs = start.elapsed().as_secs_f64();
-        let v = eval(&model, &p.val, &Protocol::new(vec![k]))?.mean(&a.metric).unwrap_or(f64::NAN);
+        let v = eval(&model, &p.val, &Protocol::new(vec![k]))?
+            .mean(&a.metric)
+            .unwrap_or(f64::NAN);
         println!("{:<48} {:>10.4} {:>8.2}", spec.to_string(), v, secs);
         // Strictly better only: ties keep the earlier, smaller configuration.
         if best.is_none_or(|b| v > results[b].1) {
@@ -377,12 +650,23 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     }
     let b = best.ok_or_else(|| anyhow!("no configuration was tried"))?;
     let chosen = results[b].0.clone();
-    println!("\nchosen: {chosen} (validation {} {:.4})", a.metric, results[b].1);
-    let (row, final_model) = fit_eval(&chosen, &p, &[k], a.final_mode)?;
+    println!(
+        "\nchosen: {chosen} (validation {} {:.4})",
+        a.metric, results[b].1
+    );
+    let (row, final_model) = fit_eval(&chosen, &p, &Protocol::new(vec![k]), a.final_mode)?;
     println!("{}", final_note(a.final_mode));
-    println!("test {}: {:.4}; recall@{k} {:.4}", a.metric, row.test.mean(&a.metric).unwrap_or(f64::NAN), row.test.mean(&format!("recall@{k}")).unwrap_or(f64::NAN));
+    println!(
+        "test {}: {:.4}; recall@{k} {:.4}",
+        a.metric,
+        row.test.mean(&a.metric).unwrap_or(f64::NAN),
+        row.test.mean(&format!("recall@{k}")).unwrap_or(f64::NAN)
+    );
     create_dir(&a.out)?;
-    let table: Vec<serde_json::Value> = results.iter().map(|(s, v, t)| json!({ "config": s.to_string(), "validation": v, "fit_seconds": t })).collect();
+    let table: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(s, v, t)| json!({ "config": s.to_string(), "validation": v, "fit_seconds": t }))
+        .collect();
     write_json(
         &a.out.join("tune.json"),
         &json!({ "metric": a.metric, "chosen": chosen.to_string(), "final": final_note(a.final_mode), "test": row.test.mean(&a.metric), "results": table }),
@@ -390,7 +674,10 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     // One figure per hyperparameter: the best validation score for each of its values.
     let mut figs = Vec::new();
     for g in &a.grid {
-        let key = g.split_once('=').map(|x| x.0.trim().replace('-', "_")).unwrap_or_default();
+        let key = g
+            .split_once('=')
+            .map(|x| x.0.trim().replace('-', "_"))
+            .unwrap_or_default();
         let mut points: Vec<(String, f64)> = Vec::new();
         for (s, v, _) in &results {
             let value = s.params.get(&key).cloned().unwrap_or_default();
@@ -399,23 +686,63 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
                 None => points.push((value, *v)),
             }
         }
-        let numeric: Option<Vec<(f64, f64)>> = points.iter().map(|(x, v)| x.parse::<f64>().ok().map(|x| (x, *v))).collect();
+        let numeric: Option<Vec<(f64, f64)>> = points
+            .iter()
+            .map(|(x, v)| x.parse::<f64>().ok().map(|x| (x, *v)))
+            .collect();
         let fig = match numeric {
             Some(mut pts) if pts.len() > 1 => {
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let log_x = pts.iter().all(|p| p.0 > 0.0) && pts.last().map(|l| l.0).unwrap_or(1.0) / pts[0].0 >= 20.0;
-                Figure::Lines(Lines { title: format!("Validation {} against {key}", a.metric), x_label: key.clone(), y_label: a.metric.clone(), series: vec![Series { name: key.clone(), points: pts }], log_x, log_y: false, x_ticks: None })
+                let log_x = pts.iter().all(|p| p.0 > 0.0)
+                    && pts.last().map(|l| l.0).unwrap_or(1.0) / pts[0].0 >= 20.0;
+                Figure::Lines(Lines {
+                    title: format!("Validation {} against {key}", a.metric),
+                    x_label: key.clone(),
+                    y_label: a.metric.clone(),
+                    series: vec![Series {
+                        name: key.clone(),
+                        points: pts,
+                    }],
+                    log_x,
+                    log_y: false,
+                    x_ticks: None,
+                })
             }
-            _ => Figure::Bars(Bars { title: format!("Validation {} against {key}", a.metric), x_label: key.clone(), y_label: a.metric.clone(), labels: points.iter().map(|p| p.0.clone()).collect(), values: points.iter().map(|p| p.1).collect(), log_y: false }),
+            _ => Figure::Bars(Bars {
+                title: format!("Validation {} against {key}", a.metric),
+                x_label: key.clone(),
+                y_label: a.metric.clone(),
+                labels: points.iter().map(|p| p.0.clone()).collect(),
+                values: points.iter().map(|p| p.1).collect(),
+                log_y: false,
+            }),
         };
         figs.push((key, fig));
     }
     let named: Vec<(&str, Figure)> = figs.iter().map(|(k, f)| (k.as_str(), f.clone())).collect();
     let paths = save_figures(&named, &a.out.join("figures"))?;
     let model_dir = a.out.join("model");
-    let x_final = if a.final_mode == FinalArg::Refit { train_and_validation(&p, false) } else { p.train.clone() };
-    persist::save(&final_model, &meta_for(&p.loaded, &x_final, json!({ "validation": results[b].1, "test": row.test.mean(&a.metric), "metric": a.metric }), Vec::new()), &model_dir)?;
-    println!("wrote {}, {} figures and the chosen model in {}", a.out.join("tune.json").display(), paths.len(), model_dir.display());
+    let x_final = if a.final_mode == FinalArg::Refit {
+        train_and_validation(&p, false)
+    } else {
+        p.train.clone()
+    };
+    persist::save(
+        &final_model,
+        &meta_for(
+            &p.loaded,
+            &x_final,
+            json!({ "validation": results[b].1, "test": row.test.mean(&a.metric), "metric": a.metric }),
+            Vec::new(),
+        ),
+        &model_dir,
+    )?;
+    println!(
+        "wrote {}, {} figures and the chosen model in {}",
+        a.out.join("tune.json").display(),
+        paths.len(),
+        model_dir.display()
+    );
     Ok(())
 }
 
@@ -444,20 +771,35 @@ fn open(dir: &Path) -> anyhow::Result<Opened> {
     let l = persist::load(dir)?;
     let users = Vocab::from_ids(&l.meta.user_ids);
     let items = Vocab::from_ids(&l.meta.item_ids);
-    Ok(Opened { model: l.model, meta: l.meta, users, items })
+    Ok(Opened {
+        model: l.model,
+        meta: l.meta,
+        users,
+        items,
+    })
 }
 
 impl Opened {
     fn label(&self, i: u32) -> String {
         let id = self.items.id(i);
-        match self.meta.item_titles.get(i as usize).filter(|t| !t.is_empty()) {
+        match self
+            .meta
+            .item_titles
+            .get(i as usize)
+            .filter(|t| !t.is_empty())
+        {
             Some(t) => format!("{t} [{id}]"),
             None => id.to_string(),
         }
     }
     fn item_json(&self, s: &Scored) -> serde_json::Value {
         let mut v = json!({ "item": self.items.id(s.item), "score": s.score });
-        if let Some(t) = self.meta.item_titles.get(s.item as usize).filter(|t| !t.is_empty()) {
+        if let Some(t) = self
+            .meta
+            .item_titles
+            .get(s.item as usize)
+            .filter(|t| !t.is_empty())
+        {
             v["title"] = json!(t);
         }
         v
@@ -475,16 +817,34 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
         let recs = o.model.recommend_users(&users, a.k)?;
         let mut out = serde_json::Map::new();
         for (u, r) in users.iter().zip(&recs) {
-            out.insert(o.users.id(*u).to_string(), r.iter().map(|s| o.item_json(s)).collect::<Vec<_>>().into());
+            out.insert(
+                o.users.id(*u).to_string(),
+                r.iter().map(|s| o.item_json(s)).collect::<Vec<_>>().into(),
+            );
         }
-        let path = a.out.clone().unwrap_or_else(|| a.model.join("recommendations.json"));
-        write_json(&path, &json!({ "model": o.model.spec().to_string(), "k": a.k, "exclude_seen": true, "users": out }))?;
-        println!("wrote top-{} for {} users to {} in {:.2}s", a.k, users.len(), path.display(), start.elapsed().as_secs_f64());
+        let path = a
+            .out
+            .clone()
+            .unwrap_or_else(|| a.model.join("recommendations.json"));
+        write_json(
+            &path,
+            &json!({ "model": o.model.spec().to_string(), "k": a.k, "exclude_seen": true, "users": out }),
+        )?;
+        println!(
+            "wrote top-{} for {} users to {} in {:.2}s",
+            a.k,
+            users.len(),
+            path.display(),
+            start.elapsed().as_secs_f64()
+        );
         return Ok(());
     }
     let (recs, who) = if let Some(user) = &a.user {
         match o.users.get(user) {
-            Some(u) => (o.model.recommend(&Request::new(Query::User(u), a.k))?, format!("user {user}")),
+            Some(u) => (
+                o.model.recommend(&Request::new(Query::User(u), a.k))?,
+                format!("user {user}"),
+            ),
             None => {
                 println!("user {user} is unknown to the model: showing the most popular items instead (fallback: popularity)");
                 (popular(&o.model, a.k, &[]), format!("unknown user {user}"))
@@ -503,7 +863,16 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
             (popular(&o.model, a.k, &[]), "an empty history".to_string())
         } else {
             let values = vec![1.0; items.len()];
-            (o.model.recommend(&Request::new(Query::History { items: &items, values: &values }, a.k))?, format!("a history of {} items", items.len()))
+            (
+                o.model.recommend(&Request::new(
+                    Query::History {
+                        items: &items,
+                        values: &values,
+                    },
+                    a.k,
+                ))?,
+                format!("a history of {} items", items.len()),
+            )
         }
     } else {
         bail!("give --user, --history or --all");
@@ -517,9 +886,16 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
 
 pub fn similar(a: &SimilarArgs) -> anyhow::Result<()> {
     let o = open(&a.model)?;
-    let item = o.items.get(&a.item).ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
+    let item = o
+        .items
+        .get(&a.item)
+        .ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
     let sim = o.model.similar_items(item, a.k)?;
-    println!("items most similar to {} ({}):", o.label(item), o.model.spec());
+    println!(
+        "items most similar to {} ({}):",
+        o.label(item),
+        o.model.spec()
+    );
     for (rank, s) in sim.iter().enumerate() {
         println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
     }
@@ -539,8 +915,19 @@ pub struct DemoComparison {
 /// small data, trained on train, tested with validation folded in.
 pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Result<DemoComparison> {
     let x = &loaded.dataset.interactions;
-    let (train, val, test) = (split.part(x, Part::Train), split.part(x, Part::Validation), split.part(x, Part::Test));
-    let specs = ["pop", "itemknn", "ease:lambda=200", "svd:factors=32", "als:factors=32,regularization=5", "bpr:factors=32,epochs=30"];
+    let (train, val, test) = (
+        split.part(x, Part::Train),
+        split.part(x, Part::Validation),
+        split.part(x, Part::Test),
+    );
+    let specs = [
+        "pop",
+        "itemknn",
+        "ease:lambda=200",
+        "svd:factors=32",
+        "als:factors=32,regularization=5",
+        "bpr:factors=32,epochs=30",
+    ];
     let mut rows = Vec::new();
     let mut models = Vec::new();
     let ks = [5usize, 10, 20];
@@ -550,13 +937,34 @@ pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Resul
         let model = spec.fit(&train)?;
         let fit_seconds = start.elapsed().as_secs_f64();
         let validation = eval(&model, &val, &Protocol::new(ks.to_vec()))?;
-        let test = eval(&model, &test, &Protocol { ks: ks.to_vec(), extra_history: Some(&val), fold_in: true })?;
-        rows.push(Row { spec: s.to_string(), fit_seconds, validation, test, rating_errors: None });
+        let test = eval(
+            &model,
+            &test,
+            &Protocol {
+                ks: ks.to_vec(),
+                extra_history: Some(&val),
+                fold_in: true,
+                ..Protocol::new(Vec::new())
+            },
+        )?;
+        rows.push(Row {
+            spec: s.to_string(),
+            fit_seconds,
+            validation,
+            test,
+            rating_errors: None,
+        });
         models.push(model);
     }
     print_rows(&rows, 10);
     let best = (0..rows.len())
-        .max_by(|&a, &b| rows[a].validation.mean("ndcg@10").unwrap_or(0.0).total_cmp(&rows[b].validation.mean("ndcg@10").unwrap_or(0.0)))
+        .max_by(|&a, &b| {
+            rows[a]
+                .validation
+                .mean("ndcg@10")
+                .unwrap_or(0.0)
+                .total_cmp(&rows[b].validation.mean("ndcg@10").unwrap_or(0.0))
+        })
         .unwrap_or(0);
     println!("best on validation: {}", rows[best].spec);
     create_dir(out)?;
@@ -564,20 +972,43 @@ pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Resul
         .iter()
         .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "validation_ndcg@10": r.validation.mean("ndcg@10"), "test": r.test.table().into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>() }))
         .collect();
-    write_json(&out.join("evaluation.json"), &json!({ "final": final_note(FinalArg::FoldIn), "results": results }))?;
+    write_json(
+        &out.join("evaluation.json"),
+        &json!({ "final": final_note(FinalArg::FoldIn), "results": results }),
+    )?;
     let fig = Figure::Bars(Bars {
         title: "Test nDCG@10 by model".into(),
         x_label: "model".into(),
         y_label: "nDCG@10".into(),
-        labels: rows.iter().map(|r| r.spec.split(':').next().unwrap_or("").to_string()).collect(),
-        values: rows.iter().map(|r| r.test.mean("ndcg@10").unwrap_or(0.0)).collect(),
+        labels: rows
+            .iter()
+            .map(|r| r.spec.split(':').next().unwrap_or("").to_string())
+            .collect(),
+        values: rows
+            .iter()
+            .map(|r| r.test.mean("ndcg@10").unwrap_or(0.0))
+            .collect(),
         log_y: false,
     });
     save_figures(&[("comparison", fig)], &out.join("figures"))?;
     let model_dir = out.join("best");
     let model = models.swap_remove(best);
-    persist::save(&model, &meta_for(loaded, &train, json!({ "validation_ndcg@10": rows[best].validation.mean("ndcg@10") }), Vec::new()), &model_dir)?;
-    Ok(DemoComparison { rows, best, model_dir, model })
+    persist::save(
+        &model,
+        &meta_for(
+            loaded,
+            &train,
+            json!({ "validation_ndcg@10": rows[best].validation.mean("ndcg@10") }),
+            Vec::new(),
+        ),
+        &model_dir,
+    )?;
+    Ok(DemoComparison {
+        rows,
+        best,
+        model_dir,
+        model,
+    })
 }
 
 /// Recommendations of the demo's best model for every user, and a few shown.
@@ -587,7 +1018,12 @@ pub fn recommend_demo(
     items: Option<&because_data::features::Features>,
     out: &Path,
 ) -> anyhow::Result<Vec<(String, Vec<String>, Vec<String>)>> {
-    let title = |i: u32| items.and_then(|f| f.title(i)).unwrap_or(loaded.dataset.items.id(i)).to_string();
+    let title = |i: u32| {
+        items
+            .and_then(|f| f.title(i))
+            .unwrap_or(loaded.dataset.items.id(i))
+            .to_string()
+    };
     let users: Vec<u32> = (0..c.model.n_users() as u32).collect();
     let recs = c.model.recommend_users(&users, 10)?;
     let mut all = serde_json::Map::new();
@@ -595,34 +1031,71 @@ pub fn recommend_demo(
         let list: Vec<serde_json::Value> = r.iter().map(|s| json!({ "item": loaded.dataset.items.id(s.item), "title": title(s.item), "score": s.score })).collect();
         all.insert(loaded.dataset.users.id(*u).to_string(), list.into());
     }
-    write_json(&out.join("recommendations.json"), &json!({ "model": c.rows[c.best].spec, "k": 10, "exclude_seen": true, "users": all }))?;
+    write_json(
+        &out.join("recommendations.json"),
+        &json!({ "model": c.rows[c.best].spec, "k": 10, "exclude_seen": true, "users": all }),
+    )?;
     let mut shown = Vec::new();
     for &u in users.iter().take(3) {
         let hist = c.model.history(u).0;
         let recent: Vec<String> = hist.iter().rev().take(3).map(|&i| title(i)).collect();
-        let top: Vec<String> = recs[u as usize].iter().take(5).map(|s| title(s.item)).collect();
-        println!("user {}: has {}, e.g. {}\n   -> {}", loaded.dataset.users.id(u), hist.len(), recent.join("; "), top.join("; "));
+        let top: Vec<String> = recs[u as usize]
+            .iter()
+            .take(5)
+            .map(|s| title(s.item))
+            .collect();
+        println!(
+            "user {}: has {}, e.g. {}\n   -> {}",
+            loaded.dataset.users.id(u),
+            hist.len(),
+            recent.join("; "),
+            top.join("; ")
+        );
         shown.push((loaded.dataset.users.id(u).to_string(), recent, top));
     }
-    println!("wrote top-10 for {} users to {}", users.len(), out.join("recommendations.json").display());
+    println!(
+        "wrote top-10 for {} users to {}",
+        users.len(),
+        out.join("recommendations.json").display()
+    );
     Ok(shown)
 }
 
 /// The demo report's model and recommendation sections.
-pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[(String, Vec<String>, Vec<String>)]) {
+pub fn report_demo(
+    r: &mut Report,
+    c: &DemoComparison,
+    shown: &[(String, Vec<String>, Vec<String>)],
+) {
     r.section("Models").paragraph(final_note(FinalArg::FoldIn));
     let table: Vec<Vec<String>> = c
         .rows
         .iter()
         .map(|row| {
             let t = |m: &str| format!("{:.4}", row.test.mean(m).unwrap_or(f64::NAN));
-            vec![row.spec.clone(), format!("{:.2}", row.fit_seconds), t("precision@10"), t("recall@10"), t("ndcg@10"), t("coverage@10"), t("novelty@10")]
+            vec![
+                row.spec.clone(),
+                format!("{:.2}", row.fit_seconds),
+                t("precision@10"),
+                t("recall@10"),
+                t("ndcg@10"),
+                t("coverage@10"),
+                t("novelty@10"),
+            ]
         })
         .collect();
-    r.table(&["model", "fit s", "P@10", "R@10", "nDCG@10", "coverage", "novelty"], &table);
+    r.table(
+        &[
+            "model", "fit s", "P@10", "R@10", "nDCG@10", "coverage", "novelty",
+        ],
+        &table,
+    );
     r.paragraph(&format!("Best on validation: {}.", c.rows[c.best].spec));
     r.section("Sample recommendations");
-    let rows: Vec<Vec<String>> = shown.iter().map(|(u, h, t)| vec![u.clone(), h.join("; "), t.join("; ")]).collect();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|(u, h, t)| vec![u.clone(), h.join("; "), t.join("; ")])
+        .collect();
     r.table(&["user", "recent history", "recommended"], &rows);
 }
 
@@ -634,8 +1107,19 @@ mod tests {
     fn model_lists_split_between_models() {
         let specs = parse_models("pop, als:factors=8,regularization=1,ease:lambda=5,bpr").unwrap();
         let names: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
-        assert_eq!(names, ["pop", "als:factors=8,regularization=1", "ease:lambda=5", "bpr"]);
-        assert!(parse_models("pop,nope").unwrap_err().to_string().contains("unknown model"));
+        assert_eq!(
+            names,
+            [
+                "pop",
+                "als:factors=8,regularization=1",
+                "ease:lambda=5",
+                "bpr"
+            ]
+        );
+        assert!(parse_models("pop,nope")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown model"));
         assert!(parse_ks("5,0").is_err());
     }
 
@@ -643,7 +1127,13 @@ mod tests {
     fn grids_expand_in_order() {
         let c = grid_configs(&["lambda=1,2".into(), "x=a,b".into()]).unwrap();
         assert_eq!(c.len(), 4);
-        assert_eq!(c[1], vec![("lambda".to_string(), "1".to_string()), ("x".to_string(), "b".to_string())]);
+        assert_eq!(
+            c[1],
+            vec![
+                ("lambda".to_string(), "1".to_string()),
+                ("x".to_string(), "b".to_string())
+            ]
+        );
         assert!(grid_configs(&["lambda".into()]).is_err());
     }
 }

@@ -4,13 +4,20 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn because(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_because")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_because"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn ok(args: &[&str]) -> String {
     let out = because(args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "because {args:?} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "because {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -42,11 +49,25 @@ fn demo_runs_end_to_end() {
     ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("clean_report.json")).unwrap()).unwrap();
-    let dropped: u64 = report["dropped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-    assert_eq!(report["rows_read"].as_u64().unwrap(), report["rows_kept"].as_u64().unwrap() + dropped);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("clean_report.json")).unwrap())
+            .unwrap();
+    let dropped: u64 = report["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        report["rows_read"].as_u64().unwrap(),
+        report["rows_kept"].as_u64().unwrap() + dropped
+    );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(html.contains("<svg") && html.contains("Cleaning") && html.contains("Sample recommendations"));
+    assert!(
+        html.contains("<svg")
+            && html.contains("Cleaning")
+            && html.contains("Sample recommendations")
+    );
 }
 
 #[test]
@@ -54,18 +75,57 @@ fn bad_input_gets_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.csv");
     let e = fails(&["eda", "--data", missing.to_str().unwrap()]);
-    assert!(e.contains("missing.csv") && e.contains("No such file"), "{e}");
+    assert!(
+        e.contains("missing.csv") && e.contains("No such file"),
+        "{e}"
+    );
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "user,item,rating\n1,2,5\n1,3,five\n").unwrap();
-    let e = fails(&["clean", "--strict", "--data", bad.to_str().unwrap(), "--out", dir.path().to_str().unwrap()]);
-    assert!(e.contains("bad.csv:3: column 3 (rating): bad rating"), "{e}");
-    let e = fails(&["clean", "--data", bad.to_str().unwrap(), "--rating-range", "5,1"]);
+    let e = fails(&[
+        "clean",
+        "--strict",
+        "--data",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("bad.csv:3: column 3 (rating): bad rating"),
+        "{e}"
+    );
+    let e = fails(&[
+        "clean",
+        "--data",
+        bad.to_str().unwrap(),
+        "--rating-range",
+        "5,1",
+    ]);
     assert!(e.contains("--rating-range"), "{e}");
-    let e = fails(&["split", "--data", bad.to_str().unwrap(), "--validation", "0.7", "--test", "0.5"]);
+    let e = fails(&[
+        "split",
+        "--data",
+        bad.to_str().unwrap(),
+        "--validation",
+        "0.7",
+        "--test",
+        "0.5",
+    ]);
     assert!(e.contains("`test`"), "{e}");
-    let e = fails(&["split", "--data", bad.to_str().unwrap(), "--method", "temporal"]);
+    let e = fails(&[
+        "split",
+        "--data",
+        bad.to_str().unwrap(),
+        "--method",
+        "temporal",
+    ]);
     assert!(e.contains("timestamps"), "{e}");
-    let e = fails(&["clean", "--data", bad.to_str().unwrap(), "--duplicates", "median"]);
+    let e = fails(&[
+        "clean",
+        "--data",
+        bad.to_str().unwrap(),
+        "--duplicates",
+        "median",
+    ]);
     assert!(e.contains("--duplicates") && e.contains("median"), "{e}");
 }
 
@@ -87,11 +147,27 @@ fn eda_on_movielens() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(text.contains("943 users, 1682 items, 100000 interactions"), "{text}");
+    assert!(
+        text.contains("943 users, 1682 items, 100000 interactions"),
+        "{text}"
+    );
     assert!(text.contains("most popular: Star Wars"), "{text}");
-    for f in ["user_activity", "item_popularity", "long_tail", "ratings", "activity_over_time", "session_lengths"] {
-        assert!(out.join("figures").join(format!("{f}.png")).is_file(), "{f}.png");
-        assert!(out.join("figures").join(format!("{f}.svg")).is_file(), "{f}.svg");
+    for f in [
+        "user_activity",
+        "item_popularity",
+        "long_tail",
+        "ratings",
+        "activity_over_time",
+        "session_lengths",
+    ] {
+        assert!(
+            out.join("figures").join(format!("{f}.png")).is_file(),
+            "{f}.png"
+        );
+        assert!(
+            out.join("figures").join(format!("{f}.svg")).is_file(),
+            "{f}.svg"
+        );
     }
     assert!(!out.join("figures/funnel.png").exists());
 }
@@ -104,12 +180,32 @@ fn count_rows(p: &Path) -> usize {
 fn split_on_movielens_writes_leak_free_parts() {
     let Some(ml) = ml100k() else { return };
     let dir = tempfile::tempdir().unwrap();
-    for method in ["user-temporal", "temporal", "random", "leave-last-out", "held-out-users"] {
+    for method in [
+        "user-temporal",
+        "temporal",
+        "random",
+        "leave-last-out",
+        "held-out-users",
+    ] {
         let out = dir.path().join(method);
-        let text = ok(&["split", "--data", ml.join("ratings.csv").to_str().unwrap(), "--method", method, "--out", out.to_str().unwrap()]);
+        let text = ok(&[
+            "split",
+            "--data",
+            ml.join("ratings.csv").to_str().unwrap(),
+            "--method",
+            method,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(text.contains("leakage check: 0 "), "{method}: {text}");
         let mut total = 0;
-        for part in ["train", "validation_foldin", "validation", "test_foldin", "test"] {
+        for part in [
+            "train",
+            "validation_foldin",
+            "validation",
+            "test_foldin",
+            "test",
+        ] {
             let p = out.join(format!("{part}.csv"));
             if p.exists() {
                 total += count_rows(&p);
@@ -124,7 +220,13 @@ fn split_on_movielens_writes_leak_free_parts() {
 
 fn tiny_data(dir: &Path) -> std::path::PathBuf {
     let data = dir.join("data");
-    ok(&["generate", "--size", "tiny", "--out", data.to_str().unwrap()]);
+    ok(&[
+        "generate",
+        "--size",
+        "tiny",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
     data
 }
 
@@ -133,24 +235,60 @@ fn train_recommend_and_similar() {
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_data(dir.path());
     let model = dir.path().join("model");
-    let (log, items, m) = (data.join("interactions.csv"), data.join("items.csv"), model.to_str().unwrap());
-    ok(&["train", "--data", log.to_str().unwrap(), "--items", items.to_str().unwrap(), "--model", "itemknn:neighbours=20", "--out", m]);
+    let (log, items, m) = (
+        data.join("interactions.csv"),
+        data.join("items.csv"),
+        model.to_str().unwrap(),
+    );
+    ok(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--items",
+        items.to_str().unwrap(),
+        "--model",
+        "itemknn:neighbours=20",
+        "--out",
+        m,
+    ]);
     assert!(model.join("manifest.json").is_file() && model.join("model.safetensors").is_file());
     let text = ok(&["recommend", "--model", m, "--user", "1", "--k", "3"]);
-    assert!(text.contains("top 3 for user 1") && text.contains(" 3. "), "{text}");
+    assert!(
+        text.contains("top 3 for user 1") && text.contains(" 3. "),
+        "{text}"
+    );
     let text = ok(&["recommend", "--model", m, "--user", "no-such-user"]);
-    assert!(text.contains("unknown to the model") && text.contains("fallback: popularity"), "{text}");
+    assert!(
+        text.contains("unknown to the model") && text.contains("fallback: popularity"),
+        "{text}"
+    );
     let text = ok(&["recommend", "--model", m, "--history", "1,2,999999"]);
-    assert!(text.contains("item 999999 is unknown") && text.contains("history of 2 items"), "{text}");
+    assert!(
+        text.contains("item 999999 is unknown") && text.contains("history of 2 items"),
+        "{text}"
+    );
     let out = dir.path().join("recs.json");
-    ok(&["recommend", "--model", m, "--all", "--k", "5", "--out", out.to_str().unwrap()]);
-    let recs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--all",
+        "--k",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let recs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let users = recs["users"].as_object().unwrap();
     assert_eq!(users.len(), 300);
     assert!(users.values().all(|l| l.as_array().unwrap().len() == 5));
     assert!(users["1"][0]["title"].is_string());
     let text = ok(&["similar", "--model", m, "--item", "1", "--k", "4"]);
-    assert!(text.contains("most similar to") && text.contains(" 4. "), "{text}");
+    assert!(
+        text.contains("most similar to") && text.contains(" 4. "),
+        "{text}"
+    );
     let e = fails(&["similar", "--model", m, "--item", "nope"]);
     assert!(e.contains("--item: nope is unknown"), "{e}");
     // A damaged model folder is a clear error.
@@ -158,7 +296,10 @@ fn train_recommend_and_similar() {
     let bytes = std::fs::read(&t).unwrap();
     std::fs::write(&t, &bytes[..100]).unwrap();
     let e = fails(&["recommend", "--model", m, "--user", "1"]);
-    assert!(e.contains("model.safetensors") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -167,20 +308,81 @@ fn evaluate_and_tune() {
     let data = tiny_data(dir.path());
     let log = data.join("interactions.csv");
     let out = dir.path().join("eval");
-    let text = ok(&["evaluate", "--data", log.to_str().unwrap(), "--models", "pop,ease:lambda=10,als:factors=8,iterations=3", "--k", "5,10", "--out", out.to_str().unwrap()]);
-    assert!(text.contains("ease:lambda=10") && text.contains("als:factors=8,iterations=3") && text.contains("bootstrap"), "{text}");
-    let ev: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap()).unwrap();
+    let text = ok(&[
+        "evaluate",
+        "--data",
+        log.to_str().unwrap(),
+        "--models",
+        "pop,ease:lambda=10,als:factors=8,iterations=3",
+        "--k",
+        "5,10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("ease:lambda=10")
+            && text.contains("als:factors=8,iterations=3")
+            && text.contains("bootstrap"),
+        "{text}"
+    );
+    let ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap())
+            .unwrap();
     assert_eq!(ev["results"].as_array().unwrap().len(), 3);
-    assert!(ev["results"][1]["test"]["ndcg@10"].as_f64().unwrap() > ev["results"][0]["test"]["ndcg@10"].as_f64().unwrap());
+    assert!(
+        ev["results"][1]["test"]["ndcg@10"].as_f64().unwrap()
+            > ev["results"][0]["test"]["ndcg@10"].as_f64().unwrap()
+    );
     assert!(out.join("figures/comparison.svg").is_file() && out.join("report.html").is_file());
     let tune = dir.path().join("tune");
-    let text = ok(&["tune", "--data", log.to_str().unwrap(), "--model", "ease", "--grid", "lambda=1,10,100", "--out", tune.to_str().unwrap()]);
-    assert!(text.contains("chosen: ease:lambda=") && text.contains("refitted on train + validation"), "{text}");
-    assert!(tune.join("tune.json").is_file() && tune.join("figures/lambda.png").is_file() && tune.join("model/manifest.json").is_file());
-    let e = fails(&["evaluate", "--data", log.to_str().unwrap(), "--models", "pop,nope"]);
+    let text = ok(&[
+        "tune",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "ease",
+        "--grid",
+        "lambda=1,10,100",
+        "--out",
+        tune.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("chosen: ease:lambda=") && text.contains("refitted on train + validation"),
+        "{text}"
+    );
+    assert!(
+        tune.join("tune.json").is_file()
+            && tune.join("figures/lambda.png").is_file()
+            && tune.join("model/manifest.json").is_file()
+    );
+    let e = fails(&[
+        "evaluate",
+        "--data",
+        log.to_str().unwrap(),
+        "--models",
+        "pop,nope",
+    ]);
     assert!(e.contains("--models") && e.contains("unknown model"), "{e}");
-    let e = fails(&["tune", "--data", log.to_str().unwrap(), "--model", "ease", "--grid", "rank=1,2"]);
+    let e = fails(&[
+        "tune",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "ease",
+        "--grid",
+        "rank=1,2",
+    ]);
     assert!(e.contains("--grid") && e.contains("\"rank\""), "{e}");
-    let e = fails(&["tune", "--data", log.to_str().unwrap(), "--model", "ease", "--grid", "lambda=1", "--metric", "auc@10"]);
+    let e = fails(&[
+        "tune",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "ease",
+        "--grid",
+        "lambda=1",
+        "--metric",
+        "auc@10",
+    ]);
     assert!(e.contains("--metric"), "{e}");
 }

@@ -29,12 +29,22 @@ impl Dataset {
         let (users, umap) = self.users.retain(&user_keep);
         let (items, imap) = self.items.retain(&item_keep);
         let interactions = x.remap(&umap, &imap, users.len(), items.len());
-        Dataset { users, items, interactions, ..self.clone_meta() }
+        Dataset {
+            users,
+            items,
+            interactions,
+            ..self.clone_meta()
+        }
     }
 
     /// The same dataset with other interactions (same index space).
     pub fn with_interactions(&self, interactions: Interactions) -> Dataset {
-        Dataset { users: self.users.clone(), items: self.items.clone(), interactions, ..self.clone_meta() }
+        Dataset {
+            users: self.users.clone(),
+            items: self.items.clone(),
+            interactions,
+            ..self.clone_meta()
+        }
     }
 
     fn clone_meta(&self) -> Dataset {
@@ -62,8 +72,17 @@ mod tests {
 
     #[test]
     fn retain_compacts_ids() {
-        let x = Interactions::from_tuples(3, 3, [(0, 0, 1.0, 0), (1, 1, 1.0, 0), (2, 2, 1.0, 0), (2, 0, 1.0, 1)])
-            .unwrap();
+        let x = Interactions::from_tuples(
+            3,
+            3,
+            [
+                (0, 0, 1.0, 0),
+                (1, 1, 1.0, 0),
+                (2, 2, 1.0, 0),
+                (2, 0, 1.0, 1),
+            ],
+        )
+        .unwrap();
         let d = Dataset {
             users: Vocab::from_ids(["a", "b", "c"]),
             items: Vocab::from_ids(["x", "y", "z"]),

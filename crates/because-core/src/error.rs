@@ -64,6 +64,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An invalid-parameter error.
     pub fn param(name: &'static str, reason: impl fmt::Display) -> Error {
-        Error::InvalidParam { name, reason: reason.to_string() }
+        Error::InvalidParam {
+            name,
+            reason: reason.to_string(),
+        }
     }
 }

@@ -30,12 +30,18 @@ impl ActivityBounds {
     pub fn validate(&self) -> Result<()> {
         if let (Some(lo), Some(hi)) = (self.min_user, self.max_user) {
             if lo > hi {
-                return Err(Error::param("min-user", format!("{lo} exceeds max-user {hi}")));
+                return Err(Error::param(
+                    "min-user",
+                    format!("{lo} exceeds max-user {hi}"),
+                ));
             }
         }
         if let (Some(lo), Some(hi)) = (self.min_item, self.max_item) {
             if lo > hi {
-                return Err(Error::param("min-item", format!("{lo} exceeds max-item {hi}")));
+                return Err(Error::param(
+                    "min-item",
+                    format!("{lo} exceeds max-item {hi}"),
+                ));
             }
         }
         Ok(())
@@ -43,10 +49,15 @@ impl ActivityBounds {
 
     /// Keep-masks after the user bounds and after both bounds.
     pub fn apply(&self, x: &Interactions) -> (Vec<bool>, Vec<bool>) {
-        let within = |c: u32, lo: Option<u32>, hi: Option<u32>| lo.is_none_or(|l| c >= l) && hi.is_none_or(|h| c <= h);
+        let within = |c: u32, lo: Option<u32>, hi: Option<u32>| {
+            lo.is_none_or(|l| c >= l) && hi.is_none_or(|h| c <= h)
+        };
         let uc = x.user_counts();
         let users = x.users();
-        let after_users: Vec<bool> = users.iter().map(|&u| within(uc[u as usize], self.min_user, self.max_user)).collect();
+        let after_users: Vec<bool> = users
+            .iter()
+            .map(|&u| within(uc[u as usize], self.min_user, self.max_user))
+            .collect();
         let mut ic = vec![0u32; x.n_items()];
         for (k, &i) in x.items().iter().enumerate() {
             if after_users[k] {
@@ -159,9 +170,16 @@ mod tests {
 
     fn arb_interactions() -> impl Strategy<Value = Interactions> {
         (1usize..6, 1usize..6).prop_flat_map(|(nu, ni)| {
-            proptest::collection::btree_set((0..nu as u32, 0..ni as u32), 0..=nu * ni).prop_map(move |pairs| {
-                Interactions::from_tuples(nu, ni, pairs.into_iter().map(|(u, i)| (u, i, 1.0, 0))).unwrap()
-            })
+            proptest::collection::btree_set((0..nu as u32, 0..ni as u32), 0..=nu * ni).prop_map(
+                move |pairs| {
+                    Interactions::from_tuples(
+                        nu,
+                        ni,
+                        pairs.into_iter().map(|(u, i)| (u, i, 1.0, 0)),
+                    )
+                    .unwrap()
+                },
+            )
         })
     }
 
@@ -193,7 +211,14 @@ mod tests {
         let x = Interactions::from_tuples(
             3,
             3,
-            [(0, 0, 1.0, 0), (0, 1, 1.0, 0), (1, 0, 1.0, 0), (1, 1, 1.0, 0), (1, 2, 1.0, 0), (2, 2, 1.0, 0)],
+            [
+                (0, 0, 1.0, 0),
+                (0, 1, 1.0, 0),
+                (1, 0, 1.0, 0),
+                (1, 1, 1.0, 0),
+                (1, 2, 1.0, 0),
+                (2, 2, 1.0, 0),
+            ],
         )
         .unwrap();
         let keep = kcore(&x, 2, 2);
@@ -202,12 +227,25 @@ mod tests {
 
     #[test]
     fn activity_bounds() {
-        let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (0, 1, 1.0, 0), (1, 0, 1.0, 0)]).unwrap();
-        let b = ActivityBounds { max_user: Some(1), ..Default::default() };
+        let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (0, 1, 1.0, 0), (1, 0, 1.0, 0)])
+            .unwrap();
+        let b = ActivityBounds {
+            max_user: Some(1),
+            ..Default::default()
+        };
         assert_eq!(b.apply(&x).1, vec![false, false, true]);
-        let b = ActivityBounds { min_item: Some(2), ..Default::default() };
+        let b = ActivityBounds {
+            min_item: Some(2),
+            ..Default::default()
+        };
         assert_eq!(b.apply(&x).1, vec![true, false, true]);
-        assert!(ActivityBounds { min_user: Some(3), max_user: Some(2), ..Default::default() }.validate().is_err());
+        assert!(ActivityBounds {
+            min_user: Some(3),
+            max_user: Some(2),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]

@@ -167,7 +167,10 @@ impl Interactions {
             )));
         }
         if !cols.events.is_empty() && cols.events.len() != n {
-            return Err(Error::Shape(format!("{} events for {n} interactions", cols.events.len())));
+            return Err(Error::Shape(format!(
+                "{} events for {n} interactions",
+                cols.events.len()
+            )));
         }
         if let Some(&u) = cols.users.iter().find(|&&u| u as usize >= n_users) {
             return Err(Error::Shape(format!("user index {u} >= n_users {n_users}")));
@@ -183,9 +186,18 @@ impl Interactions {
             indptr[u + 1] += indptr[u];
         }
         if n > u32::MAX as usize {
-            return Err(Error::Shape(format!("{n} interactions; at most {} are supported", u32::MAX)));
+            return Err(Error::Shape(format!(
+                "{n} interactions; at most {} are supported",
+                u32::MAX
+            )));
         }
-        let Columns { users, mut items, mut values, mut times, mut events } = cols;
+        let Columns {
+            users,
+            mut items,
+            mut values,
+            mut times,
+            mut events,
+        } = cols;
         // Destination of each interaction: a stable counting sort by user.
         let mut cursor = indptr[..n_users].to_vec();
         let dest: Vec<u32> = users
@@ -213,7 +225,15 @@ impl Interactions {
         values.shrink_to_fit();
         times.shrink_to_fit();
         events.shrink_to_fit();
-        let mut x = Interactions { n_users, n_items, indptr, items, values, times, events };
+        let mut x = Interactions {
+            n_users,
+            n_items,
+            indptr,
+            items,
+            values,
+            times,
+            events,
+        };
         x.sort_rows_by_time();
         Ok(x)
     }
@@ -237,7 +257,11 @@ impl Interactions {
         let items = rows_mut(&mut self.items, indptr);
         let values = rows_mut(&mut self.values, indptr);
         let times = rows_mut(&mut self.times, indptr);
-        let mut events = if has_events { rows_mut(&mut self.events, indptr) } else { Vec::new() };
+        let mut events = if has_events {
+            rows_mut(&mut self.events, indptr)
+        } else {
+            Vec::new()
+        };
         events.resize_with(items.len(), || &mut []);
         items
             .into_par_iter()
@@ -303,7 +327,10 @@ impl Interactions {
     pub fn users(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.len());
         for u in 0..self.n_users {
-            out.extend(std::iter::repeat_n(u as u32, self.indptr[u + 1] - self.indptr[u]));
+            out.extend(std::iter::repeat_n(
+                u as u32,
+                self.indptr[u + 1] - self.indptr[u],
+            ));
         }
         out
     }
@@ -321,7 +348,10 @@ impl Interactions {
     }
     /// Number of interactions of each user.
     pub fn user_counts(&self) -> Vec<u32> {
-        self.indptr.windows(2).map(|w| (w[1] - w[0]) as u32).collect()
+        self.indptr
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as u32)
+            .collect()
     }
     /// Number of interactions of each item.
     pub fn item_counts(&self) -> Vec<u32> {
@@ -347,7 +377,11 @@ impl Interactions {
     /// The interactions whose position (in row order) has `keep[k]`, in the
     /// same index space.
     pub fn select(&self, keep: &[bool]) -> Interactions {
-        assert_eq!(keep.len(), self.len(), "keep mask must cover every interaction");
+        assert_eq!(
+            keep.len(),
+            self.len(),
+            "keep mask must cover every interaction"
+        );
         let mut indptr = Vec::with_capacity(self.n_users + 1);
         indptr.push(0);
         let kept = keep.iter().filter(|&&k| k).count();
@@ -368,13 +402,27 @@ impl Interactions {
             }
             indptr.push(items.len());
         }
-        Interactions { n_users: self.n_users, n_items: self.n_items, indptr, items, values, times, events }
+        Interactions {
+            n_users: self.n_users,
+            n_items: self.n_items,
+            indptr,
+            items,
+            values,
+            times,
+            events,
+        }
     }
 
     /// Renumbers users and items (`u32::MAX` drops the index) into spaces of
     /// `n_users` and `n_items`. Row order and time order are kept, provided
     /// the user map is increasing on kept users (as [`crate::Vocab::retain`] gives).
-    pub fn remap(&self, user_map: &[u32], item_map: &[u32], n_users: usize, n_items: usize) -> Interactions {
+    pub fn remap(
+        &self,
+        user_map: &[u32],
+        item_map: &[u32],
+        n_users: usize,
+        n_items: usize,
+    ) -> Interactions {
         let mut indptr = Vec::with_capacity(n_users + 1);
         indptr.push(0);
         let mut items = Vec::new();
@@ -386,7 +434,10 @@ impl Interactions {
             if nu == u32::MAX {
                 continue;
             }
-            debug_assert!(indptr.len() <= nu as usize + 1, "user map must be increasing");
+            debug_assert!(
+                indptr.len() <= nu as usize + 1,
+                "user map must be increasing"
+            );
             while indptr.len() <= nu as usize {
                 indptr.push(items.len());
             }
@@ -406,7 +457,15 @@ impl Interactions {
         while indptr.len() <= n_users {
             indptr.push(items.len());
         }
-        Interactions { n_users, n_items, indptr, items, values, times, events }
+        Interactions {
+            n_users,
+            n_items,
+            indptr,
+            items,
+            values,
+            times,
+            events,
+        }
     }
 
     /// Merges interactions with the same user and item according to `policy`.
@@ -420,12 +479,23 @@ impl Interactions {
         let mut out = self;
         let mut keep = vec![true; out.len()];
         {
-            let Interactions { indptr, items, values, times, events, .. } = &mut out;
+            let Interactions {
+                indptr,
+                items,
+                values,
+                times,
+                events,
+                ..
+            } = &mut out;
             let keep_rows = rows_mut(&mut keep, indptr);
             let values = rows_mut(values, indptr);
             let times = rows_mut(times, indptr);
             let has_events = !events.is_empty();
-            let mut events = if has_events { rows_mut(events, indptr) } else { Vec::new() };
+            let mut events = if has_events {
+                rows_mut(events, indptr)
+            } else {
+                Vec::new()
+            };
             events.resize_with(keep_rows.len(), || &mut []);
             let (indptr, items) = (&*indptr, &*items);
             keep_rows
@@ -471,7 +541,11 @@ impl Interactions {
     /// Replaces the values.
     pub fn with_values(mut self, values: Vec<f32>) -> Result<Interactions> {
         if values.len() != self.len() {
-            return Err(Error::Shape(format!("{} values for {} interactions", values.len(), self.len())));
+            return Err(Error::Shape(format!(
+                "{} values for {} interactions",
+                values.len(),
+                self.len()
+            )));
         }
         self.values = values;
         Ok(self)
@@ -523,17 +597,23 @@ fn merge_row(
                 DuplicatePolicy::Last | DuplicatePolicy::Keep => (last, va[last], ti[last]),
                 DuplicatePolicy::Sum => (last, group.iter().map(|&k| va[k]).sum(), ti[last]),
                 DuplicatePolicy::Max => {
-                    let best = group.iter().copied().fold(first, |b, k| if va[k] > va[b] { k } else { b });
+                    let best = group
+                        .iter()
+                        .copied()
+                        .fold(first, |b, k| if va[k] > va[b] { k } else { b });
                     (best, va[best], ti[best])
                 }
             };
             let event = if ev.is_empty() {
                 None
             } else {
-                group.iter().map(|&k| ev[k]).fold(None, |b: Option<u8>, e| match b {
-                    Some(b) if strength_of(b) >= strength_of(e) => Some(b),
-                    _ => Some(e),
-                })
+                group
+                    .iter()
+                    .map(|&k| ev[k])
+                    .fold(None, |b: Option<u8>, e| match b {
+                        Some(b) if strength_of(b) >= strength_of(e) => Some(b),
+                        _ => Some(e),
+                    })
             };
             for &k in group {
                 kp[k] = k == survivor;
@@ -556,7 +636,13 @@ mod tests {
         Interactions::from_tuples(
             3,
             4,
-            [(2, 0, 1.0, 50), (0, 1, 2.0, 30), (0, 2, 3.0, 10), (2, 3, 4.0, 40), (0, 1, 5.0, 20)],
+            [
+                (2, 0, 1.0, 50),
+                (0, 1, 2.0, 30),
+                (0, 2, 3.0, 10),
+                (2, 3, 4.0, 40),
+                (0, 1, 5.0, 20),
+            ],
         )
         .unwrap()
     }

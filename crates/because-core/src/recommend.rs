@@ -52,7 +52,13 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// Top `k` for `query`, excluding seen items.
     pub fn new(query: Query<'a>, k: usize) -> Request<'a> {
-        Request { query, k, exclude_seen: true, allow: None, deny: &[] }
+        Request {
+            query,
+            k,
+            exclude_seen: true,
+            allow: None,
+            deny: &[],
+        }
     }
 }
 
@@ -71,7 +77,10 @@ pub trait Recommender: Send + Sync {
     /// Writes the similarity of every item to `item` into `out`.
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         let _ = (item, out);
-        Err(Error::Unsupported { op: "similar items", model: self.kind() })
+        Err(Error::Unsupported {
+            op: "similar items",
+            model: self.kind(),
+        })
     }
 
     /// Writes the scores of every item for each of `users` into `out`
@@ -88,13 +97,23 @@ pub trait Recommender: Send + Sync {
     /// Checks a query against the model's sizes.
     fn check_query(&self, query: &Query<'_>) -> Result<()> {
         match *query {
-            Query::User(u) if u as usize >= self.n_users() => Err(Error::UnknownUser { user: u, n_users: self.n_users() }),
+            Query::User(u) if u as usize >= self.n_users() => Err(Error::UnknownUser {
+                user: u,
+                n_users: self.n_users(),
+            }),
             Query::History { items, values } => {
                 if items.len() != values.len() {
-                    return Err(Error::Shape(format!("{} history items but {} values", items.len(), values.len())));
+                    return Err(Error::Shape(format!(
+                        "{} history items but {} values",
+                        items.len(),
+                        values.len()
+                    )));
                 }
                 match items.iter().find(|&&i| i as usize >= self.n_items()) {
-                    Some(&i) => Err(Error::UnknownItem { item: i, n_items: self.n_items() }),
+                    Some(&i) => Err(Error::UnknownItem {
+                        item: i,
+                        n_items: self.n_items(),
+                    }),
                     None => Ok(()),
                 }
             }
@@ -131,8 +150,13 @@ pub trait Recommender: Send + Sync {
             Some(allow) => {
                 let mut cand: Vec<Scored> = allow
                     .iter()
-                    .filter(|&&i| (i as usize) < scores.len() && scores[i as usize] > f32::NEG_INFINITY)
-                    .map(|&i| Scored { item: i, score: scores[i as usize] })
+                    .filter(|&&i| {
+                        (i as usize) < scores.len() && scores[i as usize] > f32::NEG_INFINITY
+                    })
+                    .map(|&i| Scored {
+                        item: i,
+                        score: scores[i as usize],
+                    })
                     .collect();
                 cand.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
                 cand.dedup_by_key(|s| s.item);
@@ -150,12 +174,24 @@ pub trait Recommender: Send + Sync {
 
     /// Top `k` unseen items for many known users, also leaving out
     /// `deny[j]` for `users[j]` (such as validation items at test time).
-    fn recommend_users_denying(&self, users: &[u32], k: usize, deny: &[&[u32]]) -> Result<Vec<Vec<Scored>>> {
+    fn recommend_users_denying(
+        &self,
+        users: &[u32],
+        k: usize,
+        deny: &[&[u32]],
+    ) -> Result<Vec<Vec<Scored>>> {
         if deny.len() != users.len() {
-            return Err(Error::Shape(format!("{} deny lists for {} users", deny.len(), users.len())));
+            return Err(Error::Shape(format!(
+                "{} deny lists for {} users",
+                deny.len(),
+                users.len()
+            )));
         }
         if let Some(&u) = users.iter().find(|&&u| u as usize >= self.n_users()) {
-            return Err(Error::UnknownUser { user: u, n_users: self.n_users() });
+            return Err(Error::UnknownUser {
+                user: u,
+                n_users: self.n_users(),
+            });
         }
         const BATCH: usize = 128;
         let n = self.n_items();
@@ -186,7 +222,10 @@ pub trait Recommender: Send + Sync {
     /// The `k` items most similar to `item` (itself excluded).
     fn similar_items(&self, item: u32, k: usize) -> Result<Vec<Scored>> {
         if item as usize >= self.n_items() {
-            return Err(Error::UnknownItem { item, n_items: self.n_items() });
+            return Err(Error::UnknownItem {
+                item,
+                n_items: self.n_items(),
+            });
         }
         let mut out = vec![0.0; self.n_items()];
         self.similar_into(item, &mut out)?;
@@ -209,7 +248,10 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<Scored> {
         if s == f32::NEG_INFINITY || s.is_nan() || (heap.len() == k && s <= threshold) {
             continue;
         }
-        let cand = Scored { item: i as u32, score: s };
+        let cand = Scored {
+            item: i as u32,
+            score: s,
+        };
         let pos = heap.partition_point(|h| better(h, &cand) == std::cmp::Ordering::Less);
         heap.insert(pos, cand);
         if heap.len() > k {

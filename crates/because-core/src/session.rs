@@ -39,7 +39,11 @@ impl Sessions {
             ptr.push(r.end);
             user.push(u);
         }
-        Ok(Sessions { ptr, user, timeout_ms })
+        Ok(Sessions {
+            ptr,
+            user,
+            timeout_ms,
+        })
     }
 
     /// Number of sessions.
@@ -90,7 +94,13 @@ mod tests {
         let x = Interactions::from_tuples(
             2,
             5,
-            [(0, 0, 1.0, 0), (0, 1, 1.0, 10 * min), (0, 2, 1.0, 45 * min), (0, 3, 1.0, 46 * min), (1, 4, 1.0, 0)],
+            [
+                (0, 0, 1.0, 0),
+                (0, 1, 1.0, 10 * min),
+                (0, 2, 1.0, 45 * min),
+                (0, 3, 1.0, 46 * min),
+                (1, 4, 1.0, 0),
+            ],
         )
         .unwrap();
         let s = Sessions::build(&x, DEFAULT_SESSION_TIMEOUT_MS).unwrap();

@@ -22,7 +22,8 @@ impl CsrMatrix {
             .map(|u| {
                 let items = x.user_items(u as u32);
                 let values = x.user_values(u as u32);
-                let mut pairs: Vec<(u32, f32)> = items.iter().copied().zip(values.iter().copied()).collect();
+                let mut pairs: Vec<(u32, f32)> =
+                    items.iter().copied().zip(values.iter().copied()).collect();
                 pairs.sort_by_key(|p| p.0);
                 let mut idx: Vec<u32> = Vec::with_capacity(pairs.len());
                 let mut val: Vec<f32> = Vec::with_capacity(pairs.len());
@@ -47,27 +48,57 @@ impl CsrMatrix {
             data.extend_from_slice(&val);
             indptr.push(indices.len());
         }
-        CsrMatrix { n_rows: x.n_users(), n_cols: x.n_items(), indptr, indices, data }
+        CsrMatrix {
+            n_rows: x.n_users(),
+            n_cols: x.n_items(),
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// A matrix from its parts, checked: `indptr` has `n_rows + 1`
     /// non-decreasing entries ending at the number of entries, and each row's
     /// column indices are strictly increasing and below `n_cols`.
-    pub fn from_parts(n_rows: usize, n_cols: usize, indptr: Vec<usize>, indices: Vec<u32>, data: Vec<f32>) -> crate::Result<CsrMatrix> {
+    pub fn from_parts(
+        n_rows: usize,
+        n_cols: usize,
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        data: Vec<f32>,
+    ) -> crate::Result<CsrMatrix> {
         let bad = |m: String| Err(crate::Error::Shape(m));
-        if indptr.len() != n_rows + 1 || indptr[0] != 0 || indptr[n_rows] != indices.len() || indices.len() != data.len() {
-            return bad(format!("inconsistent CSR parts: {} rows, indptr {}, {} indices, {} values", n_rows, indptr.len(), indices.len(), data.len()));
+        if indptr.len() != n_rows + 1
+            || indptr[0] != 0
+            || indptr[n_rows] != indices.len()
+            || indices.len() != data.len()
+        {
+            return bad(format!(
+                "inconsistent CSR parts: {} rows, indptr {}, {} indices, {} values",
+                n_rows,
+                indptr.len(),
+                indices.len(),
+                data.len()
+            ));
         }
         for r in 0..n_rows {
             if indptr[r] > indptr[r + 1] {
                 return bad(format!("indptr decreases at row {r}"));
             }
             let row = &indices[indptr[r]..indptr[r + 1]];
-            if row.windows(2).any(|w| w[0] >= w[1]) || row.last().is_some_and(|&c| c as usize >= n_cols) {
+            if row.windows(2).any(|w| w[0] >= w[1])
+                || row.last().is_some_and(|&c| c as usize >= n_cols)
+            {
                 return bad(format!("row {r} has unsorted or out-of-range columns"));
             }
         }
-        Ok(CsrMatrix { n_rows, n_cols, indptr, indices, data })
+        Ok(CsrMatrix {
+            n_rows,
+            n_cols,
+            indptr,
+            indices,
+            data,
+        })
     }
 
     /// All column indices, row after row.
@@ -106,7 +137,9 @@ impl CsrMatrix {
     /// The value at `(r, c)`, zero when not stored.
     pub fn get(&self, r: usize, c: u32) -> f32 {
         let idx = self.row_indices(r);
-        idx.binary_search(&c).map(|k| self.row_data(r)[k]).unwrap_or(0.0)
+        idx.binary_search(&c)
+            .map(|k| self.row_data(r)[k])
+            .unwrap_or(0.0)
     }
 
     /// The transpose, also in CSR form (the CSC form of `self`).
@@ -129,7 +162,13 @@ impl CsrMatrix {
                 cursor[c] += 1;
             }
         }
-        CsrMatrix { n_rows: self.n_cols, n_cols: self.n_rows, indptr, indices, data }
+        CsrMatrix {
+            n_rows: self.n_cols,
+            n_cols: self.n_rows,
+            indptr,
+            indices,
+            data,
+        }
     }
 
     /// Approximate heap size in bytes.
@@ -144,8 +183,17 @@ mod tests {
 
     #[test]
     fn sums_duplicates_and_transposes() {
-        let x = Interactions::from_tuples(2, 3, [(0, 2, 1.0, 0), (0, 0, 2.0, 1), (0, 2, 3.0, 2), (1, 1, 1.0, 0)])
-            .unwrap();
+        let x = Interactions::from_tuples(
+            2,
+            3,
+            [
+                (0, 2, 1.0, 0),
+                (0, 0, 2.0, 1),
+                (0, 2, 3.0, 2),
+                (1, 1, 1.0, 0),
+            ],
+        )
+        .unwrap();
         let m = CsrMatrix::from_interactions(&x);
         assert_eq!(m.row_indices(0), &[0, 2]);
         assert_eq!(m.row_data(0), &[2.0, 4.0]);

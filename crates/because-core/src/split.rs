@@ -59,7 +59,13 @@ pub enum Part {
 
 impl Part {
     /// All parts in order.
-    pub const ALL: [Part; 5] = [Part::Train, Part::ValidationFoldIn, Part::Validation, Part::TestFoldIn, Part::Test];
+    pub const ALL: [Part; 5] = [
+        Part::Train,
+        Part::ValidationFoldIn,
+        Part::Validation,
+        Part::TestFoldIn,
+        Part::Test,
+    ];
 
     /// The part's file-name stem.
     pub fn name(self) -> &'static str {
@@ -140,23 +146,36 @@ impl SplitMethod {
             check_share("validation", v)?;
             check_share("test", t)?;
             if v + t >= 1.0 {
-                return Err(Error::param("test", format!("validation + test = {} leaves nothing to train", v + t)));
+                return Err(Error::param(
+                    "test",
+                    format!("validation + test = {} leaves nothing to train", v + t),
+                ));
             }
             Ok(())
         };
         match *self {
-            SplitMethod::Random { validation, test, .. } | SplitMethod::UserTemporal { validation, test } => {
+            SplitMethod::Random {
+                validation, test, ..
+            }
+            | SplitMethod::UserTemporal { validation, test } => pair(validation, test),
+            SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test }) => {
                 pair(validation, test)
             }
-            SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test }) => pair(validation, test),
-            SplitMethod::GlobalTemporal(Cutoff::Time { validation_start, test_start }) => {
+            SplitMethod::GlobalTemporal(Cutoff::Time {
+                validation_start,
+                test_start,
+            }) => {
                 if validation_start > test_start {
                     return Err(Error::param("validation-start", "is after the test start"));
                 }
                 Ok(())
             }
             SplitMethod::LeaveLastOut => Ok(()),
-            SplitMethod::HeldOutUsers { validation_users, test_users, target } => {
+            SplitMethod::HeldOutUsers {
+                validation_users,
+                test_users,
+                target,
+            } => {
                 pair(validation_users, test_users)?;
                 if !(target > 0.0 && target < 1.0) {
                     return Err(Error::param("target", format!("{target} is not in (0, 1)")));
@@ -177,7 +196,13 @@ pub fn holdout_counts(n: usize, validation: f64, test: f64) -> (usize, usize) {
     if n < 2 {
         return (0, 0);
     }
-    let take = |share: f64| if share > 0.0 { ((n as f64 * share).round() as usize).max(1) } else { 0 };
+    let take = |share: f64| {
+        if share > 0.0 {
+            ((n as f64 * share).round() as usize).max(1)
+        } else {
+            0
+        }
+    };
     if n == 2 {
         return (0, take(test).min(1));
     }
@@ -226,14 +251,20 @@ impl Split {
     pub fn new(x: &Interactions, method: SplitMethod, seed: u64, has_time: bool) -> Result<Split> {
         method.validate()?;
         if method.needs_time() && !has_time {
-            return Err(Error::NoTimestamps { op: "a global temporal split" });
+            return Err(Error::NoTimestamps {
+                op: "a global temporal split",
+            });
         }
         if x.is_empty() {
             return Err(Error::Empty("cannot split an empty log".into()));
         }
         let mut a = vec![Part::Train; x.len()];
         match method {
-            SplitMethod::Random { validation, test, per_user: false } => {
+            SplitMethod::Random {
+                validation,
+                test,
+                per_user: false,
+            } => {
                 let mut order: Vec<usize> = (0..x.len()).collect();
                 Rng::new(seed).shuffle(&mut order);
                 let n_test = (x.len() as f64 * test).round() as usize;
@@ -245,7 +276,11 @@ impl Split {
                     a[k] = Part::Validation;
                 }
             }
-            SplitMethod::Random { validation, test, per_user: true } => {
+            SplitMethod::Random {
+                validation,
+                test,
+                per_user: true,
+            } => {
                 for u in 0..x.n_users() as u32 {
                     let r = x.range(u);
                     let (nv, nt) = holdout_counts(r.len(), validation, test);
@@ -261,7 +296,10 @@ impl Split {
             }
             SplitMethod::GlobalTemporal(cut) => {
                 let (vs, ts) = match cut {
-                    Cutoff::Time { validation_start, test_start } => (validation_start, test_start),
+                    Cutoff::Time {
+                        validation_start,
+                        test_start,
+                    } => (validation_start, test_start),
                     Cutoff::Ratio { validation, test } => {
                         let mut t = x.times().to_vec();
                         t.sort_unstable();
@@ -300,8 +338,14 @@ impl Split {
                     assign_tail(&mut a[r], nv, nt, Part::Validation, Part::Test);
                 }
             }
-            SplitMethod::HeldOutUsers { validation_users, test_users, target } => {
-                let mut users: Vec<u32> = (0..x.n_users() as u32).filter(|&u| !x.range(u).is_empty()).collect();
+            SplitMethod::HeldOutUsers {
+                validation_users,
+                test_users,
+                target,
+            } => {
+                let mut users: Vec<u32> = (0..x.n_users() as u32)
+                    .filter(|&u| !x.range(u).is_empty())
+                    .collect();
                 Rng::new(seed).shuffle(&mut users);
                 let n_test = (users.len() as f64 * test_users).round() as usize;
                 let n_val = (users.len() as f64 * validation_users).round() as usize;
@@ -315,7 +359,11 @@ impl Split {
                     };
                     let r = x.range(u);
                     let n = r.len();
-                    let n_target = if n < 2 { n } else { ((n as f64 * target).round() as usize).clamp(1, n - 1) };
+                    let n_target = if n < 2 {
+                        n
+                    } else {
+                        ((n as f64 * target).round() as usize).clamp(1, n - 1)
+                    };
                     let cut = n - n_target;
                     for (j, slot) in a[r].iter_mut().enumerate() {
                         *slot = if j < cut { fold_in } else { scored };
@@ -324,7 +372,10 @@ impl Split {
             }
         }
         let pairs_merged = make_pairs_consistent(x, &mut a);
-        Ok(Split { assignment: a, pairs_merged })
+        Ok(Split {
+            assignment: a,
+            pairs_merged,
+        })
     }
 
     /// The part of each interaction, in the log's row order.
@@ -340,7 +391,10 @@ impl Split {
 
     /// The parts that received at least one interaction.
     pub fn nonempty_parts(&self) -> Vec<Part> {
-        Part::ALL.into_iter().filter(|p| self.assignment.contains(p)).collect()
+        Part::ALL
+            .into_iter()
+            .filter(|p| self.assignment.contains(p))
+            .collect()
     }
 
     /// Counts, unknown users and items, and a leakage check.
@@ -356,14 +410,24 @@ impl Split {
                 item_in_train[x.items()[k] as usize] = true;
             }
         }
-        let mut report = SplitReport { moved_for_pair_consistency: self.pairs_merged, ..Default::default() };
+        let mut report = SplitReport {
+            moved_for_pair_consistency: self.pairs_merged,
+            ..Default::default()
+        };
         for p in self.nonempty_parts() {
             report.interactions.push((p, per_part[p as usize]));
-            report.users.push((p, user_seen.iter().filter(|s| s[p as usize]).count()));
+            report
+                .users
+                .push((p, user_seen.iter().filter(|s| s[p as usize]).count()));
         }
-        report.unknown_users_validation =
-            user_seen.iter().filter(|s| s[Part::Validation as usize] && !s[Part::Train as usize]).count();
-        report.unknown_users_test = user_seen.iter().filter(|s| s[Part::Test as usize] && !s[Part::Train as usize]).count();
+        report.unknown_users_validation = user_seen
+            .iter()
+            .filter(|s| s[Part::Validation as usize] && !s[Part::Train as usize])
+            .count();
+        report.unknown_users_test = user_seen
+            .iter()
+            .filter(|s| s[Part::Test as usize] && !s[Part::Train as usize])
+            .count();
         let unknown_items = |part: Part| {
             let mut seen = vec![false; x.n_items()];
             for (k, &p) in self.assignment.iter().enumerate() {
@@ -446,27 +510,52 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_log() -> impl Strategy<Value = Interactions> {
-        (1usize..8, 1usize..10, proptest::collection::vec((0u32..8, 0u32..10, 0i64..50), 1..120)).prop_map(
-            |(nu, ni, rows)| {
+        (
+            1usize..8,
+            1usize..10,
+            proptest::collection::vec((0u32..8, 0u32..10, 0i64..50), 1..120),
+        )
+            .prop_map(|(nu, ni, rows)| {
                 Interactions::from_tuples(
                     nu,
                     ni,
-                    rows.into_iter().map(|(u, i, t)| (u % nu as u32, i % ni as u32, 1.0, t)),
+                    rows.into_iter()
+                        .map(|(u, i, t)| (u % nu as u32, i % ni as u32, 1.0, t)),
                 )
                 .unwrap()
-            },
-        )
+            })
     }
 
     fn methods() -> Vec<SplitMethod> {
         vec![
-            SplitMethod::Random { validation: 0.1, test: 0.2, per_user: false },
-            SplitMethod::Random { validation: 0.1, test: 0.2, per_user: true },
-            SplitMethod::GlobalTemporal(Cutoff::Ratio { validation: 0.1, test: 0.2 }),
-            SplitMethod::GlobalTemporal(Cutoff::Time { validation_start: 20, test_start: 30 }),
-            SplitMethod::UserTemporal { validation: 0.1, test: 0.1 },
+            SplitMethod::Random {
+                validation: 0.1,
+                test: 0.2,
+                per_user: false,
+            },
+            SplitMethod::Random {
+                validation: 0.1,
+                test: 0.2,
+                per_user: true,
+            },
+            SplitMethod::GlobalTemporal(Cutoff::Ratio {
+                validation: 0.1,
+                test: 0.2,
+            }),
+            SplitMethod::GlobalTemporal(Cutoff::Time {
+                validation_start: 20,
+                test_start: 30,
+            }),
+            SplitMethod::UserTemporal {
+                validation: 0.1,
+                test: 0.1,
+            },
             SplitMethod::LeaveLastOut,
-            SplitMethod::HeldOutUsers { validation_users: 0.2, test_users: 0.2, target: 0.3 },
+            SplitMethod::HeldOutUsers {
+                validation_users: 0.2,
+                test_users: 0.2,
+                target: 0.3,
+            },
         ]
     }
 
@@ -508,8 +597,18 @@ mod tests {
 
     #[test]
     fn user_temporal_takes_the_latest() {
-        let x = Interactions::from_tuples(1, 5, (0..5).map(|i| (0, i, 1.0, 10 - i as i64))).unwrap();
-        let s = Split::new(&x, SplitMethod::UserTemporal { validation: 0.2, test: 0.2 }, 0, true).unwrap();
+        let x =
+            Interactions::from_tuples(1, 5, (0..5).map(|i| (0, i, 1.0, 10 - i as i64))).unwrap();
+        let s = Split::new(
+            &x,
+            SplitMethod::UserTemporal {
+                validation: 0.2,
+                test: 0.2,
+            },
+            0,
+            true,
+        )
+        .unwrap();
         // Time order is items 4, 3, 2, 1, 0.
         assert_eq!(s.part(&x, Part::Test).user_items(0), &[0]);
         assert_eq!(s.part(&x, Part::Validation).user_items(0), &[1]);
@@ -517,7 +616,8 @@ mod tests {
 
     #[test]
     fn repeated_pairs_follow_their_latest_part() {
-        let x = Interactions::from_tuples(1, 2, [(0, 0, 1.0, 1), (0, 1, 1.0, 2), (0, 0, 1.0, 3)]).unwrap();
+        let x = Interactions::from_tuples(1, 2, [(0, 0, 1.0, 1), (0, 1, 1.0, 2), (0, 0, 1.0, 3)])
+            .unwrap();
         let s = Split::new(&x, SplitMethod::LeaveLastOut, 0, true).unwrap();
         assert_eq!(s.assignment(), &[Part::Test, Part::Validation, Part::Test]);
         assert_eq!(s.report(&x).moved_for_pair_consistency, 1);
@@ -525,11 +625,24 @@ mod tests {
 
     #[test]
     fn bad_shares_name_the_key() {
-        let e = SplitMethod::UserTemporal { validation: 0.6, test: 0.5 }.validate().unwrap_err();
+        let e = SplitMethod::UserTemporal {
+            validation: 0.6,
+            test: 0.5,
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.to_string().contains("`test`"), "{e}");
         let x = Interactions::from_tuples(1, 1, [(0, 0, 1.0, 0)]).unwrap();
-        let e = Split::new(&x, SplitMethod::GlobalTemporal(Cutoff::Ratio { validation: 0.1, test: 0.1 }), 0, false)
-            .unwrap_err();
+        let e = Split::new(
+            &x,
+            SplitMethod::GlobalTemporal(Cutoff::Ratio {
+                validation: 0.1,
+                test: 0.1,
+            }),
+            0,
+            false,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("timestamps"));
     }
 }

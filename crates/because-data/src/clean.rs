@@ -38,25 +38,43 @@ pub fn apply_filters(mut loaded: Loaded, opts: &FilterOptions) -> Result<Loaded>
         let mut d = loaded.dataset.retain(&keep);
         d.interactions = d.interactions.with_constant_values(1.0);
         d.has_ratings = false;
-        loaded.report.drop_many(Reason::BelowThreshold, format!("binarize at {t}"), before, d.interactions.len());
+        loaded.report.drop_many(
+            Reason::BelowThreshold,
+            format!("binarize at {t}"),
+            before,
+            d.interactions.len(),
+        );
         loaded.dataset = d;
     }
     if opts.bounds != ActivityBounds::default() {
         let before = loaded.dataset.interactions.len();
         let (_, keep) = opts.bounds.apply(&loaded.dataset.interactions);
         loaded.dataset = loaded.dataset.retain(&keep);
-        loaded.report.drop_many(Reason::ActivityBounds, "activity bounds", before, loaded.dataset.interactions.len());
+        loaded.report.drop_many(
+            Reason::ActivityBounds,
+            "activity bounds",
+            before,
+            loaded.dataset.interactions.len(),
+        );
     }
     if let Some((uk, ik)) = opts.kcore {
         let before = loaded.dataset.interactions.len();
         let keep = filter::kcore(&loaded.dataset.interactions, uk, ik);
         loaded.dataset = loaded.dataset.retain(&keep);
-        loaded.report.drop_many(Reason::KCore, format!("{uk}/{ik}-core"), before, loaded.dataset.interactions.len());
+        loaded.report.drop_many(
+            Reason::KCore,
+            format!("{uk}/{ik}-core"),
+            before,
+            loaded.dataset.interactions.len(),
+        );
     }
     loaded.report.users = loaded.dataset.users.len();
     loaded.report.items = loaded.dataset.items.len();
     if loaded.dataset.interactions.is_empty() {
-        return Err(Error::param("filters", "the filters removed every interaction"));
+        return Err(Error::param(
+            "filters",
+            "the filters removed every interaction",
+        ));
     }
     Ok(loaded)
 }

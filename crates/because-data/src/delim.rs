@@ -59,7 +59,10 @@ pub struct Dialect {
 impl Dialect {
     /// A dialect for `delimiter`; quoting is on for one-byte delimiters.
     pub fn new(delimiter: &[u8]) -> Dialect {
-        Dialect { delimiter: delimiter.to_vec(), quoting: delimiter.len() == 1 }
+        Dialect {
+            delimiter: delimiter.to_vec(),
+            quoting: delimiter.len() == 1,
+        }
     }
 }
 
@@ -121,9 +124,15 @@ pub fn next_record(data: &[u8], pos: &mut usize, d: &Dialect, rec: &mut Record) 
         } else {
             let start = p;
             if delim.len() == 1 {
-                p += data[p..].iter().position(|&c| c == d0 || c == b'\n').unwrap_or(data.len() - p);
+                p += data[p..]
+                    .iter()
+                    .position(|&c| c == d0 || c == b'\n')
+                    .unwrap_or(data.len() - p);
             } else {
-                while p < data.len() && data[p] != b'\n' && !(data[p] == d0 && starts_with_at(data, p, delim)) {
+                while p < data.len()
+                    && data[p] != b'\n'
+                    && !(data[p] == d0 && starts_with_at(data, p, delim))
+                {
                     p += 1;
                 }
             }
@@ -164,8 +173,21 @@ pub struct Chunk {
 
 impl<R: Read> ChunkReader<R> {
     /// A reader that honours quotes when finding record boundaries if `quoting`.
-    pub fn new(inner: R, carry: Vec<u8>, first_line: usize, quoting: bool, chunk_size: usize) -> Self {
-        ChunkReader { inner, carry, quoting, eof: false, chunk_size, next_line: first_line }
+    pub fn new(
+        inner: R,
+        carry: Vec<u8>,
+        first_line: usize,
+        quoting: bool,
+        chunk_size: usize,
+    ) -> Self {
+        ChunkReader {
+            inner,
+            carry,
+            quoting,
+            eof: false,
+            chunk_size,
+            next_line: first_line,
+        }
     }
 
     /// The next chunk, or `None` at the end of the stream.
@@ -238,7 +260,11 @@ mod tests {
         let mut rec = Record::default();
         let mut out = Vec::new();
         while next_record(data, &mut pos, d, &mut rec) {
-            out.push((0..rec.len()).map(|k| String::from_utf8_lossy(rec.field(data, k)).into_owned()).collect());
+            out.push(
+                (0..rec.len())
+                    .map(|k| String::from_utf8_lossy(rec.field(data, k)).into_owned())
+                    .collect(),
+            );
         }
         out
     }
@@ -246,11 +272,23 @@ mod tests {
     #[test]
     fn quotes_crlf_and_multibyte() {
         let c = Dialect::new(b",");
-        assert_eq!(parse("a,b\r\n\"x,1\",\"he said \"\"hi\"\"\"\n", &c), vec![vec!["a", "b"], vec!["x,1", "he said \"hi\""]]);
-        assert_eq!(parse("a,\"multi\nline\",c\n", &c), vec![vec!["a", "multi\nline", "c"]]);
-        assert_eq!(parse("1,,3\n\n4,5,6", &c), vec![vec!["1", "", "3"], vec![""], vec!["4", "5", "6"]]);
+        assert_eq!(
+            parse("a,b\r\n\"x,1\",\"he said \"\"hi\"\"\"\n", &c),
+            vec![vec!["a", "b"], vec!["x,1", "he said \"hi\""]]
+        );
+        assert_eq!(
+            parse("a,\"multi\nline\",c\n", &c),
+            vec![vec!["a", "multi\nline", "c"]]
+        );
+        assert_eq!(
+            parse("1,,3\n\n4,5,6", &c),
+            vec![vec!["1", "", "3"], vec![""], vec!["4", "5", "6"]]
+        );
         let ml = Dialect::new(b"::");
-        assert_eq!(parse("1::1193::5::978300760\n", &ml), vec![vec!["1", "1193", "5", "978300760"]]);
+        assert_eq!(
+            parse("1::1193::5::978300760\n", &ml),
+            vec![vec!["1", "1193", "5", "978300760"]]
+        );
         assert_eq!(parse("a:b::c\n", &ml), vec![vec!["a:b", "c"]]);
     }
 
@@ -263,7 +301,10 @@ mod tests {
             let mut lines = Vec::new();
             while let Some(ch) = r.next_chunk().unwrap() {
                 lines.push(ch.first_line);
-                all.extend(parse(std::str::from_utf8(&ch.data).unwrap(), &Dialect::new(b",")));
+                all.extend(parse(
+                    std::str::from_utf8(&ch.data).unwrap(),
+                    &Dialect::new(b","),
+                ));
             }
             assert_eq!(all.len(), 5, "chunk size {size}: {all:?}");
             assert_eq!(all[1], vec!["a\nb", "1"]);

@@ -66,7 +66,10 @@ impl LogHistogram {
             }
             counts[k] += 1;
         }
-        LogHistogram { lower: (0..counts.len()).map(|k| 1u64 << k).collect(), counts }
+        LogHistogram {
+            lower: (0..counts.len()).map(|k| 1u64 << k).collect(),
+            counts,
+        }
     }
 }
 
@@ -100,7 +103,11 @@ pub fn gini(values: &[u32]) -> f64 {
     if total == 0.0 {
         return 0.0;
     }
-    let weighted: f64 = s.iter().enumerate().map(|(i, &x)| (i as f64 + 1.0) * x).sum();
+    let weighted: f64 = s
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i as f64 + 1.0) * x)
+        .sum();
     (2.0 * weighted) / (n as f64 * total) - (n as f64 + 1.0) / n as f64
 }
 
@@ -114,7 +121,9 @@ impl LongTail {
             if total == 0.0 {
                 return 0.0;
             }
-            let k = ((sorted.len() as f64 * p).ceil() as usize).max(1).min(sorted.len());
+            let k = ((sorted.len() as f64 * p).ceil() as usize)
+                .max(1)
+                .min(sorted.len());
             sorted[..k].iter().map(|&c| c as f64).sum::<f64>() / total
         };
         let mut acc = 0.0;
@@ -131,7 +140,11 @@ impl LongTail {
             top1_share: share(0.01),
             top10_share: share(0.10),
             top20_share: share(0.20),
-            head_items_for_half: if sorted.is_empty() { 0.0 } else { half as f64 / sorted.len() as f64 },
+            head_items_for_half: if sorted.is_empty() {
+                0.0
+            } else {
+                half as f64 / sorted.len() as f64
+            },
             sorted_counts: sorted,
         }
     }
@@ -160,10 +173,13 @@ fn activity(times: &[i64]) -> Activity {
         // Weeks starting on Monday (1970-01-05 was a Monday).
         ("week", Box::new(move |t| (day(t) - 4).div_euclid(7)))
     } else {
-        ("month", Box::new(move |t| {
-            let (y, m, _) = civil_from_days(day(t));
-            y * 12 + (m - 1)
-        }))
+        (
+            "month",
+            Box::new(move |t| {
+                let (y, m, _) = civil_from_days(day(t));
+                y * 12 + (m - 1)
+            }),
+        )
     };
     let (k0, k1) = (key(lo), key(hi));
     let mut counts = vec![0usize; (k1 - k0 + 1) as usize];
@@ -179,7 +195,11 @@ fn activity(times: &[i64]) -> Activity {
         let (y, m, dd) = civil_from_days(d);
         format!("{y:04}-{m:02}-{dd:02}")
     };
-    Activity { bucket, labels: (k0..=k1).map(label).collect(), counts }
+    Activity {
+        bucket,
+        labels: (k0..=k1).map(label).collect(),
+        counts,
+    }
 }
 
 /// Session statistics.
@@ -266,19 +286,23 @@ pub fn describe(d: &Dataset, weights: &EventWeights, session_timeout_ms: i64) ->
         }
         m
     });
-    let sessions = d.has_time.then(|| Sessions::build(x, session_timeout_ms).ok()).flatten().map(|s| {
-        let lengths = s.lengths();
-        let mut length_counts = vec![0usize; 30];
-        for &l in &lengths {
-            length_counts[(l as usize).clamp(1, 30) - 1] += 1;
-        }
-        SessionStats {
-            timeout_minutes: session_timeout_ms as f64 / 60_000.0,
-            sessions: s.len(),
-            length: Summary::of(&lengths),
-            length_counts,
-        }
-    });
+    let sessions = d
+        .has_time
+        .then(|| Sessions::build(x, session_timeout_ms).ok())
+        .flatten()
+        .map(|s| {
+            let lengths = s.lengths();
+            let mut length_counts = vec![0usize; 30];
+            for &l in &lengths {
+                length_counts[(l as usize).clamp(1, 30) - 1] += 1;
+            }
+            SessionStats {
+                timeout_minutes: session_timeout_ms as f64 / 60_000.0,
+                sessions: s.len(),
+                length: Summary::of(&lengths),
+                length_counts,
+            }
+        });
     let funnel = x.events().map(|events| {
         let w: Vec<f32> = d.event_names.iter().map(|n| weights.weight(n)).collect();
         // Strongest weight reached by each pair.
@@ -294,10 +318,20 @@ pub fn describe(d: &Dataset, weights: &EventWeights, session_timeout_ms: i64) ->
         for e in order {
             let reached = |m: &f32| *m >= w[e];
             let pairs = pair_max.values().filter(|m| reached(m)).count();
-            let mut us: Vec<u32> = pair_max.iter().filter(|(_, m)| reached(m)).map(|((u, _), _)| *u).collect();
+            let mut us: Vec<u32> = pair_max
+                .iter()
+                .filter(|(_, m)| reached(m))
+                .map(|((u, _), _)| *u)
+                .collect();
             us.sort_unstable();
             us.dedup();
-            let conversion = stages.last().map(|p: &Stage| if p.pairs == 0 { 0.0 } else { pairs as f64 / p.pairs as f64 });
+            let conversion = stages.last().map(|p: &Stage| {
+                if p.pairs == 0 {
+                    0.0
+                } else {
+                    pairs as f64 / p.pairs as f64
+                }
+            });
             stages.push(Stage {
                 event: d.event_names[e].clone(),
                 weight: w[e],
@@ -371,8 +405,13 @@ impl Eda {
         );
         if let Some(r) = &self.ratings {
             let total: usize = r.iter().map(|x| x.1).sum();
-            let mean = r.iter().map(|&(v, n)| v as f64 * n as f64).sum::<f64>() / total.max(1) as f64;
-            let shown: Vec<String> = r.iter().take(12).map(|(v, n)| format!("{v}: {n}")).collect();
+            let mean =
+                r.iter().map(|&(v, n)| v as f64 * n as f64).sum::<f64>() / total.max(1) as f64;
+            let shown: Vec<String> = r
+                .iter()
+                .take(12)
+                .map(|(v, n)| format!("{v}: {n}"))
+                .collect();
             s += &format!("ratings: mean {mean:.2}; {}\n", shown.join(", "));
         }
         if let Some(ss) = &self.sessions {
@@ -389,7 +428,10 @@ impl Eda {
                     None => format!("{} {}", st.event, st.pairs),
                 })
                 .collect();
-            s += &format!("funnel (user-item pairs reaching each stage): {}\n", parts.join(" -> "));
+            s += &format!(
+                "funnel (user-item pairs reaching each stage): {}\n",
+                parts.join(" -> ")
+            );
         }
         s
     }

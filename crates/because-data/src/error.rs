@@ -76,9 +76,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Error {
-        Error::Io { path: path.to_path_buf(), source }
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     pub(crate) fn param(name: &'static str, reason: impl std::fmt::Display) -> Error {
-        Error::InvalidParam { name, reason: reason.to_string() }
+        Error::InvalidParam {
+            name,
+            reason: reason.to_string(),
+        }
     }
 }

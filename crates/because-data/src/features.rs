@@ -88,14 +88,31 @@ impl Features {
         self.columns
             .iter()
             .filter(cat)
-            .find(|c| matches!(normalize_name(&c.name).as_str(), "genres" | "genre" | "categories" | "category" | "tags"))
+            .find(|c| {
+                matches!(
+                    normalize_name(&c.name).as_str(),
+                    "genres" | "genre" | "categories" | "category" | "tags"
+                )
+            })
             .or_else(|| self.columns.iter().find(cat))
     }
 }
 
 const ID_NAMES: [&str; 14] = [
-    "id", "user", "userid", "visitorid", "customerid", "item", "itemid", "movieid", "parentasin", "asin", "productid",
-    "articleid", "trackid", "bookid",
+    "id",
+    "user",
+    "userid",
+    "visitorid",
+    "customerid",
+    "item",
+    "itemid",
+    "movieid",
+    "parentasin",
+    "asin",
+    "productid",
+    "articleid",
+    "trackid",
+    "bookid",
 ];
 const TITLE_NAMES: [&str; 5] = ["title", "name", "movietitle", "productname", "itemname"];
 const MULTI_NAMES: [&str; 5] = ["genres", "genre", "tags", "categories", "category"];
@@ -114,29 +131,51 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
         data.drain(..3);
     }
     if data.iter().all(|c| c.is_ascii_whitespace()) {
-        return Err(Error::EmptyFile { path: path.to_path_buf() });
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     let first_end = data.iter().position(|&c| c == b'\n').unwrap_or(data.len());
     let dialect = Dialect::new(&sniff_delimiter(&data[..first_end]));
     let mut pos = 0;
     let mut rec = Record::default();
-    let text = |rec: &Record, k: usize| String::from_utf8_lossy(rec.field(&data, k)).trim().to_string();
+    let text = |rec: &Record, k: usize| {
+        String::from_utf8_lossy(rec.field(&data, k))
+            .trim()
+            .to_string()
+    };
     next_record(&data, &mut pos, &dialect, &mut rec);
     let first: Vec<String> = (0..rec.len()).map(|k| text(&rec, k)).collect();
-    let headerless = first.first().is_some_and(|f| vocab.get(f).is_some() || f.parse::<f64>().is_ok());
+    let headerless = first
+        .first()
+        .is_some_and(|f| vocab.get(f).is_some() || f.parse::<f64>().is_ok());
     let header: Vec<String> = if headerless {
         pos = 0;
         match first.len() {
             3 => vec!["id".into(), "title".into(), "genres".into()],
-            n => (0..n).map(|k| if k == 0 { "id".to_string() } else { format!("column{}", k + 1) }).collect(),
+            n => (0..n)
+                .map(|k| {
+                    if k == 0 {
+                        "id".to_string()
+                    } else {
+                        format!("column{}", k + 1)
+                    }
+                })
+                .collect(),
         }
     } else {
         first
     };
     let norm: Vec<String> = header.iter().map(|h| normalize_name(h)).collect();
     let id_col = match id_column {
-        Some(want) => header.iter().position(|h| h == want).or_else(|| norm.iter().position(|h| *h == normalize_name(want))),
-        None => ID_NAMES.iter().find_map(|c| norm.iter().position(|h| h == c)).or(Some(0)),
+        Some(want) => header
+            .iter()
+            .position(|h| h == want)
+            .or_else(|| norm.iter().position(|h| *h == normalize_name(want))),
+        None => ID_NAMES
+            .iter()
+            .find_map(|c| norm.iter().position(|h| h == c))
+            .or(Some(0)),
     }
     .ok_or_else(|| Error::MissingColumn {
         path: path.to_path_buf(),
@@ -144,16 +183,26 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
         wanted: id_column.map(str::to_string),
         available: header.clone(),
     })?;
-    let title_col = TITLE_NAMES.iter().find_map(|c| norm.iter().position(|h| h == c)).filter(|&c| c != id_col);
+    let title_col = TITLE_NAMES
+        .iter()
+        .find_map(|c| norm.iter().position(|h| h == c))
+        .filter(|&c| c != id_col);
     let n = vocab.len();
-    let mut report = FeatureReport { file: path.display().to_string(), ..Default::default() };
+    let mut report = FeatureReport {
+        file: path.display().to_string(),
+        ..Default::default()
+    };
     let mut raw: Vec<Option<Vec<String>>> = vec![None; n];
     while next_record(&data, &mut pos, &dialect, &mut rec) {
         if rec.is_blank(&data) {
             continue;
         }
         report.rows_read += 1;
-        let id = if rec.len() == header.len() { text(&rec, id_col) } else { String::new() };
+        let id = if rec.len() == header.len() {
+            text(&rec, id_col)
+        } else {
+            String::new()
+        };
         if id.is_empty() {
             report.malformed += 1;
             continue;
@@ -168,24 +217,46 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
         }
     }
     report.missing = raw.iter().filter(|r| r.is_none()).count();
-    let titles = title_col.map(|c| raw.iter().map(|r| r.as_ref().map(|f| f[c].clone()).filter(|t| !t.is_empty())).collect());
+    let titles = title_col.map(|c| {
+        raw.iter()
+            .map(|r| r.as_ref().map(|f| f[c].clone()).filter(|t| !t.is_empty()))
+            .collect()
+    });
     let mut columns = Vec::new();
     for c in 0..header.len() {
         if c == id_col || Some(c) == title_col {
             continue;
         }
-        let values: Vec<Option<&str>> = raw.iter().map(|r| r.as_ref().map(|f| f[c].as_str()).filter(|v| !v.is_empty())).collect();
-        let multi = MULTI_NAMES.contains(&norm[c].as_str()) || values.iter().flatten().any(|v| v.contains('|'));
-        let numeric = !multi && values.iter().flatten().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) && values.iter().any(Option::is_some);
+        let values: Vec<Option<&str>> = raw
+            .iter()
+            .map(|r| r.as_ref().map(|f| f[c].as_str()).filter(|v| !v.is_empty()))
+            .collect();
+        let multi = MULTI_NAMES.contains(&norm[c].as_str())
+            || values.iter().flatten().any(|v| v.contains('|'));
+        let numeric = !multi
+            && values
+                .iter()
+                .flatten()
+                .all(|v| v.parse::<f64>().is_ok_and(f64::is_finite))
+            && values.iter().any(Option::is_some);
         let mut col = FeatureColumn {
             name: header[c].clone(),
-            kind: if multi { FeatureKind::MultiCategorical } else if numeric { FeatureKind::Numeric } else { FeatureKind::Categorical },
+            kind: if multi {
+                FeatureKind::MultiCategorical
+            } else if numeric {
+                FeatureKind::Numeric
+            } else {
+                FeatureKind::Categorical
+            },
             levels: Vec::new(),
             numeric: Vec::new(),
             codes: Vec::new(),
         };
         if numeric {
-            col.numeric = values.iter().map(|v| v.and_then(|v| v.parse().ok())).collect();
+            col.numeric = values
+                .iter()
+                .map(|v| v.and_then(|v| v.parse().ok()))
+                .collect();
         } else {
             let mut index: HashMap<String, u32> = HashMap::new();
             col.codes = values
@@ -193,7 +264,11 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
                 .map(|v| {
                     let parts: Vec<&str> = match v {
                         None => vec![],
-                        Some(v) if multi => v.split('|').map(str::trim).filter(|s| !s.is_empty()).collect(),
+                        Some(v) if multi => v
+                            .split('|')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .collect(),
                         Some(v) => vec![v],
                     };
                     parts
@@ -210,7 +285,12 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
         }
         columns.push(col);
     }
-    Ok(Features { id_column: header[id_col].clone(), titles, columns, report })
+    Ok(Features {
+        id_column: header[id_col].clone(),
+        titles,
+        columns,
+        report,
+    })
 }
 
 #[cfg(test)]
@@ -236,7 +316,18 @@ mod tests {
         assert_eq!(g.levels[g.codes[1][0] as usize], "Action");
         assert_eq!(f.column("year").unwrap().kind, FeatureKind::Numeric);
         assert_eq!(f.column("studio").unwrap().kind, FeatureKind::Categorical);
-        assert_eq!(f.report, FeatureReport { file: p.display().to_string(), rows_read: 4, matched: 2, unmatched: 1, malformed: 0, duplicates: 1, missing: 1 });
+        assert_eq!(
+            f.report,
+            FeatureReport {
+                file: p.display().to_string(),
+                rows_read: 4,
+                matched: 2,
+                unmatched: 1,
+                malformed: 0,
+                duplicates: 1,
+                missing: 1
+            }
+        );
         assert_eq!(f.genre_like().unwrap().name, "genres");
     }
 
@@ -244,7 +335,11 @@ mod tests {
     fn movielens_dat_without_header() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("movies.dat");
-        std::fs::write(&p, b"1::Toy Story (1995)::Animation|Children's|Comedy\n2::Caf\xe9 (1995)::Drama\n").unwrap();
+        std::fs::write(
+            &p,
+            b"1::Toy Story (1995)::Animation|Children's|Comedy\n2::Caf\xe9 (1995)::Drama\n",
+        )
+        .unwrap();
         let f = read_features(&p, &Vocab::from_ids(["1", "2"]), None).unwrap();
         assert_eq!(f.title(0), Some("Toy Story (1995)"));
         assert!(f.title(1).unwrap().starts_with("Caf"));

@@ -42,8 +42,8 @@ mod write;
 pub use delim::Dialect;
 pub use error::{Error, Result};
 pub use read::{
-    normalize_name, open_maybe_gzip, read_interactions, sniff_delimiter, ColumnSpec, EventWeights, Format, Loaded,
-    ReadOptions, SourceInfo,
+    normalize_name, open_maybe_gzip, read_interactions, sniff_delimiter, ColumnSpec, EventWeights,
+    Format, Loaded, ReadOptions, SourceInfo,
 };
 pub use report::{CleanReport, Problem, Reason};
 pub use write::{extension, write_atomic, write_interactions};

@@ -27,15 +27,29 @@ fn field_text(f: &Field) -> Option<String> {
     })
 }
 
-pub(crate) fn read_parquet(path: &Path, opts: &ReadOptions, file_name: &str) -> Result<(Part, HeaderInfo)> {
-    let bad = |e: parquet::errors::ParquetError| Error::Format { path: path.to_path_buf(), message: e.to_string() };
+pub(crate) fn read_parquet(
+    path: &Path,
+    opts: &ReadOptions,
+    file_name: &str,
+) -> Result<(Part, HeaderInfo)> {
+    let bad = |e: parquet::errors::ParquetError| Error::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err(Error::EmptyFile { path: path.to_path_buf() });
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     let reader = SerializedFileReader::new(file).map_err(bad)?;
     let schema = reader.metadata().file_metadata().schema_descr_ptr();
-    let header: Vec<String> = schema.root_schema().get_fields().iter().map(|f| f.name().to_string()).collect();
+    let header: Vec<String> = schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
     let layout = resolve_layout(path, &header, true, &opts.columns, opts.ignore_rating)?;
     let mut b = Builder::new(&layout, opts, file_name, true);
     let mut texts: Vec<Option<String>> = vec![None; header.len()];
@@ -47,11 +61,20 @@ pub(crate) fn read_parquet(path: &Path, opts: &ReadOptions, file_name: &str) -> 
                 texts[c] = field_text(field);
             }
         }
-        let f = std::array::from_fn(|role| layout.col[role].map(|c| Ok(texts[c].as_deref().unwrap_or(""))));
+        let f = std::array::from_fn(|role| {
+            layout.col[role].map(|c| Ok(texts[c].as_deref().unwrap_or("")))
+        });
         b.row(k + 1, f);
     }
     let part = b.part;
-    Ok((part, HeaderInfo { layout, has_header: true, delimiter: None }))
+    Ok((
+        part,
+        HeaderInfo {
+            layout,
+            has_header: true,
+            delimiter: None,
+        },
+    ))
 }
 
 /// Columns of an interaction table to write.
@@ -65,8 +88,15 @@ pub(crate) struct OutColumns<'a> {
 }
 
 pub(crate) fn write_parquet(path: &Path, cols: &OutColumns<'_>) -> Result<()> {
-    let bad = |e: parquet::errors::ParquetError| Error::Format { path: path.to_path_buf(), message: e.to_string() };
-    let name = |role: usize, default: &str| cols.names[role].unwrap_or(default).replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
+    let bad = |e: parquet::errors::ParquetError| Error::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let name = |role: usize, default: &str| {
+        cols.names[role]
+            .unwrap_or(default)
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+    };
     let mut schema = format!(
         "message interactions {{ REQUIRED BYTE_ARRAY {} (UTF8); REQUIRED BYTE_ARRAY {} (UTF8);",
         name(0, "user_id"),
@@ -83,26 +113,54 @@ pub(crate) fn write_parquet(path: &Path, cols: &OutColumns<'_>) -> Result<()> {
     }
     schema += " }";
     let schema = Arc::new(parquet::schema::parser::parse_message_type(&schema).map_err(bad)?);
-    let props = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut writer = SerializedFileWriter::new(file, schema, props).map_err(bad)?;
     let mut rg = writer.next_row_group().map_err(bad)?;
-    let strings = |xs: &[&str]| xs.iter().map(|s| ByteArray::from(s.as_bytes().to_vec())).collect::<Vec<_>>();
-    let write_bytes = |rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, File>, xs: &[&str]| -> Result<()> {
-        let mut col = rg.next_column().map_err(bad)?.ok_or_else(|| bad(parquet::errors::ParquetError::General("missing column".into())))?;
-        col.typed::<ByteArrayType>().write_batch(&strings(xs), None, None).map_err(bad)?;
+    let strings = |xs: &[&str]| {
+        xs.iter()
+            .map(|s| ByteArray::from(s.as_bytes().to_vec()))
+            .collect::<Vec<_>>()
+    };
+    let write_bytes = |rg: &mut parquet::file::writer::SerializedRowGroupWriter<'_, File>,
+                       xs: &[&str]|
+     -> Result<()> {
+        let mut col = rg.next_column().map_err(bad)?.ok_or_else(|| {
+            bad(parquet::errors::ParquetError::General(
+                "missing column".into(),
+            ))
+        })?;
+        col.typed::<ByteArrayType>()
+            .write_batch(&strings(xs), None, None)
+            .map_err(bad)?;
         col.close().map_err(bad)
     };
     write_bytes(&mut rg, &cols.users)?;
     write_bytes(&mut rg, &cols.items)?;
     if let Some(v) = &cols.values {
-        let mut col = rg.next_column().map_err(bad)?.ok_or_else(|| bad(parquet::errors::ParquetError::General("missing column".into())))?;
-        col.typed::<DoubleType>().write_batch(v, None, None).map_err(bad)?;
+        let mut col = rg.next_column().map_err(bad)?.ok_or_else(|| {
+            bad(parquet::errors::ParquetError::General(
+                "missing column".into(),
+            ))
+        })?;
+        col.typed::<DoubleType>()
+            .write_batch(v, None, None)
+            .map_err(bad)?;
         col.close().map_err(bad)?;
     }
     if let Some(t) = &cols.times {
-        let mut col = rg.next_column().map_err(bad)?.ok_or_else(|| bad(parquet::errors::ParquetError::General("missing column".into())))?;
-        col.typed::<Int64Type>().write_batch(t, None, None).map_err(bad)?;
+        let mut col = rg.next_column().map_err(bad)?.ok_or_else(|| {
+            bad(parquet::errors::ParquetError::General(
+                "missing column".into(),
+            ))
+        })?;
+        col.typed::<Int64Type>()
+            .write_batch(t, None, None)
+            .map_err(bad)?;
         col.close().map_err(bad)?;
     }
     if let Some(e) = &cols.events {

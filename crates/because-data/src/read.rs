@@ -10,10 +10,12 @@ use crate::delim::{next_record, ChunkReader, Dialect, Record};
 use crate::report::{CleanReport, Problem, Reason, EXAMPLES_PER_REASON};
 use crate::time::{parse_time, TimeFormat, TimeUnit};
 use crate::{Error, Result};
-use because_core::{canonical_int, Columns, Dataset, DuplicatePolicy, IdBuildHasher, Interactions, Vocab};
-use std::collections::HashMap;
+use because_core::{
+    canonical_int, Columns, Dataset, DuplicatePolicy, IdBuildHasher, Interactions, Vocab,
+};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -37,7 +39,12 @@ impl std::str::FromStr for Format {
             "csv" | "tsv" | "delimited" | "movielens" | "dat" => Format::Delimited,
             "jsonl" | "ndjson" | "json" => Format::Jsonl,
             "parquet" => Format::Parquet,
-            other => return Err(Error::param("format", format!("unknown format {other:?} (csv, tsv, jsonl or parquet)"))),
+            other => {
+                return Err(Error::param(
+                    "format",
+                    format!("unknown format {other:?} (csv, tsv, jsonl or parquet)"),
+                ))
+            }
         })
     }
 }
@@ -51,18 +58,56 @@ const TIME: usize = 3;
 const EVENT: usize = 4;
 
 const CANDIDATES: [&[&str]; 5] = [
-    &["user", "userid", "visitorid", "customerid", "reviewerid", "uid", "users"],
-    &["item", "itemid", "movieid", "parentasin", "asin", "productid", "iid", "articleid", "trackid", "bookid"],
+    &[
+        "user",
+        "userid",
+        "visitorid",
+        "customerid",
+        "reviewerid",
+        "uid",
+        "users",
+    ],
+    &[
+        "item",
+        "itemid",
+        "movieid",
+        "parentasin",
+        "asin",
+        "productid",
+        "iid",
+        "articleid",
+        "trackid",
+        "bookid",
+    ],
     &["rating", "score", "stars", "ratings"],
-    &["timestamp", "time", "ts", "eventtime", "datetime", "date", "createdat", "unixtime"],
-    &["event", "eventtype", "action", "behavior", "behaviour", "interactiontype"],
+    &[
+        "timestamp",
+        "time",
+        "ts",
+        "eventtime",
+        "datetime",
+        "date",
+        "createdat",
+        "unixtime",
+    ],
+    &[
+        "event",
+        "eventtype",
+        "action",
+        "behavior",
+        "behaviour",
+        "interactiontype",
+    ],
 ];
 
 /// Normalizes a column name for matching: the part before a `:` (as in
 /// RecBole's `user_id:token`), lowercased, without `_`, `-` and spaces.
 pub fn normalize_name(name: &str) -> String {
     let base = name.split(':').next().unwrap_or(name);
-    base.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+    base.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Which column plays each role: a name, or a 1-based position.
@@ -82,7 +127,14 @@ pub struct ColumnSpec {
 
 impl ColumnSpec {
     fn get(&self, role: usize) -> Option<&str> {
-        [&self.user, &self.item, &self.rating, &self.time, &self.event][role].as_deref()
+        [
+            &self.user,
+            &self.item,
+            &self.rating,
+            &self.time,
+            &self.event,
+        ][role]
+            .as_deref()
     }
 }
 
@@ -114,15 +166,20 @@ impl EventWeights {
     pub fn parse(spec: &str) -> Result<EventWeights> {
         let mut w = EventWeights::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part
-                .split_once('=')
-                .ok_or_else(|| Error::param("event-weights", format!("{part:?} is not name=weight")))?;
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                Error::param("event-weights", format!("{part:?} is not name=weight"))
+            })?;
             let v: f32 = value
                 .trim()
                 .parse()
                 .ok()
                 .filter(|v: &f32| v.is_finite())
-                .ok_or_else(|| Error::param("event-weights", format!("weight of {name:?} is not a number: {value:?}")))?;
+                .ok_or_else(|| {
+                    Error::param(
+                        "event-weights",
+                        format!("weight of {name:?} is not a number: {value:?}"),
+                    )
+                })?;
             let name = name.trim().to_lowercase();
             w.0.retain(|(n, _)| *n != name);
             w.0.push((name, v));
@@ -133,7 +190,11 @@ impl EventWeights {
     /// The weight of an event type; unknown types weigh 1.
     pub fn weight(&self, name: &str) -> f32 {
         let lower = name.trim().to_lowercase();
-        self.0.iter().find(|(n, _)| *n == lower).map(|(_, v)| *v).unwrap_or(1.0)
+        self.0
+            .iter()
+            .find(|(n, _)| *n == lower)
+            .map(|(_, v)| *v)
+            .unwrap_or(1.0)
     }
 }
 
@@ -203,7 +264,13 @@ pub(crate) struct Layout {
     names: [Option<String>; 5],
 }
 
-pub(crate) fn resolve_layout(path: &Path, header: &[String], has_header: bool, spec: &ColumnSpec, ignore_rating: bool) -> Result<Layout> {
+pub(crate) fn resolve_layout(
+    path: &Path,
+    header: &[String],
+    has_header: bool,
+    spec: &ColumnSpec,
+    ignore_rating: bool,
+) -> Result<Layout> {
     let mut col = [None; 5];
     let mut names: [Option<String>; 5] = Default::default();
     let normalized: Vec<String> = header.iter().map(|h| normalize_name(h)).collect();
@@ -217,7 +284,11 @@ pub(crate) fn resolve_layout(path: &Path, header: &[String], has_header: bool, s
                     .iter()
                     .position(|h| h == want)
                     .or_else(|| normalized.iter().position(|h| *h == normalize_name(want)));
-                let by_pos = want.parse::<usize>().ok().filter(|&p| p >= 1 && p <= header.len()).map(|p| p - 1);
+                let by_pos = want
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&p| p >= 1 && p <= header.len())
+                    .map(|p| p - 1);
                 match by_name.or(by_pos) {
                     Some(c) => Some(c),
                     None => {
@@ -230,9 +301,10 @@ pub(crate) fn resolve_layout(path: &Path, header: &[String], has_header: bool, s
                     }
                 }
             }
-            None if has_header => {
-                CANDIDATES[role].iter().find_map(|c| normalized.iter().position(|h| h == c)).filter(|c| !col.contains(&Some(*c)))
-            }
+            None if has_header => CANDIDATES[role]
+                .iter()
+                .find_map(|c| normalized.iter().position(|h| h == c))
+                .filter(|c| !col.contains(&Some(*c))),
             // Without a header, MovieLens order: user, item, rating, timestamp.
             None => (role <= TIME && role < header.len()).then_some(role),
         };
@@ -255,7 +327,11 @@ pub(crate) fn resolve_layout(path: &Path, header: &[String], has_header: bool, s
             });
         }
     }
-    Ok(Layout { n_fields: header.len(), col, names })
+    Ok(Layout {
+        n_fields: header.len(),
+        col,
+        names,
+    })
 }
 
 /// The result of parsing part of a file, with IDs local to it.
@@ -331,15 +407,33 @@ pub(crate) struct Builder<'a> {
 type FieldText<'a> = std::result::Result<&'a str, ()>;
 
 impl<'a> Builder<'a> {
-    pub(crate) fn new(layout: &'a Layout, opts: &'a ReadOptions, file: &'a str, row_based: bool) -> Self {
-        Builder { layout, opts, file, row_based, part: Part::default() }
+    pub(crate) fn new(
+        layout: &'a Layout,
+        opts: &'a ReadOptions,
+        file: &'a str,
+        row_based: bool,
+    ) -> Self {
+        Builder {
+            layout,
+            opts,
+            file,
+            row_based,
+            part: Part::default(),
+        }
     }
 
     fn problem(&mut self, line: usize, role: Option<usize>, reason: Reason, detail: String) {
         let column = role.and_then(|r| {
             self.layout.col[r].map(|c| (c + 1, self.layout.names[r].clone().unwrap_or_default()))
         });
-        let p = Problem { file: self.file.to_string(), line, row_based: self.row_based, column, reason, detail };
+        let p = Problem {
+            file: self.file.to_string(),
+            line,
+            row_based: self.row_based,
+            column,
+            reason,
+            detail,
+        };
         let n = self.part.counts.entry(reason).or_insert(0);
         *n += 1;
         if *n <= EXAMPLES_PER_REASON {
@@ -356,16 +450,31 @@ impl<'a> Builder<'a> {
         self.part.rows += 1;
         for role in 0..5 {
             if let Some(Err(())) = f[role] {
-                self.problem(line, Some(role), Reason::InvalidUtf8, "the field is not valid UTF-8".into());
+                self.problem(
+                    line,
+                    Some(role),
+                    Reason::InvalidUtf8,
+                    "the field is not valid UTF-8".into(),
+                );
                 return;
             }
         }
         let text = |role: usize| f[role].and_then(|x| x.ok()).map(str::trim_ascii);
         let Some(user) = text(USER).filter(|s| !s.is_empty()) else {
-            return self.problem(line, Some(USER), Reason::EmptyUserId, "the user ID is empty".into());
+            return self.problem(
+                line,
+                Some(USER),
+                Reason::EmptyUserId,
+                "the user ID is empty".into(),
+            );
         };
         let Some(item) = text(ITEM).filter(|s| !s.is_empty()) else {
-            return self.problem(line, Some(ITEM), Reason::EmptyItemId, "the item ID is empty".into());
+            return self.problem(
+                line,
+                Some(ITEM),
+                Reason::EmptyItemId,
+                "the item ID is empty".into(),
+            );
         };
         let mut value = 1.0f32;
         if self.layout.col[RATING].is_some() {
@@ -384,8 +493,22 @@ impl<'a> Builder<'a> {
                     }
                     value = v;
                 }
-                Ok(_) => return self.problem(line, Some(RATING), Reason::BadRating, format!("{raw:?} is not finite")),
-                Err(_) => return self.problem(line, Some(RATING), Reason::BadRating, format!("{:?} is not a number", clip(raw))),
+                Ok(_) => {
+                    return self.problem(
+                        line,
+                        Some(RATING),
+                        Reason::BadRating,
+                        format!("{raw:?} is not finite"),
+                    )
+                }
+                Err(_) => {
+                    return self.problem(
+                        line,
+                        Some(RATING),
+                        Reason::BadRating,
+                        format!("{:?} is not a number", clip(raw)),
+                    )
+                }
             }
         }
         let time = if self.layout.col[TIME].is_some() {
@@ -400,7 +523,10 @@ impl<'a> Builder<'a> {
                         line,
                         Some(TIME),
                         Reason::BadTimestamp,
-                        format!("{:?} is not epoch seconds, milliseconds or ISO 8601", clip(raw)),
+                        format!(
+                            "{:?} is not epoch seconds, milliseconds or ISO 8601",
+                            clip(raw)
+                        ),
                     )
                 }
             }
@@ -430,7 +556,9 @@ pub(crate) fn parse_rating(s: &str) -> Result<f32, std::num::ParseFloatError> {
     match b.len() {
         1 if digit(b[0]) => Ok((b[0] - b'0') as f32),
         // (10a + b) / 10 is correctly rounded, so it equals parsing "a.b".
-        3 if digit(b[0]) && b[1] == b'.' && digit(b[2]) => Ok(((b[0] - b'0') as f32 * 10.0 + (b[2] - b'0') as f32) / 10.0),
+        3 if digit(b[0]) && b[1] == b'.' && digit(b[2]) => {
+            Ok(((b[0] - b'0') as f32 * 10.0 + (b[2] - b'0') as f32) / 10.0)
+        }
         _ => s.parse::<f32>(),
     }
 }
@@ -510,9 +638,13 @@ fn parse_jsonl(data: &[u8], first_line: usize, b: &mut Builder<'_>, header: &[St
             }
         };
         let vals: Vec<Option<String>> = (0..5)
-            .map(|role| b.layout.col[role].and_then(|c| obj.get(&header[c]).and_then(|r| json_text(r))))
+            .map(|role| {
+                b.layout.col[role].and_then(|c| obj.get(&header[c]).and_then(|r| json_text(r)))
+            })
             .collect();
-        let f = std::array::from_fn(|role| b.layout.col[role].map(|_| Ok(vals[role].as_deref().unwrap_or(""))));
+        let f = std::array::from_fn(|role| {
+            b.layout.col[role].map(|_| Ok(vals[role].as_deref().unwrap_or("")))
+        });
         b.row(line, f);
     }
 }
@@ -530,7 +662,11 @@ pub fn open_maybe_gzip(path: &Path) -> Result<(Box<dyn Read + Send>, bool)> {
 }
 
 fn detect_format(path: &Path) -> Format {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_lowercase();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     if name.ends_with(".parquet") || name.ends_with(".pq") {
         Format::Parquet
@@ -569,7 +705,14 @@ const CHUNK: usize = 4 << 20;
 pub fn read_interactions(path: &Path, opts: &ReadOptions) -> Result<Loaded> {
     let format = opts.format.unwrap_or_else(|| detect_format(path));
     let file_name = path.display().to_string();
-    let mut m = Merger { report: CleanReport { file: file_name.clone(), ..Default::default() }, strict: opts.strict, ..Default::default() };
+    let mut m = Merger {
+        report: CleanReport {
+            file: file_name.clone(),
+            ..Default::default()
+        },
+        strict: opts.strict,
+        ..Default::default()
+    };
     let (header_info, gzip) = match format {
         Format::Parquet => {
             let (part, info) = crate::parquet_io::read_parquet(path, opts, &file_name)?;
@@ -578,16 +721,40 @@ pub fn read_interactions(path: &Path, opts: &ReadOptions) -> Result<Loaded> {
         }
         _ => read_text(path, format, opts, &file_name, &mut m)?,
     };
-    let HeaderInfo { layout, has_header, delimiter } = header_info;
-    let Merger { users, items, events, cols, mut report, time_formats, first_problem, .. } = m;
+    let HeaderInfo {
+        layout,
+        has_header,
+        delimiter,
+    } = header_info;
+    let Merger {
+        users,
+        items,
+        events,
+        cols,
+        mut report,
+        time_formats,
+        first_problem,
+        ..
+    } = m;
     if events.len() > 255 {
         return Err(Error::Format {
             path: path.to_path_buf(),
-            message: format!("{} distinct event types; at most 255 are supported", events.len()),
+            message: format!(
+                "{} distinct event types; at most 255 are supported",
+                events.len()
+            ),
         });
     }
     if report.rows_read == 0 {
-        return Err(if has_header { Error::HeaderOnly { path: path.to_path_buf() } } else { Error::EmptyFile { path: path.to_path_buf() } });
+        return Err(if has_header {
+            Error::HeaderOnly {
+                path: path.to_path_buf(),
+            }
+        } else {
+            Error::EmptyFile {
+                path: path.to_path_buf(),
+            }
+        });
     }
     if cols.is_empty() {
         return Err(Error::NothingKept {
@@ -599,14 +766,32 @@ pub fn read_interactions(path: &Path, opts: &ReadOptions) -> Result<Loaded> {
     let kept_rows = cols.len();
     let interactions = Interactions::from_columns(users.len(), items.len(), cols)?;
     report.rows_kept = kept_rows;
-    report.steps.push(crate::report::Step { name: "read".into(), before: report.rows_read, after: kept_rows });
-    let event_names: Vec<String> = events.ids().map(|s| if s.is_empty() { "(none)".to_string() } else { s.to_string() }).collect();
-    let strength: Vec<f32> = event_names.iter().map(|n| opts.event_weights.weight(n)).collect();
-    let policy = opts.duplicates.unwrap_or(if layout.col[EVENT].is_some() && layout.col[RATING].is_none() {
-        DuplicatePolicy::Max
-    } else {
-        DuplicatePolicy::Last
+    report.steps.push(crate::report::Step {
+        name: "read".into(),
+        before: report.rows_read,
+        after: kept_rows,
     });
+    let event_names: Vec<String> = events
+        .ids()
+        .map(|s| {
+            if s.is_empty() {
+                "(none)".to_string()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    let strength: Vec<f32> = event_names
+        .iter()
+        .map(|n| opts.event_weights.weight(n))
+        .collect();
+    let policy = opts.duplicates.unwrap_or(
+        if layout.col[EVENT].is_some() && layout.col[RATING].is_none() {
+            DuplicatePolicy::Max
+        } else {
+            DuplicatePolicy::Last
+        },
+    );
     let (interactions, removed) = interactions.dedup(policy, &strength);
     if removed > 0 {
         let name = format!("merge duplicates ({policy:?})").to_lowercase();
@@ -641,7 +826,11 @@ pub fn read_interactions(path: &Path, opts: &ReadOptions) -> Result<Loaded> {
         role_names: layout.names.clone(),
         time_format,
     };
-    Ok(Loaded { dataset, report, source })
+    Ok(Loaded {
+        dataset,
+        report,
+        source,
+    })
 }
 
 /// Merges parts into global vocabularies and columns, in file order.
@@ -674,7 +863,11 @@ impl Merger {
             *report.dropped.entry(reason.key()).or_insert(0) += n;
         }
         for p in part.examples {
-            let shown = report.examples.iter().filter(|e| e.reason == p.reason).count();
+            let shown = report
+                .examples
+                .iter()
+                .filter(|e| e.reason == p.reason)
+                .count();
             if shown < EXAMPLES_PER_REASON {
                 report.examples.push(p);
             }
@@ -684,14 +877,19 @@ impl Merger {
         }
         let umap = part.users.to_global(&mut self.users);
         let imap = part.items.to_global(&mut self.items);
-        let emap: Vec<u8> = part.events.ids().map(|id| self.events.intern(id).min(255) as u8).collect();
+        let emap: Vec<u8> = part
+            .events
+            .ids()
+            .map(|id| self.events.intern(id).min(255) as u8)
+            .collect();
         let c = part.cols;
         let cols = &mut self.cols;
         cols.users.extend(c.users.iter().map(|&u| umap[u as usize]));
         cols.items.extend(c.items.iter().map(|&i| imap[i as usize]));
         cols.values.extend_from_slice(&c.values);
         cols.times.extend_from_slice(&c.times);
-        cols.events.extend(c.events.iter().map(|&e| emap[e as usize]));
+        cols.events
+            .extend(c.events.iter().map(|&e| emap[e as usize]));
         Ok(())
     }
 }
@@ -712,14 +910,18 @@ fn read_text(
     let (stream, gzip) = open_maybe_gzip(path)?;
     let mut reader = ChunkReader::new(stream, Vec::new(), 1, true, CHUNK);
     let Some(first) = reader.next_chunk().map_err(|e| Error::io(path, e))? else {
-        return Err(Error::EmptyFile { path: path.to_path_buf() });
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
     };
     let mut data = first.data;
     if data.starts_with(b"\xEF\xBB\xBF") {
         data.drain(..3);
     }
     if data.iter().all(|c| c.is_ascii_whitespace()) && reader.next_line <= 2 {
-        return Err(Error::EmptyFile { path: path.to_path_buf() });
+        return Err(Error::EmptyFile {
+            path: path.to_path_buf(),
+        });
     }
     if format == Format::Jsonl {
         // The header is the keys of the first object that parses.
@@ -737,19 +939,36 @@ fn read_text(
         m.merge(parse(&data, 1))?;
         drop(data);
         parallel_chunks(&mut reader, &parse, m).map_err(|e| e.into_error(path))?;
-        return Ok((HeaderInfo { layout, has_header: true, delimiter: None }, gzip));
+        return Ok((
+            HeaderInfo {
+                layout,
+                has_header: true,
+                delimiter: None,
+            },
+            gzip,
+        ));
     }
     let first_line_end = data.iter().position(|&c| c == b'\n').unwrap_or(data.len());
-    let delimiter = opts.delimiter.clone().unwrap_or_else(|| sniff_delimiter(&data[..first_line_end]));
+    let delimiter = opts
+        .delimiter
+        .clone()
+        .unwrap_or_else(|| sniff_delimiter(&data[..first_line_end]));
     let dialect = Dialect::new(&delimiter);
     let mut pos = 0;
     let mut rec = Record::default();
     next_record(&data, &mut pos, &dialect, &mut rec);
-    let first_fields: Vec<String> =
-        (0..rec.len()).map(|k| String::from_utf8_lossy(rec.field(&data, k)).trim().to_string()).collect();
-    let has_header = opts
-        .has_header
-        .unwrap_or_else(|| !first_fields.iter().all(|f| !f.is_empty() && f.parse::<f64>().is_ok()));
+    let first_fields: Vec<String> = (0..rec.len())
+        .map(|k| {
+            String::from_utf8_lossy(rec.field(&data, k))
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let has_header = opts.has_header.unwrap_or_else(|| {
+        !first_fields
+            .iter()
+            .all(|f| !f.is_empty() && f.parse::<f64>().is_ok())
+    });
     let (header, start, start_line) = if has_header {
         (first_fields, pos, 1 + rec.lines)
     } else {
@@ -763,8 +982,16 @@ fn read_text(
     };
     m.merge(parse(&data, start, start_line))?;
     drop(data);
-    parallel_chunks(&mut reader, &|d: &[u8], l: usize| parse(d, 0, l), m).map_err(|e| e.into_error(path))?;
-    Ok((HeaderInfo { layout, has_header, delimiter: Some(delimiter) }, gzip))
+    parallel_chunks(&mut reader, &|d: &[u8], l: usize| parse(d, 0, l), m)
+        .map_err(|e| e.into_error(path))?;
+    Ok((
+        HeaderInfo {
+            layout,
+            has_header,
+            delimiter: Some(delimiter),
+        },
+        gzip,
+    ))
 }
 
 enum ChunkError {
@@ -781,7 +1008,10 @@ impl ChunkError {
     }
 }
 
-fn read_batch<R: Read>(reader: &mut ChunkReader<R>, size: usize) -> std::io::Result<Vec<crate::delim::Chunk>> {
+fn read_batch<R: Read>(
+    reader: &mut ChunkReader<R>,
+    size: usize,
+) -> std::io::Result<Vec<crate::delim::Chunk>> {
     let mut batch = Vec::with_capacity(size);
     while batch.len() < size {
         match reader.next_chunk()? {
@@ -806,7 +1036,12 @@ fn parallel_chunks<R: Read + Send>(
     while !batch.is_empty() || !parsed.is_empty() {
         let previous = std::mem::take(&mut parsed);
         let (now, (merged, next)) = rayon::join(
-            || batch.par_iter().map(|c| parse(&c.data, c.first_line)).collect::<Vec<Part>>(),
+            || {
+                batch
+                    .par_iter()
+                    .map(|c| parse(&c.data, c.first_line))
+                    .collect::<Vec<Part>>()
+            },
             || {
                 let merged = previous.into_iter().try_for_each(|p| m.merge(p));
                 (merged, read_batch(reader, batch_size))

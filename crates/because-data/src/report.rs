@@ -154,13 +154,23 @@ impl CleanReport {
     }
 
     /// Counts `n` rows dropped for `reason` by a whole-data step and records the step.
-    pub fn drop_many(&mut self, reason: Reason, step: impl Into<String>, before: usize, after: usize) {
+    pub fn drop_many(
+        &mut self,
+        reason: Reason,
+        step: impl Into<String>,
+        before: usize,
+        after: usize,
+    ) {
         let n = before - after;
         if n > 0 {
             *self.dropped.entry(reason.key()).or_insert(0) += n;
         }
         self.rows_kept = after;
-        self.steps.push(Step { name: step.into(), before, after });
+        self.steps.push(Step {
+            name: step.into(),
+            before,
+            after,
+        });
     }
 
     /// Whether read = kept + dropped holds.

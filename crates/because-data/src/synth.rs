@@ -31,19 +31,63 @@ use std::path::{Path, PathBuf};
 
 /// Genre names used by the generator.
 pub const GENRES: [&str; 16] = [
-    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama", "Fantasy", "Horror", "Mystery",
-    "Romance", "Sci-Fi", "Thriller", "War", "Western", "Musical",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Horror",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+    "Musical",
 ];
 
 const ADJECTIVES: [&str; 32] = [
-    "Silent", "Crimson", "Hidden", "Last", "Electric", "Broken", "Golden", "Distant", "Midnight", "Wild", "Lost",
-    "Frozen", "Burning", "Quiet", "Savage", "Hollow", "Secret", "Endless", "Iron", "Velvet", "Northern", "Pale",
-    "Restless", "Shattered", "Sunlit", "Twisted", "Wandering", "Brave", "Lonely", "Final", "Stolen", "Glass",
+    "Silent",
+    "Crimson",
+    "Hidden",
+    "Last",
+    "Electric",
+    "Broken",
+    "Golden",
+    "Distant",
+    "Midnight",
+    "Wild",
+    "Lost",
+    "Frozen",
+    "Burning",
+    "Quiet",
+    "Savage",
+    "Hollow",
+    "Secret",
+    "Endless",
+    "Iron",
+    "Velvet",
+    "Northern",
+    "Pale",
+    "Restless",
+    "Shattered",
+    "Sunlit",
+    "Twisted",
+    "Wandering",
+    "Brave",
+    "Lonely",
+    "Final",
+    "Stolen",
+    "Glass",
 ];
 const NOUNS: [&str; 32] = [
-    "Harbor", "Empire", "Garden", "Frontier", "Machine", "River", "Kingdom", "Signal", "Storm", "Mirror", "Voyage",
-    "Planet", "Witness", "Letter", "Horizon", "Station", "Forest", "Circus", "Island", "Protocol", "Orchard",
-    "Engine", "Canyon", "Carnival", "Lantern", "Covenant", "Meadow", "Citadel", "Bridge", "Archive", "Tide", "Song",
+    "Harbor", "Empire", "Garden", "Frontier", "Machine", "River", "Kingdom", "Signal", "Storm",
+    "Mirror", "Voyage", "Planet", "Witness", "Letter", "Horizon", "Station", "Forest", "Circus",
+    "Island", "Protocol", "Orchard", "Engine", "Canyon", "Carnival", "Lantern", "Covenant",
+    "Meadow", "Citadel", "Bridge", "Archive", "Tide", "Song",
 ];
 
 /// Generator settings.
@@ -100,7 +144,12 @@ impl std::str::FromStr for Size {
             "small" => Size::Small,
             "medium" => Size::Medium,
             "ml20m" | "ml-20m" => Size::Ml20m,
-            other => return Err(Error::param("size", format!("unknown size {other:?} (tiny, small, medium, ml20m)"))),
+            other => {
+                return Err(Error::param(
+                    "size",
+                    format!("unknown size {other:?} (tiny, small, medium, ml20m)"),
+                ))
+            }
         })
     }
 }
@@ -135,12 +184,22 @@ impl SynthConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.n_users == 0 || self.n_items < 2 {
-            return Err(Error::param("n-users", "need at least one user and two items"));
+            return Err(Error::param(
+                "n-users",
+                "need at least one user and two items",
+            ));
         }
         if self.n_genres == 0 || self.n_genres > GENRES.len() {
-            return Err(Error::param("n-genres", format!("must be in 1..={}", GENRES.len())));
+            return Err(Error::param(
+                "n-genres",
+                format!("must be in 1..={}", GENRES.len()),
+            ));
         }
-        for (name, p) in [("sequel-prob", self.sequel_prob), ("sequel-share", self.sequel_share), ("noise", self.noise)] {
+        for (name, p) in [
+            ("sequel-prob", self.sequel_prob),
+            ("sequel-share", self.sequel_share),
+            ("noise", self.noise),
+        ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(Error::param(name, format!("{p} is not in [0, 1]")));
             }
@@ -222,10 +281,18 @@ fn catalogue(cfg: &SynthConfig) -> Catalogue {
         }
         let adj = ADJECTIVES[rng.below(ADJECTIVES.len() as u64) as usize];
         let noun = NOUNS[rng.below(NOUNS.len() as u64) as usize];
-        let base = if i % 3 == 0 { format!("The {adj} {noun}") } else { format!("{adj} {noun}") };
+        let base = if i % 3 == 0 {
+            format!("The {adj} {noun}")
+        } else {
+            format!("{adj} {noun}")
+        };
         let year = 1960 + rng.below(64) as u16;
         let round = i / (ADJECTIVES.len() * NOUNS.len() * 2);
-        let base = if round > 0 { format!("{base} {}", round + 1) } else { base };
+        let base = if round > 0 {
+            format!("{base} {}", round + 1)
+        } else {
+            base
+        };
         titles.push(format!("{base} ({year})"));
         years.push(year);
         genres.push(gs.clone());
@@ -251,7 +318,13 @@ fn catalogue(cfg: &SynthConfig) -> Catalogue {
         items.push(item as u32);
         cum.push(last + w);
     }
-    Catalogue { genres, titles, years, sequel, by_genre }
+    Catalogue {
+        genres,
+        titles,
+        years,
+        sequel,
+        by_genre,
+    }
 }
 
 impl Catalogue {
@@ -288,10 +361,13 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
     let mut rng = Rng::stream(cfg.seed, user as u64);
     let (_, taste) = favourites(cfg, user);
     let max_taste = taste.iter().cloned().fold(0.0, f64::max);
-    let cum: Vec<f64> = taste.iter().scan(0.0, |s, &t| {
-        *s += t;
-        Some(*s)
-    }).collect();
+    let cum: Vec<f64> = taste
+        .iter()
+        .scan(0.0, |s, &t| {
+            *s += t;
+            Some(*s)
+        })
+        .collect();
     // Log-normal activity with the configured mean (sigma 1).
     let sigma = 1.0;
     let mu = cfg.mean_per_user.ln() - sigma * sigma / 2.0;
@@ -341,7 +417,9 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
         }
         let affinity = taste[cat.genres[item as usize][0] as usize] / max_taste;
         let bonus = if cause.is_some() { 0.5 } else { 0.0 };
-        let rating = (1.5 + 3.0 * affinity + bonus + 0.7 * rng.normal()).round().clamp(1.0, 5.0) as f32;
+        let rating = (1.5 + 3.0 * affinity + bonus + 0.7 * rng.normal())
+            .round()
+            .clamp(1.0, 5.0) as f32;
         out.items.push(item);
         out.times.push(t);
         out.ratings.push(rating);
@@ -366,7 +444,8 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
                 out.causes.push(cause);
                 if rng.chance(0.45) {
                     out.items.push(item);
-                    out.times.push(t2 + (rng.exponential(5.0) * 60_000.0) as i64 + 5000);
+                    out.times
+                        .push(t2 + (rng.exponential(5.0) * 60_000.0) as i64 + 5000);
                     out.ratings.push(rating);
                     out.events.push(2);
                     out.causes.push(cause);
@@ -381,7 +460,10 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
 pub fn generate(cfg: &SynthConfig) -> Result<SynthData> {
     cfg.validate()?;
     let cat = catalogue(cfg);
-    let rows: Vec<UserRows> = (0..cfg.n_users).into_par_iter().map(|u| user_rows(cfg, &cat, u)).collect();
+    let rows: Vec<UserRows> = (0..cfg.n_users)
+        .into_par_iter()
+        .map(|u| user_rows(cfg, &cat, u))
+        .collect();
     let n: usize = rows.iter().map(|r| r.items.len()).sum();
     let mut d = SynthData {
         config: cfg.clone(),
@@ -527,7 +609,14 @@ pub fn write_files(cfg: &SynthConfig, dir: &Path) -> Result<SynthFiles> {
         writeln!(w, "item_id,title,genres,year")?;
         for i in 0..cfg.n_items {
             let g: Vec<&str> = cat.genres[i].iter().map(|&g| GENRES[g as usize]).collect();
-            writeln!(w, "{},\"{}\",{},{}", i + 1, cat.titles[i], g.join("|"), cat.years[i])?;
+            writeln!(
+                w,
+                "{},\"{}\",{},{}",
+                i + 1,
+                cat.titles[i],
+                g.join("|"),
+                cat.years[i]
+            )?;
         }
         Ok(())
     })?;
@@ -538,11 +627,22 @@ pub fn write_files(cfg: &SynthConfig, dir: &Path) -> Result<SynthFiles> {
             let (fav, _) = favourites(cfg, u);
             let age = AGES[rng.below(AGES.len() as u64) as usize];
             let country = COUNTRIES[rng.below(COUNTRIES.len() as u64) as usize];
-            writeln!(w, "{},{},{},{}", u + 1, age, country, GENRES[fav[0] as usize])?;
+            writeln!(
+                w,
+                "{},{},{},{}",
+                u + 1,
+                age,
+                country,
+                GENRES[fav[0] as usize]
+            )?;
         }
         Ok(())
     })?;
-    Ok(SynthFiles { rows, bad_rows: bad, ..files })
+    Ok(SynthFiles {
+        rows,
+        bad_rows: bad,
+        ..files
+    })
 }
 
 /// A date as `YYYY-MM-DD` (for messages).
@@ -559,7 +659,10 @@ mod tests {
     fn deterministic_and_thread_independent() {
         let cfg = SynthConfig::sized(Size::Tiny);
         let a = generate(&cfg).unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let b = pool.install(|| generate(&cfg).unwrap());
         assert_eq!(a.items, b.items);
         assert_eq!(a.times, b.times);
@@ -575,7 +678,9 @@ mod tests {
                 planted += 1;
                 assert_eq!(d.catalogue.sequel[c as usize], Some(d.items[k]));
                 // The cause was consumed earlier by the same user.
-                let earlier = (0..k).any(|j| d.users[j] == d.users[k] && d.items[j] == c && d.times[j] < d.times[k]);
+                let earlier = (0..k).any(|j| {
+                    d.users[j] == d.users[k] && d.items[j] == c && d.times[j] < d.times[k]
+                });
                 assert!(earlier);
             }
         }
@@ -586,7 +691,10 @@ mod tests {
     fn tastes_concentrate_on_favourite_genres() {
         let d = generate(&SynthConfig::sized(Size::Tiny)).unwrap();
         let on_fav = (0..d.items.len())
-            .filter(|&k| d.favourites[d.users[k] as usize].contains(&d.catalogue.genres[d.items[k] as usize][0]))
+            .filter(|&k| {
+                d.favourites[d.users[k] as usize]
+                    .contains(&d.catalogue.genres[d.items[k] as usize][0])
+            })
             .count();
         assert!(on_fav as f64 / d.items.len() as f64 > 0.8);
     }

@@ -14,11 +14,17 @@ use std::path::PathBuf;
 /// # Panics
 /// When the data is required (CI) but not available.
 pub fn ml100k_dir() -> Option<PathBuf> {
-    let required = std::env::var_os("CI").is_some() || std::env::var_os("BECAUSE_REQUIRE_DATA").is_some();
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var_os("BECAUSE_REQUIRE_DATA").is_some();
     match std::env::var_os("BECAUSE_ML100K").map(PathBuf::from) {
         Some(dir) if dir.join("ratings.csv").is_file() => Some(dir),
-        Some(dir) => panic!("BECAUSE_ML100K={} has no ratings.csv; run `cargo xtask fetch-data`", dir.display()),
-        None if required => panic!("BECAUSE_ML100K is not set; run the tests with `cargo xtask test`"),
+        Some(dir) => panic!(
+            "BECAUSE_ML100K={} has no ratings.csv; run `cargo xtask fetch-data`",
+            dir.display()
+        ),
+        None if required => {
+            panic!("BECAUSE_ML100K is not set; run the tests with `cargo xtask test`")
+        }
         None => {
             eprintln!("skipping: BECAUSE_ML100K is not set (run `cargo xtask test` for the real-data tests)");
             None

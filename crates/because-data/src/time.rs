@@ -44,12 +44,22 @@ pub fn parse_time(s: &str, unit: TimeUnit) -> Option<(i64, TimeFormat)> {
             TimeUnit::Millis => true,
             TimeUnit::Auto => v as f64 >= AUTO_MS_THRESHOLD,
         };
-        return Some(if millis { (v, TimeFormat::Millis) } else { (v * 1000, TimeFormat::Seconds) });
+        return Some(if millis {
+            (v, TimeFormat::Millis)
+        } else {
+            (v * 1000, TimeFormat::Seconds)
+        });
     }
-    let numeric = b.iter().all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+    let numeric = b
+        .iter()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
         && !(b.len() >= 10 && b[4] == b'-' && b[7] == b'-');
     if numeric {
-        let v: f64 = if let Ok(i) = s.parse::<i64>() { i as f64 } else { s.parse::<f64>().ok()? };
+        let v: f64 = if let Ok(i) = s.parse::<i64>() {
+            i as f64
+        } else {
+            s.parse::<f64>().ok()?
+        };
         if !v.is_finite() {
             return None;
         }
@@ -62,7 +72,14 @@ pub fn parse_time(s: &str, unit: TimeUnit) -> Option<(i64, TimeFormat)> {
         if ms.abs() > 8.0e15 {
             return None;
         }
-        return Some((ms.round() as i64, if millis { TimeFormat::Millis } else { TimeFormat::Seconds }));
+        return Some((
+            ms.round() as i64,
+            if millis {
+                TimeFormat::Millis
+            } else {
+                TimeFormat::Seconds
+            },
+        ));
     }
     parse_iso(s).map(|ms| (ms, TimeFormat::Iso))
 }
@@ -166,7 +183,11 @@ fn parse_iso(s: &str) -> Option<i64> {
                 _ => return None,
             };
             let offset = (oh * 60 + om) * 60_000;
-            Some(if sign == b'+' { ms - offset } else { ms + offset })
+            Some(if sign == b'+' {
+                ms - offset
+            } else {
+                ms + offset
+            })
         }
         _ => None,
     }
@@ -187,7 +208,12 @@ pub fn format_time(ms: i64, format: TimeFormat) -> String {
             let days = ms.div_euclid(86_400_000);
             let rem = ms.rem_euclid(86_400_000);
             let (y, m, d) = civil_from_days(days);
-            let (h, mi, s, frac) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+            let (h, mi, s, frac) = (
+                rem / 3_600_000,
+                rem / 60_000 % 60,
+                rem / 1000 % 60,
+                rem % 1000,
+            );
             if frac == 0 {
                 format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
             } else {
@@ -203,10 +229,22 @@ mod tests {
 
     #[test]
     fn epoch_units() {
-        assert_eq!(parse_time("881250949", TimeUnit::Auto), Some((881_250_949_000, TimeFormat::Seconds)));
-        assert_eq!(parse_time("1433221332117", TimeUnit::Auto), Some((1_433_221_332_117, TimeFormat::Millis)));
-        assert_eq!(parse_time("881250949.5", TimeUnit::Auto), Some((881_250_949_500, TimeFormat::Seconds)));
-        assert_eq!(parse_time("100", TimeUnit::Millis), Some((100, TimeFormat::Millis)));
+        assert_eq!(
+            parse_time("881250949", TimeUnit::Auto),
+            Some((881_250_949_000, TimeFormat::Seconds))
+        );
+        assert_eq!(
+            parse_time("1433221332117", TimeUnit::Auto),
+            Some((1_433_221_332_117, TimeFormat::Millis))
+        );
+        assert_eq!(
+            parse_time("881250949.5", TimeUnit::Auto),
+            Some((881_250_949_500, TimeFormat::Seconds))
+        );
+        assert_eq!(
+            parse_time("100", TimeUnit::Millis),
+            Some((100, TimeFormat::Millis))
+        );
         assert_eq!(parse_time("nan", TimeUnit::Auto), None);
         assert_eq!(parse_time("1e300", TimeUnit::Auto), None);
         assert_eq!(parse_time("", TimeUnit::Auto), None);
@@ -216,7 +254,10 @@ mod tests {
     #[test]
     fn iso_forms() {
         let base = 1_433_116_800_000; // 2015-06-01T00:00:00Z
-        assert_eq!(parse_time("2015-06-01", TimeUnit::Auto), Some((base, TimeFormat::Iso)));
+        assert_eq!(
+            parse_time("2015-06-01", TimeUnit::Auto),
+            Some((base, TimeFormat::Iso))
+        );
         let t = |s: &str| parse_time(s, TimeUnit::Auto).map(|x| x.0);
         assert_eq!(t("2015-06-01T12:30:15Z"), Some(base + 45_015_000));
         assert_eq!(t("2015-06-01 12:30:15"), Some(base + 45_015_000));

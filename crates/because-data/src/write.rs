@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// Writes `path` atomically: `f` writes into a temporary file beside it,
 /// which is synced and renamed over `path`.
-pub fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    f: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = tmp_path(path);
     let run = || -> std::io::Result<()> {
         let file = std::fs::File::create(&tmp)?;
@@ -29,7 +32,10 @@ pub fn write_atomic(path: &Path, f: impl FnOnce(&mut BufWriter<std::fs::File>) -
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -48,7 +54,12 @@ pub fn extension(source: &SourceInfo) -> &'static str {
 }
 
 fn quote_csv(field: &str, delim: &str) -> String {
-    if delim.len() == 1 && (field.contains(delim) || field.contains('"') || field.contains('\n') || field.contains('\r')) {
+    if delim.len() == 1
+        && (field.contains(delim)
+            || field.contains('"')
+            || field.contains('\n')
+            || field.contains('\r'))
+    {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
         field.to_string()
@@ -56,14 +67,25 @@ fn quote_csv(field: &str, delim: &str) -> String {
 }
 
 /// Writes `x` (in `dataset`'s index space) to `path` in the shape of `source`.
-pub fn write_interactions(path: &Path, dataset: &Dataset, x: &Interactions, source: &SourceInfo) -> Result<()> {
+pub fn write_interactions(
+    path: &Path,
+    dataset: &Dataset,
+    x: &Interactions,
+    source: &SourceInfo,
+) -> Result<()> {
     let names: [Option<&str>; 5] = std::array::from_fn(|r| source.role_names[r].as_deref());
     let has_rating = names[2].is_some();
     let has_time = names[3].is_some();
     let has_event = names[4].is_some() && x.events().is_some();
     let users = x.users();
     let time_text = |t: i64| format_time(t, source.time_format);
-    let event_name = |e: u8| dataset.event_names.get(e as usize).map(String::as_str).unwrap_or("");
+    let event_name = |e: u8| {
+        dataset
+            .event_names
+            .get(e as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    };
     match source.format {
         Format::Parquet => {
             let tmp = tmp_path(path);
@@ -73,9 +95,24 @@ pub fn write_interactions(path: &Path, dataset: &Dataset, x: &Interactions, sour
                 items: x.items().iter().map(|&i| dataset.items.id(i)).collect(),
                 values: has_rating.then(|| x.values().iter().map(|&v| v as f64).collect()),
                 times: has_time.then(|| {
-                    x.times().iter().map(|&t| if source.time_format == TimeFormat::Millis { t } else { t / 1000 }).collect()
+                    x.times()
+                        .iter()
+                        .map(|&t| {
+                            if source.time_format == TimeFormat::Millis {
+                                t
+                            } else {
+                                t / 1000
+                            }
+                        })
+                        .collect()
                 }),
-                events: has_event.then(|| x.events().unwrap_or(&[]).iter().map(|&e| event_name(e)).collect()),
+                events: has_event.then(|| {
+                    x.events()
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|&e| event_name(e))
+                        .collect()
+                }),
             };
             write_parquet(&tmp, &cols)?;
             std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
@@ -83,10 +120,19 @@ pub fn write_interactions(path: &Path, dataset: &Dataset, x: &Interactions, sour
         Format::Jsonl => write_atomic(path, |w| {
             for (k, &u) in users.iter().enumerate() {
                 let mut obj = serde_json::Map::new();
-                obj.insert(names[0].unwrap_or("user_id").into(), dataset.users.id(u).into());
-                obj.insert(names[1].unwrap_or("item_id").into(), dataset.items.id(x.items()[k]).into());
+                obj.insert(
+                    names[0].unwrap_or("user_id").into(),
+                    dataset.users.id(u).into(),
+                );
+                obj.insert(
+                    names[1].unwrap_or("item_id").into(),
+                    dataset.items.id(x.items()[k]).into(),
+                );
                 if has_rating {
-                    obj.insert(names[2].unwrap_or("rating").into(), serde_json::json!(x.values()[k]));
+                    obj.insert(
+                        names[2].unwrap_or("rating").into(),
+                        serde_json::json!(x.values()[k]),
+                    );
                 }
                 if has_time {
                     let t = x.times()[k];
@@ -98,7 +144,10 @@ pub fn write_interactions(path: &Path, dataset: &Dataset, x: &Interactions, sour
                     obj.insert(names[3].unwrap_or("timestamp").into(), v);
                 }
                 if has_event {
-                    obj.insert(names[4].unwrap_or("event").into(), event_name(x.events().unwrap_or(&[])[k]).into());
+                    obj.insert(
+                        names[4].unwrap_or("event").into(),
+                        event_name(x.events().unwrap_or(&[])[k]).into(),
+                    );
                 }
                 serde_json::to_writer(&mut *w, &obj)?;
                 w.write_all(b"\n")?;
@@ -108,9 +157,14 @@ pub fn write_interactions(path: &Path, dataset: &Dataset, x: &Interactions, sour
         Format::Delimited => {
             let delim = source.delimiter.clone().unwrap_or_else(|| ",".into());
             write_atomic(path, |w| {
-                let present: Vec<usize> = (0..5).filter(|&r| names[r].is_some() && (r != 4 || has_event)).collect();
+                let present: Vec<usize> = (0..5)
+                    .filter(|&r| names[r].is_some() && (r != 4 || has_event))
+                    .collect();
                 if source.has_header {
-                    let header: Vec<String> = present.iter().map(|&r| quote_csv(names[r].unwrap_or(""), &delim)).collect();
+                    let header: Vec<String> = present
+                        .iter()
+                        .map(|&r| quote_csv(names[r].unwrap_or(""), &delim))
+                        .collect();
                     writeln!(w, "{}", header.join(&delim))?;
                 }
                 let mut fields = Vec::with_capacity(5);

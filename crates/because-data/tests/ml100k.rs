@@ -15,9 +15,13 @@ fn loads_exactly() {
     assert_eq!(l.dataset.users.len(), 943);
     assert_eq!(l.dataset.items.len(), 1682);
     assert!(l.dataset.has_ratings && l.dataset.has_time);
-    let f = because_data::features::read_features(&dir.join("items.csv"), &l.dataset.items, None).unwrap();
+    let f = because_data::features::read_features(&dir.join("items.csv"), &l.dataset.items, None)
+        .unwrap();
     assert_eq!(f.report.matched, 1682);
-    assert_eq!(f.title(l.dataset.items.get("1").unwrap()), Some("Toy Story"));
+    assert_eq!(
+        f.title(l.dataset.items.get("1").unwrap()),
+        Some("Toy Story")
+    );
     assert_eq!(f.genre_like().unwrap().levels.len(), 19);
 }
 
@@ -26,15 +30,37 @@ fn per_user_temporal_split_is_complete_and_leak_free() {
     let Some(dir) = ml100k_dir() else { return };
     let l = read_interactions(&dir.join("ratings.csv"), &ReadOptions::default()).unwrap();
     let x = &l.dataset.interactions;
-    let s = Split::new(x, SplitMethod::UserTemporal { validation: 0.1, test: 0.1 }, 42, true).unwrap();
-    let (train, val, test) = (s.part(x, Part::Train), s.part(x, Part::Validation), s.part(x, Part::Test));
+    let s = Split::new(
+        x,
+        SplitMethod::UserTemporal {
+            validation: 0.1,
+            test: 0.1,
+        },
+        42,
+        true,
+    )
+    .unwrap();
+    let (train, val, test) = (
+        s.part(x, Part::Train),
+        s.part(x, Part::Validation),
+        s.part(x, Part::Test),
+    );
     assert_eq!(train.len() + val.len() + test.len(), 100_000);
     for u in 0..x.n_users() as u32 {
         if x.range(u).len() >= 3 {
-            assert!(!val.range(u).is_empty() && !test.range(u).is_empty(), "user {u}");
+            assert!(
+                !val.range(u).is_empty() && !test.range(u).is_empty(),
+                "user {u}"
+            );
         }
         let known: std::collections::HashSet<u32> = train.user_items(u).iter().copied().collect();
-        assert!(val.user_items(u).iter().chain(test.user_items(u)).all(|i| !known.contains(i)), "user {u} leaks");
+        assert!(
+            val.user_items(u)
+                .iter()
+                .chain(test.user_items(u))
+                .all(|i| !known.contains(i)),
+            "user {u} leaks"
+        );
         // Everything in test is at least as late as everything in train.
         let last_train = train.user_times(u).iter().max();
         let first_test = test.user_times(u).iter().min();

@@ -13,12 +13,18 @@ use std::path::Path;
 use std::time::Instant;
 
 fn load(path: &str) -> because_data::Loaded {
-    let opts = ReadOptions { ignore_rating: true, ..Default::default() };
+    let opts = ReadOptions {
+        ignore_rating: true,
+        ..Default::default()
+    };
     read_interactions(Path::new(path), &opts).expect("readable data")
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     if args.len() < 2 {
         eprintln!("usage: models MODE TRAIN.csv [TEST.csv] [N]");
         return;
@@ -29,16 +35,38 @@ fn main() {
         "als" => {
             let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
             let start = Instant::now();
-            let m = AlsParams { factors: 64, iterations: n, ..Default::default() }.fit(&x).expect("fit");
+            let m = AlsParams {
+                factors: 64,
+                iterations: n,
+                ..Default::default()
+            }
+            .fit(&x)
+            .expect("fit");
             let s = start.elapsed().as_secs_f64();
-            println!("{:.4} als seconds/iteration over {n} iterations ({} users, {} items, {} nnz)", s / n as f64, x.n_users(), x.n_items(), x.len());
+            println!(
+                "{:.4} als seconds/iteration over {n} iterations ({} users, {} items, {} nnz)",
+                s / n as f64,
+                x.n_users(),
+                x.n_items(),
+                x.len()
+            );
             drop(m);
         }
         "bpr" => {
             let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
             let start = Instant::now();
-            let _m = BprParams { factors: 64, epochs: n, learning_rate: 0.01, ..Default::default() }.fit(&x).expect("fit");
-            println!("{:.4} bpr seconds/epoch over {n} epochs", start.elapsed().as_secs_f64() / n as f64);
+            let _m = BprParams {
+                factors: 64,
+                epochs: n,
+                learning_rate: 0.01,
+                ..Default::default()
+            }
+            .fit(&x)
+            .expect("fit");
+            println!(
+                "{:.4} bpr seconds/epoch over {n} epochs",
+                start.elapsed().as_secs_f64() / n as f64
+            );
         }
         "eval" => {
             // The test file is read with the training vocabularies so indices agree.
@@ -46,11 +74,23 @@ fn main() {
             let test = load(test_path);
             let mut cols = because_core::Columns::default();
             for r in test.dataset.interactions.iter() {
-                let (Some(u), Some(i)) = (train.dataset.users.get(test.dataset.users.id(r.user)), train.dataset.items.get(test.dataset.items.id(r.item))) else { continue };
+                let (Some(u), Some(i)) = (
+                    train.dataset.users.get(test.dataset.users.id(r.user)),
+                    train.dataset.items.get(test.dataset.items.id(r.item)),
+                ) else {
+                    continue;
+                };
                 cols.push(u, i, 1.0, r.time, None);
             }
-            let t = because_core::Interactions::from_columns(x.n_users(), x.n_items(), cols).expect("test");
-            let m = AlsParams { factors: 64, iterations: 3, ..Default::default() }.fit(&x).expect("fit");
+            let t = because_core::Interactions::from_columns(x.n_users(), x.n_items(), cols)
+                .expect("test");
+            let m = AlsParams {
+                factors: 64,
+                iterations: 3,
+                ..Default::default()
+            }
+            .fit(&x)
+            .expect("fit");
             let start = Instant::now();
             let e = evaluate(&m, &t, &Protocol::new(vec![10])).expect("evaluate");
             println!(

@@ -52,7 +52,13 @@ pub fn rmse(predicted: &[f32], truth: &[f32]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    (predicted.iter().zip(truth).map(|(p, t)| ((p - t) as f64).powi(2)).sum::<f64>() / n as f64).sqrt()
+    (predicted
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| ((p - t) as f64).powi(2))
+        .sum::<f64>()
+        / n as f64)
+        .sqrt()
 }
 
 /// Mean absolute error.
@@ -61,7 +67,12 @@ pub fn mae(predicted: &[f32], truth: &[f32]) -> f64 {
     if n == 0 {
         return 0.0;
     }
-    predicted.iter().zip(truth).map(|(p, t)| ((p - t) as f64).abs()).sum::<f64>() / n as f64
+    predicted
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| ((p - t) as f64).abs())
+        .sum::<f64>()
+        / n as f64
 }
 
 #[cfg(test)]

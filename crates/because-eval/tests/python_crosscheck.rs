@@ -35,7 +35,8 @@ json.dump(out, open(sys.argv[2], "w"))
 
 #[test]
 fn metrics_agree_with_python() {
-    let required = std::env::var_os("CI").is_some() || std::env::var_os("BECAUSE_REQUIRE_DATA").is_some();
+    let required =
+        std::env::var_os("CI").is_some() || std::env::var_os("BECAUSE_REQUIRE_DATA").is_some();
     if Command::new("python3").arg("--version").output().is_err() {
         assert!(!required, "python3 is needed for the metric cross-check");
         eprintln!("skipping: no python3");
@@ -58,19 +59,31 @@ fn metrics_agree_with_python() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("cases.json");
     let output = dir.path().join("out.json");
-    let json: Vec<serde_json::Value> =
-        cases.iter().map(|(r, rel, k)| serde_json::json!({"ranked": r, "relevant": rel, "k": k})).collect();
+    let json: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(r, rel, k)| serde_json::json!({"ranked": r, "relevant": rel, "k": k}))
+        .collect();
     std::fs::write(&input, serde_json::to_string(&json).unwrap()).unwrap();
     let script = dir.path().join("metrics.py");
     std::fs::write(&script, SCRIPT).unwrap();
-    let status = Command::new("python3").arg(&script).arg(&input).arg(&output).status().unwrap();
+    let status = Command::new("python3")
+        .arg(&script)
+        .arg(&input)
+        .arg(&output)
+        .status()
+        .unwrap();
     assert!(status.success());
-    let theirs: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let theirs: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
     for ((ranked, relevant, k), t) in cases.iter().zip(&theirs) {
         let ours = at_k(ranked, relevant, *k);
         for (m, name) in NAMES.iter().enumerate() {
             let tv = t[*name].as_f64().unwrap();
-            assert!((ours[m] - tv).abs() < 1e-12, "{name}@{k}: ours {} python {tv} for {ranked:?} / {relevant:?}", ours[m]);
+            assert!(
+                (ours[m] - tv).abs() < 1e-12,
+                "{name}@{k}: ours {} python {tv} for {ranked:?} / {relevant:?}",
+                ours[m]
+            );
         }
     }
 }

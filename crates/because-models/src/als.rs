@@ -44,7 +44,15 @@ pub struct AlsParams {
 
 impl Default for AlsParams {
     fn default() -> Self {
-        AlsParams { factors: 64, regularization: 0.01, alpha: 1.0, iterations: 15, cg_steps: 3, solver: Solver::ConjugateGradient, seed: 42 }
+        AlsParams {
+            factors: 64,
+            regularization: 0.01,
+            alpha: 1.0,
+            iterations: 15,
+            cg_steps: 3,
+            solver: Solver::ConjugateGradient,
+            seed: 42,
+        }
     }
 }
 
@@ -83,7 +91,14 @@ fn matvec(m: &[f32], x: &[f32], out: &mut [f32]) {
 #[inline(always)]
 /// Conjugate-gradient refinement of `x` for `(YtY + Σ (c-1) y yᵀ) x = Σ c y`,
 /// where the rows `y` of this user's items are gathered contiguously in `yu`.
-fn cg_solve(x: &mut [f32], yty: &[f32], yu: &[f32], conf: &[f32], steps: usize, buf: &mut [Vec<f32>; 3]) {
+fn cg_solve(
+    x: &mut [f32],
+    yty: &[f32],
+    yu: &[f32],
+    conf: &[f32],
+    steps: usize,
+    buf: &mut [Vec<f32>; 3],
+) {
     let f = x.len();
     let [r, p, ap] = buf;
     matvec(yty, x, r);
@@ -108,20 +123,32 @@ fn cg_solve(x: &mut [f32], yty: &[f32], yu: &[f32], conf: &[f32], steps: usize, 
             break;
         }
         let alpha = rsold / pap;
-        x.iter_mut().zip(p.iter()).for_each(|(xv, &pv)| *xv += alpha * pv);
-        r.iter_mut().zip(ap.iter()).for_each(|(rv, &av)| *rv -= alpha * av);
+        x.iter_mut()
+            .zip(p.iter())
+            .for_each(|(xv, &pv)| *xv += alpha * pv);
+        r.iter_mut()
+            .zip(ap.iter())
+            .for_each(|(rv, &av)| *rv -= alpha * av);
         let rsnew = dot(r, r);
         if rsnew < 1e-20 {
             break;
         }
         let beta = rsnew / rsold;
-        p.iter_mut().zip(r.iter()).for_each(|(pv, &rv)| *pv = rv + beta * *pv);
+        p.iter_mut()
+            .zip(r.iter())
+            .for_each(|(pv, &rv)| *pv = rv + beta * *pv);
         rsold = rsnew;
     }
 }
 
 /// Exact solve of the same system by Cholesky (in f64).
-pub(crate) fn cholesky_solve(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], f: usize) -> Vec<f32> {
+pub(crate) fn cholesky_solve(
+    yty: &[f32],
+    y: &[f32],
+    items: &[u32],
+    conf: &[f32],
+    f: usize,
+) -> Vec<f32> {
     let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
     let mut b = vec![0.0f64; f];
     for (&i, &c) in items.iter().zip(conf) {
@@ -134,7 +161,10 @@ pub(crate) fn cholesky_solve(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32]
             }
         }
     }
-    crate::common::solve_spd(a, b, f).into_iter().map(|v| v as f32).collect()
+    crate::common::solve_spd(a, b, f)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
 }
 
 /// Rows solved per task.
@@ -163,17 +193,32 @@ impl pulp::WithSimd for SolveBlock<'_> {
             let r = self.first + k;
             let items = self.m.row_indices(r);
             self.conf.clear();
-            self.conf.extend(self.m.row_data(r).iter().map(|&v| 1.0 + self.params.alpha * v));
+            self.conf.extend(
+                self.m
+                    .row_data(r)
+                    .iter()
+                    .map(|&v| 1.0 + self.params.alpha * v),
+            );
             match self.params.solver {
                 Solver::ConjugateGradient => {
                     // One pass of scattered reads; the CG steps then stay in cache.
                     self.gathered.clear();
                     for &i in items {
-                        self.gathered.extend_from_slice(&self.y[i as usize * f..(i as usize + 1) * f]);
+                        self.gathered
+                            .extend_from_slice(&self.y[i as usize * f..(i as usize + 1) * f]);
                     }
-                    cg_solve(xr, self.yty, self.gathered, self.conf, self.params.cg_steps, self.buf)
+                    cg_solve(
+                        xr,
+                        self.yty,
+                        self.gathered,
+                        self.conf,
+                        self.params.cg_steps,
+                        self.buf,
+                    )
                 }
-                Solver::Cholesky => xr.copy_from_slice(&cholesky_solve(self.yty, self.y, items, self.conf, f)),
+                Solver::Cholesky => {
+                    xr.copy_from_slice(&cholesky_solve(self.yty, self.y, items, self.conf, f))
+                }
             }
         }
     }
@@ -211,10 +256,23 @@ impl AlsParams {
         for it in 0..self.iterations {
             self.half_step(&train.ui, &items, &mut users);
             self.half_step(&train.iu, &users, &mut items);
-            check_finite("als", &format!("factors after iteration {}", it + 1), &users)?;
-            check_finite("als", &format!("factors after iteration {}", it + 1), &items)?;
+            check_finite(
+                "als",
+                &format!("factors after iteration {}", it + 1),
+                &users,
+            )?;
+            check_finite(
+                "als",
+                &format!("factors after iteration {}", it + 1),
+                &items,
+            )?;
         }
-        Ok(Als { params: self.clone(), train, user_factors: users, item_factors: items })
+        Ok(Als {
+            params: self.clone(),
+            train,
+            user_factors: users,
+            item_factors: items,
+        })
     }
 
     fn half_step(&self, m: &because_core::CsrMatrix, y: &[f32], x: &mut [f32]) {
@@ -223,9 +281,25 @@ impl AlsParams {
         // Compiled for the widest SIMD the processor has, chosen at run time.
         let arch = pulp::Arch::new();
         x.par_chunks_mut(f * BLOCK).enumerate().for_each_init(
-            || ([vec![0.0f32; f], vec![0.0f32; f], vec![0.0f32; f]], Vec::new(), Vec::new()),
+            || {
+                (
+                    [vec![0.0f32; f], vec![0.0f32; f], vec![0.0f32; f]],
+                    Vec::new(),
+                    Vec::new(),
+                )
+            },
             |(buf, conf, gathered), (block, xs)| {
-                arch.dispatch(SolveBlock { params: self, m, y, yty: &yty, xs, first: block * BLOCK, buf, conf, gathered });
+                arch.dispatch(SolveBlock {
+                    params: self,
+                    m,
+                    y,
+                    yty: &yty,
+                    xs,
+                    first: block * BLOCK,
+                    buf,
+                    conf,
+                    gathered,
+                });
             },
         );
     }
@@ -246,7 +320,10 @@ impl Als {
     pub fn fold_in(&self, items: &[u32], values: &[f32]) -> Vec<f32> {
         let f = self.params.factors;
         let yty = gram(&self.item_factors, f, self.params.regularization);
-        let conf: Vec<f32> = values.iter().map(|&v| 1.0 + self.params.alpha * v).collect();
+        let conf: Vec<f32> = values
+            .iter()
+            .map(|&v| 1.0 + self.params.alpha * v)
+            .collect();
         cholesky_solve(&yty, &self.item_factors, items, &conf, f)
     }
 }
@@ -280,7 +357,12 @@ impl Recommender for Als {
     }
     fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
         let f = self.params.factors;
-        crate::common::gemm_nt(&crate::common::gather_rows(&self.user_factors, f, users), &self.item_factors, f, out);
+        crate::common::gemm_nt(
+            &crate::common::gather_rows(&self.user_factors, f, users),
+            &self.item_factors,
+            f,
+            out,
+        );
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {

@@ -35,7 +35,13 @@ pub struct BprParams {
 
 impl Default for BprParams {
     fn default() -> Self {
-        BprParams { factors: 64, learning_rate: 0.05, regularization: 0.01, epochs: 100, seed: 42 }
+        BprParams {
+            factors: 64,
+            learning_rate: 0.05,
+            regularization: 0.01,
+            epochs: 100,
+            seed: 42,
+        }
     }
 }
 
@@ -73,7 +79,9 @@ impl BprParams {
         let train = Train::new(x);
         let (nu, ni) = (train.ui.n_rows(), train.ui.n_cols());
         if train.ui.nnz() == 0 || ni < 2 {
-            return Err(Error::Empty("BPR needs interactions and at least two items".into()));
+            return Err(Error::Empty(
+                "BPR needs interactions and at least two items".into(),
+            ));
         }
         let d = self.factors + 1;
         let f = self.factors;
@@ -89,12 +97,21 @@ impl BprParams {
         // User vectors end with a constant 1 that multiplies the item bias.
         let init = |n: usize, stream: u64, bias: f32| -> Vec<f32> {
             let mut rng = Rng::stream(self.seed, stream);
-            (0..n * d).map(|k| if k % d == f { bias } else { ((rng.next_f64() - 0.5) / f as f64) as f32 }).collect()
+            (0..n * d)
+                .map(|k| {
+                    if k % d == f {
+                        bias
+                    } else {
+                        ((rng.next_f64() - 0.5) / f as f64) as f32
+                    }
+                })
+                .collect()
         };
         let mut users = init(nu, 1, 1.0);
         let mut items = init(ni, 2, 0.0);
         // Positives of each block, as (user position, item position).
-        let stratum_of = |pos: u32, bounds: &[usize]| bounds.partition_point(|&b| b <= pos as usize) - 1;
+        let stratum_of =
+            |pos: u32, bounds: &[usize]| bounds.partition_point(|&b| b <= pos as usize) - 1;
         let mut blocks: Vec<Vec<(u32, u32)>> = vec![Vec::new(); s * s];
         for u in 0..nu {
             let up = user_pos[u];
@@ -117,22 +134,26 @@ impl BprParams {
                 let user_chunks = split_by(&mut users, &user_bounds, d);
                 let mut item_chunks = split_by(&mut items, &item_bounds, d);
                 item_chunks.rotate_left(round);
-                user_chunks.into_par_iter().zip(item_chunks).enumerate().for_each(|(b, (uc, ic))| {
-                    let c = (b + round) % s;
-                    let task = Block {
-                        params: self,
-                        users: uc,
-                        items: ic,
-                        user_base: user_bounds[b],
-                        item_base: item_bounds[c],
-                        positives: &blocks[b * s + c],
-                        liked: &train,
-                        liked_of: &liked_of,
-                        item_at: &item_at,
-                        rng: Rng::stream(self.seed, ((epoch * s + round) * s + b) as u64 + 3),
-                    };
-                    arch.dispatch(task);
-                });
+                user_chunks
+                    .into_par_iter()
+                    .zip(item_chunks)
+                    .enumerate()
+                    .for_each(|(b, (uc, ic))| {
+                        let c = (b + round) % s;
+                        let task = Block {
+                            params: self,
+                            users: uc,
+                            items: ic,
+                            user_base: user_bounds[b],
+                            item_base: item_bounds[c],
+                            positives: &blocks[b * s + c],
+                            liked: &train,
+                            liked_of: &liked_of,
+                            item_at: &item_at,
+                            rng: Rng::stream(self.seed, ((epoch * s + round) * s + b) as u64 + 3),
+                        };
+                        arch.dispatch(task);
+                    });
             }
             check_finite("bpr", &format!("factors after epoch {}", epoch + 1), &items)?;
         }
@@ -147,7 +168,12 @@ impl BprParams {
         };
         let user_factors = unshuffle(&users, &user_pos);
         let item_factors = unshuffle(&items, &item_pos);
-        Ok(Bpr { params: self.clone(), train, user_factors, item_factors })
+        Ok(Bpr {
+            params: self.clone(),
+            train,
+            user_factors,
+            item_factors,
+        })
     }
 }
 
@@ -216,7 +242,11 @@ impl pulp::WithSimd for Block<'_> {
             let mut jl = usize::MAX;
             for _ in 0..32 {
                 let cand = self.rng.below(n_items as u64) as usize;
-                if cand != il && liked.binary_search(&self.item_at[self.item_base + cand]).is_err() {
+                if cand != il
+                    && liked
+                        .binary_search(&self.item_at[self.item_base + cand])
+                        .is_err()
+                {
                     jl = cand;
                     break;
                 }
@@ -313,7 +343,12 @@ impl Recommender for Bpr {
     }
     fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
         let d = self.dim();
-        crate::common::gemm_nt(&crate::common::gather_rows(&self.user_factors, d, users), &self.item_factors, d, out);
+        crate::common::gemm_nt(
+            &crate::common::gather_rows(&self.user_factors, d, users),
+            &self.item_factors,
+            d,
+            out,
+        );
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {

@@ -55,10 +55,9 @@ pub fn gram_row(t: &Train, i: usize, acc: &mut [f64], touched: &mut Vec<u32>) {
 pub fn dense_gram(t: &Train) -> Vec<f64> {
     let n = t.ui.n_cols();
     let mut g = vec![0.0f64; n * n];
-    g.par_chunks_mut(n.max(1)).enumerate().for_each_init(
-        Vec::new,
-        |touched, (i, row)| gram_row(t, i, row, touched),
-    );
+    g.par_chunks_mut(n.max(1))
+        .enumerate()
+        .for_each_init(Vec::new, |touched, (i, row)| gram_row(t, i, row, touched));
     g
 }
 
@@ -94,7 +93,10 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 pub fn check_finite(model: &'static str, what: &str, xs: &[f32]) -> because_core::Result<()> {
     match xs.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
-        Some(k) => Err(because_core::Error::NonFinite { model, detail: format!("{what}[{k}] = {}", xs[k]) }),
+        Some(k) => Err(because_core::Error::NonFinite {
+            model,
+            detail: format!("{what}[{k}] = {}", xs[k]),
+        }),
     }
 }
 
@@ -107,7 +109,14 @@ pub fn gemm_nt(left: &[f32], right: &[f32], f: usize, out: &mut [f32]) {
     let lhs = faer::MatRef::from_row_major_slice(left, b, f);
     let rhs = faer::MatRef::from_row_major_slice(right, n, f);
     let dst = faer::MatMut::from_row_major_slice_mut(out, b, n);
-    faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs.transpose(), 1.0f32, faer::Par::Seq);
+    faer::linalg::matmul::matmul(
+        dst,
+        faer::Accum::Replace,
+        lhs,
+        rhs.transpose(),
+        1.0f32,
+        faer::Par::Seq,
+    );
 }
 
 /// Rows `rows` of a row-major matrix with `f` columns, gathered.

@@ -42,7 +42,10 @@ impl EaseParams {
         }
         let n = x.n_items();
         if n > MAX_ITEMS {
-            return Err(Error::param("lambda", format!("EASE needs n_items² memory; {n} items is more than {MAX_ITEMS}")));
+            return Err(Error::param(
+                "lambda",
+                format!("EASE needs n_items² memory; {n} items is more than {MAX_ITEMS}"),
+            ));
         }
         let train = Train::new(x);
         let mut g = dense_gram(&train);
@@ -51,9 +54,10 @@ impl EaseParams {
         }
         let gm = faer::Mat::<f64>::from_fn(n, n, |i, j| g[i * n + j]);
         drop(g);
-        let llt = gm
-            .llt(faer::Side::Lower)
-            .map_err(|e| Error::NonFinite { model: "ease", detail: format!("XᵀX + λI is not positive definite: {e:?}") })?;
+        let llt = gm.llt(faer::Side::Lower).map_err(|e| Error::NonFinite {
+            model: "ease",
+            detail: format!("XᵀX + λI is not positive definite: {e:?}"),
+        })?;
         let p = llt.inverse();
         let mut b = vec![0.0f32; n * n];
         for i in 0..n {
@@ -64,7 +68,11 @@ impl EaseParams {
             }
         }
         crate::common::check_finite("ease", "B", &b)?;
-        Ok(Ease { params: self.clone(), train, b })
+        Ok(Ease {
+            params: self.clone(),
+            train,
+            b,
+        })
     }
 }
 

@@ -30,7 +30,10 @@ impl std::str::FromStr for Weighting {
             "none" | "cosine" => Ok(Weighting::None),
             "tfidf" => Ok(Weighting::TfIdf),
             "bm25" => Ok(Weighting::Bm25),
-            other => Err(Error::param("weighting", format!("unknown weighting {other:?} (none, tfidf, bm25)"))),
+            other => Err(Error::param(
+                "weighting",
+                format!("unknown weighting {other:?} (none, tfidf, bm25)"),
+            )),
         }
     }
 }
@@ -48,7 +51,11 @@ pub struct ItemKnnParams {
 
 impl Default for ItemKnnParams {
     fn default() -> Self {
-        ItemKnnParams { neighbours: 100, shrinkage: 0.0, weighting: Weighting::None }
+        ItemKnnParams {
+            neighbours: 100,
+            shrinkage: 0.0,
+            weighting: Weighting::None,
+        }
     }
 }
 
@@ -66,25 +73,42 @@ fn weighted(t: &Train, w: Weighting) -> Train {
         return t.clone();
     }
     let n_users = t.ui.n_rows() as f64;
-    let idf: Vec<f64> = (0..t.iu.n_rows()).map(|i| (n_users / (1.0 + t.iu.row_indices(i).len() as f64)).ln().max(0.0) + 1e-9).collect();
+    let idf: Vec<f64> = (0..t.iu.n_rows())
+        .map(|i| {
+            (n_users / (1.0 + t.iu.row_indices(i).len() as f64))
+                .ln()
+                .max(0.0)
+                + 1e-9
+        })
+        .collect();
     let avg_len = t.ui.nnz() as f64 / n_users.max(1.0);
     let (k1, b) = (1.2, 0.75);
     let rows: Vec<(u32, u32, f32)> = (0..t.ui.n_rows())
         .flat_map(|u| {
             let len = t.ui.row_indices(u).len() as f64;
             let idf = &idf;
-            t.ui.row_indices(u).iter().zip(t.ui.row_data(u)).map(move |(&i, &v)| {
-                let v = v as f64;
-                let w = match w {
-                    Weighting::TfIdf => v.sqrt() * idf[i as usize],
-                    _ => v * (k1 + 1.0) / (k1 * (1.0 - b + b * len / avg_len) + v) * idf[i as usize],
-                };
-                (u as u32, i, w as f32)
-            })
+            t.ui.row_indices(u)
+                .iter()
+                .zip(t.ui.row_data(u))
+                .map(move |(&i, &v)| {
+                    let v = v as f64;
+                    let w = match w {
+                        Weighting::TfIdf => v.sqrt() * idf[i as usize],
+                        _ => {
+                            v * (k1 + 1.0) / (k1 * (1.0 - b + b * len / avg_len) + v)
+                                * idf[i as usize]
+                        }
+                    };
+                    (u as u32, i, w as f32)
+                })
         })
         .collect();
-    let x = Interactions::from_tuples(t.ui.n_rows(), t.ui.n_cols(), rows.into_iter().map(|(u, i, v)| (u, i, v, 0)))
-        .unwrap_or_default();
+    let x = Interactions::from_tuples(
+        t.ui.n_rows(),
+        t.ui.n_cols(),
+        rows.into_iter().map(|(u, i, v)| (u, i, v, 0)),
+    )
+    .unwrap_or_default();
     Train::new(&x)
 }
 
@@ -106,7 +130,15 @@ impl ItemKnnParams {
         let train = Train::new(x);
         let w = weighted(&train, self.weighting);
         let n = x.n_items();
-        let norms: Vec<f64> = (0..n).map(|i| w.iu.row_data(i).iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt()).collect();
+        let norms: Vec<f64> = (0..n)
+            .map(|i| {
+                w.iu.row_data(i)
+                    .iter()
+                    .map(|&v| (v as f64) * (v as f64))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .collect();
         let rows: Vec<Vec<(u32, f32)>> = (0..n)
             .into_par_iter()
             .map_init(
@@ -125,7 +157,9 @@ impl ItemKnnParams {
                     }
                     let k = self.neighbours.min(nb.len());
                     if k < nb.len() {
-                        nb.select_nth_unstable_by(k, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                        nb.select_nth_unstable_by(k, |a, b| {
+                            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+                        });
                         nb.truncate(k);
                     }
                     nb.sort_by_key(|p| p.0);
@@ -133,21 +167,35 @@ impl ItemKnnParams {
                 },
             )
             .collect();
-        let tuples = rows.iter().enumerate().flat_map(|(i, r)| r.iter().map(move |&(j, s)| (i as u32, j, s, 0)));
+        let tuples = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.iter().map(move |&(j, s)| (i as u32, j, s, 0)));
         let sim = CsrMatrix::from_interactions(&Interactions::from_tuples(n, n, tuples)?);
         crate::common::check_finite("itemknn", "similarity", sim.data())?;
-        Ok(ItemKnn { params: self.clone(), train, sim })
+        Ok(ItemKnn {
+            params: self.clone(),
+            train,
+            sim,
+        })
     }
 }
 
 impl ItemKnn {
     /// The neighbours of `item` and their similarities.
     pub fn neighbours(&self, item: u32) -> (&[u32], &[f32]) {
-        (self.sim.row_indices(item as usize), self.sim.row_data(item as usize))
+        (
+            self.sim.row_indices(item as usize),
+            self.sim.row_data(item as usize),
+        )
     }
     /// Contribution of each history item to the score of `target`.
     pub fn contributions(&self, items: &[u32], values: &[f32], target: u32) -> Vec<f32> {
-        items.iter().zip(values).map(|(&i, &v)| v * self.sim.get(i as usize, target)).collect()
+        items
+            .iter()
+            .zip(values)
+            .map(|(&i, &v)| v * self.sim.get(i as usize, target))
+            .collect()
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Each model has a parameter struct (`FooParams`) whose `fit` returns an
 //! immutable fitted model implementing [`because_core::Recommender`]:
-//! [`Popularity`], [`ItemKnn`], [`Ease`], [`PureSvd`], [`Als`], [`Bpr`] and,
+//! [`Popularity`], [`ItemKnn`], [`UserKnn`], [`Ease`], [`PureSvd`], [`Als`], [`Bpr`] and,
 //! for explicit ratings, [`BiasedMf`].
 //! [`Model`] wraps any of them, is built from a [`ModelSpec`] (a kind and
 //! `key=value` parameters, as the command line gives them) and is saved and
@@ -33,6 +33,7 @@ mod model;
 pub mod persist;
 mod popularity;
 mod svd;
+mod userknn;
 
 pub use als::{Als, AlsParams, Solver};
 pub use bpr::{Bpr, BprParams};
@@ -43,3 +44,4 @@ pub use mf::{BiasedMf, MfParams};
 pub use model::{Model, ModelSpec, KINDS};
 pub use popularity::{Popularity, PopularityParams};
 pub use svd::{PureSvd, SvdParams};
+pub use userknn::{UserKnn, UserKnnParams};

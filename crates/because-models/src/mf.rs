@@ -25,7 +25,13 @@ pub struct MfParams {
 
 impl Default for MfParams {
     fn default() -> Self {
-        MfParams { factors: 32, learning_rate: 0.01, regularization: 0.05, epochs: 30, seed: 42 }
+        MfParams {
+            factors: 32,
+            learning_rate: 0.01,
+            regularization: 0.05,
+            epochs: 30,
+            seed: 42,
+        }
     }
 }
 
@@ -70,11 +76,14 @@ impl MfParams {
         }
         let mean = (train.ui.data().iter().map(|&v| v as f64).sum::<f64>() / nnz as f64) as f32;
         let mut rng = Rng::new(self.seed);
-        let mut init = |n: usize| -> Vec<f32> { (0..n * f).map(|_| (rng.normal() * 0.1) as f32).collect() };
+        let mut init =
+            |n: usize| -> Vec<f32> { (0..n * f).map(|_| (rng.normal() * 0.1) as f32).collect() };
         let mut p = init(nu);
         let mut q = init(ni);
         let (mut bu, mut bi) = (vec![0.0f32; nu], vec![0.0f32; ni]);
-        let rows: Vec<u32> = (0..nu).flat_map(|u| std::iter::repeat_n(u as u32, train.ui.row_indices(u).len())).collect();
+        let rows: Vec<u32> = (0..nu)
+            .flat_map(|u| std::iter::repeat_n(u as u32, train.ui.row_indices(u).len()))
+            .collect();
         let mut order: Vec<usize> = (0..nnz).collect();
         let (lr, reg) = (self.learning_rate, self.regularization);
         for epoch in 0..self.epochs {
@@ -95,7 +104,15 @@ impl MfParams {
             check_finite("mf", &format!("factors after epoch {}", epoch + 1), &q)?;
         }
         check_finite("mf", "user factors", &p)?;
-        Ok(BiasedMf { params: self.clone(), train, mean, user_bias: bu, item_bias: bi, user_factors: p, item_factors: q })
+        Ok(BiasedMf {
+            params: self.clone(),
+            train,
+            mean,
+            user_bias: bu,
+            item_bias: bi,
+            user_factors: p,
+            item_factors: q,
+        })
     }
 }
 
@@ -110,15 +127,23 @@ impl BiasedMf {
     }
     /// The predicted rating of `item` by known `user`.
     pub fn predict(&self, user: u32, item: u32) -> f32 {
-        self.mean + self.user_bias[user as usize] + self.item_bias[item as usize] + dot(self.pu(user), self.qi(item))
+        self.mean
+            + self.user_bias[user as usize]
+            + self.item_bias[item as usize]
+            + dot(self.pu(user), self.qi(item))
     }
     /// User bias and factors for an ad-hoc history of ratings (ridge
     /// regression with the item side fixed).
     pub fn fold_in(&self, items: &[u32], ratings: &[f32]) -> (f32, Vec<f32>) {
         let f = self.params.factors;
         let reg = self.params.regularization.max(1e-3) as f64;
-        let resid: Vec<f64> = items.iter().zip(ratings).map(|(&i, &r)| (r - self.mean - self.item_bias[i as usize]) as f64).collect();
-        let b = resid.iter().sum::<f64>() / (items.len() as f64 + reg * items.len().max(1) as f64 / 10.0 + 1.0);
+        let resid: Vec<f64> = items
+            .iter()
+            .zip(ratings)
+            .map(|(&i, &r)| (r - self.mean - self.item_bias[i as usize]) as f64)
+            .collect();
+        let b = resid.iter().sum::<f64>()
+            / (items.len() as f64 + reg * items.len().max(1) as f64 / 10.0 + 1.0);
         let mut a = vec![0.0f64; f * f];
         let mut rhs = vec![0.0f64; f];
         for (&i, &e) in items.iter().zip(&resid) {
@@ -133,7 +158,10 @@ impl BiasedMf {
         for x in 0..f {
             a[x * f + x] += reg * items.len().max(1) as f64;
         }
-        (b as f32, solve_spd(a, rhs, f).into_iter().map(|v| v as f32).collect())
+        (
+            b as f32,
+            solve_spd(a, rhs, f).into_iter().map(|v| v as f32).collect(),
+        )
     }
 }
 

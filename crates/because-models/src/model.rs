@@ -1,11 +1,16 @@
 //! [`Model`]: any model, built from a [`ModelSpec`].
 
-use crate::{Als, AlsParams, BiasedMf, Bpr, BprParams, MfParams, Ease, EaseParams, ItemKnn, ItemKnnParams, Popularity, PopularityParams, PureSvd, Solver, SvdParams, Weighting};
+use crate::{
+    Als, AlsParams, BiasedMf, Bpr, BprParams, Ease, EaseParams, ItemKnn, ItemKnnParams, MfParams,
+    Popularity, PopularityParams, PureSvd, Solver, SvdParams, UserKnn, UserKnnParams, Weighting,
+};
 use because_core::{Error, Interactions, Query, Recommender, Result};
 use std::collections::BTreeMap;
 
 /// Model kinds, as named on the command line.
-pub const KINDS: [&str; 7] = ["pop", "itemknn", "ease", "svd", "als", "bpr", "mf"];
+pub const KINDS: [&str; 8] = [
+    "pop", "itemknn", "userknn", "ease", "svd", "als", "bpr", "mf",
+];
 
 /// A model kind and its parameters as text, such as `als:factors=64,regularization=0.05`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +24,11 @@ pub struct ModelSpec {
 impl std::fmt::Display for ModelSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.kind)?;
-        let parts: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let parts: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         if !parts.is_empty() {
             write!(f, ":{}", parts.join(","))?;
         }
@@ -31,11 +40,32 @@ fn keys_for(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "pop" => &["window_days"],
         "itemknn" => &["neighbours", "shrinkage", "weighting"],
+        "userknn" => &["neighbours", "shrinkage"],
         "ease" => &["lambda"],
         "svd" => &["factors", "oversampling", "power_iterations", "seed"],
-        "als" => &["factors", "regularization", "alpha", "iterations", "cg_steps", "solver", "seed"],
-        "bpr" => &["factors", "learning_rate", "regularization", "epochs", "seed"],
-        "mf" => &["factors", "learning_rate", "regularization", "epochs", "seed"],
+        "als" => &[
+            "factors",
+            "regularization",
+            "alpha",
+            "iterations",
+            "cg_steps",
+            "solver",
+            "seed",
+        ],
+        "bpr" => &[
+            "factors",
+            "learning_rate",
+            "regularization",
+            "epochs",
+            "seed",
+        ],
+        "mf" => &[
+            "factors",
+            "learning_rate",
+            "regularization",
+            "epochs",
+            "seed",
+        ],
         _ => return None,
     })
 }
@@ -45,16 +75,23 @@ impl std::str::FromStr for ModelSpec {
     fn from_str(s: &str) -> Result<ModelSpec> {
         let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
         let kind = kind.trim().to_lowercase();
-        let keys = keys_for(&kind)
-            .ok_or_else(|| Error::param("model", format!("unknown model {kind:?} (one of {})", KINDS.join(", "))))?;
+        let keys = keys_for(&kind).ok_or_else(|| {
+            Error::param(
+                "model",
+                format!("unknown model {kind:?} (one of {})", KINDS.join(", ")),
+            )
+        })?;
         let mut params = BTreeMap::new();
         for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| Error::param("model", format!("{part:?} in {s:?} is not key=value")))?;
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                Error::param("model", format!("{part:?} in {s:?} is not key=value"))
+            })?;
             let k = k.trim().replace('-', "_");
             if !keys.contains(&k.as_str()) {
-                return Err(Error::param("model", format!("{kind} has no parameter {k:?} (it has {})", keys.join(", "))));
+                return Err(Error::param(
+                    "model",
+                    format!("{kind} has no parameter {k:?} (it has {})", keys.join(", ")),
+                ));
             }
             params.insert(k, v.trim().to_string());
         }
@@ -77,7 +114,9 @@ impl ModelSpec {
     fn get<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T> {
         match self.params.get(key) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| Error::param(key, format!("{v:?} is not a valid value for {}", self.kind))),
+            Some(v) => v.parse().map_err(|_| {
+                Error::param(key, format!("{v:?} is not a valid value for {}", self.kind))
+            }),
         }
     }
 
@@ -89,7 +128,12 @@ impl ModelSpec {
                     None => None,
                     Some(_) => Some(self.get("window_days", 0.0)?),
                 };
-                Model::Popularity(PopularityParams { window_ms: days.map(|d| (d * 86_400_000.0) as i64) }.fit(x)?)
+                Model::Popularity(
+                    PopularityParams {
+                        window_ms: days.map(|d| (d * 86_400_000.0) as i64),
+                    }
+                    .fit(x)?,
+                )
             }
             "itemknn" => {
                 let d = ItemKnnParams::default();
@@ -103,7 +147,22 @@ impl ModelSpec {
                     .fit(x)?,
                 )
             }
-            "ease" => Model::Ease(EaseParams { lambda: self.get("lambda", EaseParams::default().lambda)? }.fit(x)?),
+            "userknn" => {
+                let d = UserKnnParams::default();
+                Model::UserKnn(
+                    UserKnnParams {
+                        neighbours: self.get("neighbours", d.neighbours)?,
+                        shrinkage: self.get("shrinkage", d.shrinkage)?,
+                    }
+                    .fit(x)?,
+                )
+            }
+            "ease" => Model::Ease(
+                EaseParams {
+                    lambda: self.get("lambda", EaseParams::default().lambda)?,
+                }
+                .fit(x)?,
+            ),
             "svd" => {
                 let d = SvdParams::default();
                 Model::Svd(
@@ -121,7 +180,12 @@ impl ModelSpec {
                 let solver = match self.get("solver", "cg".to_string())?.as_str() {
                     "cg" => Solver::ConjugateGradient,
                     "cholesky" => Solver::Cholesky,
-                    other => return Err(Error::param("solver", format!("{other:?} is not cg or cholesky"))),
+                    other => {
+                        return Err(Error::param(
+                            "solver",
+                            format!("{other:?} is not cg or cholesky"),
+                        ))
+                    }
                 };
                 Model::Als(
                     AlsParams {
@@ -180,6 +244,8 @@ pub enum Model {
     Popularity(Popularity),
     /// Item-kNN.
     ItemKnn(ItemKnn),
+    /// User-kNN.
+    UserKnn(UserKnn),
     /// EASE.
     Ease(Ease),
     /// PureSVD.
@@ -197,6 +263,7 @@ macro_rules! each {
         match $self {
             Model::Popularity($m) => $body,
             Model::ItemKnn($m) => $body,
+            Model::UserKnn($m) => $body,
             Model::Ease($m) => $body,
             Model::Svd($m) => $body,
             Model::Als($m) => $body,
@@ -209,7 +276,10 @@ macro_rules! each {
 impl Model {
     /// The full parameter set, defaults included, as a spec.
     pub fn spec(&self) -> ModelSpec {
-        let mut s = ModelSpec::new(self.kind()).unwrap_or(ModelSpec { kind: self.kind().into(), params: BTreeMap::new() });
+        let mut s = ModelSpec::new(self.kind()).unwrap_or(ModelSpec {
+            kind: self.kind().into(),
+            params: BTreeMap::new(),
+        });
         match self {
             Model::Popularity(m) => {
                 if let Some(w) = m.params.window_ms {
@@ -222,16 +292,32 @@ impl Model {
                     Weighting::TfIdf => "tfidf",
                     Weighting::Bm25 => "bm25",
                 };
-                s = s.with("neighbours", m.params.neighbours).with("shrinkage", m.params.shrinkage).with("weighting", w);
+                s = s
+                    .with("neighbours", m.params.neighbours)
+                    .with("shrinkage", m.params.shrinkage)
+                    .with("weighting", w);
+            }
+            Model::UserKnn(m) => {
+                s = s
+                    .with("neighbours", m.params.neighbours)
+                    .with("shrinkage", m.params.shrinkage)
             }
             Model::Ease(m) => s = s.with("lambda", m.params.lambda),
             Model::Svd(m) => {
                 let p = &m.params;
-                s = s.with("factors", p.factors).with("oversampling", p.oversampling).with("power_iterations", p.power_iterations).with("seed", p.seed);
+                s = s
+                    .with("factors", p.factors)
+                    .with("oversampling", p.oversampling)
+                    .with("power_iterations", p.power_iterations)
+                    .with("seed", p.seed);
             }
             Model::Als(m) => {
                 let p = &m.params;
-                let solver = if p.solver == Solver::Cholesky { "cholesky" } else { "cg" };
+                let solver = if p.solver == Solver::Cholesky {
+                    "cholesky"
+                } else {
+                    "cg"
+                };
                 s = s
                     .with("factors", p.factors)
                     .with("regularization", p.regularization)
@@ -309,7 +395,12 @@ mod tests {
         let e = "nope".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("unknown model"), "{e}");
         let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (1, 1, 1.0, 0)]).unwrap();
-        let e = "ease:lambda=abc".parse::<ModelSpec>().unwrap().fit(&x).unwrap_err().to_string();
+        let e = "ease:lambda=abc"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`lambda`"), "{e}");
     }
 
@@ -325,7 +416,12 @@ mod tests {
             ("svd:factors=0", "factors"),
             ("pop:window_days=-1", "window"),
         ] {
-            let e = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap_err().to_string();
+            let e = spec
+                .parse::<ModelSpec>()
+                .unwrap()
+                .fit(&x)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(&format!("`{key}`")), "{spec}: {e}");
         }
     }

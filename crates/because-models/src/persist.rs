@@ -9,7 +9,7 @@
 //! every tensor's shape.
 
 use crate::common::Train;
-use crate::{Als, BiasedMf, Bpr, Ease, ItemKnn, Model, ModelSpec, Popularity, PureSvd};
+use crate::{Als, BiasedMf, Bpr, Ease, ItemKnn, Model, ModelSpec, Popularity, PureSvd, UserKnn};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::{json, Value};
@@ -95,7 +95,13 @@ pub fn fingerprint(x: &because_core::Interactions) -> String {
     for &p in x.indptr() {
         bytes.extend_from_slice(&(p as u64).to_le_bytes());
     }
-    format!("{}x{}:{}:{:016x}", x.n_users(), x.n_items(), x.len(), checksum(&bytes))
+    format!(
+        "{}x{}:{}:{:016x}",
+        x.n_users(),
+        x.n_items(),
+        x.len(),
+        checksum(&bytes)
+    )
 }
 
 enum Owned {
@@ -107,17 +113,41 @@ enum Owned {
 impl Owned {
     fn bytes(&self) -> (Dtype, Vec<u8>, Vec<usize>) {
         match self {
-            Owned::F32(v, s) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone()),
-            Owned::U32(v, s) => (Dtype::U32, v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone()),
-            Owned::U64(v, s) => (Dtype::U64, v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone()),
+            Owned::F32(v, s) => (
+                Dtype::F32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                s.clone(),
+            ),
+            Owned::U32(v, s) => (
+                Dtype::U32,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                s.clone(),
+            ),
+            Owned::U64(v, s) => (
+                Dtype::U64,
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                s.clone(),
+            ),
         }
     }
 }
 
 fn csr_tensors(prefix: &str, m: &CsrMatrix, out: &mut Vec<(String, Owned)>) {
-    out.push((format!("{prefix}.indptr"), Owned::U64(m.indptr().iter().map(|&p| p as u64).collect(), vec![m.indptr().len()])));
-    out.push((format!("{prefix}.indices"), Owned::U32(m.indices().to_vec(), vec![m.nnz()])));
-    out.push((format!("{prefix}.data"), Owned::F32(m.data().to_vec(), vec![m.nnz()])));
+    out.push((
+        format!("{prefix}.indptr"),
+        Owned::U64(
+            m.indptr().iter().map(|&p| p as u64).collect(),
+            vec![m.indptr().len()],
+        ),
+    ));
+    out.push((
+        format!("{prefix}.indices"),
+        Owned::U32(m.indices().to_vec(), vec![m.nnz()]),
+    ));
+    out.push((
+        format!("{prefix}.data"),
+        Owned::F32(m.data().to_vec(), vec![m.nnz()]),
+    ));
 }
 
 fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
@@ -126,6 +156,7 @@ fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
     let train = match model {
         Model::Popularity(m) => &m.train,
         Model::ItemKnn(m) => &m.train,
+        Model::UserKnn(m) => &m.train,
         Model::Ease(m) => &m.train,
         Model::Svd(m) => &m.train,
         Model::Als(m) => &m.train,
@@ -136,25 +167,56 @@ fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
     match model {
         Model::Popularity(m) => t.push(("counts".into(), Owned::F32(m.counts.clone(), vec![ni]))),
         Model::ItemKnn(m) => csr_tensors("similarity", &m.sim, &mut t),
+        Model::UserKnn(m) => t.push(("norms".into(), Owned::F32(m.norms.clone(), vec![nu]))),
         Model::Ease(m) => t.push(("b".into(), Owned::F32(m.b.clone(), vec![ni, ni]))),
         Model::Svd(m) => {
-            t.push(("item_factors".into(), Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors])));
-            t.push(("singular_values".into(), Owned::F32(m.singular_values.clone(), vec![m.params.factors])));
+            t.push((
+                "item_factors".into(),
+                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors]),
+            ));
+            t.push((
+                "singular_values".into(),
+                Owned::F32(m.singular_values.clone(), vec![m.params.factors]),
+            ));
         }
         Model::Als(m) => {
-            t.push(("user_factors".into(), Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors])));
-            t.push(("item_factors".into(), Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors])));
+            t.push((
+                "user_factors".into(),
+                Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors]),
+            ));
+            t.push((
+                "item_factors".into(),
+                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors]),
+            ));
         }
         Model::Bpr(m) => {
-            t.push(("user_factors".into(), Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors + 1])));
-            t.push(("item_factors".into(), Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors + 1])));
+            t.push((
+                "user_factors".into(),
+                Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors + 1]),
+            ));
+            t.push((
+                "item_factors".into(),
+                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors + 1]),
+            ));
         }
         Model::Mf(m) => {
             t.push(("mean".into(), Owned::F32(vec![m.mean], vec![1])));
-            t.push(("user_bias".into(), Owned::F32(m.user_bias.clone(), vec![nu])));
-            t.push(("item_bias".into(), Owned::F32(m.item_bias.clone(), vec![ni])));
-            t.push(("user_factors".into(), Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors])));
-            t.push(("item_factors".into(), Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors])));
+            t.push((
+                "user_bias".into(),
+                Owned::F32(m.user_bias.clone(), vec![nu]),
+            ));
+            t.push((
+                "item_bias".into(),
+                Owned::F32(m.item_bias.clone(), vec![ni]),
+            ));
+            t.push((
+                "user_factors".into(),
+                Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors]),
+            ));
+            t.push((
+                "item_factors".into(),
+                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors]),
+            ));
         }
     }
     t
@@ -162,7 +224,10 @@ fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let io = |e| PersistError::Io { path: path.to_path_buf(), source: e };
+    let io = |e| PersistError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)?;
@@ -171,7 +236,10 @@ fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Saves `model` with `meta` into the folder `dir` (created if needed).
 pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| PersistError::Io { path: dir.to_path_buf(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| PersistError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let owned = tensors_of(model);
     type Raw = (String, (Dtype, Vec<u8>, Vec<usize>));
     let raw: Vec<Raw> = owned.iter().map(|(n, o)| (n.clone(), o.bytes())).collect();
@@ -179,9 +247,14 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         .iter()
         .map(|(n, (d, b, s))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| PersistError::Invalid { path: dir.to_path_buf(), message: e.to_string() })?;
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| PersistError::Invalid { path: dir.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| PersistError::Invalid {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let bytes = safetensors::serialize(views, None).map_err(|e| PersistError::Invalid {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let spec = model.spec();
     let manifest = json!({
         "format": "because-model",
@@ -198,7 +271,10 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         "item_titles": meta.item_titles,
     });
     write_file_atomic(&dir.join("model.safetensors"), &bytes)?;
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid { path: dir.to_path_buf(), message: e.to_string() })?;
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
     write_file_atomic(&dir.join("manifest.json"), &text)
 }
 
@@ -209,29 +285,53 @@ struct Tensors<'a> {
 
 impl Tensors<'_> {
     fn invalid(&self, m: String) -> PersistError {
-        PersistError::Invalid { path: self.path.to_path_buf(), message: m }
+        PersistError::Invalid {
+            path: self.path.to_path_buf(),
+            message: m,
+        }
     }
     fn view(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<TensorView<'_>> {
-        let v = self.st.tensor(name).map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
+        let v = self
+            .st
+            .tensor(name)
+            .map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
         if v.dtype() != dtype || v.shape() != shape {
-            return Err(self.invalid(format!("tensor {name:?} is {:?}{:?}, expected {dtype:?}{shape:?}", v.dtype(), v.shape())));
+            return Err(self.invalid(format!(
+                "tensor {name:?} is {:?}{:?}, expected {dtype:?}{shape:?}",
+                v.dtype(),
+                v.shape()
+            )));
         }
         Ok(v)
     }
     fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let v = self.view(name, Dtype::F32, shape)?;
-        Ok(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        Ok(v.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
     }
     fn len_of(&self, name: &str) -> Result<usize> {
-        let v = self.st.tensor(name).map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
+        let v = self
+            .st
+            .tensor(name)
+            .map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
         Ok(v.shape().iter().product())
     }
     fn csr(&self, prefix: &str, rows: usize, cols: usize) -> Result<CsrMatrix> {
         let indptr_v = self.view(&format!("{prefix}.indptr"), Dtype::U64, &[rows + 1])?;
-        let indptr: Vec<usize> = indptr_v.data().chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize).collect();
+        let indptr: Vec<usize> = indptr_v
+            .data()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize)
+            .collect();
         let nnz = self.len_of(&format!("{prefix}.indices"))?;
         let iv = self.view(&format!("{prefix}.indices"), Dtype::U32, &[nnz])?;
-        let indices: Vec<u32> = iv.data().chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let indices: Vec<u32> = iv
+            .data()
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         let data = self.f32(&format!("{prefix}.data"), &[nnz])?;
         Ok(CsrMatrix::from_parts(rows, cols, indptr, indices, data)?)
     }
@@ -240,46 +340,91 @@ impl Tensors<'_> {
 /// Loads a model folder, verifying its format version, checksum and shapes.
 pub fn load(dir: &Path) -> Result<Loaded> {
     let mpath = dir.join("manifest.json");
-    let invalid = |m: String| PersistError::Invalid { path: mpath.clone(), message: m };
-    let text = std::fs::read(&mpath).map_err(|e| PersistError::Io { path: mpath.clone(), source: e })?;
-    let m: Value = serde_json::from_slice(&text).map_err(|e| invalid(format!("not valid JSON ({e}); the file may be truncated")))?;
+    let invalid = |m: String| PersistError::Invalid {
+        path: mpath.clone(),
+        message: m,
+    };
+    let text = std::fs::read(&mpath).map_err(|e| PersistError::Io {
+        path: mpath.clone(),
+        source: e,
+    })?;
+    let m: Value = serde_json::from_slice(&text)
+        .map_err(|e| invalid(format!("not valid JSON ({e}); the file may be truncated")))?;
     if m["format"] != "because-model" {
         return Err(invalid("not a because model manifest".into()));
     }
-    let version = m["format_version"].as_u64().ok_or_else(|| invalid("no format_version".into()))?;
+    let version = m["format_version"]
+        .as_u64()
+        .ok_or_else(|| invalid("no format_version".into()))?;
     if version != FORMAT_VERSION {
-        return Err(invalid(format!("format version {version} is not supported (this build reads version {FORMAT_VERSION})")));
+        return Err(invalid(format!(
+            "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+        )));
     }
-    let kind = m["kind"].as_str().ok_or_else(|| invalid("no kind".into()))?;
-    let nu = m["n_users"].as_u64().ok_or_else(|| invalid("no n_users".into()))? as usize;
-    let ni = m["n_items"].as_u64().ok_or_else(|| invalid("no n_items".into()))? as usize;
+    let kind = m["kind"]
+        .as_str()
+        .ok_or_else(|| invalid("no kind".into()))?;
+    let nu = m["n_users"]
+        .as_u64()
+        .ok_or_else(|| invalid("no n_users".into()))? as usize;
+    let ni = m["n_items"]
+        .as_u64()
+        .ok_or_else(|| invalid("no n_items".into()))? as usize;
     let mut params = BTreeMap::new();
     if let Some(p) = m["params"].as_object() {
         for (k, v) in p {
-            params.insert(k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            params.insert(
+                k.clone(),
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            );
         }
     }
-    let spec = ModelSpec { kind: kind.to_string(), params };
+    let spec = ModelSpec {
+        kind: kind.to_string(),
+        params,
+    };
     let tpath = dir.join("model.safetensors");
-    let bytes = std::fs::read(&tpath).map_err(|e| PersistError::Io { path: tpath.clone(), source: e })?;
+    let bytes = std::fs::read(&tpath).map_err(|e| PersistError::Io {
+        path: tpath.clone(),
+        source: e,
+    })?;
     let expected_len = m["tensors"]["bytes"].as_u64().unwrap_or(0) as usize;
-    let tinvalid = |msg: String| PersistError::Invalid { path: tpath.clone(), message: msg };
+    let tinvalid = |msg: String| PersistError::Invalid {
+        path: tpath.clone(),
+        message: msg,
+    };
     if bytes.len() != expected_len {
         return Err(tinvalid(format!("{} bytes, the manifest says {expected_len}: the file is truncated or from another save", bytes.len())));
     }
     let sum = format!("{:016x}", checksum(&bytes));
     if m["tensors"]["checksum"].as_str() != Some(sum.as_str()) {
-        return Err(tinvalid("checksum mismatch: the file is corrupted or from another save".into()));
+        return Err(tinvalid(
+            "checksum mismatch: the file is corrupted or from another save".into(),
+        ));
     }
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| tinvalid(e.to_string()))?;
     let t = Tensors { st, path: &tpath };
     let train = Train::from_matrix(t.csr("train", nu, ni)?);
     let p = |k: &str| spec.params.get(k).cloned().unwrap_or_default();
-    let num = |k: &str| -> Result<f64> { p(k).parse().map_err(|_| invalid(format!("parameter {k:?} = {:?} is not a number", p(k)))) };
+    let num = |k: &str| -> Result<f64> {
+        p(k).parse()
+            .map_err(|_| invalid(format!("parameter {k:?} = {:?} is not a number", p(k))))
+    };
     let model = match kind {
         "pop" => {
-            let window_ms = spec.params.get("window_days").map(|_| num("window_days")).transpose()?.map(|d| (d * 86_400_000.0) as i64);
-            Model::Popularity(Popularity { params: crate::PopularityParams { window_ms }, train, counts: t.f32("counts", &[ni])? })
+            let window_ms = spec
+                .params
+                .get("window_days")
+                .map(|_| num("window_days"))
+                .transpose()?
+                .map(|d| (d * 86_400_000.0) as i64);
+            Model::Popularity(Popularity {
+                params: crate::PopularityParams { window_ms },
+                train,
+                counts: t.f32("counts", &[ni])?,
+            })
         }
         "itemknn" => Model::ItemKnn(ItemKnn {
             params: crate::ItemKnnParams {
@@ -290,7 +435,21 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             train,
             sim: t.csr("similarity", ni, ni)?,
         }),
-        "ease" => Model::Ease(Ease { params: crate::EaseParams { lambda: num("lambda")? as f32 }, train, b: t.f32("b", &[ni, ni])? }),
+        "userknn" => Model::UserKnn(UserKnn {
+            params: crate::UserKnnParams {
+                neighbours: num("neighbours")? as usize,
+                shrinkage: num("shrinkage")? as f32,
+            },
+            train,
+            norms: t.f32("norms", &[nu])?,
+        }),
+        "ease" => Model::Ease(Ease {
+            params: crate::EaseParams {
+                lambda: num("lambda")? as f32,
+            },
+            train,
+            b: t.f32("b", &[ni, ni])?,
+        }),
         "svd" => {
             let k = num("factors")? as usize;
             Model::Svd(PureSvd {
@@ -314,7 +473,11 @@ pub fn load(dir: &Path) -> Result<Loaded> {
                     alpha: num("alpha")? as f32,
                     iterations: num("iterations")? as usize,
                     cg_steps: num("cg_steps")? as usize,
-                    solver: if p("solver") == "cholesky" { crate::Solver::Cholesky } else { crate::Solver::ConjugateGradient },
+                    solver: if p("solver") == "cholesky" {
+                        crate::Solver::Cholesky
+                    } else {
+                        crate::Solver::ConjugateGradient
+                    },
                     seed: num("seed")? as u64,
                 },
                 train,
@@ -358,17 +521,31 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         other => return Err(invalid(format!("unknown model kind {other:?}"))),
     };
     let strings = |key: &str| -> Vec<String> {
-        m[key].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default()
+        m[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let meta = Meta {
         user_ids: strings("user_ids"),
         item_ids: strings("item_ids"),
-        data_fingerprint: m["data_fingerprint"].as_str().unwrap_or_default().to_string(),
+        data_fingerprint: m["data_fingerprint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         metrics: m["metrics"].clone(),
         item_titles: strings("item_titles"),
     };
     if meta.user_ids.len() != nu || meta.item_ids.len() != ni {
-        return Err(invalid(format!("{} user IDs and {} item IDs for {nu} users and {ni} items", meta.user_ids.len(), meta.item_ids.len())));
+        return Err(invalid(format!(
+            "{} user IDs and {} item IDs for {nu} users and {ni} items",
+            meta.user_ids.len(),
+            meta.item_ids.len()
+        )));
     }
     Ok(Loaded { model, meta })
 }

@@ -35,7 +35,11 @@ impl PopularityParams {
                 counts[i as usize] += 1.0;
             }
         }
-        Ok(Popularity { params: self.clone(), train: Train::new(x), counts })
+        Ok(Popularity {
+            params: self.clone(),
+            train: Train::new(x),
+            counts,
+        })
     }
 }
 

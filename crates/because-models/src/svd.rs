@@ -24,7 +24,12 @@ pub struct SvdParams {
 
 impl Default for SvdParams {
     fn default() -> Self {
-        SvdParams { factors: 32, oversampling: 10, power_iterations: 4, seed: 42 }
+        SvdParams {
+            factors: 32,
+            oversampling: 10,
+            power_iterations: 4,
+            seed: 42,
+        }
     }
 }
 
@@ -76,7 +81,10 @@ impl SvdParams {
         }
         // Bᵀ = Xᵀ Q (n × l); its left singular vectors are B's right ones.
         let bt = sparse_times(&train.iu, &q);
-        let svd = bt.thin_svd().map_err(|e| Error::NonFinite { model: "svd", detail: format!("SVD did not converge: {e:?}") })?;
+        let svd = bt.thin_svd().map_err(|e| Error::NonFinite {
+            model: "svd",
+            detail: format!("SVD did not converge: {e:?}"),
+        })?;
         let u = svd.U();
         let s = svd.S();
         let mut item_factors = vec![0.0f32; n * k];
@@ -87,7 +95,15 @@ impl SvdParams {
         }
         let singular_values: Vec<f32> = (0..k).map(|c| s[c] as f32).collect();
         check_finite("svd", "item factors", &item_factors)?;
-        Ok(PureSvd { params: SvdParams { factors: k, ..self.clone() }, train, item_factors, singular_values })
+        Ok(PureSvd {
+            params: SvdParams {
+                factors: k,
+                ..self.clone()
+            },
+            train,
+            item_factors,
+            singular_values,
+        })
     }
 }
 
@@ -105,7 +121,9 @@ impl PureSvd {
     pub fn project(&self, items: &[u32], values: &[f32]) -> Vec<f32> {
         let mut p = vec![0.0f32; self.params.factors];
         for (&i, &v) in items.iter().zip(values) {
-            p.iter_mut().zip(self.item_factors(i)).for_each(|(a, &b)| *a += v * b);
+            p.iter_mut()
+                .zip(self.item_factors(i))
+                .for_each(|(a, &b)| *a += v * b);
         }
         p
     }

@@ -20,6 +20,7 @@ fn specs() -> Vec<String> {
     s.push("als:factors=8,iterations=3,solver=cholesky".into());
     s.push("bpr:factors=8,epochs=20".into());
     s.push("mf:factors=4,epochs=5".into());
+    s.push("userknn:neighbours=10".into());
     s
 }
 
@@ -27,7 +28,11 @@ fn specs() -> Vec<String> {
 fn every_model_conforms() {
     let x = block_data(40, 30, 8, 7);
     for spec in specs() {
-        let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        let model = spec
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap_or_else(|e| panic!("{spec}: {e}"));
         check_recommender(&model, &x);
     }
 }
@@ -52,7 +57,11 @@ fn every_model_round_trips_through_a_folder() {
         assert_eq!(back.meta.item_ids, meta.item_ids);
         for u in 0..40 {
             let q = Request::new(Query::User(u), 10);
-            assert_eq!(back.model.recommend(&q).unwrap(), model.recommend(&q).unwrap(), "{spec}: user {u}");
+            assert_eq!(
+                back.model.recommend(&q).unwrap(),
+                model.recommend(&q).unwrap(),
+                "{spec}: user {u}"
+            );
         }
     }
 }
@@ -60,9 +69,17 @@ fn every_model_round_trips_through_a_folder() {
 #[test]
 fn damaged_model_files_are_clear_errors() {
     let x = block_data(20, 10, 4, 1);
-    let model = "ease:lambda=5".parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+    let model = "ease:lambda=5"
+        .parse::<ModelSpec>()
+        .unwrap()
+        .fit(&x)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let meta = Meta { user_ids: (0..20).map(|u| u.to_string()).collect(), item_ids: (0..10).map(|i| i.to_string()).collect(), ..Default::default() };
+    let meta = Meta {
+        user_ids: (0..20).map(|u| u.to_string()).collect(),
+        item_ids: (0..10).map(|i| i.to_string()).collect(),
+        ..Default::default()
+    };
     persist::save(&model, &meta, dir.path()).unwrap();
     let tensors = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&tensors).unwrap();
@@ -78,12 +95,19 @@ fn damaged_model_files_are_clear_errors() {
     std::fs::write(&tensors, &bytes).unwrap();
     let manifest = dir.path().join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
     let e = persist::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("format version 99 is not supported"), "{e}");
     std::fs::write(&manifest, &text[..text.len() / 2]).unwrap();
     let e = persist::load(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("manifest.json") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("manifest.json") && e.contains("truncated"),
+        "{e}"
+    );
     std::fs::write(&manifest, &text).unwrap();
     assert!(persist::load(dir.path()).is_ok());
 }
@@ -91,16 +115,27 @@ fn damaged_model_files_are_clear_errors() {
 #[test]
 fn fitting_is_deterministic_and_thread_independent() {
     let x = block_data(40, 30, 8, 3);
-    for spec in ["als:factors=8,iterations=4", "bpr:factors=8,epochs=5", "svd:factors=6", "itemknn"] {
+    for spec in [
+        "als:factors=8,iterations=4",
+        "bpr:factors=8,epochs=5",
+        "svd:factors=6",
+        "itemknn",
+    ] {
         let s: ModelSpec = spec.parse().unwrap();
         let a = s.fit(&x).unwrap();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         let b = pool.install(|| s.fit(&x).unwrap());
         for u in 0..40 {
             let sa = a.scores(&Query::User(u)).unwrap();
             let sb = b.scores(&Query::User(u)).unwrap();
             for (p, q) in sa.iter().zip(&sb) {
-                assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{spec}: user {u}: {p} vs {q}");
+                assert!(
+                    (p - q).abs() <= 1e-4 * (1.0 + p.abs()),
+                    "{spec}: user {u}: {p} vs {q}"
+                );
             }
         }
     }

@@ -100,8 +100,14 @@ pub enum Figure {
 
 const SIZE: (u32, u32) = (960, 540);
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const PALETTE: [RGBColor; 6] =
-    [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 fn ensure_font() {
     static ONCE: Once = Once::new();
@@ -118,18 +124,33 @@ pub fn save(fig: &Figure, dir: &Path, stem: &str) -> Result<[PathBuf; 2]> {
     let svg = dir.join(format!("{stem}.svg"));
     {
         let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-        draw(fig, &root).map_err(|m| Error::Draw { path: png.clone(), message: m })?;
-        root.present().map_err(|e| Error::Draw { path: png.clone(), message: e.to_string() })?;
+        draw(fig, &root).map_err(|m| Error::Draw {
+            path: png.clone(),
+            message: m,
+        })?;
+        root.present().map_err(|e| Error::Draw {
+            path: png.clone(),
+            message: e.to_string(),
+        })?;
     }
     {
         let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-        draw(fig, &root).map_err(|m| Error::Draw { path: svg.clone(), message: m })?;
-        root.present().map_err(|e| Error::Draw { path: svg.clone(), message: e.to_string() })?;
+        draw(fig, &root).map_err(|m| Error::Draw {
+            path: svg.clone(),
+            message: m,
+        })?;
+        root.present().map_err(|e| Error::Draw {
+            path: svg.clone(),
+            message: e.to_string(),
+        })?;
     }
     Ok([png, svg])
 }
 
-fn draw<DB: DrawingBackend>(fig: &Figure, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>
+fn draw<DB: DrawingBackend>(
+    fig: &Figure,
+    root: &DrawingArea<DB, Shift>,
+) -> std::result::Result<(), String>
 where
     DB::ErrorType: 'static,
 {
@@ -140,7 +161,8 @@ where
     }
 }
 
-type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+type DrawResult<DB> =
+    std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 fn draw_bars<DB: DrawingBackend>(b: &Bars, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
     let n = b.values.len().max(1);
@@ -156,11 +178,27 @@ fn draw_bars<DB: DrawingBackend>(b: &Bars, root: &DrawingArea<DB, Shift>) -> Dra
         }
     };
     let mut builder = ChartBuilder::on(root);
-    builder.caption(&b.title, ("sans-serif", 24)).margin(16).x_label_area_size(48).y_label_area_size(72);
+    builder
+        .caption(&b.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72);
     let x_range = -0.6f64..(n as f64 - 0.4);
-    let bar = |k: usize, lo: f64, v: f64| Rectangle::new([(k as f64 - 0.4, lo), (k as f64 + 0.4, v)], PALETTE[0].filled());
+    let bar = |k: usize, lo: f64, v: f64| {
+        Rectangle::new(
+            [(k as f64 - 0.4, lo), (k as f64 + 0.4, v)],
+            PALETTE[0].filled(),
+        )
+    };
     if b.log_y {
-        let lo = b.values.iter().cloned().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min).min(1.0) * 0.8;
+        let lo = b
+            .values
+            .iter()
+            .cloned()
+            .filter(|&v| v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+            .min(1.0)
+            * 0.8;
         let mut chart = builder.build_cartesian_2d(x_range, (lo..max * 1.5).log_scale())?;
         chart
             .configure_mesh()
@@ -172,7 +210,13 @@ fn draw_bars<DB: DrawingBackend>(b: &Bars, root: &DrawingArea<DB, Shift>) -> Dra
             .y_label_formatter(&|y: &f64| format_number(*y))
             .label_style(("sans-serif", 14))
             .draw()?;
-        chart.draw_series(b.values.iter().enumerate().filter(|(_, &v)| v > 0.0).map(|(k, &v)| bar(k, lo, v)))?;
+        chart.draw_series(
+            b.values
+                .iter()
+                .enumerate()
+                .filter(|(_, &v)| v > 0.0)
+                .map(|(k, &v)| bar(k, lo, v)),
+        )?;
     } else {
         let mut chart = builder.build_cartesian_2d(x_range, 0f64..max * 1.1)?;
         chart
@@ -206,7 +250,14 @@ fn bounds(points: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         (lo * 0.9, hi * 1.1)
     } else {
         let pad = (hi - lo) * 0.05;
-        (if lo >= 0.0 && lo - pad < 0.0 { 0.0 } else { lo - pad }, hi + pad)
+        (
+            if lo >= 0.0 && lo - pad < 0.0 {
+                0.0
+            } else {
+                lo - pad
+            },
+            hi + pad,
+        )
     }
 }
 
@@ -214,10 +265,20 @@ fn draw_lines<DB: DrawingBackend>(l: &Lines, root: &DrawingArea<DB, Shift>) -> D
 where
     DB::ErrorType: 'static,
 {
-    let (x0, x1) = bounds(l.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)), l.log_x);
-    let (y0, y1) = bounds(l.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), l.log_y);
+    let (x0, x1) = bounds(
+        l.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)),
+        l.log_x,
+    );
+    let (y0, y1) = bounds(
+        l.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        l.log_y,
+    );
     let mut builder = ChartBuilder::on(root);
-    builder.caption(&l.title, ("sans-serif", 24)).margin(16).x_label_area_size(48).y_label_area_size(72);
+    builder
+        .caption(&l.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72);
     macro_rules! finish {
         ($chart:expr) => {{
             let mut chart = $chart;
@@ -253,7 +314,9 @@ where
                 chart
                     .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
                     .label(s.name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
             }
             if l.series.len() > 1 {
                 chart
@@ -269,7 +332,9 @@ where
         (false, false) => finish!(builder.build_cartesian_2d(x0..x1, y0..y1)?),
         (true, false) => finish!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1)?),
         (false, true) => finish!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?),
-        (true, true) => finish!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?),
+        (true, true) => {
+            finish!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())?)
+        }
     }
     Ok(())
 }
@@ -303,7 +368,10 @@ mod tests {
             title: "Long tail".into(),
             x_label: "item rank".into(),
             y_label: "interactions".into(),
-            series: vec![Series { name: "items".into(), points: (1..100).map(|k| (k as f64, 1000.0 / k as f64)).collect() }],
+            series: vec![Series {
+                name: "items".into(),
+                points: (1..100).map(|k| (k as f64, 1000.0 / k as f64)).collect(),
+            }],
             log_x: true,
             log_y: true,
             x_ticks: None,

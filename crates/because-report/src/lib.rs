@@ -56,8 +56,24 @@ pub fn eda_figures(eda: &Eda) -> Vec<(&'static str, Figure)> {
             log_y: true,
         })
     };
-    figs.push(("user_activity", hist("Interactions per user", "interactions (log-2 bins)", "users (log scale)", &eda.user_histogram)));
-    figs.push(("item_popularity", hist("Interactions per item", "interactions (log-2 bins)", "items (log scale)", &eda.item_histogram)));
+    figs.push((
+        "user_activity",
+        hist(
+            "Interactions per user",
+            "interactions (log-2 bins)",
+            "users (log scale)",
+            &eda.user_histogram,
+        ),
+    ));
+    figs.push((
+        "item_popularity",
+        hist(
+            "Interactions per item",
+            "interactions (log-2 bins)",
+            "items (log scale)",
+            &eda.item_histogram,
+        ),
+    ));
     let tail = &eda.long_tail;
     let n = tail.sorted_counts.len();
     // At most ~400 points, evenly spaced on a log scale of rank.
@@ -76,7 +92,10 @@ pub fn eda_figures(eda: &Eda) -> Vec<(&'static str, Figure)> {
             title: format!("Item popularity long tail (Gini {:.3})", tail.gini),
             x_label: "item rank".into(),
             y_label: "interactions".into(),
-            series: vec![Series { name: "items".into(), points }],
+            series: vec![Series {
+                name: "items".into(),
+                points,
+            }],
             log_x: true,
             log_y: true,
             x_ticks: None,
@@ -104,7 +123,12 @@ pub fn eda_figures(eda: &Eda) -> Vec<(&'static str, Figure)> {
                 y_label: "interactions".into(),
                 series: vec![Series {
                     name: "interactions".into(),
-                    points: a.counts.iter().enumerate().map(|(k, &c)| (k as f64, c as f64)).collect(),
+                    points: a
+                        .counts
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &c)| (k as f64, c as f64))
+                        .collect(),
                 }],
                 log_x: false,
                 log_y: false,
@@ -120,7 +144,10 @@ pub fn eda_figures(eda: &Eda) -> Vec<(&'static str, Figure)> {
         figs.push((
             "session_lengths",
             Figure::Bars(Bars {
-                title: format!("Session lengths ({} min inactivity timeout)", s.timeout_minutes),
+                title: format!(
+                    "Session lengths ({} min inactivity timeout)",
+                    s.timeout_minutes
+                ),
                 x_label: "interactions in session".into(),
                 y_label: "sessions (log scale)".into(),
                 labels,
@@ -147,7 +174,10 @@ pub fn eda_figures(eda: &Eda) -> Vec<(&'static str, Figure)> {
 
 /// Writes figures as PNG and SVG into `dir`; returns the paths written.
 pub fn save_figures(figs: &[(&str, Figure)], dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| because_data::Error::Io { path: dir.to_path_buf(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| because_data::Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let mut out = Vec::new();
     for (stem, fig) in figs {
         out.extend(because_plot::save(fig, dir, stem)?);
@@ -157,7 +187,10 @@ pub fn save_figures(figs: &[(&str, Figure)], dir: &Path) -> Result<Vec<PathBuf>>
 
 /// Escapes text for HTML.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A self-contained HTML report.
@@ -170,7 +203,10 @@ pub struct Report {
 impl Report {
     /// An empty report.
     pub fn new(title: &str) -> Report {
-        Report { title: title.into(), body: String::new() }
+        Report {
+            title: title.into(),
+            body: String::new(),
+        }
     }
     /// Starts a section.
     pub fn section(&mut self, heading: &str) -> &mut Report {
@@ -211,7 +247,13 @@ impl Report {
                 let start = svg.find("<svg").unwrap_or(0);
                 self.body += &format!("<figure>{}</figure>\n", &svg[start..]);
             }
-            Err(e) => self.body += &format!("<p class=\"error\">missing figure {}: {}</p>\n", escape(&path.display().to_string()), escape(&e.to_string())),
+            Err(e) => {
+                self.body += &format!(
+                    "<p class=\"error\">missing figure {}: {}</p>\n",
+                    escape(&path.display().to_string()),
+                    escape(&e.to_string())
+                )
+            }
         }
         self
     }
@@ -253,7 +295,8 @@ mod tests {
         Dataset {
             users: Vocab::from_ids((1..=d.config.n_users).map(|u| u.to_string())),
             items: Vocab::from_ids((1..=d.config.n_items).map(|i| i.to_string())),
-            interactions: Interactions::from_columns(d.config.n_users, d.config.n_items, cols).unwrap(),
+            interactions: Interactions::from_columns(d.config.n_users, d.config.n_items, cols)
+                .unwrap(),
             event_names: EVENTS.iter().map(|s| s.to_string()).collect(),
             has_time: true,
             has_ratings: false,
@@ -265,16 +308,25 @@ mod tests {
         let eda = because_data::eda::describe(&tiny_dataset(), &Default::default(), 30 * 60_000);
         let figs = eda_figures(&eda);
         let stems: Vec<&str> = figs.iter().map(|f| f.0).collect();
-        assert!(stems.contains(&"funnel") && stems.contains(&"session_lengths") && stems.contains(&"long_tail"));
+        assert!(
+            stems.contains(&"funnel")
+                && stems.contains(&"session_lengths")
+                && stems.contains(&"long_tail")
+        );
         let dir = tempfile::tempdir().unwrap();
         let paths = save_figures(&figs, dir.path()).unwrap();
         assert_eq!(paths.len(), 2 * figs.len());
         let mut r = Report::new("EDA");
         r.section("Figures");
-        for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "svg")) {
+        for p in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        {
             r.svg_file(p);
         }
         r.write(&dir.path().join("report.html")).unwrap();
-        assert!(std::fs::read_to_string(dir.path().join("report.html")).unwrap().contains("<svg"));
+        assert!(std::fs::read_to_string(dir.path().join("report.html"))
+            .unwrap()
+            .contains("<svg"));
     }
 }
