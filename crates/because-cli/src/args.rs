@@ -456,6 +456,14 @@ pub struct TuneArgs {
     /// Try this many random configurations from the grid instead of all of them.
     #[arg(long)]
     pub random: Option<usize>,
+    /// Early stopping for iterative models (als, bpr): stop a configuration
+    /// after this many checks without a better validation score, and keep
+    /// the best epoch count.
+    #[arg(long)]
+    pub early_stopping: Option<usize>,
+    /// Epochs between early-stopping checks for BPR (ALS checks every iteration).
+    #[arg(long, default_value_t = 10)]
+    pub check_every: usize,
     /// Selection metric on validation.
     #[arg(long, default_value = "ndcg@10")]
     pub metric: String,

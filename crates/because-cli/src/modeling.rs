@@ -632,15 +632,52 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
         format!("val {}", a.metric),
         "fit s"
     );
+    if a.early_stopping == Some(0) || a.check_every == 0 {
+        bail!("--early-stopping and --check-every must be at least 1");
+    }
     for spec in &specs {
         let start = Instant::now();
-        let model = spec
-            .fit(&p.train)
-            .with_context(|| format!("fitting {spec}"))?;
+        let (spec, v) = match (a.early_stopping, spec.epoch_key()) {
+            (Some(patience), Some(key)) => {
+                // Validation after each check; stop after `patience` checks without a gain.
+                let (mut best_v, mut best_epoch, mut since, mut failure) =
+                    (f64::NEG_INFINITY, 0usize, 0usize, None);
+                spec.fit_observed(&p.train, a.check_every, &mut |epoch, m| {
+                    match eval(m, &p.val, &Protocol::new(vec![k])) {
+                        Ok(e) => {
+                            let v = e.mean(&a.metric).unwrap_or(f64::NAN);
+                            if v > best_v {
+                                (best_v, best_epoch, since) = (v, epoch, 0);
+                            } else {
+                                since += 1;
+                            }
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                    if since >= patience || failure.is_some() {
+                        std::ops::ControlFlow::Break(())
+                    } else {
+                        std::ops::ControlFlow::Continue(())
+                    }
+                })
+                .with_context(|| format!("fitting {spec}"))?;
+                if let Some(e) = failure {
+                    return Err(e.into());
+                }
+                (spec.clone().with(key, best_epoch), best_v)
+            }
+            _ => {
+                let model = spec
+                    .fit(&p.train)
+                    .with_context(|| format!("fitting {spec}"))?;
+                let v = eval(&model, &p.val, &Protocol::new(vec![k]))?
+                    .mean(&a.metric)
+                    .unwrap_or(f64::NAN);
+                (spec.clone(), v)
+            }
+        };
+        let spec = &spec;
         let secs = start.elapsed().as_secs_f64();
-        let v = eval(&model, &p.val, &Protocol::new(vec![k]))?
-            .mean(&a.metric)
-            .unwrap_or(f64::NAN);
         println!("{:<48} {:>10.4} {:>8.2}", spec.to_string(), v, secs);
         // Strictly better only: ties keep the earlier, smaller configuration.
         if best.is_none_or(|b| v > results[b].1) {

@@ -43,7 +43,7 @@ mod vocab;
 pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use interactions::{Columns, DuplicatePolicy, Interaction, Interactions};
-pub use recommend::{top_k, Query, Recommender, Request, Scored};
+pub use recommend::{top_k, EpochObserver, Query, Recommender, Request, Scored};
 pub use session::{Sessions, DEFAULT_SESSION_TIMEOUT_MS};
 pub use sparse::CsrMatrix;
 pub use split::{Cutoff, Part, Split, SplitMethod, SplitReport};

@@ -62,6 +62,11 @@ impl<'a> Request<'a> {
     }
 }
 
+/// Called after each epoch (iteration) of an iterative model with the epoch
+/// number (1-based) and the model as it stands; `Break` stops training
+/// early. Non-iterative models call it once.
+pub type EpochObserver<'a> = dyn FnMut(usize, &dyn Recommender) -> std::ops::ControlFlow<()> + 'a;
+
 /// A trained recommender.
 pub trait Recommender: Send + Sync {
     /// The model's kind, such as `"ease"`.

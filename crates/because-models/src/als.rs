@@ -244,6 +244,15 @@ impl AlsParams {
 
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Als> {
+        self.fit_observed(x, &mut |_, _| std::ops::ControlFlow::Continue(()))
+    }
+
+    /// Fits on `x`, calling `observer` after every iteration.
+    pub fn fit_observed(
+        &self,
+        x: &Interactions,
+        observer: &mut because_core::EpochObserver<'_>,
+    ) -> Result<Als> {
         self.validate()?;
         let train = Train::new(x);
         let f = self.factors;
@@ -251,27 +260,30 @@ impl AlsParams {
             let mut rng = Rng::stream(self.seed, stream);
             (0..n * f).map(|_| (rng.normal() * 0.01) as f32).collect()
         };
-        let mut users = init(train.ui.n_rows(), 0);
-        let mut items = init(train.ui.n_cols(), 1);
-        for it in 0..self.iterations {
-            self.half_step(&train.ui, &items, &mut users);
-            self.half_step(&train.iu, &users, &mut items);
-            check_finite(
-                "als",
-                &format!("factors after iteration {}", it + 1),
-                &users,
-            )?;
-            check_finite(
-                "als",
-                &format!("factors after iteration {}", it + 1),
-                &items,
-            )?;
-        }
-        Ok(Als {
+        let users = init(train.ui.n_rows(), 0);
+        let items = init(train.ui.n_cols(), 1);
+        let mut m = Als {
             params: self.clone(),
             train,
             user_factors: users,
             item_factors: items,
+        };
+        for it in 0..self.iterations {
+            self.half_step(&m.train.ui, &m.item_factors, &mut m.user_factors);
+            self.half_step(&m.train.iu, &m.user_factors, &mut m.item_factors);
+            let what = format!("factors after iteration {}", it + 1);
+            check_finite("als", &what, &m.user_factors)?;
+            check_finite("als", &what, &m.item_factors)?;
+            if observer(it + 1, &m).is_break() {
+                m.params.iterations = it + 1;
+                break;
+            }
+        }
+        Ok(Als {
+            params: m.params,
+            train: m.train,
+            user_factors: m.user_factors,
+            item_factors: m.item_factors,
         })
     }
 

@@ -75,6 +75,17 @@ impl BprParams {
 
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Bpr> {
+        self.fit_observed(x, 0, &mut |_, _| std::ops::ControlFlow::Continue(()))
+    }
+
+    /// Fits on `x`, calling `observer` every `every` epochs (never if 0)
+    /// with the model as it stands.
+    pub fn fit_observed(
+        &self,
+        x: &Interactions,
+        every: usize,
+        observer: &mut because_core::EpochObserver<'_>,
+    ) -> Result<Bpr> {
         self.validate()?;
         let train = Train::new(x);
         let (nu, ni) = (train.ui.n_rows(), train.ui.n_cols());
@@ -156,18 +167,24 @@ impl BprParams {
                     });
             }
             check_finite("bpr", &format!("factors after epoch {}", epoch + 1), &items)?;
+            if every > 0 && (epoch + 1) % every == 0 {
+                let snapshot = Bpr {
+                    params: BprParams {
+                        epochs: epoch + 1,
+                        ..self.clone()
+                    },
+                    train: train.clone(),
+                    user_factors: unshuffle(&users, &user_pos, d),
+                    item_factors: unshuffle(&items, &item_pos, d),
+                };
+                if observer(epoch + 1, &snapshot).is_break() {
+                    return Ok(snapshot);
+                }
+            }
         }
         check_finite("bpr", "user factors", &users)?;
-        // Back to index order.
-        let unshuffle = |v: &[f32], pos: &[u32]| -> Vec<f32> {
-            let mut out = vec![0.0f32; v.len()];
-            for (k, &p) in pos.iter().enumerate() {
-                out[k * d..(k + 1) * d].copy_from_slice(&v[p as usize * d..(p as usize + 1) * d]);
-            }
-            out
-        };
-        let user_factors = unshuffle(&users, &user_pos);
-        let item_factors = unshuffle(&items, &item_pos);
+        let user_factors = unshuffle(&users, &user_pos, d);
+        let item_factors = unshuffle(&items, &item_pos, d);
         Ok(Bpr {
             params: self.clone(),
             train,
@@ -175,6 +192,15 @@ impl BprParams {
             item_factors,
         })
     }
+}
+
+/// Stratum-major storage back to index order.
+fn unshuffle(v: &[f32], pos: &[u32], d: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; v.len()];
+    for (k, &p) in pos.iter().enumerate() {
+        out[k * d..(k + 1) * d].copy_from_slice(&v[p as usize * d..(p as usize + 1) * d]);
+    }
+    out
 }
 
 /// Strata (fixed, so results do not depend on the thread count).

@@ -230,6 +230,67 @@ impl ModelSpec {
         })
     }
 
+    /// Fits on `x`, calling `observer` after each epoch of iterative models
+    /// (ALS after every iteration, BPR every `every` epochs) and once after
+    /// fitting the others.
+    pub fn fit_observed(
+        &self,
+        x: &Interactions,
+        every: usize,
+        observer: &mut because_core::EpochObserver<'_>,
+    ) -> Result<Model> {
+        match self.kind.as_str() {
+            "als" => {
+                let d = AlsParams::default();
+                let solver = match self.get("solver", "cg".to_string())?.as_str() {
+                    "cg" => Solver::ConjugateGradient,
+                    "cholesky" => Solver::Cholesky,
+                    other => {
+                        return Err(Error::param(
+                            "solver",
+                            format!("{other:?} is not cg or cholesky"),
+                        ))
+                    }
+                };
+                let p = AlsParams {
+                    factors: self.get("factors", d.factors)?,
+                    regularization: self.get("regularization", d.regularization)?,
+                    alpha: self.get("alpha", d.alpha)?,
+                    iterations: self.get("iterations", d.iterations)?,
+                    cg_steps: self.get("cg_steps", d.cg_steps)?,
+                    solver,
+                    seed: self.get("seed", d.seed)?,
+                };
+                Ok(Model::Als(p.fit_observed(x, observer)?))
+            }
+            "bpr" => {
+                let d = BprParams::default();
+                let p = BprParams {
+                    factors: self.get("factors", d.factors)?,
+                    learning_rate: self.get("learning_rate", d.learning_rate)?,
+                    regularization: self.get("regularization", d.regularization)?,
+                    epochs: self.get("epochs", d.epochs)?,
+                    seed: self.get("seed", d.seed)?,
+                };
+                Ok(Model::Bpr(p.fit_observed(x, every.max(1), observer)?))
+            }
+            _ => {
+                let m = self.fit(x)?;
+                let _ = observer(1, &m);
+                Ok(m)
+            }
+        }
+    }
+
+    /// The key that counts epochs for iterative models.
+    pub fn epoch_key(&self) -> Option<&'static str> {
+        match self.kind.as_str() {
+            "als" => Some("iterations"),
+            "bpr" => Some("epochs"),
+            _ => None,
+        }
+    }
+
     /// Whether the model is trained on explicit ratings rather than binary feedback.
     pub fn needs_ratings(&self) -> bool {
         self.kind == "mf"

@@ -140,3 +140,39 @@ fn fitting_is_deterministic_and_thread_independent() {
         }
     }
 }
+
+#[test]
+fn observers_see_every_epoch_and_can_stop_training() {
+    let x = block_data(40, 30, 8, 3);
+    for (spec, every, expected) in [
+        ("als:factors=8,iterations=6", 1, vec![1, 2, 3]),
+        ("bpr:factors=8,epochs=12", 4, vec![4, 8]),
+        ("ease:lambda=5", 1, vec![1]),
+    ] {
+        let s: ModelSpec = spec.parse().unwrap();
+        let mut seen = Vec::new();
+        let stop_at = *expected.last().unwrap();
+        let m = s
+            .fit_observed(&x, every, &mut |epoch, _| {
+                seen.push(epoch);
+                if epoch >= stop_at {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+        assert_eq!(seen, expected, "{spec}");
+        // The stopped model equals a model trained for that many epochs.
+        if let Some(key) = s.epoch_key() {
+            let direct = s.clone().with(key, stop_at).fit(&x).unwrap();
+            for u in 0..40 {
+                assert_eq!(
+                    m.scores(&Query::User(u)).unwrap(),
+                    direct.scores(&Query::User(u)).unwrap(),
+                    "{spec}"
+                );
+            }
+        }
+    }
+}
