@@ -18,6 +18,17 @@ use because_core::rng::Rng;
 use because_core::{Error, Interactions, Query, Recommender, Result};
 use rayon::prelude::*;
 
+/// The ranking loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Bayesian personalized ranking: `-ln σ(s_ui - s_uj)` for a random negative.
+    Bpr,
+    /// WARP (Weston, Bengio and Usunier, "WSABIE", IJCAI 2011): sample
+    /// negatives until one violates the margin, then weight the hinge loss by
+    /// the log of the rank this implies; it optimizes the top of the list.
+    Warp,
+}
+
 /// BPR parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BprParams {
@@ -31,6 +42,10 @@ pub struct BprParams {
     pub epochs: usize,
     /// Seed.
     pub seed: u64,
+    /// The loss.
+    pub loss: Loss,
+    /// WARP: negatives tried per positive before giving up.
+    pub max_sampled: usize,
 }
 
 impl Default for BprParams {
@@ -41,6 +56,8 @@ impl Default for BprParams {
             regularization: 0.01,
             epochs: 100,
             seed: 42,
+            loss: Loss::Bpr,
+            max_sampled: 100,
         }
     }
 }
@@ -69,6 +86,9 @@ impl BprParams {
         }
         if self.epochs == 0 {
             return Err(Error::param("epochs", "must be at least 1"));
+        }
+        if self.max_sampled == 0 {
+            return Err(Error::param("max-sampled", "must be at least 1"));
         }
         Ok(())
     }
@@ -161,6 +181,7 @@ impl BprParams {
                             liked: &train,
                             liked_of: &liked_of,
                             item_at: &item_at,
+                            n_catalogue: ni,
                             rng: Rng::stream(self.seed, ((epoch * s + round) * s + b) as u64 + 3),
                         };
                         arch.dispatch(task);
@@ -241,6 +262,7 @@ struct Block<'a> {
     liked: &'a Train,
     liked_of: &'a [u32],
     item_at: &'a [u32],
+    n_catalogue: usize,
     rng: Rng,
 }
 
@@ -264,14 +286,35 @@ impl pulp::WithSimd for Block<'_> {
             let liked = self.liked.items(self.liked_of[up as usize]);
             let ul = up as usize - self.user_base;
             let il = ip as usize - self.item_base;
-            // A negative from the same item stratum that the user does not have.
+            // A negative from the same item stratum that the user does not have
+            // (for WARP: the first one that violates the margin).
+            let warp = self.params.loss == Loss::Warp;
+            let tries = if warp { self.params.max_sampled } else { 32 };
+            let s_i = if warp {
+                dot(
+                    &self.users[ul * d..(ul + 1) * d],
+                    &self.items[il * d..(il + 1) * d],
+                )
+            } else {
+                0.0
+            };
             let mut jl = usize::MAX;
-            for _ in 0..32 {
+            let mut trials = 0usize;
+            for _ in 0..tries {
                 let cand = self.rng.below(n_items as u64) as usize;
-                if cand != il
-                    && liked
+                if cand == il
+                    || liked
                         .binary_search(&self.item_at[self.item_base + cand])
-                        .is_err()
+                        .is_ok()
+                {
+                    continue;
+                }
+                trials += 1;
+                if !warp
+                    || dot(
+                        &self.users[ul * d..(ul + 1) * d],
+                        &self.items[cand * d..(cand + 1) * d],
+                    ) > s_i - 1.0
                 {
                     jl = cand;
                     break;
@@ -292,7 +335,14 @@ impl pulp::WithSimd for Block<'_> {
             for ((&a, &b), &c) in u.iter().zip(yi.iter()).zip(yj.iter()) {
                 x += a * (b - c);
             }
-            let z = 1.0 / (1.0 + x.exp());
+            let z = if warp {
+                // Rank estimate from the number of trials to find a violator,
+                // as a weight in (0, 1]: ln(rank) / ln(catalogue size).
+                let rank = ((self.n_catalogue - 1) / trials.max(1)).max(1) as f32;
+                (1.0 + rank.ln()) / (1.0 + (self.n_catalogue as f32).ln())
+            } else {
+                1.0 / (1.0 + x.exp())
+            };
             let (uf, ub) = u.split_at_mut(f);
             let (af, ab) = yi.split_at_mut(f);
             let (bf, bb) = yj.split_at_mut(f);

@@ -36,7 +36,7 @@ mod svd;
 mod userknn;
 
 pub use als::{Als, AlsParams, Solver};
-pub use bpr::{Bpr, BprParams};
+pub use bpr::{Bpr, BprParams, Loss};
 pub use common::Train;
 pub use ease::{Ease, EaseParams};
 pub use knn::{ItemKnn, ItemKnnParams, Weighting};

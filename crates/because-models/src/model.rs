@@ -58,6 +58,8 @@ fn keys_for(kind: &str) -> Option<&'static [&'static str]> {
             "regularization",
             "epochs",
             "seed",
+            "loss",
+            "max_sampled",
         ],
         "mf" => &[
             "factors",
@@ -209,6 +211,8 @@ impl ModelSpec {
                         regularization: self.get("regularization", d.regularization)?,
                         epochs: self.get("epochs", d.epochs)?,
                         seed: self.get("seed", d.seed)?,
+                        loss: self.loss()?,
+                        max_sampled: self.get("max_sampled", d.max_sampled)?,
                     }
                     .fit(x)?,
                 )
@@ -271,6 +275,8 @@ impl ModelSpec {
                     regularization: self.get("regularization", d.regularization)?,
                     epochs: self.get("epochs", d.epochs)?,
                     seed: self.get("seed", d.seed)?,
+                    loss: self.loss()?,
+                    max_sampled: self.get("max_sampled", d.max_sampled)?,
                 };
                 Ok(Model::Bpr(p.fit_observed(x, every.max(1), observer)?))
             }
@@ -279,6 +285,17 @@ impl ModelSpec {
                 let _ = observer(1, &m);
                 Ok(m)
             }
+        }
+    }
+
+    fn loss(&self) -> Result<crate::Loss> {
+        match self.get("loss", "bpr".to_string())?.as_str() {
+            "bpr" => Ok(crate::Loss::Bpr),
+            "warp" => Ok(crate::Loss::Warp),
+            other => Err(Error::param(
+                "loss",
+                format!("{other:?} is not bpr or warp"),
+            )),
         }
     }
 
@@ -395,7 +412,16 @@ impl Model {
                     .with("learning_rate", p.learning_rate)
                     .with("regularization", p.regularization)
                     .with("epochs", p.epochs)
-                    .with("seed", p.seed);
+                    .with("seed", p.seed)
+                    .with(
+                        "loss",
+                        if p.loss == crate::Loss::Warp {
+                            "warp"
+                        } else {
+                            "bpr"
+                        },
+                    )
+                    .with("max_sampled", p.max_sampled);
             }
             Model::Mf(m) => {
                 let p = &m.params;

@@ -494,6 +494,12 @@ pub fn load(dir: &Path) -> Result<Loaded> {
                     regularization: num("regularization")? as f32,
                     epochs: num("epochs")? as usize,
                     seed: num("seed")? as u64,
+                    loss: if p("loss") == "warp" {
+                        crate::Loss::Warp
+                    } else {
+                        crate::Loss::Bpr
+                    },
+                    max_sampled: num("max_sampled")? as usize,
                 },
                 train,
                 user_factors: t.f32("user_factors", &[nu, k + 1])?,

@@ -21,6 +21,7 @@ fn specs() -> Vec<String> {
     s.push("bpr:factors=8,epochs=20".into());
     s.push("mf:factors=4,epochs=5".into());
     s.push("userknn:neighbours=10".into());
+    s.push("bpr:factors=8,epochs=10,loss=warp".into());
     s
 }
 
