@@ -72,38 +72,10 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     })
 }
 
-pub fn run_load(root: &Path, rows_hint: &str) -> anyhow::Result<()> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    sh(Command::new(env!("CARGO")).current_dir(root).args([
-        "build",
-        "--release",
-        "-p",
-        "because-cli",
-    ]))?;
-    let because = target.join("release").join("because");
-    let data_dir = target.join("bench-data").join(rows_hint);
+pub fn run_load(root: &Path, size: &str) -> anyhow::Result<()> {
+    let (because, data_dir, python) = prepare(root, size, &["pandas", "scipy"])?;
     let csv = data_dir.join("interactions.csv");
-    if !csv.is_file() {
-        sh(Command::new(&because)
-            .args([
-                "generate",
-                "--size",
-                rows_hint,
-                "--ratings",
-                "--no-events",
-                "--out",
-            ])
-            .arg(&data_dir))?;
-    }
-    let venv = target.join("bench-venv");
-    let python = venv.join("bin").join("python");
-    if !python.is_file() {
-        sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        sh(Command::new(&python).args(["-m", "pip", "install", "--quiet", "pandas", "scipy"]))?;
-    }
-    let script = target.join("bench-load.py");
+    let script = data_dir.join("bench-load.py");
     std::fs::write(&script, PANDAS_SCRIPT)?;
     let size = std::fs::metadata(&csv)?.len();
     // Ours: `because bench-load` prints its load time, rows and the structure's size.

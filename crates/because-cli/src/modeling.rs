@@ -1048,13 +1048,16 @@ pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Resul
     })
 }
 
+/// A sample user: ID, recent history and recommended titles.
+type Shown = (String, Vec<String>, Vec<String>);
+
 /// Recommendations of the demo's best model for every user, and a few shown.
 pub fn recommend_demo(
     loaded: &Loaded,
     c: &DemoComparison,
     items: Option<&because_data::features::Features>,
     out: &Path,
-) -> anyhow::Result<Vec<(String, Vec<String>, Vec<String>)>> {
+) -> anyhow::Result<Vec<Shown>> {
     let title = |i: u32| {
         items
             .and_then(|f| f.title(i))

@@ -75,18 +75,12 @@ pub struct Bpr {
 impl BprParams {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
-        if self.factors == 0 {
-            return Err(Error::param("factors", "must be at least 1"));
-        }
-        if !(self.learning_rate > 0.0) {
-            return Err(Error::param("learning-rate", "must be positive"));
-        }
-        if !(self.regularization >= 0.0) {
-            return Err(Error::param("regularization", "must be non-negative"));
-        }
-        if self.epochs == 0 {
-            return Err(Error::param("epochs", "must be at least 1"));
-        }
+        crate::common::validate_sgd(
+            self.factors,
+            self.learning_rate,
+            self.regularization,
+            self.epochs,
+        )?;
         if self.max_sampled == 0 {
             return Err(Error::param("max-sampled", "must be at least 1"));
         }
@@ -394,15 +388,7 @@ impl Recommender for Bpr {
     fn kind(&self) -> &'static str {
         "bpr"
     }
-    fn n_users(&self) -> usize {
-        self.train.ui.n_rows()
-    }
-    fn n_items(&self) -> usize {
-        self.train.ui.n_cols()
-    }
-    fn history(&self, user: u32) -> (&[u32], &[f32]) {
-        (self.train.items(user), self.train.values(user))
-    }
+    crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
         let folded;
         let u: &[f32] = match *query {
@@ -428,13 +414,14 @@ impl Recommender for Bpr {
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
-        let f = self.params.factors;
-        let q = &self.item_vector(item)[..f];
-        let qn = dot(q, q).sqrt().max(1e-12);
-        for (i, o) in out.iter_mut().enumerate() {
-            let y = &self.item_vector(i as u32)[..f];
-            *o = dot(q, y) / (qn * dot(y, y).sqrt().max(1e-12));
-        }
+        // Cosine over the factors, leaving out the bias column.
+        let (d, f) = (self.dim(), self.params.factors);
+        let factors: Vec<f32> = self
+            .item_factors
+            .chunks_exact(d)
+            .flat_map(|r| r[..f].iter().copied())
+            .collect();
+        crate::common::cosine_to_all(&factors, f, item, out);
         Ok(())
     }
 }

@@ -162,3 +162,55 @@ pub fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, f: usize) -> Vec<f64> {
     }
     b
 }
+
+/// Cosine similarity of every row of `factors` (`f` columns, row-major) to
+/// row `item`, into `out` (the `similar_into` of factor models).
+pub fn cosine_to_all(factors: &[f32], f: usize, item: u32, out: &mut [f32]) {
+    let row = |i: usize| &factors[i * f..i * f + f];
+    let q = row(item as usize);
+    let qn = dot(q, q).sqrt().max(1e-12);
+    for (i, o) in out.iter_mut().enumerate() {
+        let y = row(i);
+        *o = dot(q, y) / (qn * dot(y, y).sqrt().max(1e-12));
+    }
+}
+
+/// Checks the parameters shared by the SGD-trained models.
+pub fn validate_sgd(
+    factors: usize,
+    learning_rate: f32,
+    regularization: f32,
+    epochs: usize,
+) -> because_core::Result<()> {
+    use because_core::Error;
+    if factors == 0 {
+        return Err(Error::param("factors", "must be at least 1"));
+    }
+    if !(learning_rate > 0.0) {
+        return Err(Error::param("learning-rate", "must be positive"));
+    }
+    if !(regularization >= 0.0) {
+        return Err(Error::param("regularization", "must be non-negative"));
+    }
+    if epochs == 0 {
+        return Err(Error::param("epochs", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// The [`Recommender`](because_core::Recommender) methods that read a
+/// model's `train` field: `n_users`, `n_items` and `history`.
+macro_rules! train_accessors {
+    () => {
+        fn n_users(&self) -> usize {
+            self.train.ui.n_rows()
+        }
+        fn n_items(&self) -> usize {
+            self.train.ui.n_cols()
+        }
+        fn history(&self, user: u32) -> (&[u32], &[f32]) {
+            (self.train.items(user), self.train.values(user))
+        }
+    };
+}
+pub(crate) use train_accessors;

@@ -203,15 +203,7 @@ impl Recommender for ItemKnn {
     fn kind(&self) -> &'static str {
         "itemknn"
     }
-    fn n_users(&self) -> usize {
-        self.train.ui.n_rows()
-    }
-    fn n_items(&self) -> usize {
-        self.train.ui.n_cols()
-    }
-    fn history(&self, user: u32) -> (&[u32], &[f32]) {
-        (self.train.items(user), self.train.values(user))
-    }
+    crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
         out.iter_mut().for_each(|s| *s = 0.0);
         let (items, values) = match *query {

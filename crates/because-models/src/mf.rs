@@ -50,19 +50,12 @@ pub struct BiasedMf {
 impl MfParams {
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
-        if self.factors == 0 {
-            return Err(Error::param("factors", "must be at least 1"));
-        }
-        if !(self.learning_rate > 0.0) {
-            return Err(Error::param("learning-rate", "must be positive"));
-        }
-        if !(self.regularization >= 0.0) {
-            return Err(Error::param("regularization", "must be non-negative"));
-        }
-        if self.epochs == 0 {
-            return Err(Error::param("epochs", "must be at least 1"));
-        }
-        Ok(())
+        crate::common::validate_sgd(
+            self.factors,
+            self.learning_rate,
+            self.regularization,
+            self.epochs,
+        )
     }
 
     /// Fits on the ratings (values) of `x`.
@@ -169,15 +162,7 @@ impl Recommender for BiasedMf {
     fn kind(&self) -> &'static str {
         "mf"
     }
-    fn n_users(&self) -> usize {
-        self.train.ui.n_rows()
-    }
-    fn n_items(&self) -> usize {
-        self.train.ui.n_cols()
-    }
-    fn history(&self, user: u32) -> (&[u32], &[f32]) {
-        (self.train.items(user), self.train.values(user))
-    }
+    crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
         let folded;
         let (bu, pu): (f32, &[f32]) = match *query {
@@ -193,12 +178,7 @@ impl Recommender for BiasedMf {
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
-        let q = self.qi(item);
-        let qn = dot(q, q).sqrt().max(1e-12);
-        for (i, o) in out.iter_mut().enumerate() {
-            let y = self.qi(i as u32);
-            *o = dot(q, y) / (qn * dot(y, y).sqrt().max(1e-12));
-        }
+        crate::common::cosine_to_all(&self.item_factors, self.params.factors, item, out);
         Ok(())
     }
 }

@@ -177,46 +177,8 @@ impl ModelSpec {
                     .fit(x)?,
                 )
             }
-            "als" => {
-                let d = AlsParams::default();
-                let solver = match self.get("solver", "cg".to_string())?.as_str() {
-                    "cg" => Solver::ConjugateGradient,
-                    "cholesky" => Solver::Cholesky,
-                    other => {
-                        return Err(Error::param(
-                            "solver",
-                            format!("{other:?} is not cg or cholesky"),
-                        ))
-                    }
-                };
-                Model::Als(
-                    AlsParams {
-                        factors: self.get("factors", d.factors)?,
-                        regularization: self.get("regularization", d.regularization)?,
-                        alpha: self.get("alpha", d.alpha)?,
-                        iterations: self.get("iterations", d.iterations)?,
-                        cg_steps: self.get("cg_steps", d.cg_steps)?,
-                        solver,
-                        seed: self.get("seed", d.seed)?,
-                    }
-                    .fit(x)?,
-                )
-            }
-            "bpr" => {
-                let d = BprParams::default();
-                Model::Bpr(
-                    BprParams {
-                        factors: self.get("factors", d.factors)?,
-                        learning_rate: self.get("learning_rate", d.learning_rate)?,
-                        regularization: self.get("regularization", d.regularization)?,
-                        epochs: self.get("epochs", d.epochs)?,
-                        seed: self.get("seed", d.seed)?,
-                        loss: self.loss()?,
-                        max_sampled: self.get("max_sampled", d.max_sampled)?,
-                    }
-                    .fit(x)?,
-                )
-            }
+            "als" => Model::Als(self.als_params()?.fit(x)?),
+            "bpr" => Model::Bpr(self.bpr_params()?.fit(x)?),
             "mf" => {
                 let d = MfParams::default();
                 Model::Mf(
@@ -244,48 +206,54 @@ impl ModelSpec {
         observer: &mut because_core::EpochObserver<'_>,
     ) -> Result<Model> {
         match self.kind.as_str() {
-            "als" => {
-                let d = AlsParams::default();
-                let solver = match self.get("solver", "cg".to_string())?.as_str() {
-                    "cg" => Solver::ConjugateGradient,
-                    "cholesky" => Solver::Cholesky,
-                    other => {
-                        return Err(Error::param(
-                            "solver",
-                            format!("{other:?} is not cg or cholesky"),
-                        ))
-                    }
-                };
-                let p = AlsParams {
-                    factors: self.get("factors", d.factors)?,
-                    regularization: self.get("regularization", d.regularization)?,
-                    alpha: self.get("alpha", d.alpha)?,
-                    iterations: self.get("iterations", d.iterations)?,
-                    cg_steps: self.get("cg_steps", d.cg_steps)?,
-                    solver,
-                    seed: self.get("seed", d.seed)?,
-                };
-                Ok(Model::Als(p.fit_observed(x, observer)?))
-            }
-            "bpr" => {
-                let d = BprParams::default();
-                let p = BprParams {
-                    factors: self.get("factors", d.factors)?,
-                    learning_rate: self.get("learning_rate", d.learning_rate)?,
-                    regularization: self.get("regularization", d.regularization)?,
-                    epochs: self.get("epochs", d.epochs)?,
-                    seed: self.get("seed", d.seed)?,
-                    loss: self.loss()?,
-                    max_sampled: self.get("max_sampled", d.max_sampled)?,
-                };
-                Ok(Model::Bpr(p.fit_observed(x, every.max(1), observer)?))
-            }
+            "als" => Ok(Model::Als(self.als_params()?.fit_observed(x, observer)?)),
+            "bpr" => Ok(Model::Bpr(self.bpr_params()?.fit_observed(
+                x,
+                every.max(1),
+                observer,
+            )?)),
             _ => {
                 let m = self.fit(x)?;
                 let _ = observer(1, &m);
                 Ok(m)
             }
         }
+    }
+
+    fn als_params(&self) -> Result<AlsParams> {
+        let d = AlsParams::default();
+        let solver = match self.get("solver", "cg".to_string())?.as_str() {
+            "cg" => Solver::ConjugateGradient,
+            "cholesky" => Solver::Cholesky,
+            other => {
+                return Err(Error::param(
+                    "solver",
+                    format!("{other:?} is not cg or cholesky"),
+                ))
+            }
+        };
+        Ok(AlsParams {
+            factors: self.get("factors", d.factors)?,
+            regularization: self.get("regularization", d.regularization)?,
+            alpha: self.get("alpha", d.alpha)?,
+            iterations: self.get("iterations", d.iterations)?,
+            cg_steps: self.get("cg_steps", d.cg_steps)?,
+            solver,
+            seed: self.get("seed", d.seed)?,
+        })
+    }
+
+    fn bpr_params(&self) -> Result<BprParams> {
+        let d = BprParams::default();
+        Ok(BprParams {
+            factors: self.get("factors", d.factors)?,
+            learning_rate: self.get("learning_rate", d.learning_rate)?,
+            regularization: self.get("regularization", d.regularization)?,
+            epochs: self.get("epochs", d.epochs)?,
+            seed: self.get("seed", d.seed)?,
+            loss: self.loss()?,
+            max_sampled: self.get("max_sampled", d.max_sampled)?,
+        })
     }
 
     fn loss(&self) -> Result<crate::Loss> {

@@ -133,15 +133,7 @@ impl Recommender for PureSvd {
     fn kind(&self) -> &'static str {
         "svd"
     }
-    fn n_users(&self) -> usize {
-        self.train.ui.n_rows()
-    }
-    fn n_items(&self) -> usize {
-        self.train.ui.n_cols()
-    }
-    fn history(&self, user: u32) -> (&[u32], &[f32]) {
-        (self.train.items(user), self.train.values(user))
-    }
+    crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
         let (items, values) = match *query {
             Query::User(u) => self.history(u),
@@ -164,12 +156,7 @@ impl Recommender for PureSvd {
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
-        let q = self.item_factors(item);
-        let qn = dot(q, q).sqrt().max(1e-12);
-        for (i, o) in out.iter_mut().enumerate() {
-            let y = self.item_factors(i as u32);
-            *o = dot(q, y) / (qn * dot(y, y).sqrt().max(1e-12));
-        }
+        crate::common::cosine_to_all(&self.item_factors, self.params.factors, item, out);
         Ok(())
     }
 }
