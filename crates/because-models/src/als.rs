@@ -328,6 +328,56 @@ impl Als {
         let f = self.params.factors;
         &self.item_factors[item as usize * f..(item as usize + 1) * f]
     }
+    /// The parameters.
+    pub fn params(&self) -> &AlsParams {
+        &self.params
+    }
+
+    /// Exact decomposition of the score of `target` for a history, as in
+    /// implicit's `explain`: with `A = YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ`
+    /// the user's factors are `x = A⁻¹ Σ c_i y_i`, so the score
+    /// `y_target · x = Σ c_i (A⁻¹ y_target) · y_i` splits into one term per
+    /// history item. Returns the score (of the exactly solved factors) and
+    /// the terms, in history order.
+    pub fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> (f32, Vec<f32>) {
+        let f = self.params.factors;
+        let yty = gram(&self.item_factors, f, self.params.regularization);
+        let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
+        let conf: Vec<f32> = values
+            .iter()
+            .map(|&v| 1.0 + self.params.alpha * v)
+            .collect();
+        for (&i, &c) in items.iter().zip(&conf) {
+            let yi = self.item_factors(i);
+            for p in 0..f {
+                let w = (c - 1.0) as f64 * yi[p] as f64;
+                for q in 0..f {
+                    a[p * f + q] += w * yi[q] as f64;
+                }
+            }
+        }
+        let yt: Vec<f64> = self
+            .item_factors(target)
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let z = crate::common::solve_spd(a, yt, f);
+        let terms: Vec<f32> = items
+            .iter()
+            .zip(&conf)
+            .map(|(&i, &c)| {
+                (c as f64
+                    * self
+                        .item_factors(i)
+                        .iter()
+                        .zip(&z)
+                        .map(|(&y, &w)| y as f64 * w)
+                        .sum::<f64>()) as f32
+            })
+            .collect();
+        (terms.iter().sum(), terms)
+    }
+
     /// Factors for an ad-hoc history (an exact least-squares fold-in).
     pub fn fold_in(&self, items: &[u32], values: &[f32]) -> Vec<f32> {
         let f = self.params.factors;

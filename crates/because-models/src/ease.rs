@@ -84,6 +84,18 @@ impl Ease {
     }
 }
 
+impl Ease {
+    /// Exact decomposition of the score of `target`: history item `i`
+    /// contributes `value(i) · B[i, target]`.
+    pub fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Vec<f32> {
+        items
+            .iter()
+            .zip(values)
+            .map(|(&i, &v)| v * self.weights(i)[target as usize])
+            .collect()
+    }
+}
+
 impl Recommender for Ease {
     fn kind(&self) -> &'static str {
         "ease"

@@ -189,8 +189,9 @@ impl ItemKnn {
             self.sim.row_data(item as usize),
         )
     }
-    /// Contribution of each history item to the score of `target`.
-    pub fn contributions(&self, items: &[u32], values: &[f32], target: u32) -> Vec<f32> {
+    /// Exact decomposition of the score of `target`: history item `i`
+    /// contributes `value(i) · sim(i, target)`.
+    pub fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Vec<f32> {
         items
             .iter()
             .zip(values)

@@ -117,6 +117,17 @@ impl PureSvd {
     pub fn singular_values(&self) -> &[f32] {
         &self.singular_values
     }
+    /// Exact decomposition of the score of `target`: history item `i`
+    /// contributes `value(i) · (V Vᵀ)[i, target]`.
+    pub fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Vec<f32> {
+        let t = self.item_factors(target);
+        items
+            .iter()
+            .zip(values)
+            .map(|(&i, &v)| v * dot(self.item_factors(i), t))
+            .collect()
+    }
+
     /// The projection `x V` of a history.
     pub fn project(&self, items: &[u32], values: &[f32]) -> Vec<f32> {
         let mut p = vec![0.0f32; self.params.factors];

@@ -1,0 +1,437 @@
+//! Faithful explanations.
+//!
+//! # Brief overview
+//!
+//! [`explain`] decomposes the score a model gives an item for a history
+//! into one exact contribution per history item, for the models where that
+//! is possible (EASE, item-kNN, PureSVD and ALS; ALS through an exact solve,
+//! as in implicit), and gives a popularity reason for the popularity model.
+//! [`counterfactual`] searches, greedily from the contributions, for the
+//! smallest set of history items whose removal drops the item out of the
+//! top N, and verifies it by re-scoring. [`narrative`] turns an explanation
+//! into a sentence from the templates in `templates/en.txt`, and
+//! [`deletion_test`] measures fidelity: removing the items an explanation
+//! names must hurt more than removing random ones.
+//!
+//! Explanations hold item indices of the user's own history only: never
+//! another user's identity or history.
+//!
+//! ```
+//! use because_core::testing::block_data;
+//! use because_models::ModelSpec;
+//!
+//! let x = block_data(30, 20, 6, 1);
+//! let model = "ease:lambda=5".parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+//! let (items, values) = (x.user_items(0), x.user_values(0));
+//! let e = because_explain::explain(&model, items, values, 3).unwrap();
+//! let total: f32 = e.contributions.iter().map(|c| c.weight).sum::<f32>() + e.bias;
+//! assert!(e.exact && (total - e.score).abs() <= 1e-4 * (1.0 + e.score.abs()));
+//! ```
+#![deny(missing_docs)]
+
+use because_core::rng::Rng;
+use because_core::{Error, Query, Recommender, Result};
+use because_models::Model;
+use serde::Serialize;
+
+/// One history item's share of a score.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Contribution {
+    /// The history item.
+    pub item: u32,
+    /// Its additive contribution to the score.
+    pub weight: f32,
+}
+
+/// Why an item is recommended, as plain data.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The explained item.
+    pub item: u32,
+    /// Its score for this history.
+    pub score: f32,
+    /// The part of the score no history item accounts for.
+    pub bias: f32,
+    /// Whether contributions plus bias add up to the score exactly.
+    pub exact: bool,
+    /// Every history item's contribution, largest first.
+    pub contributions: Vec<Contribution>,
+    /// Share of the positive contributions carried by the top three, in [0, 1].
+    pub confidence: f32,
+    /// For the popularity model: how many interactions the item has.
+    pub popularity: Option<f32>,
+}
+
+impl Explanation {
+    /// The `k` history items that support the recommendation most.
+    pub fn top_items(&self, k: usize) -> Vec<u32> {
+        self.contributions
+            .iter()
+            .filter(|c| c.weight > 0.0)
+            .take(k)
+            .map(|c| c.item)
+            .collect()
+    }
+}
+
+/// Explains `model`'s score for `target` given a history.
+pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Result<Explanation> {
+    model.check_query(&Query::History { items, values })?;
+    if target as usize >= model.n_items() {
+        return Err(Error::UnknownItem {
+            item: target,
+            n_items: model.n_items(),
+        });
+    }
+    let (score, weights, popularity) = match model {
+        Model::Ease(m) => {
+            let w = m.decompose(items, values, target);
+            (w.iter().sum(), w, None)
+        }
+        Model::ItemKnn(m) => {
+            let w = m.decompose(items, values, target);
+            (w.iter().sum(), w, None)
+        }
+        Model::Svd(m) => {
+            let w = m.decompose(items, values, target);
+            (w.iter().sum(), w, None)
+        }
+        Model::Als(m) => {
+            let (s, w) = m.decompose(items, values, target);
+            (s, w, None)
+        }
+        Model::Popularity(m) => {
+            let c = m.counts()[target as usize];
+            (c, vec![0.0; items.len()], Some(c))
+        }
+        other => {
+            return Err(Error::Unsupported {
+                op: "exact explanations",
+                model: other.kind(),
+            })
+        }
+    };
+    let mut contributions: Vec<Contribution> = items
+        .iter()
+        .zip(&weights)
+        .map(|(&item, &weight)| Contribution { item, weight })
+        .collect();
+    contributions.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.item.cmp(&b.item)));
+    let positive: f32 = contributions.iter().map(|c| c.weight.max(0.0)).sum();
+    let top: f32 = contributions
+        .iter()
+        .take(3)
+        .map(|c| c.weight.max(0.0))
+        .sum();
+    let exact = popularity.is_none();
+    let bias = if exact { 0.0 } else { score };
+    Ok(Explanation {
+        item: target,
+        score,
+        bias,
+        exact,
+        contributions,
+        confidence: if positive > 0.0 { top / positive } else { 0.0 },
+        popularity,
+    })
+}
+
+/// The rank (1-based) of `target` among the items not in `exclude`, when
+/// scored for the history (`items`, `values`); ties go to the smaller index.
+pub fn rank_of(
+    model: &dyn Recommender,
+    items: &[u32],
+    values: &[f32],
+    exclude: &[u32],
+    target: u32,
+) -> Result<usize> {
+    let scores = model.scores(&Query::History { items, values })?;
+    let t = scores[target as usize];
+    let mut excluded = vec![false; scores.len()];
+    for &i in exclude {
+        excluded[i as usize] = true;
+    }
+    Ok(1 + scores
+        .iter()
+        .enumerate()
+        .filter(|&(i, &s)| {
+            !excluded[i] && i as u32 != target && (s > t || (s == t && (i as u32) < target))
+        })
+        .count())
+}
+
+/// A counterfactual explanation: the history items whose removal pushes the
+/// item out of the top `n`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Counterfactual {
+    /// The removed history items, in the order they were tried.
+    pub removed: Vec<u32>,
+    /// Whether re-scoring without them confirmed that the item leaves the top `n`.
+    pub verified: bool,
+    /// The item's rank with the full history.
+    pub rank_before: usize,
+    /// Its rank without the removed items.
+    pub rank_after: usize,
+}
+
+/// Searches greedily for at most `max_size` history items whose removal
+/// drops `e.item` out of the top `n`: each step removes the item that
+/// contributes most to the score *of the reduced history* (the explanation
+/// is recomputed, since removing one item changes the others' shares for
+/// models such as ALS), and every candidate set is verified by re-scoring.
+/// Items of the full history stay excluded from the ranking.
+pub fn counterfactual(
+    model: &Model,
+    items: &[u32],
+    values: &[f32],
+    e: &Explanation,
+    n: usize,
+    max_size: usize,
+) -> Result<Counterfactual> {
+    let rank_before = rank_of(model, items, values, items, e.item)?;
+    let mut removed: Vec<u32> = Vec::new();
+    let mut rank_after = rank_before;
+    let mut current = e.clone();
+    for _ in 0..max_size {
+        let Some(next) = current
+            .contributions
+            .iter()
+            .find(|c| c.weight > 0.0 && !removed.contains(&c.item))
+            .map(|c| c.item)
+        else {
+            break;
+        };
+        removed.push(next);
+        let (ki, kv): (Vec<u32>, Vec<f32>) = items
+            .iter()
+            .zip(values)
+            .filter(|(i, _)| !removed.contains(i))
+            .map(|(&i, &v)| (i, v))
+            .unzip();
+        rank_after = rank_of(model, &ki, &kv, items, e.item)?;
+        if rank_after > n {
+            return Ok(Counterfactual {
+                removed,
+                verified: true,
+                rank_before,
+                rank_after,
+            });
+        }
+        current = explain(model, &ki, &kv, e.item)?;
+    }
+    Ok(Counterfactual {
+        removed,
+        verified: false,
+        rank_before,
+        rank_after,
+    })
+}
+
+/// Result of the deletion test for one recommendation.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Deletion {
+    /// Rank lost when removing the `k` items the explanation names.
+    pub explained_drop: f64,
+    /// Mean rank lost when removing `k` random history items.
+    pub random_drop: f64,
+}
+
+/// Removes the `k` history items with the largest contributions, and (on
+/// average over `draws`) `k` random history items, and measures how far the
+/// explained item falls in each case.
+pub fn deletion_test(
+    model: &dyn Recommender,
+    items: &[u32],
+    values: &[f32],
+    e: &Explanation,
+    k: usize,
+    draws: usize,
+    seed: u64,
+) -> Result<Deletion> {
+    let before = rank_of(model, items, values, items, e.item)? as f64;
+    let without = |drop: &[u32]| -> Result<f64> {
+        let (ki, kv): (Vec<u32>, Vec<f32>) = items
+            .iter()
+            .zip(values)
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(&i, &v)| (i, v))
+            .unzip();
+        Ok(rank_of(model, &ki, &kv, items, e.item)? as f64 - before)
+    };
+    let named: Vec<u32> = e.contributions.iter().take(k).map(|c| c.item).collect();
+    let explained_drop = without(&named)?;
+    let mut rng = Rng::new(seed);
+    let mut total = 0.0;
+    for _ in 0..draws {
+        let mut pool = items.to_vec();
+        rng.shuffle(&mut pool);
+        pool.truncate(k);
+        total += without(&pool)?;
+    }
+    Ok(Deletion {
+        explained_drop,
+        random_drop: total / draws.max(1) as f64,
+    })
+}
+
+/// Narrative templates (`key = text` lines).
+pub struct Templates(Vec<(String, String)>);
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates::parse(include_str!("../templates/en.txt"))
+    }
+}
+
+impl Templates {
+    /// Parses `key = text` lines; `#` starts a comment line.
+    pub fn parse(text: &str) -> Templates {
+        Templates(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .filter_map(|l| {
+                    l.split_once('=')
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// Fills template `key` with `(name, value)` pairs.
+    pub fn fill(&self, key: &str, args: &[(&str, &str)]) -> String {
+        let mut s = self.get(key).to_string();
+        for (name, value) in args {
+            s = s.replace(&format!("{{{name}}}"), value);
+        }
+        s
+    }
+}
+
+/// A short sentence for `e`, naming history items by `title`.
+pub fn narrative(e: &Explanation, title: &dyn Fn(u32) -> String, t: &Templates) -> String {
+    if e.popularity.is_some() {
+        return t.fill("popular", &[]);
+    }
+    let top: Vec<String> = e.top_items(3).into_iter().map(title).collect();
+    let verb = t.get("verb").to_string();
+    let positive = e.contributions.iter().filter(|c| c.weight > 0.0).count();
+    match top.as_slice() {
+        [] => t.fill("popular", &[]),
+        [a] => t.fill("because_one", &[("verb", &verb), ("a", a)]),
+        [a, b] => t.fill("because_two", &[("verb", &verb), ("a", a), ("b", b)]),
+        [a, b, c, ..] if positive <= 3 => t.fill(
+            "because_three",
+            &[("verb", &verb), ("a", a), ("b", b), ("c", c)],
+        ),
+        [a, b, ..] => t.fill(
+            "because_more",
+            &[
+                ("verb", &verb),
+                ("a", a),
+                ("b", b),
+                ("n", &(positive - 2).to_string()),
+            ],
+        ),
+    }
+}
+
+/// A sentence for a verified counterfactual.
+pub fn counterfactual_sentence(
+    c: &Counterfactual,
+    n: usize,
+    title: &dyn Fn(u32) -> String,
+    t: &Templates,
+) -> Option<String> {
+    if !c.verified {
+        return None;
+    }
+    let names: Vec<String> = c.removed.iter().map(|&i| title(i)).collect();
+    let items = match names.as_slice() {
+        [a] => a.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [] => return None,
+    };
+    Some(t.fill(
+        "counterfactual",
+        &[("items", &items), ("n", &n.to_string())],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use because_core::testing::block_data;
+    use because_models::ModelSpec;
+
+    #[test]
+    fn narratives_use_templates_and_titles() {
+        let t = Templates::default();
+        let e = Explanation {
+            item: 9,
+            score: 1.0,
+            bias: 0.0,
+            exact: true,
+            contributions: vec![
+                Contribution {
+                    item: 1,
+                    weight: 0.6,
+                },
+                Contribution {
+                    item: 2,
+                    weight: 0.4,
+                },
+                Contribution {
+                    item: 3,
+                    weight: -0.1,
+                },
+            ],
+            confidence: 1.0,
+            popularity: None,
+        };
+        let title = |i: u32| ["", "Alien (1979)", "Aliens (1986)", "Heat"][i as usize].to_string();
+        assert_eq!(
+            narrative(&e, &title, &t),
+            "Because you liked Alien (1979) and Aliens (1986)."
+        );
+        let c = Counterfactual {
+            removed: vec![1, 2],
+            verified: true,
+            rank_before: 1,
+            rank_after: 14,
+        };
+        assert_eq!(
+            counterfactual_sentence(&c, 10, &title, &t).unwrap(),
+            "Without Alien (1979) and Aliens (1986) in your history, this would not be among your top 10."
+        );
+        let custom = Templates::parse("because_two = Weil du {a} und {b} {verb}.\nverb = mochtest");
+        assert_eq!(
+            narrative(&e, &title, &custom),
+            "Weil du Alien (1979) und Aliens (1986) mochtest."
+        );
+    }
+
+    #[test]
+    fn unsupported_models_say_so() {
+        let x = block_data(20, 12, 4, 1);
+        let m = "bpr:factors=4,epochs=2"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        assert!(matches!(
+            explain(&m, x.user_items(0), x.user_values(0), 1),
+            Err(Error::Unsupported { .. })
+        ));
+        let e = explain(&m, x.user_items(0), x.user_values(0), 99);
+        assert!(e.is_err());
+    }
+}
