@@ -43,6 +43,8 @@ pub enum Command {
     Recommend(RecommendArgs),
     /// Items similar to an item.
     Similar(SimilarArgs),
+    /// Explain why a model recommends an item to a user or for a history.
+    Explain(ExplainArgs),
 }
 
 /// Where the data is and how to read it.
@@ -499,6 +501,32 @@ pub struct RecommendArgs {
     /// Where `--all` writes (default: recommendations.json beside the model).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Explain each recommendation (exact contributions, narrative, counterfactual).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// Arguments of `because explain`.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// A model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A user ID.
+    #[arg(long, conflicts_with = "history")]
+    pub user: Option<String>,
+    /// An ad-hoc history: item IDs, comma-separated.
+    #[arg(long)]
+    pub history: Option<String>,
+    /// The item to explain.
+    #[arg(long)]
+    pub item: String,
+    /// The list size the counterfactual is about ("would not be in the top N").
+    #[arg(long, default_value_t = 10)]
+    pub n: usize,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `because similar`.

@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tune(a) => crate::modeling::tune(&a),
         Command::Recommend(a) => crate::modeling::recommend(&a),
         Command::Similar(a) => crate::modeling::similar(&a),
+        Command::Explain(a) => crate::modeling::explain(&a),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Training, evaluating, tuning and using models from the command line.
 
 use crate::args::{
-    EvaluateArgs, FinalArg, RecommendArgs, SimilarArgs, SplitFlags, TrainArgs, TuneArgs, ValuesArg,
+    EvaluateArgs, ExplainArgs, FinalArg, RecommendArgs, SimilarArgs, SplitFlags, TrainArgs,
+    TuneArgs, ValuesArg,
 };
 use crate::commands::{create_dir, load, optional_features, write_json};
 use anyhow::{anyhow, bail, Context};
@@ -915,8 +916,138 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
         bail!("give --user, --history or --all");
     };
     println!("top {} for {who} ({}):", a.k, o.model.spec());
+    let explained_history = if a.explain {
+        match (&a.user, &a.history) {
+            (Some(u), _) if o.users.get(u).is_some() => Some(history_of(&o, Some(u), None)?),
+            (_, Some(h)) => Some(history_of(&o, None, Some(h))?),
+            _ => None,
+        }
+    } else {
+        None
+    };
     for (rank, s) in recs.iter().enumerate() {
         println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
+        if let Some((items, values, _)) = &explained_history {
+            match explanation_of(&o, items, values, s.item, a.k) {
+                Ok((_, lines)) => lines.iter().for_each(|l| println!("       {l}")),
+                Err(e) => println!("       (no explanation: {e})"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A history for explanations: a known user's, or ad-hoc item IDs.
+fn history_of(
+    o: &Opened,
+    user: Option<&str>,
+    history: Option<&str>,
+) -> anyhow::Result<(Vec<u32>, Vec<f32>, String)> {
+    if let Some(user) = user {
+        let u = o.users.get(user).ok_or_else(|| {
+            anyhow!("--user: {user} is unknown to the model; give --history instead")
+        })?;
+        let (items, values) = o.model.history(u);
+        return Ok((items.to_vec(), values.to_vec(), format!("user {user}")));
+    }
+    let h = history.ok_or_else(|| anyhow!("give --user or --history"))?;
+    let mut items = Vec::new();
+    for id in h.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match o.items.get(id) {
+            Some(i) => items.push(i),
+            None => println!("item {id} is unknown to the model and is ignored"),
+        }
+    }
+    let n = items.len();
+    Ok((items, vec![1.0; n], format!("a history of {n} items")))
+}
+
+/// The explanation of one recommendation as JSON and as text lines.
+fn explanation_of(
+    o: &Opened,
+    items: &[u32],
+    values: &[f32],
+    item: u32,
+    n: usize,
+) -> anyhow::Result<(serde_json::Value, Vec<String>)> {
+    let t = because_explain::Templates::default();
+    let title = |i: u32| -> String {
+        o.meta
+            .item_titles
+            .get(i as usize)
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .unwrap_or_else(|| o.items.id(i).to_string())
+    };
+    let e = because_explain::explain(&o.model, items, values, item)?;
+    let c = because_explain::counterfactual(&o.model, items, values, &e, n, 5)?;
+    let story = because_explain::narrative(&e, &title, &t);
+    let cf = because_explain::counterfactual_sentence(&c, n, &title, &t);
+    let mut lines = vec![story.clone()];
+    let shown: Vec<String> = e
+        .contributions
+        .iter()
+        .take(5)
+        .map(|x| format!("{} {:+.4}", title(x.item), x.weight))
+        .collect();
+    if !e.contributions.is_empty() && e.popularity.is_none() {
+        lines.push(format!(
+            "contributions ({}): {}",
+            if e.exact {
+                "exact, they add up to the score"
+            } else {
+                "approximate"
+            },
+            shown.join("; ")
+        ));
+    }
+    match &cf {
+        Some(s) => lines.push(format!(
+            "{s} (verified by re-scoring: rank {} -> {})",
+            c.rank_before, c.rank_after
+        )),
+        None if e.popularity.is_none() => lines.push(format!(
+            "no counterfactual of at most 5 items found (rank {} -> {} after removing {})",
+            c.rank_before,
+            c.rank_after,
+            c.removed.len()
+        )),
+        None => {}
+    }
+    let json = json!({
+        "item": o.items.id(item),
+        "title": title(item),
+        "score": e.score,
+        "exact": e.exact,
+        "bias": e.bias,
+        "confidence": e.confidence,
+        "narrative": story,
+        "contributions": e.contributions.iter().take(10).map(|x| json!({ "item": o.items.id(x.item), "title": title(x.item), "weight": x.weight })).collect::<Vec<_>>(),
+        "counterfactual": { "removed": c.removed.iter().map(|&i| o.items.id(i)).collect::<Vec<_>>(), "verified": c.verified, "rank_before": c.rank_before, "rank_after": c.rank_after, "sentence": cf },
+    });
+    Ok((json, lines))
+}
+
+pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
+    let o = open(&a.model)?;
+    let item = o
+        .items
+        .get(&a.item)
+        .ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
+    let (items, values, who) = history_of(&o, a.user.as_deref(), a.history.as_deref())?;
+    let (json, lines) = explanation_of(&o, &items, &values, item, a.n)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!(
+            "why {} for {who} ({}): score {:.4}",
+            o.label(item),
+            o.model.spec(),
+            json["score"].as_f64().unwrap_or(0.0)
+        );
+        for l in lines {
+            println!("  {l}");
+        }
     }
     Ok(())
 }
