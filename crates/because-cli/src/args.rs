@@ -45,6 +45,8 @@ pub enum Command {
     Similar(SimilarArgs),
     /// Explain why a model recommends an item to a user or for a history.
     Explain(ExplainArgs),
+    /// Measure how faithful a model's explanations are.
+    ExplainEval(ExplainEvalArgs),
 }
 
 /// Where the data is and how to read it.
@@ -504,6 +506,35 @@ pub struct RecommendArgs {
     /// Explain each recommendation (exact contributions, narrative, counterfactual).
     #[arg(long)]
     pub explain: bool,
+}
+
+/// Arguments of `because explain-eval`.
+#[derive(Args, Debug)]
+pub struct ExplainEvalArgs {
+    /// The data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model to train and explain (ease, itemknn, svd, als, pop).
+    #[arg(long, default_value = "ease")]
+    pub model: String,
+    /// Users sampled (evenly) for the measurements.
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    /// Recommendations per user, and the N of "out of the top N".
+    #[arg(long, default_value_t = 10)]
+    pub n: usize,
+    /// Items removed in the deletion test.
+    #[arg(long, default_value_t = 3)]
+    pub k: usize,
+    /// Interaction values.
+    #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
+    pub values: ValuesArg,
+    /// Seed (the stability check trains a second time with seed + 1).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long, default_value = "because-out/explain-eval")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `because explain`.

@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recommend(a) => crate::modeling::recommend(&a),
         Command::Similar(a) => crate::modeling::similar(&a),
         Command::Explain(a) => crate::modeling::explain(&a),
+        Command::ExplainEval(a) => crate::modeling::explain_eval(&a),
     }
 }
 

@@ -394,22 +394,81 @@ fn explain_recommendations() {
     let (log, items) = (data.join("interactions.csv"), data.join("items.csv"));
     let model = dir.path().join("ease");
     let m = model.to_str().unwrap();
-    ok(&["train", "--data", log.to_str().unwrap(), "--items", items.to_str().unwrap(), "--model", "ease:lambda=10", "--out", m]);
-    let text = ok(&["recommend", "--model", m, "--user", "1", "--k", "2", "--explain"]);
-    assert!(text.contains("Because you liked") && text.contains("exact, they add up to the score"), "{text}");
-    let top = text.lines().find(|l| l.trim_start().starts_with("1.")).unwrap();
-    let id = top.rsplit('[').next().unwrap().split(']').next().unwrap().to_string();
-    let json = ok(&["explain", "--model", m, "--user", "1", "--item", &id, "--json"]);
+    ok(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--items",
+        items.to_str().unwrap(),
+        "--model",
+        "ease:lambda=10",
+        "--out",
+        m,
+    ]);
+    let text = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--k",
+        "2",
+        "--explain",
+    ]);
+    assert!(
+        text.contains("Because you liked") && text.contains("exact, they add up to the score"),
+        "{text}"
+    );
+    let top = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("1."))
+        .unwrap();
+    let id = top
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .to_string();
+    let json = ok(&[
+        "explain", "--model", m, "--user", "1", "--item", &id, "--json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["exact"], true);
-    assert!(v["narrative"].as_str().unwrap().starts_with("Because you liked"));
+    assert!(v["narrative"]
+        .as_str()
+        .unwrap()
+        .starts_with("Because you liked"));
     assert!(v["counterfactual"]["rank_before"].as_u64().unwrap() >= 1);
     // The explanation names only the user's own items: no user IDs anywhere.
     assert!(!json.contains("\"user"), "{json}");
     let bpr = dir.path().join("bpr");
-    ok(&["train", "--data", log.to_str().unwrap(), "--model", "bpr:factors=4,epochs=2", "--out", bpr.to_str().unwrap()]);
-    let e = fails(&["explain", "--model", bpr.to_str().unwrap(), "--user", "1", "--item", &id]);
+    ok(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "bpr:factors=4,epochs=2",
+        "--out",
+        bpr.to_str().unwrap(),
+    ]);
+    let e = fails(&[
+        "explain",
+        "--model",
+        bpr.to_str().unwrap(),
+        "--user",
+        "1",
+        "--item",
+        &id,
+    ]);
     assert!(e.contains("not supported by the bpr model"), "{e}");
+    let out = dir.path().join("fidelity");
+    let text = ok(&["explain-eval", "--data", log.to_str().unwrap(), "--model", "ease:lambda=10", "--users", "20", "--n", "5", "--out", out.to_str().unwrap()]);
+    assert!(text.contains("rank drop removing the 3 items named") && text.contains("verified counterfactual"), "{text}");
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("fidelity.json")).unwrap()).unwrap();
+    assert_eq!(f["recommendations"], 100);
+    assert!(f["deletion_rank_drop_named"]["mean"].as_f64().unwrap() > f["deletion_rank_drop_random"]["mean"].as_f64().unwrap());
     let e = fails(&["explain", "--model", m, "--user", "nobody", "--item", &id]);
     assert!(e.contains("--user: nobody is unknown"), "{e}");
 }

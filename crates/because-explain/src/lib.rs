@@ -274,6 +274,98 @@ pub fn deletion_test(
     })
 }
 
+/// Fidelity measurements for one explained recommendation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Measured {
+    /// The user (index).
+    pub user: u32,
+    /// The recommended item.
+    pub item: u32,
+    /// Rank lost when removing the `k` named items, and `k` random ones.
+    pub deletion: Deletion,
+    /// Whether removing the `k` named items drops the item out of the top `n`.
+    pub named_leaves_top: bool,
+    /// The counterfactual found.
+    pub counterfactual: Counterfactual,
+    /// Whether at least one history item supports the recommendation.
+    pub supported: bool,
+    /// Whether the explanation has a non-trivial reason (a supporting item, or popularity).
+    pub covered: bool,
+    /// The top three supporting items.
+    pub top3: Vec<u32>,
+}
+
+/// Explains and measures the top-`n` recommendations of `users` (for their
+/// training histories): deletion test with `k` items (`draws` random
+/// draws), counterfactual (at most `max_size` items), support and coverage.
+pub fn measure(
+    model: &Model,
+    users: &[u32],
+    n: usize,
+    k: usize,
+    draws: usize,
+    max_size: usize,
+    seed: u64,
+) -> Result<Vec<Measured>> {
+    use rayon::prelude::*;
+    let per_user: Vec<Vec<Measured>> = users
+        .par_iter()
+        .map(|&u| -> Result<Vec<Measured>> {
+            let (items, values) = model.history(u);
+            let recs = model.recommend(&because_core::Request::new(
+                Query::History { items, values },
+                n,
+            ))?;
+            let mut out = Vec::new();
+            for r in recs {
+                let e = explain(model, items, values, r.item)?;
+                let deletion = deletion_test(model, items, values, &e, k, draws, seed ^ u as u64)?;
+                let named = e.top_items(k);
+                let (ki, kv): (Vec<u32>, Vec<f32>) = items
+                    .iter()
+                    .zip(values)
+                    .filter(|(i, _)| !named.contains(i))
+                    .map(|(&i, &v)| (i, v))
+                    .unzip();
+                let named_leaves_top =
+                    !named.is_empty() && rank_of(model, &ki, &kv, items, r.item)? > n;
+                let counterfactual = counterfactual(model, items, values, &e, n, max_size)?;
+                let supported = e.contributions.iter().any(|c| c.weight > 0.0);
+                out.push(Measured {
+                    user: u,
+                    item: r.item,
+                    deletion,
+                    named_leaves_top,
+                    counterfactual,
+                    supported,
+                    covered: supported || e.popularity.is_some(),
+                    top3: e.top_items(3),
+                });
+            }
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    Ok(per_user.into_iter().flatten().collect())
+}
+
+/// Mean overlap of the top-3 reasons of the same recommendations in two
+/// measurements (two trainings with different seeds); `None` when no
+/// recommendation is shared.
+pub fn stability(a: &[Measured], b: &[Measured]) -> Option<f64> {
+    let mut total = 0.0;
+    let mut shared = 0usize;
+    for x in a {
+        if let Some(y) = b.iter().find(|y| y.user == x.user && y.item == x.item) {
+            let denom = x.top3.len().max(y.top3.len());
+            if denom > 0 {
+                total += x.top3.iter().filter(|i| y.top3.contains(i)).count() as f64 / denom as f64;
+                shared += 1;
+            }
+        }
+    }
+    (shared > 0).then(|| total / shared as f64)
+}
+
 /// Narrative templates (`key = text` lines).
 pub struct Templates(Vec<(String, String)>);
 
