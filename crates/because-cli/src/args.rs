@@ -532,6 +532,9 @@ pub struct ExplainEvalArgs {
     /// Seed (the stability check trains a second time with seed + 1).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Item features (titles and genres for the global view).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "because-out/explain-eval")]
     pub out: PathBuf,

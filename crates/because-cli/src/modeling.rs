@@ -1135,6 +1135,80 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
         ),
         None => println!("  stability: no recommendation shared between the two trainings"),
     }
+    // The global view: popularity bias, what drives recommendations, themes.
+    let features = optional_features(a.items.as_deref(), &loaded, true)?;
+    let title = |i: u32| {
+        features
+            .as_ref()
+            .and_then(|f| f.title(i))
+            .unwrap_or(loaded.dataset.items.id(i))
+            .to_string()
+    };
+    let all_users: Vec<u32> = (0..model.n_users() as u32).collect();
+    let recs = model.recommend_users(&all_users, a.n)?;
+    let bias = because_explain::global::popularity_bias(&recs, &x.item_counts());
+    println!(
+        "\nglobal: the most popular 1% of items get {:.1}% of recommendations and {:.1}% of interactions",
+        100.0 * bias.top1_share_of_recommendations,
+        100.0 * bias.top1_share_of_interactions
+    );
+    let drivers = because_explain::global::top_drivers(&m, 8);
+    let names: Vec<String> = drivers
+        .iter()
+        .map(|(i, c)| format!("{} ({c})", title(*i)))
+        .collect();
+    println!(
+        "history items most often among the top-3 reasons: {}",
+        names.join("; ")
+    );
+    let genre = features.as_ref().and_then(|f| f.genre_like());
+    let genre_drivers = genre
+        .map(|g| because_explain::global::feature_drivers(&m, &g.codes, &g.levels))
+        .unwrap_or_default();
+    if !genre_drivers.is_empty() {
+        let cells: Vec<String> = genre_drivers
+            .iter()
+            .take(6)
+            .map(|(l, c)| format!("{l} ({c})"))
+            .collect();
+        println!(
+            "{} of the reason items: {}",
+            genre.map(|g| g.name.as_str()).unwrap_or(""),
+            cells.join("; ")
+        );
+    }
+    let themes = model.item_embeddings().map(|(f, d)| {
+        because_explain::global::themes(
+            f,
+            d,
+            5,
+            genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
+        )
+    });
+    if let Some(ts) = &themes {
+        println!("hidden themes (first 6 latent dimensions):");
+        for t in ts.iter().take(6) {
+            let items: Vec<String> = t.top_items.iter().map(|&i| title(i)).collect();
+            let dom: Vec<String> = t
+                .dominant
+                .iter()
+                .map(|(l, c)| format!("{l} {c}/5"))
+                .collect();
+            println!(
+                "  {:>2}: {} [{}]",
+                t.dimension,
+                items.join("; "),
+                dom.join(", ")
+            );
+        }
+    }
+    let mut report = report;
+    report["global"] = json!({
+        "popularity_bias": bias,
+        "top_driver_items": drivers.iter().map(|(i, c)| json!({ "item": loaded.dataset.items.id(*i), "title": title(*i), "count": c })).collect::<Vec<_>>(),
+        "feature_drivers": genre_drivers,
+        "themes": themes.map(|ts| ts.iter().map(|t| json!({ "dimension": t.dimension, "top_items": t.top_items.iter().map(|&i| title(i)).collect::<Vec<_>>(), "dominant": t.dominant })).collect::<Vec<_>>()),
+    });
     create_dir(&a.out)?;
     write_json(&a.out.join("fidelity.json"), &report)?;
     let fig = Figure::Bars(Bars {

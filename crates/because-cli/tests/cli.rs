@@ -464,11 +464,31 @@ fn explain_recommendations() {
     ]);
     assert!(e.contains("not supported by the bpr model"), "{e}");
     let out = dir.path().join("fidelity");
-    let text = ok(&["explain-eval", "--data", log.to_str().unwrap(), "--model", "ease:lambda=10", "--users", "20", "--n", "5", "--out", out.to_str().unwrap()]);
-    assert!(text.contains("rank drop removing the 3 items named") && text.contains("verified counterfactual"), "{text}");
-    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("fidelity.json")).unwrap()).unwrap();
+    let text = ok(&[
+        "explain-eval",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "ease:lambda=10",
+        "--users",
+        "20",
+        "--n",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("rank drop removing the 3 items named")
+            && text.contains("verified counterfactual"),
+        "{text}"
+    );
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fidelity.json")).unwrap()).unwrap();
     assert_eq!(f["recommendations"], 100);
-    assert!(f["deletion_rank_drop_named"]["mean"].as_f64().unwrap() > f["deletion_rank_drop_random"]["mean"].as_f64().unwrap());
+    assert!(
+        f["deletion_rank_drop_named"]["mean"].as_f64().unwrap()
+            > f["deletion_rank_drop_random"]["mean"].as_f64().unwrap()
+    );
     let e = fails(&["explain", "--model", m, "--user", "nobody", "--item", &id]);
     assert!(e.contains("--user: nobody is unknown"), "{e}");
 }

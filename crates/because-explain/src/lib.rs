@@ -29,6 +29,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod global;
+
 use because_core::rng::Rng;
 use because_core::{Error, Query, Recommender, Result};
 use because_models::Model;

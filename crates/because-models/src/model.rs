@@ -404,6 +404,16 @@ impl Model {
         s
     }
 
+    /// Item embeddings (row-major, with their width) for factor models.
+    pub fn item_embeddings(&self) -> Option<(&[f32], usize)> {
+        match self {
+            Model::Als(m) => Some((&m.item_factors, m.params.factors)),
+            Model::Svd(m) => Some((&m.item_factors, m.params.factors)),
+            Model::Mf(m) => Some((&m.item_factors, m.params.factors)),
+            _ => None,
+        }
+    }
+
     /// The predicted rating of `item` by `user`, for rating predictors.
     pub fn predict_rating(&self, user: u32, item: u32) -> Option<f32> {
         match self {

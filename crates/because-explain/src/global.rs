@@ -1,0 +1,163 @@
+//! Global explanations: what drives a model's recommendations across users.
+
+use crate::Measured;
+use because_core::Scored;
+use serde::Serialize;
+
+/// Popularity bias of a set of recommendation lists.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PopularityBias {
+    /// Share of recommendations that are among the most popular 1% of items.
+    pub top1_share_of_recommendations: f64,
+    /// Share of training interactions those items have.
+    pub top1_share_of_interactions: f64,
+}
+
+/// Compares how often the most popular 1% of items (by `item_counts`) are
+/// recommended with how often they are interacted with.
+pub fn popularity_bias(recs: &[Vec<Scored>], item_counts: &[u32]) -> PopularityBias {
+    let mut order: Vec<usize> = (0..item_counts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(item_counts[i]));
+    let k = ((item_counts.len() as f64 * 0.01).ceil() as usize)
+        .max(1)
+        .min(item_counts.len());
+    let mut head = vec![false; item_counts.len()];
+    for &i in &order[..k] {
+        head[i] = true;
+    }
+    let total_recs: usize = recs.iter().map(Vec::len).sum();
+    let head_recs = recs
+        .iter()
+        .flatten()
+        .filter(|s| head[s.item as usize])
+        .count();
+    let total: u64 = item_counts.iter().map(|&c| c as u64).sum();
+    let head_inter: u64 = order[..k].iter().map(|&i| item_counts[i] as u64).sum();
+    PopularityBias {
+        top1_share_of_recommendations: head_recs as f64 / total_recs.max(1) as f64,
+        top1_share_of_interactions: head_inter as f64 / total.max(1) as f64,
+    }
+}
+
+/// History items that appear most often among the top-3 reasons.
+pub fn top_drivers(measured: &[Measured], k: usize) -> Vec<(u32, usize)> {
+    let mut counts: std::collections::HashMap<u32, usize> = Default::default();
+    for m in measured {
+        for &i in &m.top3 {
+            *counts.entry(i).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(u32, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(k);
+    v
+}
+
+/// Feature levels (genres, say) of the top-3 reason items, counted.
+pub fn feature_drivers(
+    measured: &[Measured],
+    codes: &[Vec<u32>],
+    levels: &[String],
+) -> Vec<(String, usize)> {
+    let mut counts = vec![0usize; levels.len()];
+    for m in measured {
+        for &i in &m.top3 {
+            for &c in codes.get(i as usize).map(Vec::as_slice).unwrap_or(&[]) {
+                counts[c as usize] += 1;
+            }
+        }
+    }
+    let mut v: Vec<(String, usize)> = levels
+        .iter()
+        .cloned()
+        .zip(counts)
+        .filter(|x| x.1 > 0)
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// A latent dimension described by its items.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Theme {
+    /// The dimension.
+    pub dimension: usize,
+    /// Items with the largest values on it.
+    pub top_items: Vec<u32>,
+    /// The most common feature levels (genres) among them, with counts.
+    pub dominant: Vec<(String, usize)>,
+}
+
+/// One theme per latent dimension of row-major item factors (`f` columns):
+/// its `k` highest-loading items and their dominant feature levels.
+pub fn themes(
+    factors: &[f32],
+    f: usize,
+    k: usize,
+    codes: Option<(&[Vec<u32>], &[String])>,
+) -> Vec<Theme> {
+    let n = factors.len() / f.max(1);
+    (0..f)
+        .map(|d| {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_by(|&a, &b| {
+                factors[b as usize * f + d]
+                    .total_cmp(&factors[a as usize * f + d])
+                    .then(a.cmp(&b))
+            });
+            order.truncate(k);
+            let dominant = match codes {
+                Some((codes, levels)) => {
+                    let mut c = vec![0usize; levels.len()];
+                    for &i in &order {
+                        for &l in codes.get(i as usize).map(Vec::as_slice).unwrap_or(&[]) {
+                            c[l as usize] += 1;
+                        }
+                    }
+                    let mut v: Vec<(String, usize)> =
+                        levels.iter().cloned().zip(c).filter(|x| x.1 > 0).collect();
+                    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    v.truncate(3);
+                    v
+                }
+                None => Vec::new(),
+            };
+            Theme {
+                dimension: d,
+                top_items: order,
+                dominant,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bias_and_themes() {
+        let counts = vec![100, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+        let recs = vec![vec![
+            Scored {
+                item: 0,
+                score: 1.0,
+            },
+            Scored {
+                item: 1,
+                score: 0.5,
+            },
+        ]];
+        let b = popularity_bias(&recs, &counts);
+        assert_eq!(b.top1_share_of_recommendations, 0.5);
+        assert!((b.top1_share_of_interactions - 100.0 / 109.0).abs() < 1e-12);
+        // Two dimensions: items 0 and 1 load on the first, item 2 on the second.
+        let factors = vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0];
+        let codes = vec![vec![0], vec![0], vec![1]];
+        let levels = vec!["Horror".to_string(), "Comedy".to_string()];
+        let t = themes(&factors, 2, 2, Some((&codes, &levels)));
+        assert_eq!(t[0].top_items, vec![0, 1]);
+        assert_eq!(t[0].dominant[0], ("Horror".to_string(), 2));
+        assert_eq!(t[1].top_items[0], 2);
+    }
+}
