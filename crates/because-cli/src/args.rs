@@ -558,6 +558,9 @@ pub struct ExplainArgs {
     /// The list size the counterfactual is about ("would not be in the top N").
     #[arg(long, default_value_t = 10)]
     pub n: usize,
+    /// Item features: genres shared with the reasons are mentioned.
+    #[arg(long)]
+    pub items: Option<PathBuf>,
     /// Print the explanation as JSON.
     #[arg(long)]
     pub json: bool,

@@ -927,8 +927,8 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     };
     for (rank, s) in recs.iter().enumerate() {
         println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
-        if let Some((items, values, _)) = &explained_history {
-            match explanation_of(&o, items, values, s.item, a.k) {
+        if let Some((items, values, _, user)) = &explained_history {
+            match explanation_of(&o, items, values, s.item, a.k, *user, None) {
                 Ok((_, lines)) => lines.iter().for_each(|l| println!("       {l}")),
                 Err(e) => println!("       (no explanation: {e})"),
             }
@@ -942,13 +942,18 @@ fn history_of(
     o: &Opened,
     user: Option<&str>,
     history: Option<&str>,
-) -> anyhow::Result<(Vec<u32>, Vec<f32>, String)> {
+) -> anyhow::Result<(Vec<u32>, Vec<f32>, String, Option<u32>)> {
     if let Some(user) = user {
         let u = o.users.get(user).ok_or_else(|| {
             anyhow!("--user: {user} is unknown to the model; give --history instead")
         })?;
         let (items, values) = o.model.history(u);
-        return Ok((items.to_vec(), values.to_vec(), format!("user {user}")));
+        return Ok((
+            items.to_vec(),
+            values.to_vec(),
+            format!("user {user}"),
+            Some(u),
+        ));
     }
     let h = history.ok_or_else(|| anyhow!("give --user or --history"))?;
     let mut items = Vec::new();
@@ -959,7 +964,7 @@ fn history_of(
         }
     }
     let n = items.len();
-    Ok((items, vec![1.0; n], format!("a history of {n} items")))
+    Ok((items, vec![1.0; n], format!("a history of {n} items"), None))
 }
 
 /// The explanation of one recommendation as JSON and as text lines.
@@ -969,6 +974,8 @@ fn explanation_of(
     values: &[f32],
     item: u32,
     n: usize,
+    user: Option<u32>,
+    genres: Option<(&[Vec<u32>], &[String])>,
 ) -> anyhow::Result<(serde_json::Value, Vec<String>)> {
     let t = because_explain::Templates::default();
     let title = |i: u32| -> String {
@@ -984,6 +991,48 @@ fn explanation_of(
     let story = because_explain::narrative(&e, &title, &t);
     let cf = because_explain::counterfactual_sentence(&c, n, &title, &t);
     let mut lines = vec![story.clone()];
+    let names = |xs: &[u32]| -> String {
+        let v: Vec<String> = xs.iter().map(|&i| title(i)).collect();
+        match v.as_slice() {
+            [a] => a.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
+        }
+    };
+    let ex = because_explain::exemplar(&o.model, &e, user, because_explain::MIN_GROUP);
+    let ex_sentence = ex.as_ref().map(|x| {
+        t.fill(
+            "exemplar",
+            &[
+                ("people", &x.people.to_string()),
+                ("of", &x.of.to_string()),
+                ("items", &names(&x.items)),
+            ],
+        )
+    });
+    if let Some(sentence) = &ex_sentence {
+        lines.push(sentence.clone());
+    }
+    let matches = genres
+        .map(|(codes, levels)| because_explain::feature_matches(&e, codes, levels))
+        .unwrap_or_default();
+    let feature_sentence = matches.first().map(|(level, _)| {
+        let with: Vec<u32> = e
+            .top_items(3)
+            .into_iter()
+            .filter(|&i| {
+                genres.is_some_and(|(codes, levels)| {
+                    codes
+                        .get(i as usize)
+                        .is_some_and(|c| c.iter().any(|&l| levels[l as usize] == *level))
+                })
+            })
+            .collect();
+        t.fill("feature", &[("items", &names(&with)), ("level", level)])
+    });
+    if let Some(sentence) = &feature_sentence {
+        lines.push(sentence.clone());
+    }
     let shown: Vec<String> = e
         .contributions
         .iter()
@@ -1024,6 +1073,9 @@ fn explanation_of(
         "narrative": story,
         "contributions": e.contributions.iter().take(10).map(|x| json!({ "item": o.items.id(x.item), "title": title(x.item), "weight": x.weight })).collect::<Vec<_>>(),
         "counterfactual": { "removed": c.removed.iter().map(|&i| o.items.id(i)).collect::<Vec<_>>(), "verified": c.verified, "rank_before": c.rank_before, "rank_after": c.rank_after, "sentence": cf },
+        "exemplar": ex.as_ref().map(|x| json!({ "items": x.items.iter().map(|&i| title(i)).collect::<Vec<_>>(), "people": x.people, "of": x.of, "sentence": ex_sentence })),
+        "feature_matches": matches,
+        "feature_sentence": feature_sentence,
     });
     Ok((json, lines))
 }
@@ -1034,8 +1086,16 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
         .items
         .get(&a.item)
         .ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
-    let (items, values, who) = history_of(&o, a.user.as_deref(), a.history.as_deref())?;
-    let (json, lines) = explanation_of(&o, &items, &values, item, a.n)?;
+    let (items, values, who, user) = history_of(&o, a.user.as_deref(), a.history.as_deref())?;
+    let features = match &a.items {
+        Some(p) => Some(because_data::features::read_features(p, &o.items, None)?),
+        None => None,
+    };
+    let genres = features
+        .as_ref()
+        .and_then(|f| f.genre_like())
+        .map(|g| (g.codes.as_slice(), g.levels.as_slice()));
+    let (json, lines) = explanation_of(&o, &items, &values, item, a.n, user, genres)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {

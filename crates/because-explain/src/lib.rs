@@ -368,6 +368,94 @@ pub fn stability(a: &[Measured], b: &[Measured]) -> Option<f64> {
     (shared > 0).then(|| total / shared as f64)
 }
 
+/// Smallest group an exemplar may describe, so that no statement is about
+/// a handful of identifiable people.
+pub const MIN_GROUP: usize = 5;
+
+/// An exemplar: how many other people who have all of `items` also chose
+/// the recommended item. Only a count is ever reported, and only when it
+/// is at least `min_group` (else `None`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Exemplar {
+    /// The shared history items.
+    pub items: Vec<u32>,
+    /// People in the training data who have all of them and the recommended item.
+    pub people: usize,
+    /// People who have all of them.
+    pub of: usize,
+}
+
+/// The exemplar for `e`: people with the explanation's top two history
+/// items (or the top one, if two leave too small a group) who also have the
+/// recommended item. `exclude` is the asking user's own training row, if any.
+pub fn exemplar(
+    model: &Model,
+    e: &Explanation,
+    exclude: Option<u32>,
+    min_group: usize,
+) -> Option<Exemplar> {
+    let iu = &model.train().iu;
+    let users_of = |i: u32| iu.row_indices(i as usize);
+    let intersect = |a: &[u32], b: &[u32]| -> Vec<u32> {
+        let (mut x, mut y, mut out) = (0, 0, Vec::new());
+        while x < a.len() && y < b.len() {
+            match a[x].cmp(&b[y]) {
+                std::cmp::Ordering::Less => x += 1,
+                std::cmp::Ordering::Greater => y += 1,
+                std::cmp::Ordering::Equal => {
+                    out.push(a[x]);
+                    x += 1;
+                    y += 1;
+                }
+            }
+        }
+        out
+    };
+    let top = e.top_items(2);
+    for take in (1..=top.len()).rev() {
+        let mut group: Vec<u32> = users_of(top[0]).to_vec();
+        for &i in &top[1..take] {
+            group = intersect(&group, users_of(i));
+        }
+        group.retain(|&u| Some(u) != exclude);
+        let chose = intersect(&group, users_of(e.item)).len();
+        if chose >= min_group {
+            return Some(Exemplar {
+                items: top[..take].to_vec(),
+                people: chose,
+                of: group.len(),
+            });
+        }
+    }
+    None
+}
+
+/// Feature levels (genres, say) the recommended item shares with the
+/// explanation's top three history items, with how many of them share each.
+pub fn feature_matches(
+    e: &Explanation,
+    codes: &[Vec<u32>],
+    levels: &[String],
+) -> Vec<(String, usize)> {
+    let of = |i: u32| codes.get(i as usize).map(Vec::as_slice).unwrap_or(&[]);
+    let target = of(e.item);
+    let mut out: Vec<(String, usize)> = target
+        .iter()
+        .map(|&l| {
+            (
+                levels[l as usize].clone(),
+                e.top_items(3)
+                    .iter()
+                    .filter(|&&i| of(i).contains(&l))
+                    .count(),
+            )
+        })
+        .filter(|x| x.1 > 0)
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
 /// Narrative templates (`key = text` lines).
 pub struct Templates(Vec<(String, String)>);
 
@@ -511,6 +599,31 @@ mod tests {
             narrative(&e, &title, &custom),
             "Weil du Alien (1979) und Aliens (1986) mochtest."
         );
+    }
+
+    #[test]
+    fn exemplars_count_groups_and_respect_the_minimum() {
+        let x = block_data(60, 20, 8, 3);
+        let m = "itemknn".parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+        let (items, values) = (x.user_items(0), x.user_values(0));
+        let rec = m
+            .recommend(&because_core::Request::new(Query::User(0), 1))
+            .unwrap()[0]
+            .item;
+        let e = explain(&m, items, values, rec).unwrap();
+        let ex = exemplar(&m, &e, Some(0), 1).unwrap();
+        // Count by brute force over users.
+        let brute = (1..60u32)
+            .filter(|&u| {
+                ex.items.iter().all(|i| x.user_items(u).contains(i))
+                    && x.user_items(u).contains(&rec)
+            })
+            .count();
+        assert_eq!(ex.people, brute);
+        assert!(ex.people <= ex.of);
+        assert!(exemplar(&m, &e, Some(0), 10_000).is_none());
+        let json = serde_json::to_string(&ex).unwrap();
+        assert!(!json.contains("user"));
     }
 
     #[test]

@@ -404,6 +404,11 @@ impl Model {
         s
     }
 
+    /// The training data the model keeps (users × items and its transpose).
+    pub fn train(&self) -> &crate::Train {
+        each!(self, m => &m.train)
+    }
+
     /// Item embeddings (row-major, with their width) for factor models.
     pub fn item_embeddings(&self) -> Option<(&[f32], usize)> {
         match self {
