@@ -561,6 +561,10 @@ pub struct ExplainArgs {
     /// Item features: genres shared with the reasons are mentioned.
     #[arg(long)]
     pub items: Option<PathBuf>,
+    /// Write figures here: the item's contributions, and a map of how the
+    /// history drives the top recommendations.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Print the explanation as JSON.
     #[arg(long)]
     pub json: bool,

@@ -1096,6 +1096,76 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
         .and_then(|f| f.genre_like())
         .map(|g| (g.codes.as_slice(), g.levels.as_slice()));
     let (json, lines) = explanation_of(&o, &items, &values, item, a.n, user, genres)?;
+    if let Some(dir) = &a.plot {
+        let title = |i: u32| {
+            o.meta
+                .item_titles
+                .get(i as usize)
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .unwrap_or_else(|| o.items.id(i).to_string())
+        };
+        let e = because_explain::explain(&o.model, &items, &values, item)?;
+        let top: Vec<_> = e.contributions.iter().take(12).collect();
+        let bars = Figure::Bars(Bars {
+            title: format!("Why {}: contributions (exact)", title(item)),
+            x_label: "history item".into(),
+            y_label: "contribution to the score".into(),
+            labels: top.iter().map(|c| title(c.item)).collect(),
+            values: top.iter().map(|c| c.weight as f64).collect(),
+            log_y: false,
+        });
+        // History items × top recommendations: each cell is an exact contribution.
+        let recs = o.model.recommend(&Request::new(
+            Query::History {
+                items: &items,
+                values: &values,
+            },
+            10,
+        ))?;
+        let mut by_rec = Vec::new();
+        for r in &recs {
+            by_rec.push(because_explain::explain(&o.model, &items, &values, r.item)?);
+        }
+        let mut totals: Vec<(u32, f32)> = items
+            .iter()
+            .map(|&h| {
+                (
+                    h,
+                    by_rec
+                        .iter()
+                        .flat_map(|e| {
+                            e.contributions
+                                .iter()
+                                .filter(|c| c.item == h)
+                                .map(|c| c.weight.abs())
+                        })
+                        .sum(),
+                )
+            })
+            .collect();
+        totals.sort_by(|a, b| b.1.total_cmp(&a.1));
+        totals.truncate(15);
+        let heat = Figure::Heatmap(because_plot::Heatmap {
+            title: "How the history drives the top 10 (exact contributions)".into(),
+            rows: totals.iter().map(|&(h, _)| title(h)).collect(),
+            cols: recs.iter().map(|r| title(r.item)).collect(),
+            values: totals
+                .iter()
+                .flat_map(|&(h, _)| {
+                    by_rec.iter().map(move |e| {
+                        e.contributions
+                            .iter()
+                            .find(|c| c.item == h)
+                            .map(|c| c.weight as f64)
+                            .unwrap_or(0.0)
+                    })
+                })
+                .collect(),
+        });
+        let paths = save_figures(&[("contributions", bars), ("history_heatmap", heat)], dir)?;
+        println!("wrote {} figures in {}", paths.len(), dir.display());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
@@ -1261,6 +1331,46 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
                 dom.join(", ")
             );
         }
+    }
+    if let Some((factors, d)) = model.item_embeddings() {
+        let xy = because_explain::global::pca_2d(factors, d);
+        let (groups, group_of): (Vec<String>, Vec<usize>) = match genre {
+            Some(g) => {
+                let mut counts = vec![0usize; g.levels.len()];
+                g.codes
+                    .iter()
+                    .filter_map(|c| c.first())
+                    .for_each(|&l| counts[l as usize] += 1);
+                let mut order: Vec<usize> = (0..g.levels.len()).collect();
+                order.sort_by_key(|&l| std::cmp::Reverse(counts[l]));
+                order.truncate(9);
+                let mut names: Vec<String> = order.iter().map(|&l| g.levels[l].clone()).collect();
+                names.push("other".into());
+                let of = g
+                    .codes
+                    .iter()
+                    .map(|c| {
+                        c.first()
+                            .and_then(|&l| order.iter().position(|&o| o == l as usize))
+                            .unwrap_or(9)
+                    })
+                    .collect();
+                (names, of)
+            }
+            None => (vec!["items".into()], vec![0; xy.len()]),
+        };
+        let map = Figure::Scatter(because_plot::Scatter {
+            title: "Item embeddings, first two principal components".into(),
+            x_label: "component 1".into(),
+            y_label: "component 2".into(),
+            points: xy
+                .iter()
+                .zip(&group_of)
+                .map(|(&(x, y), &g)| (x, y, g))
+                .collect(),
+            groups,
+        });
+        save_figures(&[("embedding_map", map)], &a.out.join("figures"))?;
     }
     let mut report = report;
     report["global"] = json!({

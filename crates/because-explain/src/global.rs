@@ -131,9 +131,78 @@ pub fn themes(
         .collect()
 }
 
+/// Projects row-major item factors (`f` columns) on their first two
+/// principal components (power iteration with deflation, deterministic).
+pub fn pca_2d(factors: &[f32], f: usize) -> Vec<(f64, f64)> {
+    let n = factors.len() / f.max(1);
+    if n == 0 || f == 0 {
+        return Vec::new();
+    }
+    let mean: Vec<f64> = (0..f)
+        .map(|d| (0..n).map(|i| factors[i * f + d] as f64).sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![0.0f64; f * f];
+    for i in 0..n {
+        let row: Vec<f64> = (0..f)
+            .map(|d| factors[i * f + d] as f64 - mean[d])
+            .collect();
+        for a in 0..f {
+            for b in 0..f {
+                cov[a * f + b] += row[a] * row[b];
+            }
+        }
+    }
+    let mut components: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..2.min(f) {
+        let mut v: Vec<f64> = (0..f).map(|d| 1.0 + d as f64 * 0.01).collect();
+        for _ in 0..200 {
+            let mut w: Vec<f64> = (0..f)
+                .map(|a| (0..f).map(|b| cov[a * f + b] * v[b]).sum())
+                .collect();
+            for c in &components {
+                let p: f64 = w.iter().zip(c).map(|(x, y)| x * y).sum();
+                w.iter_mut().zip(c).for_each(|(x, y)| *x -= p * y);
+            }
+            let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-300);
+            v = w.into_iter().map(|x| x / norm).collect();
+        }
+        components.push(v);
+    }
+    (0..n)
+        .map(|i| {
+            let proj = |c: &Vec<f64>| {
+                (0..f)
+                    .map(|d| (factors[i * f + d] as f64 - mean[d]) * c[d])
+                    .sum::<f64>()
+            };
+            (
+                proj(&components[0]),
+                components.get(1).map(proj).unwrap_or(0.0),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pca_finds_the_main_direction() {
+        // Points along (1, 1) with a little spread across.
+        let mut f = Vec::new();
+        for k in 0..50 {
+            let t = k as f32 / 10.0;
+            f.extend([t + 0.01 * (k % 3) as f32, t - 0.01 * (k % 2) as f32]);
+        }
+        let p = pca_2d(&f, 2);
+        let spread = |sel: fn(&(f64, f64)) -> f64| {
+            let v: Vec<f64> = p.iter().map(sel).collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
+        };
+        assert!(spread(|x| x.0) > 100.0 * spread(|x| x.1));
+    }
 
     #[test]
     fn bias_and_themes() {

@@ -89,6 +89,34 @@ pub struct Lines {
     pub x_ticks: Option<Vec<String>>,
 }
 
+/// A matrix of values shown as coloured cells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heatmap {
+    /// Title.
+    pub title: String,
+    /// Row labels (top to bottom).
+    pub rows: Vec<String>,
+    /// Column labels (left to right).
+    pub cols: Vec<String>,
+    /// Values, row-major (`rows × cols`).
+    pub values: Vec<f64>,
+}
+
+/// Points in the plane, coloured by group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scatter {
+    /// Title.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Points: x, y and group index.
+    pub points: Vec<(f64, f64, usize)>,
+    /// Group names (for the legend).
+    pub groups: Vec<String>,
+}
+
 /// A figure.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Figure {
@@ -96,6 +124,10 @@ pub enum Figure {
     Bars(Bars),
     /// Lines.
     Lines(Lines),
+    /// A heatmap.
+    Heatmap(Heatmap),
+    /// A scatter plot.
+    Scatter(Scatter),
 }
 
 const SIZE: (u32, u32) = (960, 540);
@@ -158,6 +190,8 @@ where
     match fig {
         Figure::Bars(b) => draw_bars(b, root).map_err(|e| e.to_string()),
         Figure::Lines(l) => draw_lines(l, root).map_err(|e| e.to_string()),
+        Figure::Heatmap(h) => draw_heatmap(h, root).map_err(|e| e.to_string()),
+        Figure::Scatter(sc) => draw_scatter(sc, root).map_err(|e| e.to_string()),
     }
 }
 
@@ -339,6 +373,131 @@ where
     Ok(())
 }
 
+fn clip_label(s: &str, n: usize) -> String {
+    if s.chars().count() > n {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    } else {
+        s.to_string()
+    }
+}
+
+fn draw_heatmap<DB: DrawingBackend>(h: &Heatmap, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    let (nr, nc) = (h.rows.len().max(1), h.cols.len().max(1));
+    let max = h
+        .values
+        .iter()
+        .cloned()
+        .fold(0.0f64, |a, v| a.max(v.abs()))
+        .max(1e-12);
+    let rows = h.rows.clone();
+    let cols = h.cols.clone();
+    let mut chart = ChartBuilder::on(root)
+        .caption(&h.title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(150)
+        .y_label_area_size(200)
+        .build_cartesian_2d(0f64..nc as f64, 0f64..nr as f64)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(nc * 2 + 1)
+        .y_labels(nr * 2 + 1)
+        .x_label_formatter(&|x: &f64| {
+            let k = (x - 0.5).round();
+            if (x - 0.5 - k).abs() < 0.01 && k >= 0.0 && (k as usize) < cols.len() {
+                clip_label(&cols[k as usize], 11)
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|y: &f64| {
+            let k = (y - 0.5).round();
+            let r = nr as f64 - 1.0 - k;
+            if (y - 0.5 - k).abs() < 0.01 && r >= 0.0 && (r as usize) < rows.len() {
+                clip_label(&rows[r as usize], 28)
+            } else {
+                String::new()
+            }
+        })
+        .x_label_style(
+            ("sans-serif", 12)
+                .into_font()
+                .transform(FontTransform::Rotate90),
+        )
+        .label_style(("sans-serif", 12))
+        .draw()?;
+    chart.draw_series(
+        (0..h.rows.len())
+            .flat_map(|r| (0..h.cols.len()).map(move |c| (r, c)))
+            .map(|(r, c)| {
+                let v = h.values.get(r * h.cols.len() + c).copied().unwrap_or(0.0) / max;
+                // Blue for positive, red for negative, white for zero.
+                let t = v.abs().min(1.0);
+                let (base, other) = if v >= 0.0 {
+                    ((31.0, 119.0, 180.0), 255.0)
+                } else {
+                    ((214.0, 39.0, 40.0), 255.0)
+                };
+                let mix = |b: f64| (other + (b - other) * t) as u8;
+                let color = RGBColor(mix(base.0), mix(base.1), mix(base.2));
+                let y = (nr - 1 - r) as f64;
+                Rectangle::new([(c as f64, y), (c as f64 + 1.0, y + 1.0)], color.filled())
+            }),
+    )?;
+    Ok(())
+}
+
+fn draw_scatter<DB: DrawingBackend>(sc: &Scatter, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>
+where
+    DB::ErrorType: 'static,
+{
+    let (x0, x1) = bounds(sc.points.iter().map(|p| p.0), false);
+    let (y0, y1) = bounds(sc.points.iter().map(|p| p.1), false);
+    let mut chart = ChartBuilder::on(root)
+        .caption(&sc.title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)?;
+    chart
+        .configure_mesh()
+        .x_desc(&sc.x_label)
+        .y_desc(&sc.y_label)
+        .label_style(("sans-serif", 12))
+        .draw()?;
+    let palette = [
+        PALETTE[0],
+        PALETTE[1],
+        PALETTE[2],
+        PALETTE[3],
+        PALETTE[4],
+        PALETTE[5],
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    for (g, name) in sc.groups.iter().enumerate().take(palette.len()) {
+        let color = palette[g];
+        chart
+            .draw_series(
+                sc.points
+                    .iter()
+                    .filter(|p| p.2 == g)
+                    .map(|p| Circle::new((p.0, p.1), 3, color.mix(0.7).filled())),
+            )?
+            .label(name.clone())
+            .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .draw()?;
+    Ok(())
+}
+
 /// Short number labels: 12000 as "12k", 0.25 as "0.25".
 pub fn format_number(x: f64) -> String {
     let a = x.abs();
@@ -390,6 +549,28 @@ mod tests {
             log_y: true,
         });
         save(&bars, dir.path(), "bars").unwrap();
+    }
+
+    #[test]
+    fn heatmaps_and_scatter_plots() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Figure::Heatmap(Heatmap {
+            title: "Similarity".into(),
+            rows: vec!["Alien".into(), "Aliens".into()],
+            cols: vec!["Predator".into(), "Heat".into(), "Up".into()],
+            values: vec![0.5, 0.1, -0.2, 0.4, 0.0, 0.3],
+        });
+        let [_, svg] = save(&h, dir.path(), "heat").unwrap();
+        assert!(std::fs::read_to_string(svg).unwrap().contains("Predator"));
+        let sc = Figure::Scatter(Scatter {
+            title: "Items".into(),
+            x_label: "pc1".into(),
+            y_label: "pc2".into(),
+            points: vec![(0.0, 1.0, 0), (1.0, 0.0, 1), (0.5, 0.5, 1)],
+            groups: vec!["Drama".into(), "Comedy".into()],
+        });
+        let [png, _] = save(&sc, dir.path(), "map").unwrap();
+        assert!(png.exists());
     }
 
     #[test]
