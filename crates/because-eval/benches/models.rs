@@ -101,6 +101,66 @@ fn main() {
                 e.mean("precision@10").unwrap_or(0.0)
             );
         }
+        "explain" => {
+            // Recommend alone vs recommend + explain the whole top 10, and a
+            // verified counterfactual for the top 1, for ALS with 64 factors.
+            let m = because_models::Model::Als(
+                AlsParams {
+                    factors: 64,
+                    iterations: 3,
+                    ..Default::default()
+                }
+                .fit(&x)
+                .expect("fit"),
+            );
+            let users: Vec<u32> = (0..x.n_users() as u32)
+                .step_by((x.n_users() / 200).max(1))
+                .take(200)
+                .collect();
+            use because_core::{Query, Recommender, Request};
+            let start = Instant::now();
+            for &u in &users {
+                let _ = m
+                    .recommend(&Request::new(Query::User(u), 10))
+                    .expect("recommend");
+            }
+            let rec = start.elapsed().as_secs_f64() / users.len() as f64;
+            let start = Instant::now();
+            for &u in &users {
+                let r = m
+                    .recommend(&Request::new(Query::User(u), 10))
+                    .expect("recommend");
+                let (items, values) = m.history(u);
+                let targets: Vec<u32> = r.iter().map(|s| s.item).collect();
+                let _ =
+                    because_explain::explain_many(&m, items, values, &targets).expect("explain");
+            }
+            let both = start.elapsed().as_secs_f64() / users.len() as f64;
+            let start = Instant::now();
+            let mut verified = 0;
+            for &u in &users {
+                let (items, values) = m.history(u);
+                let r = m
+                    .recommend(&Request::new(Query::History { items, values }, 1))
+                    .expect("recommend");
+                let e = because_explain::explain(&m, items, values, r[0].item).expect("explain");
+                if because_explain::counterfactual(&m, items, values, &e, 10, 5)
+                    .expect("counterfactual")
+                    .verified
+                {
+                    verified += 1;
+                }
+            }
+            let cf = start.elapsed().as_secs_f64() / users.len() as f64;
+            println!(
+                "{:.2} explain ratio: recommend {:.2} ms, recommend + explain top 10 {:.2} ms per user; counterfactual search {:.1} ms per top-1 ({verified}/{} verified)",
+                both / rec,
+                rec * 1e3,
+                both * 1e3,
+                cf * 1e3,
+                users.len()
+            );
+        }
         other => eprintln!("unknown mode {other}"),
     }
 }

@@ -76,6 +76,36 @@ impl Explanation {
     }
 }
 
+/// Explains several recommendations for one history, sharing work where the
+/// model allows (one factorization of the user's system for ALS).
+pub fn explain_many(
+    model: &Model,
+    items: &[u32],
+    values: &[f32],
+    targets: &[u32],
+) -> Result<Vec<Explanation>> {
+    match model {
+        Model::Als(m) => {
+            model.check_query(&Query::History { items, values })?;
+            if let Some(&t) = targets.iter().find(|&&t| t as usize >= model.n_items()) {
+                return Err(Error::UnknownItem {
+                    item: t,
+                    n_items: model.n_items(),
+                });
+            }
+            Ok(m.decompose_many(items, values, targets)
+                .into_iter()
+                .zip(targets)
+                .map(|((score, weights), &target)| assemble(items, target, score, weights, None))
+                .collect())
+        }
+        _ => targets
+            .iter()
+            .map(|&t| explain(model, items, values, t))
+            .collect(),
+    }
+}
+
 /// Explains `model`'s score for `target` given a history.
 pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Result<Explanation> {
     model.check_query(&Query::History { items, values })?;
@@ -113,6 +143,16 @@ pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Res
             })
         }
     };
+    Ok(assemble(items, target, score, weights, popularity))
+}
+
+fn assemble(
+    items: &[u32],
+    target: u32,
+    score: f32,
+    weights: Vec<f32>,
+    popularity: Option<f32>,
+) -> Explanation {
     let mut contributions: Vec<Contribution> = items
         .iter()
         .zip(&weights)
@@ -127,7 +167,7 @@ pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Res
         .sum();
     let exact = popularity.is_none();
     let bias = if exact { 0.0 } else { score };
-    Ok(Explanation {
+    Explanation {
         item: target,
         score,
         bias,
@@ -135,7 +175,7 @@ pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Res
         contributions,
         confidence: if positive > 0.0 { top / positive } else { 0.0 },
         popularity,
-    })
+    }
 }
 
 /// The rank (1-based) of `target` among the items not in `exclude`, when
@@ -624,6 +664,29 @@ mod tests {
         assert!(exemplar(&m, &e, Some(0), 10_000).is_none());
         let json = serde_json::to_string(&ex).unwrap();
         assert!(!json.contains("user"));
+    }
+
+    #[test]
+    fn explaining_many_equals_explaining_each() {
+        let x = block_data(30, 20, 6, 2);
+        let m = "als:factors=6,iterations=4"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        let (items, values) = (x.user_items(3), x.user_values(3));
+        let many = explain_many(&m, items, values, &[1, 5, 7]).unwrap();
+        for (e, t) in many.iter().zip([1, 5, 7]) {
+            let one = explain(&m, items, values, t).unwrap();
+            assert_eq!(e.contributions.len(), one.contributions.len());
+            assert!((e.score - one.score).abs() <= 1e-5 * (1.0 + one.score.abs()));
+            let score = m.scores(&Query::History { items, values }).unwrap()[t as usize];
+            assert!(
+                (e.score - score).abs() <= 1e-4 * (1.0 + score.abs()),
+                "{} vs fold-in {score}",
+                e.score
+            );
+        }
     }
 
     #[test]

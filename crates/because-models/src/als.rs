@@ -63,6 +63,8 @@ pub struct Als {
     pub(crate) train: Train,
     pub(crate) user_factors: Vec<f32>,
     pub(crate) item_factors: Vec<f32>,
+    /// `YᵀY + reg·I`, computed on first use by fold-ins and explanations.
+    pub(crate) yty: std::sync::OnceLock<Vec<f32>>,
 }
 
 /// `YᵀY + reg·I` (f × f, row-major), by faer's gemm.
@@ -267,10 +269,13 @@ impl AlsParams {
             train,
             user_factors: users,
             item_factors: items,
+            yty: Default::default(),
         };
         for it in 0..self.iterations {
             self.half_step(&m.train.ui, &m.item_factors, &mut m.user_factors);
             self.half_step(&m.train.iu, &m.user_factors, &mut m.item_factors);
+            // The factors changed: drop any cached YᵀY an observer filled.
+            m.yty = Default::default();
             let what = format!("factors after iteration {}", it + 1);
             check_finite("als", &what, &m.user_factors)?;
             check_finite("als", &what, &m.item_factors)?;
@@ -284,6 +289,7 @@ impl AlsParams {
             train: m.train,
             user_factors: m.user_factors,
             item_factors: m.item_factors,
+            yty: Default::default(),
         })
     }
 
@@ -340,14 +346,68 @@ impl Als {
     /// history item. Returns the score (of the exactly solved factors) and
     /// the terms, in history order.
     pub fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> (f32, Vec<f32>) {
+        self.decompose_many(items, values, &[target])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`Als::decompose`] for several targets, sharing one factorization
+    /// of the user's system (as implicit reuses `user_weights`).
+    pub fn decompose_many(
+        &self,
+        items: &[u32],
+        values: &[f32],
+        targets: &[u32],
+    ) -> Vec<(f32, Vec<f32>)> {
         let f = self.params.factors;
-        let yty = gram(&self.item_factors, f, self.params.regularization);
-        let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
         let conf: Vec<f32> = values
             .iter()
             .map(|&v| 1.0 + self.params.alpha * v)
             .collect();
-        for (&i, &c) in items.iter().zip(&conf) {
+        let l = crate::common::cholesky(self.system(items, &conf), f);
+        targets
+            .iter()
+            .map(|&target| {
+                let yt: Vec<f64> = self
+                    .item_factors(target)
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect();
+                let z = crate::common::cholesky_solve_with(&l, yt, f);
+                let terms: Vec<f32> = items
+                    .iter()
+                    .zip(&conf)
+                    .map(|(&i, &c)| {
+                        (c as f64
+                            * self
+                                .item_factors(i)
+                                .iter()
+                                .zip(&z)
+                                .map(|(&y, &w)| y as f64 * w)
+                                .sum::<f64>()) as f32
+                    })
+                    .collect();
+                (terms.iter().sum(), terms)
+            })
+            .collect()
+    }
+
+    /// `YᵀY + reg·I`, cached.
+    fn yty(&self) -> &[f32] {
+        self.yty.get_or_init(|| {
+            gram(
+                &self.item_factors,
+                self.params.factors,
+                self.params.regularization,
+            )
+        })
+    }
+
+    /// The user's system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` in f64.
+    fn system(&self, items: &[u32], conf: &[f32]) -> Vec<f64> {
+        let f = self.params.factors;
+        let mut a: Vec<f64> = self.yty().iter().map(|&v| v as f64).collect();
+        for (&i, &c) in items.iter().zip(conf) {
             let yi = self.item_factors(i);
             for p in 0..f {
                 let w = (c - 1.0) as f64 * yi[p] as f64;
@@ -356,26 +416,7 @@ impl Als {
                 }
             }
         }
-        let yt: Vec<f64> = self
-            .item_factors(target)
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
-        let z = crate::common::solve_spd(a, yt, f);
-        let terms: Vec<f32> = items
-            .iter()
-            .zip(&conf)
-            .map(|(&i, &c)| {
-                (c as f64
-                    * self
-                        .item_factors(i)
-                        .iter()
-                        .zip(&z)
-                        .map(|(&y, &w)| y as f64 * w)
-                        .sum::<f64>()) as f32
-            })
-            .collect();
-        (terms.iter().sum(), terms)
+        a
     }
 
     /// Factors for an ad-hoc history (an exact least-squares fold-in).

@@ -128,9 +128,9 @@ pub fn gather_rows(m: &[f32], f: usize, rows: &[u32]) -> Vec<f32> {
     out
 }
 
-/// Solves `A x = b` for symmetric positive definite `A` (`f × f`, row-major)
-/// by Cholesky, in place.
-pub fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, f: usize) -> Vec<f64> {
+/// The lower Cholesky factor of a symmetric positive definite `A`
+/// (`f × f`, row-major), in place.
+pub fn cholesky(mut a: Vec<f64>, f: usize) -> Vec<f64> {
     for j in 0..f {
         let mut d = a[j * f + j];
         for k in 0..j {
@@ -146,21 +146,31 @@ pub fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>, f: usize) -> Vec<f64> {
             a[i * f + j] = s / d;
         }
     }
+    a
+}
+
+/// Solves `L Lᵀ x = b` given the factor `L` of [`cholesky`].
+pub fn cholesky_solve_with(l: &[f64], mut b: Vec<f64>, f: usize) -> Vec<f64> {
     for i in 0..f {
         let mut s = b[i];
         for k in 0..i {
-            s -= a[i * f + k] * b[k];
+            s -= l[i * f + k] * b[k];
         }
-        b[i] = s / a[i * f + i];
+        b[i] = s / l[i * f + i];
     }
     for i in (0..f).rev() {
         let mut s = b[i];
         for k in i + 1..f {
-            s -= a[k * f + i] * b[k];
+            s -= l[k * f + i] * b[k];
         }
-        b[i] = s / a[i * f + i];
+        b[i] = s / l[i * f + i];
     }
     b
+}
+
+/// Solves `A x = b` for symmetric positive definite `A` (`f × f`, row-major).
+pub fn solve_spd(a: Vec<f64>, b: Vec<f64>, f: usize) -> Vec<f64> {
+    cholesky_solve_with(&cholesky(a, f), b, f)
 }
 
 /// Cosine similarity of every row of `factors` (`f` columns, row-major) to

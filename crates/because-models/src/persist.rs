@@ -483,6 +483,7 @@ pub fn load(dir: &Path) -> Result<Loaded> {
                 train,
                 user_factors: t.f32("user_factors", &[nu, k])?,
                 item_factors: t.f32("item_factors", &[ni, k])?,
+                yty: Default::default(),
             })
         }
         "bpr" => {
