@@ -232,8 +232,16 @@ pub fn run_models(root: &Path, size: &str) -> anyhow::Result<()> {
             theirs.stdout.trim()
         );
     }
-    let explain = measure(Command::new(&exe).arg("explain").arg(&train).env("RAYON_NUM_THREADS", "2"))?;
-    lines.push(format!("explain: {} (targets: ratio <= 3, counterfactual <= 50 ms)", explain.stdout.trim()));
+    let explain = measure(
+        Command::new(&exe)
+            .arg("explain")
+            .arg(&train)
+            .env("RAYON_NUM_THREADS", "2"),
+    )?;
+    lines.push(format!(
+        "explain: {} (targets: ratio <= 3, counterfactual <= 50 ms)",
+        explain.stdout.trim()
+    ));
     println!("\n{}", lines.join("\n"));
     println!("(als: seconds per iteration, 64 factors, conjugate gradient; bpr: seconds per epoch, 64 factors; eval: top-10 for all test users plus metrics; 2 threads each)");
     Ok(())

@@ -937,12 +937,11 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A history to explain: items, values, a description, and the user's index if known.
+type History = (Vec<u32>, Vec<f32>, String, Option<u32>);
+
 /// A history for explanations: a known user's, or ad-hoc item IDs.
-fn history_of(
-    o: &Opened,
-    user: Option<&str>,
-    history: Option<&str>,
-) -> anyhow::Result<(Vec<u32>, Vec<f32>, String, Option<u32>)> {
+fn history_of(o: &Opened, user: Option<&str>, history: Option<&str>) -> anyhow::Result<History> {
     if let Some(user) = user {
         let u = o.users.get(user).ok_or_else(|| {
             anyhow!("--user: {user} is unknown to the model; give --history instead")
