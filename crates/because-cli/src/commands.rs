@@ -367,6 +367,9 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     println!("\n== 6. recommending");
     let recs =
         crate::modeling::recommend_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;
+    println!("\n== 7. explaining: fidelity and the global view");
+    let fidelity =
+        crate::modeling::explain_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;
 
     let mut r = Report::new("because demo");
     r.paragraph(&format!(
@@ -387,6 +390,17 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         split_report.leaked_pairs
     ));
     crate::modeling::report_demo(&mut r, &comparison, &recs);
+    if let Some((rows, paths)) = &fidelity {
+        r.section("Explanations: fidelity and the global view");
+        r.paragraph("Removing the items an explanation names must hurt the recommendation far more than removing random history items; counterfactuals are verified by re-scoring.");
+        r.table(&["measure", "value"], rows);
+        for p in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        {
+            r.svg_file(p);
+        }
+    }
     r.write(&out.join("report.html"))?;
 
     println!("\n== where everything went");

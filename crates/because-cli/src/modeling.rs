@@ -1577,13 +1577,25 @@ pub fn recommend_demo(
             recent.join("; "),
             top.join("; ")
         );
-        // Why the first recommendation: exact contributions, a sentence and a counterfactual.
+        // Why the first recommendation: exact contributions, a sentence, a
+        // session reason and a counterfactual.
         let (mut why, mut without) = (None, None);
         if let Some(first) = recs[u as usize].first() {
             let (items, values) = c.model.history(u);
             if let Ok(e) = because_explain::explain(&c.model, items, values, first.item) {
                 let t = because_explain::Templates::default();
-                why = Some(because_explain::narrative(&e, &title, &t));
+                let mut story = because_explain::narrative(&e, &title, &t);
+                if let Some(latest) = latest_session(loaded, u) {
+                    let follows = because_explain::session_reason(&e, &latest);
+                    if !follows.is_empty() {
+                        let names: Vec<String> = follows.iter().map(|&i| title(i)).collect();
+                        story = format!(
+                            "{story} {}",
+                            t.fill("session", &[("items", &names.join(" and "))])
+                        );
+                    }
+                }
+                why = Some(story);
                 let cf = because_explain::counterfactual(&c.model, items, values, &e, 10, 5)?;
                 without = because_explain::counterfactual_sentence(&cf, 10, &title, &t);
                 println!(
@@ -1610,6 +1622,175 @@ pub fn recommend_demo(
         out.join("recommendations.json").display()
     );
     Ok(shown)
+}
+
+/// The items of user `u`'s latest session (30-minute timeout) that are in
+/// the training history the model saw.
+fn latest_session(loaded: &Loaded, u: u32) -> Option<Vec<u32>> {
+    let x = &loaded.dataset.interactions;
+    if !loaded.dataset.has_time || x.range(u).is_empty() {
+        return None;
+    }
+    let times = x.user_times(u);
+    let items = x.user_items(u);
+    let mut start = times.len() - 1;
+    while start > 0 && times[start] - times[start - 1] <= because_core::DEFAULT_SESSION_TIMEOUT_MS {
+        start -= 1;
+    }
+    Some(items[start..].to_vec())
+}
+
+/// The demo's fidelity table and the figures written for it.
+type FidelitySummary = (Vec<Vec<String>>, Vec<std::path::PathBuf>);
+
+/// The demo's explanation step: fidelity of the best model's explanations
+/// and the global view, printed, saved and returned for the report.
+pub fn explain_demo(
+    loaded: &Loaded,
+    c: &DemoComparison,
+    items: Option<&because_data::features::Features>,
+    out: &Path,
+) -> anyhow::Result<Option<FidelitySummary>> {
+    let model = &c.model;
+    let users: Vec<u32> = (0..model.n_users() as u32)
+        .step_by((model.n_users() / 100).max(1))
+        .take(100)
+        .collect();
+    let m = match because_explain::measure(model, &users, 10, 3, 3, 5, 7) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("   ({} does not explain: {e})", c.rows[c.best].spec);
+            return Ok(None);
+        }
+    };
+    let mean = |f: &dyn Fn(&because_explain::Measured) -> f64| {
+        m.iter().map(f).sum::<f64>() / m.len().max(1) as f64
+    };
+    let named = mean(&|r| r.deletion.explained_drop);
+    let random = mean(&|r| r.deletion.random_drop);
+    let valid = mean(&|r| f64::from(u8::from(r.counterfactual.verified)));
+    let covered = mean(&|r| f64::from(u8::from(r.covered)));
+    let all_users: Vec<u32> = (0..model.n_users() as u32).collect();
+    let bias = because_explain::global::popularity_bias(
+        &model.recommend_users(&all_users, 10)?,
+        &model
+            .train()
+            .iu
+            .indptr()
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as u32)
+            .collect::<Vec<_>>(),
+    );
+    let genre = items.and_then(|f| f.genre_like());
+    let genres = genre
+        .map(|g| because_explain::global::feature_drivers(&m, &g.codes, &g.levels))
+        .unwrap_or_default();
+    let title = |i: u32| {
+        items
+            .and_then(|f| f.title(i))
+            .unwrap_or(loaded.dataset.items.id(i))
+            .to_string()
+    };
+    let rows = vec![
+        vec!["recommendations explained".into(), m.len().to_string()],
+        vec![
+            "rank drop removing the 3 items named".into(),
+            format!("{named:.2}"),
+        ],
+        vec![
+            "rank drop removing 3 random history items".into(),
+            format!("{random:.2}"),
+        ],
+        vec![
+            "verified counterfactual (at most 5 items, out of the top 10)".into(),
+            format!("{:.0}%", 100.0 * valid),
+        ],
+        vec![
+            "explanation coverage".into(),
+            format!("{:.0}%", 100.0 * covered),
+        ],
+        vec![
+            "top 1% of items: share of recommendations".into(),
+            format!("{:.1}%", 100.0 * bias.top1_share_of_recommendations),
+        ],
+        vec![
+            "top 1% of items: share of interactions".into(),
+            format!("{:.1}%", 100.0 * bias.top1_share_of_interactions),
+        ],
+        vec![
+            "genres behind the reasons".into(),
+            genres
+                .iter()
+                .take(4)
+                .map(|(g, n)| format!("{g} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ],
+    ];
+    for r in &rows {
+        println!("   {:<62} {}", r[0], r[1]);
+    }
+    let mut figs = vec![(
+        "deletion",
+        Figure::Bars(Bars {
+            title: "Deletion test: mean rank drop, 3 items removed".into(),
+            x_label: "items removed".into(),
+            y_label: "rank drop".into(),
+            labels: vec![
+                "named by the explanation".into(),
+                "random history items".into(),
+            ],
+            values: vec![named, random],
+            log_y: false,
+        }),
+    )];
+    if let Some((factors, d)) = model.item_embeddings() {
+        let xy = because_explain::global::pca_2d(factors, d);
+        let (names, of): (Vec<String>, Vec<usize>) = match genre {
+            Some(g) => (
+                g.levels.clone(),
+                g.codes
+                    .iter()
+                    .map(|c| c.first().map(|&l| l as usize).unwrap_or(0))
+                    .collect(),
+            ),
+            None => (vec!["items".into()], vec![0; xy.len()]),
+        };
+        figs.push((
+            "embedding_map",
+            Figure::Scatter(because_plot::Scatter {
+                title: "Item embeddings (PCA), coloured by genre".into(),
+                x_label: "component 1".into(),
+                y_label: "component 2".into(),
+                points: xy.iter().zip(&of).map(|(&(x, y), &g)| (x, y, g)).collect(),
+                groups: names,
+            }),
+        ));
+        if let Some(g) = genre {
+            for t in because_explain::global::themes(factors, d, 5, Some((&g.codes, &g.levels)))
+                .iter()
+                .take(4)
+            {
+                let items: Vec<String> = t.top_items.iter().map(|&i| title(i)).collect();
+                println!(
+                    "   theme {}: {} [{}]",
+                    t.dimension,
+                    items.join("; "),
+                    t.dominant
+                        .iter()
+                        .map(|(l, n)| format!("{l} {n}/5"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    let paths = save_figures(&figs, &out.join("figures"))?;
+    write_json(
+        &out.join("fidelity.json"),
+        &json!({ "model": c.rows[c.best].spec, "summary": rows }),
+    )?;
+    Ok(Some((rows, paths)))
 }
 
 /// The demo report's model and recommendation sections.

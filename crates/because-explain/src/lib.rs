@@ -496,6 +496,15 @@ pub fn feature_matches(
     out
 }
 
+/// The explanation's top three supporting items that belong to the user's
+/// latest session (a session reason: "it follows what you just viewed").
+pub fn session_reason(e: &Explanation, latest_session: &[u32]) -> Vec<u32> {
+    e.top_items(3)
+        .into_iter()
+        .filter(|i| latest_session.contains(i))
+        .collect()
+}
+
 /// Narrative templates (`key = text` lines).
 pub struct Templates(Vec<(String, String)>);
 
@@ -687,6 +696,34 @@ mod tests {
                 e.score
             );
         }
+    }
+
+    #[test]
+    fn session_reasons_name_recent_supporters() {
+        let e = Explanation {
+            item: 9,
+            score: 1.0,
+            bias: 0.0,
+            exact: true,
+            contributions: vec![
+                Contribution {
+                    item: 1,
+                    weight: 0.6,
+                },
+                Contribution {
+                    item: 2,
+                    weight: 0.3,
+                },
+                Contribution {
+                    item: 3,
+                    weight: 0.1,
+                },
+            ],
+            confidence: 1.0,
+            popularity: None,
+        };
+        assert_eq!(session_reason(&e, &[2, 7]), vec![2]);
+        assert!(session_reason(&e, &[7]).is_empty());
     }
 
     #[test]
