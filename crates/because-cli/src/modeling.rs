@@ -1162,7 +1162,22 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
                 })
                 .collect(),
         });
-        let paths = save_figures(&[("contributions", bars), ("history_heatmap", heat)], dir)?;
+        let scores = Figure::Bars(Bars {
+            title: "Scores of the top 10".into(),
+            x_label: "recommended item".into(),
+            y_label: "score".into(),
+            labels: recs.iter().map(|r| title(r.item)).collect(),
+            values: recs.iter().map(|r| r.score as f64).collect(),
+            log_y: false,
+        });
+        let paths = save_figures(
+            &[
+                ("contributions", bars),
+                ("history_heatmap", heat),
+                ("scores", scores),
+            ],
+            dir,
+        )?;
         println!("wrote {} figures in {}", paths.len(), dir.display());
     }
     if a.json {
@@ -1391,7 +1406,39 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
         values: vec![mean(&named), mean(&random)],
         log_y: false,
     });
-    save_figures(&[("deletion", fig)], &a.out.join("figures"))?;
+    // Diversity across users: for how many users each recommended item appears.
+    let mut reach = vec![0usize; model.n_items()];
+    for list in &model.recommend_users(&(0..model.n_users() as u32).collect::<Vec<_>>(), a.n)? {
+        for s in list {
+            reach[s.item as usize] += 1;
+        }
+    }
+    let mut counts: Vec<usize> = reach.into_iter().filter(|&c| c > 0).collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let shared = Figure::Lines(Lines {
+        title: format!(
+            "Diversity across users: {} distinct items in everyone's top {}",
+            counts.len(),
+            a.n
+        ),
+        x_label: "recommended item (rank by reach)".into(),
+        y_label: "users it is recommended to".into(),
+        series: vec![Series {
+            name: "items".into(),
+            points: counts
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| ((k + 1) as f64, c as f64))
+                .collect(),
+        }],
+        log_x: true,
+        log_y: true,
+        x_ticks: None,
+    });
+    save_figures(
+        &[("deletion", fig), ("diversity_across_users", shared)],
+        &a.out.join("figures"),
+    )?;
     println!(
         "\nwrote {} and {}",
         a.out.join("fidelity.json").display(),

@@ -485,6 +485,7 @@ fn explain_recommendations() {
     let f: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fidelity.json")).unwrap()).unwrap();
     assert_eq!(f["recommendations"], 100);
+    assert!(out.join("figures/diversity_across_users.png").is_file());
     assert!(
         f["deletion_rank_drop_named"]["mean"].as_f64().unwrap()
             > f["deletion_rank_drop_random"]["mean"].as_f64().unwrap()
