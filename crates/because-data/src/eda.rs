@@ -346,7 +346,7 @@ pub fn describe(d: &Dataset, weights: &EventWeights, session_timeout_ms: i64) ->
     let time_range = d.has_time.then(|| {
         let lo = x.times().iter().min().copied().unwrap_or(0);
         let hi = x.times().iter().max().copied().unwrap_or(0);
-        (crate::synth::ymd(lo), crate::synth::ymd(hi))
+        (crate::time::ymd(lo), crate::time::ymd(hi))
     });
     Eda {
         users: d.users.len(),

@@ -144,15 +144,6 @@ impl CleanReport {
         self.dropped.values().sum()
     }
 
-    /// Counts one dropped row, keeping it as an example if there are few.
-    pub fn drop_row(&mut self, p: Problem) {
-        let n = self.dropped.entry(p.reason.key()).or_insert(0);
-        *n += 1;
-        if *n <= EXAMPLES_PER_REASON {
-            self.examples.push(p);
-        }
-    }
-
     /// Counts `n` rows dropped for `reason` by a whole-data step and records the step.
     pub fn drop_many(
         &mut self,

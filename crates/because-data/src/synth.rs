@@ -21,7 +21,7 @@
 //! Generation is parallel over blocks of users with one random stream per
 //! user, so the output does not depend on the number of threads.
 
-use crate::time::{civil_from_days, days_from_civil};
+use crate::time::days_from_civil;
 use crate::write::write_atomic;
 use crate::{Error, Result};
 use because_core::rng::Rng;
@@ -643,12 +643,6 @@ pub fn write_files(cfg: &SynthConfig, dir: &Path) -> Result<SynthFiles> {
         bad_rows: bad,
         ..files
     })
-}
-
-/// A date as `YYYY-MM-DD` (for messages).
-pub fn ymd(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 #[cfg(test)]

@@ -193,6 +193,12 @@ fn parse_iso(s: &str) -> Option<i64> {
     }
 }
 
+/// The UTC date of `ms` as `YYYY-MM-DD`.
+pub fn ymd(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Writes `ms` in `format` (ISO as RFC 3339 in UTC).
 pub fn format_time(ms: i64, format: TimeFormat) -> String {
     match format {

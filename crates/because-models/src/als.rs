@@ -143,6 +143,21 @@ fn cg_solve(
     }
 }
 
+/// The system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` of one row, in f64.
+fn system_matrix(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], f: usize) -> Vec<f64> {
+    let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
+    for (&i, &c) in items.iter().zip(conf) {
+        let yi = &y[i as usize * f..(i as usize + 1) * f];
+        for p in 0..f {
+            let w = (c - 1.0) as f64 * yi[p] as f64;
+            for q in 0..f {
+                a[p * f + q] += w * yi[q] as f64;
+            }
+        }
+    }
+    a
+}
+
 /// Exact solve of the same system by Cholesky (in f64).
 pub(crate) fn cholesky_solve(
     yty: &[f32],
@@ -151,19 +166,13 @@ pub(crate) fn cholesky_solve(
     conf: &[f32],
     f: usize,
 ) -> Vec<f32> {
-    let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
     let mut b = vec![0.0f64; f];
     for (&i, &c) in items.iter().zip(conf) {
-        let yi = &y[i as usize * f..(i as usize + 1) * f];
-        for p in 0..f {
-            b[p] += c as f64 * yi[p] as f64;
-            let w = (c - 1.0) as f64 * yi[p] as f64;
-            for q in 0..f {
-                a[p * f + q] += w * yi[q] as f64;
-            }
+        for (bp, &yp) in b.iter_mut().zip(&y[i as usize * f..(i as usize + 1) * f]) {
+            *bp += c as f64 * yp as f64;
         }
     }
-    crate::common::solve_spd(a, b, f)
+    crate::common::solve_spd(system_matrix(yty, y, items, conf, f), b, f)
         .into_iter()
         .map(|v| v as f32)
         .collect()
@@ -405,29 +414,28 @@ impl Als {
 
     /// The user's system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` in f64.
     fn system(&self, items: &[u32], conf: &[f32]) -> Vec<f64> {
-        let f = self.params.factors;
-        let mut a: Vec<f64> = self.yty().iter().map(|&v| v as f64).collect();
-        for (&i, &c) in items.iter().zip(conf) {
-            let yi = self.item_factors(i);
-            for p in 0..f {
-                let w = (c - 1.0) as f64 * yi[p] as f64;
-                for q in 0..f {
-                    a[p * f + q] += w * yi[q] as f64;
-                }
-            }
-        }
-        a
+        system_matrix(
+            self.yty(),
+            &self.item_factors,
+            items,
+            conf,
+            self.params.factors,
+        )
     }
 
     /// Factors for an ad-hoc history (an exact least-squares fold-in).
     pub fn fold_in(&self, items: &[u32], values: &[f32]) -> Vec<f32> {
-        let f = self.params.factors;
-        let yty = gram(&self.item_factors, f, self.params.regularization);
         let conf: Vec<f32> = values
             .iter()
             .map(|&v| 1.0 + self.params.alpha * v)
             .collect();
-        cholesky_solve(&yty, &self.item_factors, items, &conf, f)
+        cholesky_solve(
+            self.yty(),
+            &self.item_factors,
+            items,
+            &conf,
+            self.params.factors,
+        )
     }
 }
 

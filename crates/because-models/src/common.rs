@@ -80,15 +80,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     total
 }
 
-/// `y += alpha · x`.
-#[inline(always)]
-#[allow(dead_code)]
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (b, &a) in y.iter_mut().zip(x) {
-        *b += alpha * a;
-    }
-}
-
 /// Checks that every value is finite.
 pub fn check_finite(model: &'static str, what: &str, xs: &[f32]) -> because_core::Result<()> {
     match xs.iter().position(|v| !v.is_finite()) {
