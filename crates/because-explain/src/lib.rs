@@ -30,6 +30,9 @@
 #![deny(missing_docs)]
 
 pub mod global;
+pub mod reasons;
+
+pub use reasons::{Explained, Explainer, Reason, Subject};
 
 use because_core::rng::Rng;
 use because_core::{Error, Query, Recommender, Result};
@@ -527,6 +530,11 @@ impl Templates {
                 })
                 .collect(),
         )
+    }
+
+    /// Whether template `key` exists.
+    pub fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
     }
 
     fn get(&self, key: &str) -> &str {

@@ -48,6 +48,10 @@ impl Popularity {
     pub fn counts(&self) -> &[f32] {
         &self.counts
     }
+    /// The parameters.
+    pub fn params(&self) -> &PopularityParams {
+        &self.params
+    }
 }
 
 impl Recommender for Popularity {

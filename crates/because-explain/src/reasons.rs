@@ -1,0 +1,764 @@
+//! Everything that can be said about one recommendation, as typed plain data.
+//!
+//! [`Explainer`] gathers, for one history and one recommended item, the
+//! exact decomposition ([`crate::explain`]) and every reason the evidence
+//! at hand supports: the history items that carry the score, popularity,
+//! the latest session, funnel stages reached on the supporting items
+//! ("you added *Alien* to your cart"), item features shared with them,
+//! an aggregated exemplar, user features whose holders choose the item
+//! unusually often, and a verified counterfactual. The result,
+//! [`Explained`], names items by external ID and title and serializes to
+//! the JSON that `because explain --json` prints.
+//!
+//! Each [`Reason`] says what it rests on ([`Basis`]): a claim about the
+//! model's score (checked against the model by the fidelity tests) or a
+//! fact counted in the training data. Group statistics are reported only
+//! for groups of at least [`crate::MIN_GROUP`] people, and no reason ever
+//! holds another user's identity or history.
+
+use crate::{
+    counterfactual, exemplar, explain, feature_matches, narrative, session_reason, Contribution,
+    Counterfactual, Explanation, Templates,
+};
+use because_core::{Dataset, Recommender, Result, Vocab};
+use because_models::Model;
+use serde::Serialize;
+
+/// An item as people see it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ItemRef {
+    /// Dense index in the model (not shown: it means nothing outside).
+    #[serde(skip)]
+    pub index: u32,
+    /// External ID.
+    pub id: String,
+    /// Title, or the ID when there is none.
+    pub title: String,
+}
+
+/// A history item and its additive share of the score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Weighted {
+    /// The history item.
+    pub item: ItemRef,
+    /// Its contribution.
+    pub weight: f32,
+}
+
+/// What a reason rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// A claim about the model's score for this history, checked against the
+    /// model (contributions add up; removing named items lowers the rank;
+    /// counterfactuals are re-scored).
+    Model,
+    /// A fact counted in the training data, true whatever the model does.
+    Data,
+}
+
+/// The evidence behind a reason, by kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Evidence {
+    /// History items that carry the score (a collaborative reason).
+    History {
+        /// The supporting items named, strongest first.
+        items: Vec<Weighted>,
+    },
+    /// How often the item was chosen in the training data.
+    Popularity {
+        /// Interactions with the item (within the model's window, if any).
+        interactions: f32,
+        /// Its rank by that count (1 = most chosen).
+        rank: usize,
+        /// Number of items ranked.
+        of: usize,
+        /// The popularity window in days, when the count is recent only.
+        window_days: Option<f64>,
+    },
+    /// Supporting items from the user's latest session.
+    Session {
+        /// The items.
+        items: Vec<ItemRef>,
+    },
+    /// The furthest funnel stage the user reached on a supporting item.
+    Intent {
+        /// The supporting item.
+        item: ItemRef,
+        /// The event type of that stage (`addtocart`, say).
+        event: String,
+        /// Events of that type on the item.
+        count: usize,
+        /// Of which in the seven days before the user's latest event.
+        this_week: usize,
+    },
+    /// An item feature level the item shares with supporting items.
+    ItemFeature {
+        /// The level (a genre, say).
+        level: String,
+        /// The supporting items that have it.
+        items: Vec<ItemRef>,
+    },
+    /// People who share the top supporting items also chose the item.
+    Exemplar {
+        /// The shared history items.
+        items: Vec<ItemRef>,
+        /// People with all of them who chose the item.
+        people: usize,
+        /// People with all of them.
+        of: usize,
+    },
+    /// People who share one of the user's features choose the item more
+    /// often than people overall.
+    UserFeature {
+        /// The feature (column) name.
+        feature: String,
+        /// The user's level of it.
+        level: String,
+        /// Other people with that level who chose the item.
+        people: usize,
+        /// Other people with that level.
+        of: usize,
+        /// Their rate of choosing it over everybody's rate.
+        lift: f32,
+    },
+    /// A set of history items without which the item leaves the top `n`.
+    Counterfactual {
+        /// The items removed.
+        removed: Vec<ItemRef>,
+        /// Whether re-scoring the reduced history confirmed it.
+        verified: bool,
+        /// The list size.
+        n: usize,
+        /// Rank with the full history.
+        rank_before: usize,
+        /// Rank without the removed items.
+        rank_after: usize,
+    },
+}
+
+/// One reason: its evidence, how much it weighs and a sentence.
+///
+/// `weight` is in the units of the score for model-based reasons (the part
+/// of the score the named items account for; for popularity, the count);
+/// for data-based reasons it is a rate: the share of the group who chose
+/// the item (exemplar) or the lift (user feature); for item features, the
+/// number of supporting items sharing the level; for a counterfactual, the
+/// ranks lost.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reason {
+    /// What the reason rests on.
+    pub basis: Basis,
+    /// How much it weighs (see above).
+    pub weight: f32,
+    /// The evidence.
+    #[serde(flatten)]
+    pub evidence: Evidence,
+    /// A sentence for people, from the templates.
+    pub sentence: String,
+}
+
+/// A recommendation explained: score, exact contributions and reasons.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explained {
+    /// The recommended item.
+    pub item: ItemRef,
+    /// Its score for this history.
+    pub score: f32,
+    /// Whether `contributions`, `other_contributions` and `bias` add up to the score.
+    pub exact: bool,
+    /// The part of the score no history item accounts for.
+    pub bias: f32,
+    /// Share of the positive contributions carried by the top three.
+    pub confidence: f32,
+    /// The largest contributions (at most [`Explainer::shown`]).
+    pub contributions: Vec<Weighted>,
+    /// The sum of the contributions not shown.
+    pub other_contributions: f32,
+    /// Every reason found, the main one first.
+    pub reasons: Vec<Reason>,
+    /// A short narrative: the main reason's sentence and the next one's.
+    pub narrative: String,
+}
+
+/// One user's raw event log (before duplicates were merged), for intent
+/// reasons. Items are model indices.
+#[derive(Clone, Debug, Default)]
+pub struct Activity {
+    /// Item of each event.
+    pub items: Vec<u32>,
+    /// Event code of each event.
+    pub events: Vec<u8>,
+    /// Time of each event (milliseconds).
+    pub times: Vec<i64>,
+}
+
+impl Activity {
+    /// The events of `user` in a raw log (read with duplicates kept), with
+    /// items mapped into `items` (the model's vocabulary). Events on items
+    /// the model does not know are left out; `None` when the log has no
+    /// event types or does not know the user.
+    pub fn of_user(log: &Dataset, user: &str, items: &Vocab) -> Option<Activity> {
+        let x = &log.interactions;
+        let events = x.events()?;
+        let u = log.users.get(user)?;
+        let mut a = Activity::default();
+        for k in x.range(u) {
+            if let Some(i) = items.get(log.items.id(x.items()[k])) {
+                a.items.push(i);
+                a.events.push(events[k]);
+                a.times.push(x.times()[k]);
+            }
+        }
+        Some(a)
+    }
+}
+
+/// The event types of a log, in code order, with their funnel strength
+/// (the configured event weight: a purchase outweighs a view).
+#[derive(Clone, Debug, Default)]
+pub struct Funnel {
+    /// Event names.
+    pub names: Vec<String>,
+    /// Strength of each.
+    pub strength: Vec<f32>,
+}
+
+/// One user feature, binned into levels, for every user of the model.
+#[derive(Clone, Debug)]
+pub struct UserColumn {
+    /// Feature name.
+    pub name: String,
+    /// Level names.
+    pub levels: Vec<String>,
+    /// Each user's level (`None`: unknown).
+    pub codes: Vec<Option<u32>>,
+    sizes: Vec<usize>,
+}
+
+impl UserColumn {
+    /// A categorical column.
+    pub fn categorical(name: &str, levels: Vec<String>, codes: Vec<Option<u32>>) -> UserColumn {
+        let mut sizes = vec![0; levels.len()];
+        for c in codes.iter().flatten() {
+            sizes[*c as usize] += 1;
+        }
+        UserColumn {
+            name: name.to_string(),
+            levels,
+            codes,
+            sizes,
+        }
+    }
+
+    /// A numeric column cut into (at most) `bins` quantile bins named by
+    /// their ranges, such as `25–34`.
+    pub fn numeric(name: &str, values: &[Option<f32>], bins: usize) -> UserColumn {
+        let mut sorted: Vec<f32> = values.iter().flatten().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        let mut edges: Vec<f32> = (1..bins.max(1))
+            .map(|b| sorted.get(b * sorted.len() / bins).copied().unwrap_or(0.0))
+            .collect();
+        edges.dedup();
+        let fmt = |v: f32| {
+            if v.fract() == 0.0 {
+                format!("{v}")
+            } else {
+                format!("{v:.2}")
+            }
+        };
+        let (lo, hi) = (
+            sorted.first().copied().unwrap_or(0.0),
+            sorted.last().copied().unwrap_or(0.0),
+        );
+        // Bin b holds values in [edges[b-1], edges[b]).
+        let mut levels = Vec::new();
+        for b in 0..=edges.len() {
+            let from = if b == 0 { lo } else { edges[b - 1] };
+            levels.push(match edges.get(b) {
+                Some(&to) => format!("{}–{}", fmt(from), fmt(to)),
+                None => format!("{}–{}", fmt(from), fmt(hi)),
+            });
+        }
+        let codes = values
+            .iter()
+            .map(|v| v.map(|v| edges.partition_point(|&e| e <= v) as u32))
+            .collect();
+        UserColumn::categorical(name, levels, codes)
+    }
+}
+
+/// Builds [`Explained`] values for one model.
+pub struct Explainer<'a> {
+    model: &'a Model,
+    name: &'a dyn Fn(u32) -> ItemRef,
+    /// The sentences.
+    pub templates: Templates,
+    /// Item feature levels (genres, say): codes per item and level names.
+    pub item_features: Option<(&'a [Vec<u32>], &'a [String])>,
+    /// User features, aligned with the model's users.
+    pub user_features: &'a [UserColumn],
+    /// Event types, for intent reasons.
+    pub funnel: Option<&'a Funnel>,
+    /// Smallest group a data-based reason may describe.
+    pub min_group: usize,
+    /// The list size counterfactuals are about; 0 skips them.
+    pub n: usize,
+    /// Largest counterfactual searched.
+    pub max_removed: usize,
+    /// How many contributions [`Explained`] lists.
+    pub shown: usize,
+    /// Smallest lift worth a user-feature reason.
+    pub min_lift: f32,
+}
+
+/// Whom an explanation is for: a history, and what else is known.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Subject<'a> {
+    /// History items.
+    pub items: &'a [u32],
+    /// Their values.
+    pub values: &'a [f32],
+    /// The user's index in the model's training data, when known (their
+    /// own row is left out of group counts, and user features apply).
+    pub user: Option<u32>,
+    /// Items of the user's latest session.
+    pub latest_session: Option<&'a [u32]>,
+    /// The user's raw events.
+    pub activity: Option<&'a Activity>,
+}
+
+const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl<'a> Explainer<'a> {
+    /// An explainer for `model`, naming items with `name`.
+    pub fn new(model: &'a Model, name: &'a dyn Fn(u32) -> ItemRef) -> Explainer<'a> {
+        Explainer {
+            model,
+            name,
+            templates: Templates::default(),
+            item_features: None,
+            user_features: &[],
+            funnel: None,
+            min_group: crate::MIN_GROUP,
+            n: 10,
+            max_removed: 5,
+            shown: 10,
+            min_lift: 1.5,
+        }
+    }
+
+    fn names(&self, items: &[u32]) -> Vec<ItemRef> {
+        items.iter().map(|&i| (self.name)(i)).collect()
+    }
+
+    fn list(&self, items: &[ItemRef]) -> String {
+        let v: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
+        match v.as_slice() {
+            [] => String::new(),
+            [a] => a.to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        }
+    }
+
+    /// Explains `target` for `s`.
+    pub fn explain(&self, s: &Subject, target: u32) -> Result<Explained> {
+        let e = explain(self.model, s.items, s.values, target)?;
+        Ok(self.assemble(s, &e))
+    }
+
+    /// Explains an item recommended by the popularity fallback (an unknown
+    /// user, an empty history): how often it was chosen.
+    pub fn explain_fallback(&self, target: u32) -> Explained {
+        let counts = item_counts(self.model);
+        let count = counts.get(target as usize).copied().unwrap_or(0.0);
+        let reason = self.popularity_reason(&counts, target, count, Basis::Data, None);
+        Explained {
+            item: (self.name)(target),
+            score: count,
+            exact: false,
+            bias: count,
+            confidence: 0.0,
+            contributions: Vec::new(),
+            other_contributions: 0.0,
+            narrative: reason.sentence.clone(),
+            reasons: vec![reason],
+        }
+    }
+
+    fn popularity_reason(
+        &self,
+        counts: &[f32],
+        target: u32,
+        count: f32,
+        basis: Basis,
+        window_days: Option<f64>,
+    ) -> Reason {
+        let rank = 1 + counts
+            .iter()
+            .enumerate()
+            .filter(|&(i, &c)| c > count || (c == count && (i as u32) < target))
+            .count();
+        let sentence = match window_days {
+            Some(days) => self.templates.fill(
+                "trending",
+                &[
+                    ("count", &format!("{count}")),
+                    ("days", &format!("{days:.0}")),
+                ],
+            ),
+            None => self.templates.fill(
+                "popular_count",
+                &[("count", &format!("{count}")), ("rank", &rank.to_string())],
+            ),
+        };
+        Reason {
+            basis,
+            weight: count,
+            evidence: Evidence::Popularity {
+                interactions: count,
+                rank,
+                of: counts.len(),
+                window_days,
+            },
+            sentence,
+        }
+    }
+
+    fn assemble(&self, s: &Subject, e: &Explanation) -> Explained {
+        let t = &self.templates;
+        let title = |i: u32| (self.name)(i).title;
+        let mut reasons = Vec::new();
+        let top = e.top_items(3);
+        let weight_of = |items: &[u32]| -> f32 {
+            e.contributions
+                .iter()
+                .filter(|c| items.contains(&c.item))
+                .map(|c| c.weight)
+                .sum()
+        };
+        if let Some(count) = e.popularity {
+            let window = match self.model {
+                Model::Popularity(p) => p.params().window_ms.map(|w| w as f64 / 86_400_000.0),
+                _ => None,
+            };
+            let counts = item_counts(self.model);
+            reasons.push(self.popularity_reason(&counts, e.item, count, Basis::Model, window));
+        } else if !top.is_empty() {
+            reasons.push(Reason {
+                basis: Basis::Model,
+                weight: weight_of(&top),
+                evidence: Evidence::History {
+                    items: e
+                        .contributions
+                        .iter()
+                        .filter(|c| c.weight > 0.0)
+                        .take(3)
+                        .map(|c| self.weighted(c))
+                        .collect(),
+                },
+                sentence: narrative(e, &title, t),
+            });
+        }
+        if let Some(latest) = s.latest_session {
+            let follows = session_reason(e, latest);
+            if !follows.is_empty() {
+                let items = self.names(&follows);
+                reasons.push(Reason {
+                    basis: Basis::Model,
+                    weight: weight_of(&follows),
+                    sentence: t.fill("session", &[("items", &self.list(&items))]),
+                    evidence: Evidence::Session { items },
+                });
+            }
+        }
+        if let (Some(a), Some(f)) = (s.activity, self.funnel) {
+            reasons.extend(self.intent_reasons(e, a, f));
+        }
+        if let Some((codes, levels)) = self.item_features {
+            if let Some((level, _)) = feature_matches(e, codes, levels).into_iter().next() {
+                let with: Vec<u32> = top
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        codes
+                            .get(i as usize)
+                            .is_some_and(|c| c.iter().any(|&l| levels[l as usize] == level))
+                    })
+                    .collect();
+                let items = self.names(&with);
+                reasons.push(Reason {
+                    basis: Basis::Model,
+                    weight: with.len() as f32,
+                    sentence: t.fill(
+                        "feature",
+                        &[("items", &self.list(&items)), ("level", &level)],
+                    ),
+                    evidence: Evidence::ItemFeature { level, items },
+                });
+            }
+        }
+        if let Some(x) = exemplar(self.model, e, s.user, self.min_group) {
+            let items = self.names(&x.items);
+            reasons.push(Reason {
+                basis: Basis::Data,
+                weight: x.people as f32 / x.of.max(1) as f32,
+                sentence: t.fill(
+                    "exemplar",
+                    &[
+                        ("people", &x.people.to_string()),
+                        ("of", &x.of.to_string()),
+                        ("items", &self.list(&items)),
+                    ],
+                ),
+                evidence: Evidence::Exemplar {
+                    items,
+                    people: x.people,
+                    of: x.of,
+                },
+            });
+        }
+        if let Some(u) = s.user {
+            if let Some(r) = self.user_feature_reason(u, e.item) {
+                reasons.push(r);
+            }
+        }
+        if self.n > 0 && self.max_removed > 0 && e.popularity.is_none() && !top.is_empty() {
+            if let Ok(c) =
+                counterfactual(self.model, s.items, s.values, e, self.n, self.max_removed)
+            {
+                reasons.push(self.counterfactual_reason(&c));
+            }
+        }
+        // The narrative: the main reason, then the first reason of another
+        // kind that adds something a person can check (session, intent,
+        // feature), then the counterfactual when verified.
+        let mut narrative = reasons
+            .first()
+            .map(|r| r.sentence.clone())
+            .unwrap_or_default();
+        if let Some(r) = reasons.iter().skip(1).find(|r| {
+            matches!(
+                r.evidence,
+                Evidence::Session { .. } | Evidence::Intent { .. } | Evidence::ItemFeature { .. }
+            )
+        }) {
+            narrative = format!("{narrative} {}", r.sentence);
+        }
+        let shown: Vec<Weighted> = if e.popularity.is_some() {
+            Vec::new()
+        } else {
+            e.contributions
+                .iter()
+                .take(self.shown)
+                .map(|c| self.weighted(c))
+                .collect()
+        };
+        let other: f32 = if e.popularity.is_some() {
+            0.0
+        } else {
+            e.contributions
+                .iter()
+                .skip(self.shown)
+                .map(|c| c.weight)
+                .sum()
+        };
+        Explained {
+            item: (self.name)(e.item),
+            score: e.score,
+            exact: e.exact,
+            bias: e.bias,
+            confidence: e.confidence,
+            contributions: shown,
+            other_contributions: other,
+            reasons,
+            narrative,
+        }
+    }
+
+    fn weighted(&self, c: &Contribution) -> Weighted {
+        Weighted {
+            item: (self.name)(c.item),
+            weight: c.weight,
+        }
+    }
+
+    fn counterfactual_reason(&self, c: &Counterfactual) -> Reason {
+        let removed = self.names(&c.removed);
+        let sentence = if c.verified {
+            self.templates.fill(
+                "counterfactual",
+                &[("items", &self.list(&removed)), ("n", &self.n.to_string())],
+            )
+        } else {
+            self.templates.fill(
+                "no_counterfactual",
+                &[
+                    ("size", &c.removed.len().to_string()),
+                    ("n", &self.n.to_string()),
+                ],
+            )
+        };
+        Reason {
+            basis: Basis::Model,
+            weight: c.rank_after as f32 - c.rank_before as f32,
+            evidence: Evidence::Counterfactual {
+                removed,
+                verified: c.verified,
+                n: self.n,
+                rank_before: c.rank_before,
+                rank_after: c.rank_after,
+            },
+            sentence,
+        }
+    }
+
+    /// For each of the top three supporting items the user went further
+    /// than a single view on (a deeper funnel stage, or repeated views):
+    /// the furthest stage, how often, and how often this week.
+    fn intent_reasons(&self, e: &Explanation, a: &Activity, f: &Funnel) -> Vec<Reason> {
+        let now = a.times.iter().copied().max().unwrap_or(0);
+        let lowest = f.strength.iter().copied().fold(f32::INFINITY, f32::min);
+        let mut out = Vec::new();
+        for c in e.contributions.iter().filter(|c| c.weight > 0.0).take(3) {
+            let mine: Vec<usize> = (0..a.items.len())
+                .filter(|&k| a.items[k] == c.item)
+                .collect();
+            let Some(&deepest) = mine.iter().max_by(|&&x, &&y| {
+                let s = |k: usize| f.strength.get(a.events[k] as usize).copied().unwrap_or(0.0);
+                s(x).total_cmp(&s(y)).then(y.cmp(&x))
+            }) else {
+                continue;
+            };
+            let code = a.events[deepest];
+            let at_stage: Vec<usize> = mine
+                .iter()
+                .copied()
+                .filter(|&k| a.events[k] == code)
+                .collect();
+            let strength = f.strength.get(code as usize).copied().unwrap_or(0.0);
+            if strength <= lowest && at_stage.len() < 2 {
+                continue;
+            }
+            let event = f
+                .names
+                .get(code as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("event {code}"));
+            let this_week = at_stage
+                .iter()
+                .filter(|&&k| a.times[k] > now - WEEK_MS)
+                .count();
+            let item = (self.name)(c.item);
+            let often = match (at_stage.len(), this_week) {
+                (1, _) => String::new(),
+                (n, w) if w == n => {
+                    format!(
+                        " {}",
+                        self.templates
+                            .fill("often_week", &[("count", &n.to_string())])
+                    )
+                }
+                (n, _) => format!(
+                    " {}",
+                    self.templates.fill("often", &[("count", &n.to_string())])
+                ),
+            };
+            let key = format!("intent.{}", event.to_lowercase());
+            let args = [
+                ("item", item.title.as_str()),
+                ("event", event.as_str()),
+                ("often", often.as_str()),
+            ];
+            let sentence = if self.templates.has(&key) {
+                self.templates.fill(&key, &args)
+            } else {
+                self.templates.fill("intent", &args)
+            };
+            out.push(Reason {
+                basis: Basis::Model,
+                weight: c.weight,
+                evidence: Evidence::Intent {
+                    item,
+                    event,
+                    count: at_stage.len(),
+                    this_week,
+                },
+                sentence,
+            });
+        }
+        out
+    }
+
+    /// The user feature whose level's holders choose `item` most often
+    /// relative to everybody (at least `min_lift` times), counted without
+    /// the user, over groups of at least `min_group`.
+    fn user_feature_reason(&self, user: u32, item: u32) -> Option<Reason> {
+        let iu = &self.model.train().iu;
+        let chose = iu.row_indices(item as usize);
+        let n_users = self.model.n_users();
+        let me = chose.binary_search(&user).is_ok() as usize;
+        let overall = (chose.len() - me) as f64 / (n_users.max(2) - 1) as f64;
+        if overall <= 0.0 {
+            return None;
+        }
+        let mut best: Option<(f64, &UserColumn, u32, usize, usize)> = None;
+        for col in self.user_features {
+            let Some(level) = col.codes.get(user as usize).copied().flatten() else {
+                continue;
+            };
+            let of = col.sizes[level as usize] - 1;
+            let people = chose
+                .iter()
+                .filter(|&&v| {
+                    v != user && col.codes.get(v as usize).copied().flatten() == Some(level)
+                })
+                .count();
+            if people < self.min_group || of < self.min_group {
+                continue;
+            }
+            let lift = people as f64 / of as f64 / overall;
+            if lift >= self.min_lift as f64 && best.as_ref().is_none_or(|b| lift > b.0) {
+                best = Some((lift, col, level, people, of));
+            }
+        }
+        let (lift, col, level, people, of) = best?;
+        let level = col.levels[level as usize].clone();
+        Some(Reason {
+            basis: Basis::Data,
+            weight: lift as f32,
+            sentence: self.templates.fill(
+                "user_feature",
+                &[
+                    ("feature", &col.name.replace('_', " ")),
+                    ("level", &level),
+                    ("lift", &format!("{lift:.1}")),
+                    ("people", &people.to_string()),
+                    ("of", &of.to_string()),
+                ],
+            ),
+            evidence: Evidence::UserFeature {
+                feature: col.name.clone(),
+                level,
+                people,
+                of,
+                lift: lift as f32,
+            },
+        })
+    }
+}
+
+/// How many training users chose each item.
+fn item_counts(model: &Model) -> Vec<f32> {
+    match model {
+        Model::Popularity(p) => p.counts().to_vec(),
+        _ => model
+            .train()
+            .iu
+            .indptr()
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as f32)
+            .collect(),
+    }
+}

@@ -1,0 +1,394 @@
+//! Typed reasons on the demo data (events, item genres, user features):
+//! every reason is checked against the model or recounted from the data,
+//! and one explanation is compared with a committed snapshot.
+//!
+//! `BECAUSE_BLESS=1 cargo test -p because-explain --test reasons` rewrites
+//! the snapshot after a deliberate change.
+
+use because_core::{Dataset, DuplicatePolicy, Query, Recommender, Request};
+use because_data::features::{read_features, FeatureKind, Features};
+use because_data::synth::{write_files, Size, SynthConfig};
+use because_data::{read_interactions, ReadOptions};
+use because_explain::reasons::{Activity, Basis, Evidence, Funnel, ItemRef, UserColumn};
+use because_explain::{Explainer, Subject};
+use because_models::{Model, ModelSpec};
+use std::path::Path;
+
+struct Demo {
+    data: Dataset,
+    raw: Dataset,
+    items: Features,
+    users: Vec<UserColumn>,
+    funnel: Funnel,
+}
+
+fn demo(dir: &Path) -> Demo {
+    let cfg = SynthConfig {
+        noise: 0.0,
+        ..SynthConfig::sized(Size::Tiny)
+    };
+    let files = write_files(&cfg, dir).unwrap();
+    let opts = ReadOptions::default();
+    let data = read_interactions(&files.interactions, &opts)
+        .unwrap()
+        .dataset;
+    let raw = read_interactions(
+        &files.interactions,
+        &ReadOptions {
+            duplicates: Some(DuplicatePolicy::Keep),
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap()
+    .dataset;
+    let items = read_features(&files.items, &data.items, None).unwrap();
+    let user_features = read_features(&files.users, &data.users, None).unwrap();
+    let users = user_features
+        .columns
+        .iter()
+        .map(|c| match c.kind {
+            FeatureKind::Numeric => UserColumn::numeric(&c.name, &c.numeric, 4),
+            _ => UserColumn::categorical(
+                &c.name,
+                c.levels.clone(),
+                c.codes.iter().map(|v| v.first().copied()).collect(),
+            ),
+        })
+        .collect();
+    let funnel = Funnel {
+        strength: data
+            .event_names
+            .iter()
+            .map(|n| opts.event_weights.weight(n))
+            .collect(),
+        names: data.event_names.clone(),
+    };
+    Demo {
+        data,
+        raw,
+        items,
+        users,
+        funnel,
+    }
+}
+
+fn namer<'a>(d: &'a Demo) -> impl Fn(u32) -> ItemRef + 'a {
+    move |i| ItemRef {
+        index: i,
+        id: d.data.items.id(i).to_string(),
+        title: d.items.title(i).unwrap_or(d.data.items.id(i)).to_string(),
+    }
+}
+
+fn latest_session(d: &Demo, u: u32) -> Vec<u32> {
+    let x = &d.data.interactions;
+    let times = x.user_times(u);
+    let mut start = times.len() - 1;
+    while start > 0 && times[start] - times[start - 1] <= because_core::DEFAULT_SESSION_TIMEOUT_MS {
+        start -= 1;
+    }
+    x.user_items(u)[start..].to_vec()
+}
+
+fn fit(d: &Demo, spec: &str) -> Model {
+    spec.parse::<ModelSpec>()
+        .unwrap()
+        .fit(&d.data.interactions)
+        .unwrap()
+}
+
+#[test]
+fn every_reason_is_true_to_the_model_or_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = demo(tmp.path());
+    let genre = d.items.genre_like().unwrap();
+    for spec in ["ease:lambda=50", "itemknn", "als:factors=16,iterations=6"] {
+        let m = fit(&d, spec);
+        let name = namer(&d);
+        let mut x = Explainer::new(&m, &name);
+        x.item_features = Some((&genre.codes, &genre.levels));
+        x.user_features = &d.users;
+        x.funnel = Some(&d.funnel);
+        let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+        for u in (0..m.n_users() as u32).step_by(7) {
+            let (items, values) = m.history(u);
+            let session = latest_session(&d, u);
+            let uid = d.data.users.id(u);
+            let activity = Activity::of_user(&d.raw, uid, &d.data.items).unwrap();
+            let s = Subject {
+                items,
+                values,
+                user: Some(u),
+                latest_session: Some(&session),
+                activity: Some(&activity),
+            };
+            let full = m.scores(&Query::History { items, values }).unwrap();
+            for r in m.recommend(&Request::new(Query::User(u), 3)).unwrap() {
+                let e = x.explain(&s, r.item).unwrap();
+                let total: f32 = e.contributions.iter().map(|c| c.weight).sum::<f32>()
+                    + e.other_contributions
+                    + e.bias;
+                let score = full[r.item as usize];
+                assert!(e.exact, "{spec}");
+                assert!(
+                    (total - score).abs() <= 1e-4 * score.abs().max(1e-3),
+                    "{spec}: {total} vs {score}"
+                );
+                let contribution = |i: u32| {
+                    e.contributions
+                        .iter()
+                        .find(|c| c.item.index == i)
+                        .map(|c| c.weight)
+                };
+                for reason in &e.reasons {
+                    assert!(!reason.sentence.is_empty(), "{spec}: {reason:?}");
+                    assert!(!reason.sentence.contains('{'), "{}", reason.sentence);
+                    match &reason.evidence {
+                        Evidence::History { items } => {
+                            kinds.entry("history").or_default();
+                            *kinds.get_mut("history").unwrap() += 1;
+                            let sum: f32 = items.iter().map(|w| w.weight).sum();
+                            assert!((sum - reason.weight).abs() <= 1e-5 * (1.0 + sum.abs()));
+                            assert!(items.iter().all(|w| w.weight > 0.0));
+                            assert!(e.narrative.starts_with(&reason.sentence));
+                        }
+                        Evidence::Session { items } => {
+                            *kinds.entry("session").or_default() += 1;
+                            assert!(items.iter().all(|i| session.contains(&i.index)));
+                            assert!(items.iter().all(|i| contribution(i.index).unwrap() > 0.0));
+                        }
+                        Evidence::Intent {
+                            item,
+                            event,
+                            count,
+                            this_week,
+                        } => {
+                            *kinds.entry("intent").or_default() += 1;
+                            // Recount from the raw log: the deepest stage reached, and how often.
+                            let mine: Vec<usize> = (0..activity.items.len())
+                                .filter(|&k| activity.items[k] == item.index)
+                                .collect();
+                            let strength =
+                                |k: usize| d.funnel.strength[activity.events[k] as usize];
+                            let deepest =
+                                mine.iter().map(|&k| strength(k)).fold(f32::MIN, f32::max);
+                            let code = d.funnel.names.iter().position(|n| n == event).unwrap();
+                            assert_eq!(d.funnel.strength[code], deepest, "{event}");
+                            let at: Vec<usize> = mine
+                                .iter()
+                                .copied()
+                                .filter(|&k| activity.events[k] as usize == code)
+                                .collect();
+                            assert_eq!(at.len(), *count);
+                            let now = *activity.times.iter().max().unwrap();
+                            let week = at
+                                .iter()
+                                .filter(|&&k| activity.times[k] > now - 7 * 86_400_000)
+                                .count();
+                            assert_eq!(week, *this_week);
+                            assert!(contribution(item.index).unwrap() > 0.0);
+                            assert_eq!(reason.weight, contribution(item.index).unwrap());
+                        }
+                        Evidence::ItemFeature { level, items } => {
+                            *kinds.entry("item_feature").or_default() += 1;
+                            let l = genre.levels.iter().position(|x| x == level).unwrap() as u32;
+                            assert!(genre.codes[r.item as usize].contains(&l));
+                            for i in items {
+                                assert!(genre.codes[i.index as usize].contains(&l));
+                            }
+                        }
+                        Evidence::Exemplar { items, people, of } => {
+                            *kinds.entry("exemplar").or_default() += 1;
+                            assert!(*people >= because_explain::MIN_GROUP && people <= of);
+                            // Recount over the other users' training rows.
+                            let (mut p, mut o) = (0, 0);
+                            for v in (0..m.n_users() as u32).filter(|&v| v != u) {
+                                let h = m.history(v).0;
+                                if items.iter().all(|i| h.contains(&i.index)) {
+                                    o += 1;
+                                    p += usize::from(h.contains(&r.item));
+                                }
+                            }
+                            assert_eq!((p, o), (*people, *of));
+                        }
+                        Evidence::UserFeature {
+                            feature,
+                            level,
+                            people,
+                            of,
+                            lift,
+                        } => {
+                            *kinds.entry("user_feature").or_default() += 1;
+                            let col = d.users.iter().find(|c| &c.name == feature).unwrap();
+                            let code = col.codes[u as usize].unwrap();
+                            assert_eq!(&col.levels[code as usize], level);
+                            let (mut p, mut o, mut all) = (0, 0, 0);
+                            for v in (0..m.n_users() as u32).filter(|&v| v != u) {
+                                let chose = m.history(v).0.contains(&r.item);
+                                all += usize::from(chose);
+                                if col.codes[v as usize] == Some(code) {
+                                    o += 1;
+                                    p += usize::from(chose);
+                                }
+                            }
+                            assert_eq!((p, o), (*people, *of));
+                            let brute =
+                                (p as f64 / o as f64) / (all as f64 / (m.n_users() - 1) as f64);
+                            assert!((brute - *lift as f64).abs() < 1e-4 * brute);
+                            assert!(*lift >= 1.5 && *people >= because_explain::MIN_GROUP);
+                            assert_eq!(reason.basis, Basis::Data);
+                        }
+                        Evidence::Counterfactual {
+                            removed,
+                            verified,
+                            n,
+                            rank_after,
+                            ..
+                        } => {
+                            *kinds.entry("counterfactual").or_default() += 1;
+                            if *verified {
+                                let (ki, kv): (Vec<u32>, Vec<f32>) = items
+                                    .iter()
+                                    .zip(values)
+                                    .filter(|(i, _)| !removed.iter().any(|x| x.index == **i))
+                                    .map(|(&i, &v)| (i, v))
+                                    .unzip();
+                                let rank =
+                                    because_explain::rank_of(&m, &ki, &kv, items, r.item).unwrap();
+                                assert_eq!(rank, *rank_after);
+                                assert!(rank > *n);
+                            }
+                        }
+                        Evidence::Popularity { .. } => panic!("{spec}: a popularity reason"),
+                    }
+                }
+                // Plain data: no user appears anywhere in the JSON.
+                let json = serde_json::to_string(&e).unwrap();
+                assert!(!json.contains("\"user\""), "{json}");
+                assert!(!json.contains("\"index\""), "{json}");
+            }
+        }
+        eprintln!("{spec}: reasons by kind {kinds:?}");
+        for kind in [
+            "history",
+            "session",
+            "intent",
+            "item_feature",
+            "exemplar",
+            "user_feature",
+            "counterfactual",
+        ] {
+            assert!(
+                kinds.get(kind).copied().unwrap_or(0) > 0,
+                "{spec}: no {kind} reason at all: {kinds:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn popularity_reasons_count_and_rank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = demo(tmp.path());
+    let m = fit(&d, "pop");
+    let name = namer(&d);
+    let x = Explainer::new(&m, &name);
+    let (items, values) = m.history(0);
+    let s = Subject {
+        items,
+        values,
+        ..Subject::default()
+    };
+    let counts = d.data.interactions.item_counts();
+    for r in m.recommend(&Request::new(Query::User(0), 3)).unwrap() {
+        for e in [x.explain(&s, r.item).unwrap(), x.explain_fallback(r.item)] {
+            let Evidence::Popularity {
+                interactions, rank, ..
+            } = e.reasons[0].evidence
+            else {
+                panic!("{:?}", e.reasons)
+            };
+            assert_eq!(interactions, counts[r.item as usize] as f32);
+            let above = counts
+                .iter()
+                .enumerate()
+                .filter(|&(i, &c)| {
+                    c > counts[r.item as usize]
+                        || (c == counts[r.item as usize] && (i as u32) < r.item)
+                })
+                .count();
+            assert_eq!(rank, above + 1);
+            assert!(e.contributions.is_empty());
+        }
+    }
+}
+
+/// Rounds every number to 4 significant digits, so the snapshot does not
+/// depend on the last bits of floating-point sums.
+fn rounded(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64().unwrap();
+            if x == 0.0 || n.is_i64() || n.is_u64() {
+                return Value::Number(n);
+            }
+            let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+            serde_json::json!((x * scale).round() / scale)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
+        other => other,
+    }
+}
+
+#[test]
+fn an_explanation_matches_its_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = demo(tmp.path());
+    let m = fit(&d, "itemknn");
+    let genre = d.items.genre_like().unwrap();
+    let name = namer(&d);
+    let mut x = Explainer::new(&m, &name);
+    x.item_features = Some((&genre.codes, &genre.levels));
+    x.user_features = &d.users;
+    x.funnel = Some(&d.funnel);
+    x.shown = 5;
+    let u = 3;
+    let (items, values) = m.history(u);
+    let session = latest_session(&d, u);
+    let activity = Activity::of_user(&d.raw, d.data.users.id(u), &d.data.items).unwrap();
+    let s = Subject {
+        items,
+        values,
+        user: Some(u),
+        latest_session: Some(&session),
+        activity: Some(&activity),
+    };
+    let top = m.recommend(&Request::new(Query::User(u), 1)).unwrap()[0].item;
+    let e = x.explain(&s, top).unwrap();
+    let got =
+        serde_json::to_string_pretty(&rounded(serde_json::to_value(&e).unwrap())).unwrap() + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/explained.json");
+    if std::env::var_os("BECAUSE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        got, want,
+        "the explanation changed; if that is intended, run with BECAUSE_BLESS=1"
+    );
+}
+
+#[test]
+fn numeric_user_features_are_binned_by_quantiles() {
+    let values: Vec<Option<f32>> = (0..100).map(|v| Some(v as f32)).chain([None]).collect();
+    let c = UserColumn::numeric("age", &values, 4);
+    assert_eq!(c.levels, ["0–25", "25–50", "50–75", "75–99"]);
+    assert_eq!(c.codes[0], Some(0));
+    assert_eq!(c.codes[24], Some(0));
+    assert_eq!(c.codes[25], Some(1));
+    assert_eq!(c.codes[99], Some(3));
+    assert_eq!(c.codes[100], None);
+}
