@@ -506,6 +506,27 @@ pub struct RecommendArgs {
     /// Explain each recommendation (exact contributions, narrative, counterfactual).
     #[arg(long)]
     pub explain: bool,
+    /// What the explanations may draw on besides the model.
+    #[command(flatten)]
+    pub sources: ExplainSources,
+}
+
+/// Evidence explanations may draw on besides the model.
+#[derive(Args, Debug, Default)]
+pub struct ExplainSources {
+    /// Item features (titles, genres): genres the item shares with the
+    /// history items behind it are mentioned.
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// User features (age, country...): a feature whose holders choose the
+    /// item unusually often is mentioned (groups of at least 5 people).
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// The raw event log the model was trained from (columns detected as
+    /// for `train`): the furthest funnel stage reached on the supporting
+    /// items ("you added it to your cart") and the latest session.
+    #[arg(long)]
+    pub events: Option<PathBuf>,
 }
 
 /// Arguments of `because explain-eval`.
@@ -558,9 +579,9 @@ pub struct ExplainArgs {
     /// The list size the counterfactual is about ("would not be in the top N").
     #[arg(long, default_value_t = 10)]
     pub n: usize,
-    /// Item features: genres shared with the reasons are mentioned.
-    #[arg(long)]
-    pub items: Option<PathBuf>,
+    /// What the explanation may draw on besides the model.
+    #[command(flatten)]
+    pub sources: ExplainSources,
     /// Write figures here: the item's contributions, and a map of how the
     /// history drives the top recommendations.
     #[arg(long)]

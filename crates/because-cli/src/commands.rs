@@ -26,9 +26,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => crate::modeling::train(&a),
         Command::Evaluate(a) => crate::modeling::evaluate(&a),
         Command::Tune(a) => crate::modeling::tune(&a),
-        Command::Recommend(a) => crate::modeling::recommend(&a),
-        Command::Similar(a) => crate::modeling::similar(&a),
-        Command::Explain(a) => crate::modeling::explain(&a),
+        Command::Recommend(a) => crate::using::recommend(&a),
+        Command::Similar(a) => crate::using::similar(&a),
+        Command::Explain(a) => crate::using::explain(&a),
         Command::ExplainEval(a) => crate::modeling::explain_eval(&a),
     }
 }
@@ -330,7 +330,7 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     let loaded = load_with(&files.interactions, &read, &filters)?;
     write_json(&out.join("clean_report.json"), &loaded.report)?;
     let items = optional_features(Some(&files.items), &loaded, true)?;
-    optional_features(Some(&files.users), &loaded, false)?;
+    let user_features = optional_features(Some(&files.users), &loaded, false)?;
 
     println!("\n== 3. exploring");
     let eda_out = run_eda(
@@ -365,8 +365,20 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     println!("\n== 5. training and comparing models (full ranking, validation folded into test profiles)");
     let comparison = crate::modeling::compare_demo(&loaded, &s, &out.join("models"))?;
     println!("\n== 6. recommending");
+    // Explanations also draw on the raw event log (funnel stages, the latest
+    // session) and the user features.
+    let (log, funnel) = crate::using::read_log(&files.interactions, &read)?;
+    let sources = crate::using::Sources {
+        items: items.clone(),
+        users: user_features
+            .as_ref()
+            .map(crate::using::user_columns)
+            .unwrap_or_default(),
+        log: Some(log),
+        funnel,
+    };
     let recs =
-        crate::modeling::recommend_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;
+        crate::modeling::recommend_demo(&loaded, &comparison, &sources, &out.join("models"))?;
     println!("\n== 7. explaining: fidelity and the global view");
     let fidelity =
         crate::modeling::explain_demo(&loaded, &comparison, items.as_ref(), &out.join("models"))?;

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod modeling;
+mod using;
 
 use clap::Parser;
 

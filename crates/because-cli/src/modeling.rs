@@ -1,13 +1,13 @@
 //! Training, evaluating, tuning and using models from the command line.
 
 use crate::args::{
-    EvaluateArgs, ExplainArgs, ExplainEvalArgs, FinalArg, RecommendArgs, SimilarArgs, SplitFlags,
-    TrainArgs, TuneArgs, ValuesArg,
+    EvaluateArgs, ExplainEvalArgs, FinalArg, SplitFlags, TrainArgs, TuneArgs, ValuesArg,
 };
 use crate::commands::{create_dir, load, optional_features, write_json};
+use crate::using::{explanation_of, Catalog, History, Sources};
 use anyhow::{anyhow, bail, Context};
 use because_core::rng::Rng;
-use because_core::{top_k, Interactions, Part, Query, Recommender, Request, Scored, Split, Vocab};
+use because_core::{Interactions, Part, Recommender, Split};
 use because_data::Loaded;
 use because_eval::{
     bootstrap_ci, by_activity, evaluate as eval, paired_test, Evaluation, Protocol,
@@ -784,418 +784,6 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Most popular items in the model's training data, for users nobody knows.
-fn popular(model: &dyn Recommender, k: usize, exclude: &[u32]) -> Vec<Scored> {
-    let mut counts = vec![0.0f32; model.n_items()];
-    for u in 0..model.n_users() as u32 {
-        for &i in model.history(u).0 {
-            counts[i as usize] += 1.0;
-        }
-    }
-    for &i in exclude {
-        counts[i as usize] = f32::NEG_INFINITY;
-    }
-    top_k(&counts, k)
-}
-
-struct Opened {
-    model: Model,
-    meta: Meta,
-    users: Vocab,
-    items: Vocab,
-}
-
-fn open(dir: &Path) -> anyhow::Result<Opened> {
-    let l = persist::load(dir)?;
-    let users = Vocab::from_ids(&l.meta.user_ids);
-    let items = Vocab::from_ids(&l.meta.item_ids);
-    Ok(Opened {
-        model: l.model,
-        meta: l.meta,
-        users,
-        items,
-    })
-}
-
-impl Opened {
-    fn label(&self, i: u32) -> String {
-        let id = self.items.id(i);
-        match self
-            .meta
-            .item_titles
-            .get(i as usize)
-            .filter(|t| !t.is_empty())
-        {
-            Some(t) => format!("{t} [{id}]"),
-            None => id.to_string(),
-        }
-    }
-    fn item_json(&self, s: &Scored) -> serde_json::Value {
-        let mut v = json!({ "item": self.items.id(s.item), "score": s.score });
-        if let Some(t) = self
-            .meta
-            .item_titles
-            .get(s.item as usize)
-            .filter(|t| !t.is_empty())
-        {
-            v["title"] = json!(t);
-        }
-        v
-    }
-}
-
-pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
-    if a.k == 0 {
-        bail!("--k: must be at least 1");
-    }
-    let o = open(&a.model)?;
-    if a.all {
-        let users: Vec<u32> = (0..o.model.n_users() as u32).collect();
-        let start = Instant::now();
-        let recs = o.model.recommend_users(&users, a.k)?;
-        let mut out = serde_json::Map::new();
-        for (u, r) in users.iter().zip(&recs) {
-            out.insert(
-                o.users.id(*u).to_string(),
-                r.iter().map(|s| o.item_json(s)).collect::<Vec<_>>().into(),
-            );
-        }
-        let path = a
-            .out
-            .clone()
-            .unwrap_or_else(|| a.model.join("recommendations.json"));
-        write_json(
-            &path,
-            &json!({ "model": o.model.spec().to_string(), "k": a.k, "exclude_seen": true, "users": out }),
-        )?;
-        println!(
-            "wrote top-{} for {} users to {} in {:.2}s",
-            a.k,
-            users.len(),
-            path.display(),
-            start.elapsed().as_secs_f64()
-        );
-        return Ok(());
-    }
-    let (recs, who) = if let Some(user) = &a.user {
-        match o.users.get(user) {
-            Some(u) => (
-                o.model.recommend(&Request::new(Query::User(u), a.k))?,
-                format!("user {user}"),
-            ),
-            None => {
-                println!("user {user} is unknown to the model: showing the most popular items instead (fallback: popularity)");
-                (popular(&o.model, a.k, &[]), format!("unknown user {user}"))
-            }
-        }
-    } else if let Some(h) = &a.history {
-        let mut items = Vec::new();
-        for id in h.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match o.items.get(id) {
-                Some(i) => items.push(i),
-                None => println!("item {id} is unknown to the model and is ignored"),
-            }
-        }
-        if items.is_empty() {
-            println!("no known items in the history: showing the most popular items instead (fallback: popularity)");
-            (popular(&o.model, a.k, &[]), "an empty history".to_string())
-        } else {
-            let values = vec![1.0; items.len()];
-            (
-                o.model.recommend(&Request::new(
-                    Query::History {
-                        items: &items,
-                        values: &values,
-                    },
-                    a.k,
-                ))?,
-                format!("a history of {} items", items.len()),
-            )
-        }
-    } else {
-        bail!("give --user, --history or --all");
-    };
-    println!("top {} for {who} ({}):", a.k, o.model.spec());
-    let explained_history = if a.explain {
-        match (&a.user, &a.history) {
-            (Some(u), _) if o.users.get(u).is_some() => Some(history_of(&o, Some(u), None)?),
-            (_, Some(h)) => Some(history_of(&o, None, Some(h))?),
-            _ => None,
-        }
-    } else {
-        None
-    };
-    for (rank, s) in recs.iter().enumerate() {
-        println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
-        if let Some((items, values, _, user)) = &explained_history {
-            match explanation_of(&o, items, values, s.item, a.k, *user, None) {
-                Ok((_, lines)) => lines.iter().for_each(|l| println!("       {l}")),
-                Err(e) => println!("       (no explanation: {e})"),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A history to explain: items, values, a description, and the user's index if known.
-type History = (Vec<u32>, Vec<f32>, String, Option<u32>);
-
-/// A history for explanations: a known user's, or ad-hoc item IDs.
-fn history_of(o: &Opened, user: Option<&str>, history: Option<&str>) -> anyhow::Result<History> {
-    if let Some(user) = user {
-        let u = o.users.get(user).ok_or_else(|| {
-            anyhow!("--user: {user} is unknown to the model; give --history instead")
-        })?;
-        let (items, values) = o.model.history(u);
-        return Ok((
-            items.to_vec(),
-            values.to_vec(),
-            format!("user {user}"),
-            Some(u),
-        ));
-    }
-    let h = history.ok_or_else(|| anyhow!("give --user or --history"))?;
-    let mut items = Vec::new();
-    for id in h.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match o.items.get(id) {
-            Some(i) => items.push(i),
-            None => println!("item {id} is unknown to the model and is ignored"),
-        }
-    }
-    let n = items.len();
-    Ok((items, vec![1.0; n], format!("a history of {n} items"), None))
-}
-
-/// The explanation of one recommendation as JSON and as text lines.
-fn explanation_of(
-    o: &Opened,
-    items: &[u32],
-    values: &[f32],
-    item: u32,
-    n: usize,
-    user: Option<u32>,
-    genres: Option<(&[Vec<u32>], &[String])>,
-) -> anyhow::Result<(serde_json::Value, Vec<String>)> {
-    let t = because_explain::Templates::default();
-    let title = |i: u32| -> String {
-        o.meta
-            .item_titles
-            .get(i as usize)
-            .filter(|t| !t.is_empty())
-            .cloned()
-            .unwrap_or_else(|| o.items.id(i).to_string())
-    };
-    let e = because_explain::explain(&o.model, items, values, item)?;
-    let c = because_explain::counterfactual(&o.model, items, values, &e, n, 5)?;
-    let story = because_explain::narrative(&e, &title, &t);
-    let cf = because_explain::counterfactual_sentence(&c, n, &title, &t);
-    let mut lines = vec![story.clone()];
-    let names = |xs: &[u32]| -> String {
-        let v: Vec<String> = xs.iter().map(|&i| title(i)).collect();
-        match v.as_slice() {
-            [a] => a.clone(),
-            [init @ .., last] => format!("{} and {last}", init.join(", ")),
-            [] => String::new(),
-        }
-    };
-    let ex = because_explain::exemplar(&o.model, &e, user, because_explain::MIN_GROUP);
-    let ex_sentence = ex.as_ref().map(|x| {
-        t.fill(
-            "exemplar",
-            &[
-                ("people", &x.people.to_string()),
-                ("of", &x.of.to_string()),
-                ("items", &names(&x.items)),
-            ],
-        )
-    });
-    if let Some(sentence) = &ex_sentence {
-        lines.push(sentence.clone());
-    }
-    let matches = genres
-        .map(|(codes, levels)| because_explain::feature_matches(&e, codes, levels))
-        .unwrap_or_default();
-    let feature_sentence = matches.first().map(|(level, _)| {
-        let with: Vec<u32> = e
-            .top_items(3)
-            .into_iter()
-            .filter(|&i| {
-                genres.is_some_and(|(codes, levels)| {
-                    codes
-                        .get(i as usize)
-                        .is_some_and(|c| c.iter().any(|&l| levels[l as usize] == *level))
-                })
-            })
-            .collect();
-        t.fill("feature", &[("items", &names(&with)), ("level", level)])
-    });
-    if let Some(sentence) = &feature_sentence {
-        lines.push(sentence.clone());
-    }
-    let shown: Vec<String> = e
-        .contributions
-        .iter()
-        .take(5)
-        .map(|x| format!("{} {:+.4}", title(x.item), x.weight))
-        .collect();
-    if !e.contributions.is_empty() && e.popularity.is_none() {
-        lines.push(format!(
-            "contributions ({}): {}",
-            if e.exact {
-                "exact, they add up to the score"
-            } else {
-                "approximate"
-            },
-            shown.join("; ")
-        ));
-    }
-    match &cf {
-        Some(s) => lines.push(format!(
-            "{s} (verified by re-scoring: rank {} -> {})",
-            c.rank_before, c.rank_after
-        )),
-        None if e.popularity.is_none() => lines.push(format!(
-            "no counterfactual of at most 5 items found (rank {} -> {} after removing {})",
-            c.rank_before,
-            c.rank_after,
-            c.removed.len()
-        )),
-        None => {}
-    }
-    let json = json!({
-        "item": o.items.id(item),
-        "title": title(item),
-        "score": e.score,
-        "exact": e.exact,
-        "bias": e.bias,
-        "confidence": e.confidence,
-        "narrative": story,
-        "contributions": e.contributions.iter().take(10).map(|x| json!({ "item": o.items.id(x.item), "title": title(x.item), "weight": x.weight })).collect::<Vec<_>>(),
-        "counterfactual": { "removed": c.removed.iter().map(|&i| o.items.id(i)).collect::<Vec<_>>(), "verified": c.verified, "rank_before": c.rank_before, "rank_after": c.rank_after, "sentence": cf },
-        "exemplar": ex.as_ref().map(|x| json!({ "items": x.items.iter().map(|&i| title(i)).collect::<Vec<_>>(), "people": x.people, "of": x.of, "sentence": ex_sentence })),
-        "feature_matches": matches,
-        "feature_sentence": feature_sentence,
-    });
-    Ok((json, lines))
-}
-
-pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
-    let o = open(&a.model)?;
-    let item = o
-        .items
-        .get(&a.item)
-        .ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
-    let (items, values, who, user) = history_of(&o, a.user.as_deref(), a.history.as_deref())?;
-    let features = match &a.items {
-        Some(p) => Some(because_data::features::read_features(p, &o.items, None)?),
-        None => None,
-    };
-    let genres = features
-        .as_ref()
-        .and_then(|f| f.genre_like())
-        .map(|g| (g.codes.as_slice(), g.levels.as_slice()));
-    let (json, lines) = explanation_of(&o, &items, &values, item, a.n, user, genres)?;
-    if let Some(dir) = &a.plot {
-        let title = |i: u32| {
-            o.meta
-                .item_titles
-                .get(i as usize)
-                .filter(|t| !t.is_empty())
-                .cloned()
-                .unwrap_or_else(|| o.items.id(i).to_string())
-        };
-        let e = because_explain::explain(&o.model, &items, &values, item)?;
-        let top: Vec<_> = e.contributions.iter().take(12).collect();
-        let bars = Figure::Bars(Bars {
-            title: format!("Why {}: contributions (exact)", title(item)),
-            x_label: "history item".into(),
-            y_label: "contribution to the score".into(),
-            labels: top.iter().map(|c| title(c.item)).collect(),
-            values: top.iter().map(|c| c.weight as f64).collect(),
-            log_y: false,
-        });
-        // History items × top recommendations: each cell is an exact contribution.
-        let recs = o.model.recommend(&Request::new(
-            Query::History {
-                items: &items,
-                values: &values,
-            },
-            10,
-        ))?;
-        let mut by_rec = Vec::new();
-        for r in &recs {
-            by_rec.push(because_explain::explain(&o.model, &items, &values, r.item)?);
-        }
-        let mut totals: Vec<(u32, f32)> = items
-            .iter()
-            .map(|&h| {
-                (
-                    h,
-                    by_rec
-                        .iter()
-                        .flat_map(|e| {
-                            e.contributions
-                                .iter()
-                                .filter(|c| c.item == h)
-                                .map(|c| c.weight.abs())
-                        })
-                        .sum(),
-                )
-            })
-            .collect();
-        totals.sort_by(|a, b| b.1.total_cmp(&a.1));
-        totals.truncate(15);
-        let heat = Figure::Heatmap(because_plot::Heatmap {
-            title: "How the history drives the top 10 (exact contributions)".into(),
-            rows: totals.iter().map(|&(h, _)| title(h)).collect(),
-            cols: recs.iter().map(|r| title(r.item)).collect(),
-            values: totals
-                .iter()
-                .flat_map(|&(h, _)| {
-                    by_rec.iter().map(move |e| {
-                        e.contributions
-                            .iter()
-                            .find(|c| c.item == h)
-                            .map(|c| c.weight as f64)
-                            .unwrap_or(0.0)
-                    })
-                })
-                .collect(),
-        });
-        let scores = Figure::Bars(Bars {
-            title: "Scores of the top 10".into(),
-            x_label: "recommended item".into(),
-            y_label: "score".into(),
-            labels: recs.iter().map(|r| title(r.item)).collect(),
-            values: recs.iter().map(|r| r.score as f64).collect(),
-            log_y: false,
-        });
-        let paths = save_figures(
-            &[
-                ("contributions", bars),
-                ("history_heatmap", heat),
-                ("scores", scores),
-            ],
-            dir,
-        )?;
-        println!("wrote {} figures in {}", paths.len(), dir.display());
-    }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&json)?);
-    } else {
-        println!(
-            "why {} for {who} ({}): score {:.4}",
-            o.label(item),
-            o.model.spec(),
-            json["score"].as_f64().unwrap_or(0.0)
-        );
-        for l in lines {
-            println!("  {l}");
-        }
-    }
-    Ok(())
-}
-
 pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
     if a.n == 0 || a.k == 0 || a.users == 0 {
         bail!("--n, --k and --users must be at least 1");
@@ -1447,24 +1035,6 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn similar(a: &SimilarArgs) -> anyhow::Result<()> {
-    let o = open(&a.model)?;
-    let item = o
-        .items
-        .get(&a.item)
-        .ok_or_else(|| anyhow!("--item: {} is unknown to the model", a.item))?;
-    let sim = o.model.similar_items(item, a.k)?;
-    println!(
-        "items most similar to {} ({}):",
-        o.label(item),
-        o.model.spec()
-    );
-    for (rank, s) in sim.iter().enumerate() {
-        println!("{:>3}. {:<60} {:.4}", rank + 1, o.label(s.item), s.score);
-    }
-    Ok(())
-}
-
 /// What the demo's comparison produced.
 pub struct DemoComparison {
     rows: Vec<Row>,
@@ -1581,6 +1151,7 @@ pub struct Shown {
     recent: Vec<String>,
     top: Vec<String>,
     why: Option<String>,
+    more: Vec<String>,
     without: Option<String>,
 }
 
@@ -1588,9 +1159,10 @@ pub struct Shown {
 pub fn recommend_demo(
     loaded: &Loaded,
     c: &DemoComparison,
-    items: Option<&because_data::features::Features>,
+    src: &Sources,
     out: &Path,
 ) -> anyhow::Result<Vec<Shown>> {
+    let items = src.items.as_ref();
     let title = |i: u32| {
         items
             .and_then(|f| f.title(i))
@@ -1608,9 +1180,16 @@ pub fn recommend_demo(
         &out.join("recommendations.json"),
         &json!({ "model": c.rows[c.best].spec, "k": 10, "exclude_seen": true, "users": all }),
     )?;
+    let catalog = Catalog {
+        model: &c.model,
+        users: &loaded.dataset.users,
+        items: &loaded.dataset.items,
+        titles: &[],
+    };
     let mut shown = Vec::new();
+    let mut explained = Vec::new();
     for &u in users.iter().take(3) {
-        let hist = c.model.history(u).0;
+        let (hist, values) = c.model.history(u);
         let recent: Vec<String> = hist.iter().rev().take(3).map(|&i| title(i)).collect();
         let top: Vec<String> = recs[u as usize]
             .iter()
@@ -1624,35 +1203,33 @@ pub fn recommend_demo(
             recent.join("; "),
             top.join("; ")
         );
-        // Why the first recommendation: exact contributions, a sentence, a
-        // session reason and a counterfactual.
-        let (mut why, mut without) = (None, None);
+        // Why the first recommendation: every reason the model and the data support.
+        let (mut why, mut more, mut without) = (None, Vec::new(), None);
         if let Some(first) = recs[u as usize].first() {
-            let (items, values) = c.model.history(u);
-            if let Ok(e) = because_explain::explain(&c.model, items, values, first.item) {
-                let t = because_explain::Templates::default();
-                let mut story = because_explain::narrative(&e, &title, &t);
-                if let Some(latest) = latest_session(loaded, u) {
-                    let follows = because_explain::session_reason(&e, &latest);
-                    if !follows.is_empty() {
-                        let names: Vec<String> = follows.iter().map(|&i| title(i)).collect();
-                        story = format!(
-                            "{story} {}",
-                            t.fill("session", &[("items", &names.join(" and "))])
-                        );
+            let h = History {
+                items: hist.to_vec(),
+                values: values.to_vec(),
+                who: format!("user {}", loaded.dataset.users.id(u)),
+                user: Some(u),
+            };
+            if let Ok((e, lines)) = explanation_of(&catalog, src, &h, first.item, 10) {
+                println!("   why {}:", title(first.item));
+                for l in &lines {
+                    println!("      {l}");
+                }
+                why = Some(e.narrative.clone());
+                for r in e.reasons.iter().skip(1) {
+                    match r.evidence {
+                        because_explain::reasons::Evidence::Counterfactual {
+                            verified: true,
+                            ..
+                        } => without = Some(r.sentence.clone()),
+                        because_explain::reasons::Evidence::Counterfactual { .. } => {}
+                        _ if !e.narrative.contains(&r.sentence) => more.push(r.sentence.clone()),
+                        _ => {}
                     }
                 }
-                why = Some(story);
-                let cf = because_explain::counterfactual(&c.model, items, values, &e, 10, 5)?;
-                without = because_explain::counterfactual_sentence(&cf, 10, &title, &t);
-                println!(
-                    "   why {}: {}",
-                    title(first.item),
-                    why.as_deref().unwrap_or("")
-                );
-                if let Some(w) = &without {
-                    println!("   {w}");
-                }
+                explained.push(e);
             }
         }
         shown.push(Shown {
@@ -1660,31 +1237,19 @@ pub fn recommend_demo(
             recent,
             top,
             why,
+            more,
             without,
         });
     }
+    write_json(&out.join("explanations.json"), &explained)?;
     println!(
-        "wrote top-10 for {} users to {}",
+        "wrote top-10 for {} users to {}, and {} explained in {}",
         users.len(),
-        out.join("recommendations.json").display()
+        out.join("recommendations.json").display(),
+        explained.len(),
+        out.join("explanations.json").display()
     );
     Ok(shown)
-}
-
-/// The items of user `u`'s latest session (30-minute timeout) that are in
-/// the training history the model saw.
-fn latest_session(loaded: &Loaded, u: u32) -> Option<Vec<u32>> {
-    let x = &loaded.dataset.interactions;
-    if !loaded.dataset.has_time || x.range(u).is_empty() {
-        return None;
-    }
-    let times = x.user_times(u);
-    let items = x.user_items(u);
-    let mut start = times.len() - 1;
-    while start > 0 && times[start] - times[start - 1] <= because_core::DEFAULT_SESSION_TIMEOUT_MS {
-        start -= 1;
-    }
-    Some(items[start..].to_vec())
 }
 
 /// The demo's fidelity table and the figures written for it.
@@ -1867,7 +1432,7 @@ pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[Shown]) {
     );
     r.paragraph(&format!("Best on validation: {}.", c.rows[c.best].spec));
     r.section("Sample recommendations, explained");
-    r.paragraph("Each explanation is an exact decomposition of the model's score over the user's own history; the counterfactual was verified by re-scoring without the named items.");
+    r.paragraph("Each explanation starts from an exact decomposition of the model's score over the user's own history. The other reasons are either claims about the model (the session, the funnel stage reached on a supporting item, a shared genre) or counts from the training data over groups of at least 5 people; the counterfactual was verified by re-scoring without the named items.");
     let rows: Vec<Vec<String>> = shown
         .iter()
         .map(|x| {
@@ -1876,6 +1441,7 @@ pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[Shown]) {
                 x.recent.join("; "),
                 x.top.join("; "),
                 x.why.clone().unwrap_or_default(),
+                x.more.join(" "),
                 x.without.clone().unwrap_or_default(),
             ]
         })
@@ -1886,6 +1452,7 @@ pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[Shown]) {
             "recent history",
             "recommended",
             "why the first",
+            "what else supports it",
             "counterfactual",
         ],
         &rows,

@@ -431,18 +431,65 @@ fn explain_recommendations() {
         .next()
         .unwrap()
         .to_string();
+    let users = data.join("users.csv");
     let json = ok(&[
-        "explain", "--model", m, "--user", "1", "--item", &id, "--json",
+        "explain",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--item",
+        &id,
+        "--json",
+        "--events",
+        log.to_str().unwrap(),
+        "--users",
+        users.to_str().unwrap(),
+        "--items",
+        items.to_str().unwrap(),
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["exact"], true);
+    assert_eq!(v["item"]["id"], id.as_str());
     assert!(v["narrative"]
         .as_str()
         .unwrap()
         .starts_with("Because you liked"));
-    assert!(v["counterfactual"]["rank_before"].as_u64().unwrap() >= 1);
-    // The explanation names only the user's own items: no user IDs anywhere.
-    assert!(!json.contains("\"user"), "{json}");
+    let reasons = v["reasons"].as_array().unwrap();
+    let kind = |k: &str| reasons.iter().find(|r| r["kind"] == k);
+    assert_eq!(reasons[0]["kind"], "history");
+    assert!(
+        kind("counterfactual").unwrap()["rank_before"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // The synthetic log has purchases and carts, the items have genres.
+    assert!(
+        kind("intent").is_some() && kind("item_feature").is_some(),
+        "{json}"
+    );
+    for r in reasons {
+        assert!(["model", "data"].contains(&r["basis"].as_str().unwrap()));
+        assert!(!r["sentence"].as_str().unwrap().is_empty());
+    }
+    // The explanation names only the user's own items: no user anywhere.
+    assert!(!json.contains("\"user\""), "{json}");
+    // An unknown user gets popular items, and the reason says so.
+    let text = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--user",
+        "nobody",
+        "--k",
+        "2",
+        "--explain",
+    ]);
+    assert!(
+        text.contains("fallback: popularity") && text.contains("Chosen by"),
+        "{text}"
+    );
     let bpr = dir.path().join("bpr");
     ok(&[
         "train",

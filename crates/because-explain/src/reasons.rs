@@ -45,6 +45,17 @@ pub struct Weighted {
     pub weight: f32,
 }
 
+/// A supporting item and how often the user reached a funnel stage on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Engaged {
+    /// The item.
+    pub item: ItemRef,
+    /// Events of the stage's type on it.
+    pub count: usize,
+    /// Of which in the seven days before the user's latest event.
+    pub this_week: usize,
+}
+
 /// What a reason rests on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,16 +93,13 @@ pub enum Evidence {
         /// The items.
         items: Vec<ItemRef>,
     },
-    /// The furthest funnel stage the user reached on a supporting item.
+    /// Supporting items on which the user reached this funnel stage (their
+    /// furthest), or which they viewed repeatedly.
     Intent {
-        /// The supporting item.
-        item: ItemRef,
-        /// The event type of that stage (`addtocart`, say).
+        /// The event type of the stage (`addtocart`, say).
         event: String,
-        /// Events of that type on the item.
-        count: usize,
-        /// Of which in the seven days before the user's latest event.
-        this_week: usize,
+        /// The items, strongest supporter first.
+        items: Vec<Engaged>,
     },
     /// An item feature level the item shares with supporting items.
     ItemFeature {
@@ -212,6 +220,26 @@ impl Activity {
             }
         }
         Some(a)
+    }
+
+    /// The distinct items of the latest session: the events after the last
+    /// gap longer than `timeout_ms`.
+    pub fn latest_session(&self, timeout_ms: i64) -> Vec<u32> {
+        let mut order: Vec<usize> = (0..self.items.len()).collect();
+        order.sort_by_key(|&k| self.times[k]);
+        let Some(mut start) = order.len().checked_sub(1) else {
+            return Vec::new();
+        };
+        while start > 0 && self.times[order[start]] - self.times[order[start - 1]] <= timeout_ms {
+            start -= 1;
+        }
+        let mut out: Vec<u32> = Vec::new();
+        for &k in &order[start..] {
+            if !out.contains(&self.items[k]) {
+                out.push(self.items[k]);
+            }
+        }
+        out
     }
 }
 
@@ -620,7 +648,8 @@ impl<'a> Explainer<'a> {
     fn intent_reasons(&self, e: &Explanation, a: &Activity, f: &Funnel) -> Vec<Reason> {
         let now = a.times.iter().copied().max().unwrap_or(0);
         let lowest = f.strength.iter().copied().fold(f32::INFINITY, f32::min);
-        let mut out = Vec::new();
+        // (stage, contribution, engagement) of each supporting item worth a word.
+        let mut found: Vec<(u8, f32, Engaged)> = Vec::new();
         for c in e.contributions.iter().filter(|c| c.weight > 0.0).take(3) {
             let mine: Vec<usize> = (0..a.items.len())
                 .filter(|&k| a.items[k] == c.item)
@@ -641,36 +670,54 @@ impl<'a> Explainer<'a> {
             if strength <= lowest && at_stage.len() < 2 {
                 continue;
             }
+            let this_week = at_stage
+                .iter()
+                .filter(|&&k| a.times[k] > now - WEEK_MS)
+                .count();
+            found.push((
+                code,
+                c.weight,
+                Engaged {
+                    item: (self.name)(c.item),
+                    count: at_stage.len(),
+                    this_week,
+                },
+            ));
+        }
+        // One reason per stage, in the order of the strongest supporter.
+        let mut out = Vec::new();
+        let mut stages: Vec<u8> = found.iter().map(|x| x.0).collect();
+        stages.dedup();
+        let mut seen = Vec::new();
+        for code in stages {
+            if seen.contains(&code) {
+                continue;
+            }
+            seen.push(code);
+            let group: Vec<&(u8, f32, Engaged)> = found.iter().filter(|x| x.0 == code).collect();
             let event = f
                 .names
                 .get(code as usize)
                 .cloned()
                 .unwrap_or_else(|| format!("event {code}"));
-            let this_week = at_stage
+            let named: Vec<String> = group
                 .iter()
-                .filter(|&&k| a.times[k] > now - WEEK_MS)
-                .count();
-            let item = (self.name)(c.item);
-            let often = match (at_stage.len(), this_week) {
-                (1, _) => String::new(),
-                (n, w) if w == n => {
-                    format!(
-                        " {}",
-                        self.templates
-                            .fill("often_week", &[("count", &n.to_string())])
-                    )
-                }
-                (n, _) => format!(
-                    " {}",
-                    self.templates.fill("often", &[("count", &n.to_string())])
-                ),
+                .map(|(_, _, g)| match (g.count, g.this_week) {
+                    (1, _) => g.item.title.clone(),
+                    (n, w) => {
+                        let key = if w == n { "often_week" } else { "often" };
+                        let often = self.templates.fill(key, &[("count", &n.to_string())]);
+                        format!("{} ({often})", g.item.title)
+                    }
+                })
+                .collect();
+            let items = match named.as_slice() {
+                [a] => a.clone(),
+                [init @ .., last] => format!("{} and {last}", init.join(", ")),
+                [] => continue,
             };
             let key = format!("intent.{}", event.to_lowercase());
-            let args = [
-                ("item", item.title.as_str()),
-                ("event", event.as_str()),
-                ("often", often.as_str()),
-            ];
+            let args = [("items", items.as_str()), ("event", event.as_str())];
             let sentence = if self.templates.has(&key) {
                 self.templates.fill(&key, &args)
             } else {
@@ -678,12 +725,10 @@ impl<'a> Explainer<'a> {
             };
             out.push(Reason {
                 basis: Basis::Model,
-                weight: c.weight,
+                weight: group.iter().map(|x| x.1).sum(),
                 evidence: Evidence::Intent {
-                    item,
                     event,
-                    count: at_stage.len(),
-                    this_week,
+                    items: group.into_iter().map(|x| x.2.clone()).collect(),
                 },
                 sentence,
             });

@@ -158,36 +158,38 @@ fn every_reason_is_true_to_the_model_or_the_data() {
                             assert!(items.iter().all(|i| contribution(i.index).unwrap() > 0.0));
                         }
                         Evidence::Intent {
-                            item,
                             event,
-                            count,
-                            this_week,
+                            items: engaged,
                         } => {
                             *kinds.entry("intent").or_default() += 1;
-                            // Recount from the raw log: the deepest stage reached, and how often.
-                            let mine: Vec<usize> = (0..activity.items.len())
-                                .filter(|&k| activity.items[k] == item.index)
-                                .collect();
-                            let strength =
-                                |k: usize| d.funnel.strength[activity.events[k] as usize];
-                            let deepest =
-                                mine.iter().map(|&k| strength(k)).fold(f32::MIN, f32::max);
                             let code = d.funnel.names.iter().position(|n| n == event).unwrap();
-                            assert_eq!(d.funnel.strength[code], deepest, "{event}");
-                            let at: Vec<usize> = mine
-                                .iter()
-                                .copied()
-                                .filter(|&k| activity.events[k] as usize == code)
-                                .collect();
-                            assert_eq!(at.len(), *count);
                             let now = *activity.times.iter().max().unwrap();
-                            let week = at
-                                .iter()
-                                .filter(|&&k| activity.times[k] > now - 7 * 86_400_000)
-                                .count();
-                            assert_eq!(week, *this_week);
-                            assert!(contribution(item.index).unwrap() > 0.0);
-                            assert_eq!(reason.weight, contribution(item.index).unwrap());
+                            let mut weight = 0.0;
+                            for g in engaged {
+                                // Recount from the raw log: the deepest stage reached, and how often.
+                                let mine: Vec<usize> = (0..activity.items.len())
+                                    .filter(|&k| activity.items[k] == g.item.index)
+                                    .collect();
+                                let strength =
+                                    |k: usize| d.funnel.strength[activity.events[k] as usize];
+                                let deepest =
+                                    mine.iter().map(|&k| strength(k)).fold(f32::MIN, f32::max);
+                                assert_eq!(d.funnel.strength[code], deepest, "{event}");
+                                let at: Vec<usize> = mine
+                                    .iter()
+                                    .copied()
+                                    .filter(|&k| activity.events[k] as usize == code)
+                                    .collect();
+                                assert_eq!(at.len(), g.count);
+                                let week = at
+                                    .iter()
+                                    .filter(|&&k| activity.times[k] > now - 7 * 86_400_000)
+                                    .count();
+                                assert_eq!(week, g.this_week);
+                                assert!(contribution(g.item.index).unwrap() > 0.0);
+                                weight += contribution(g.item.index).unwrap();
+                            }
+                            assert!((reason.weight - weight).abs() <= 1e-5 * (1.0 + weight));
                         }
                         Evidence::ItemFeature { level, items } => {
                             *kinds.entry("item_feature").or_default() += 1;
