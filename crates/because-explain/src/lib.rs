@@ -219,12 +219,28 @@ pub struct Counterfactual {
     pub rank_after: usize,
 }
 
+/// How many items beyond the top `n` a counterfactual search watches as
+/// competitors that could overtake the explained item.
+const WATCHED: usize = 20;
+
+/// How many of the strongest supporting items a counterfactual search
+/// considers removing at each step.
+const CANDIDATES: usize = 25;
+
 /// Searches greedily for at most `max_size` history items whose removal
-/// drops `e.item` out of the top `n`: each step removes the item that
-/// contributes most to the score *of the reduced history* (the explanation
-/// is recomputed, since removing one item changes the others' shares for
-/// models such as ALS), and every candidate set is verified by re-scoring.
-/// Items of the full history stay excluded from the ranking.
+/// drops `e.item` out of the top `n`, and verifies every candidate set by
+/// re-scoring.
+///
+/// Taking out the items that support the explained item most is not enough:
+/// they often support its competitors as well (a sequel and its neighbours
+/// rest on the same original). So each step scores the reduced history,
+/// takes the top `n` + 20 competitors, decomposes their scores and the
+/// item's own (one factorization for ALS), and removes the supporting item
+/// that leaves the `n`-th competitor furthest ahead of the item, by the
+/// decomposition. For EASE, item-kNN and PureSVD that prediction is exact;
+/// for ALS, whose user factors are re-solved, it is a first-order estimate,
+/// which is why every step is re-scored. Items of the full history stay
+/// excluded from the ranking.
 pub fn counterfactual(
     model: &Model,
     items: &[u32],
@@ -233,28 +249,37 @@ pub fn counterfactual(
     n: usize,
     max_size: usize,
 ) -> Result<Counterfactual> {
-    let rank_before = rank_of(model, items, values, items, e.item)?;
+    let target = e.item;
+    let mut excluded = vec![false; model.n_items()];
+    for &i in items {
+        excluded[i as usize] = true;
+    }
     let mut removed: Vec<u32> = Vec::new();
-    let mut rank_after = rank_before;
-    let mut current = e.clone();
-    for _ in 0..max_size {
-        let Some(next) = current
-            .contributions
-            .iter()
-            .find(|c| c.weight > 0.0 && !removed.contains(&c.item))
-            .map(|c| c.item)
-        else {
-            break;
-        };
-        removed.push(next);
+    let (mut rank_before, mut rank_after) = (0, 0);
+    for step in 0..=max_size {
         let (ki, kv): (Vec<u32>, Vec<f32>) = items
             .iter()
             .zip(values)
             .filter(|(i, _)| !removed.contains(i))
             .map(|(&i, &v)| (i, v))
             .unzip();
-        rank_after = rank_of(model, &ki, &kv, items, e.item)?;
-        if rank_after > n {
+        let mut scores = model.scores(&Query::History {
+            items: &ki,
+            values: &kv,
+        })?;
+        let t = scores[target as usize];
+        let rank = 1 + scores
+            .iter()
+            .enumerate()
+            .filter(|&(i, &s)| {
+                !excluded[i] && i as u32 != target && (s > t || (s == t && (i as u32) < target))
+            })
+            .count();
+        if step == 0 {
+            rank_before = rank;
+        }
+        rank_after = rank;
+        if rank > n && step > 0 {
             return Ok(Counterfactual {
                 removed,
                 verified: true,
@@ -262,7 +287,53 @@ pub fn counterfactual(
                 rank_after,
             });
         }
-        current = explain(model, &ki, &kv, e.item)?;
+        if step == max_size || ki.is_empty() {
+            break;
+        }
+        for (i, s) in scores.iter_mut().enumerate() {
+            if excluded[i] || i as u32 == target {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        let competitors: Vec<u32> = because_core::top_k(&scores, n + WATCHED)
+            .into_iter()
+            .filter(|c| c.score.is_finite())
+            .map(|c| c.item)
+            .collect();
+        let mut targets = vec![target];
+        targets.extend(&competitors);
+        let ex = explain_many(model, &ki, &kv, &targets)?;
+        // Contribution of each reduced-history item, per explained item.
+        let contribution = |x: &Explanation, item: u32| -> f32 {
+            x.contributions
+                .iter()
+                .find(|c| c.item == item)
+                .map_or(0.0, |c| c.weight)
+        };
+        let mut best: Option<(f32, f32, u32)> = None;
+        for c in ex[0]
+            .contributions
+            .iter()
+            .filter(|c| c.weight > 0.0)
+            .take(CANDIDATES)
+        {
+            // Margins of the competitors over the item once `c.item` is gone.
+            let mut margins: Vec<f32> = ex[1..]
+                .iter()
+                .map(|x| (x.score - contribution(x, c.item)) - (ex[0].score - c.weight))
+                .collect();
+            margins.sort_by(|a, b| b.total_cmp(a));
+            let nth = margins.get(n - 1).copied().unwrap_or(f32::NEG_INFINITY);
+            let better = match best {
+                None => true,
+                Some((m, w, _)) => nth > m || (nth == m && c.weight > w),
+            };
+            if better {
+                best = Some((nth, c.weight, c.item));
+            }
+        }
+        let Some((_, _, next)) = best else { break };
+        removed.push(next);
     }
     Ok(Counterfactual {
         removed,

@@ -124,8 +124,17 @@ fn counterfactuals_are_small_and_verified() {
             100.0 * top1,
             100.0 * top10
         );
-        // The bar holds for removing the item from the top spot; out of the
-        // whole top 10 it does not yet (see the explanations issue).
+        // The bar: out of the top spot for at least 80%. Out of the whole
+        // top 10 the rate is far lower (EASE 75%, ALS 38% when measured):
+        // a beam search over sets of up to 5 of the 60 strongest supporters
+        // (width 64, exact margins for EASE) found no more than the greedy
+        // search, so for the rest no counterfactual that small exists. The
+        // top-10 floors below guard the search against regressions.
         assert!(top1 >= 0.8, "{spec}: {top1:.2} < 0.8");
+        let floor = if spec.starts_with("ease") { 0.7 } else { 0.33 };
+        assert!(
+            top10 >= floor,
+            "{spec}: out of the top 10 {top10:.2} < {floor}"
+        );
     }
 }

@@ -377,9 +377,23 @@ fn an_explanation_matches_its_snapshot() {
         std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
+    if let Some((line, (g, w))) = got
+        .lines()
+        .zip(want.lines().chain(std::iter::repeat("(missing)")))
+        .enumerate()
+        .find(|(_, (g, w))| g != w)
+    {
+        panic!(
+            "the explanation changed at line {} of {}:\n  got:  {g}\n  want: {w}\nif that is intended, run with BECAUSE_BLESS=1",
+            line + 1,
+            path.display()
+        );
+    }
     assert_eq!(
-        got, want,
-        "the explanation changed; if that is intended, run with BECAUSE_BLESS=1"
+        got.lines().count(),
+        want.lines().count(),
+        "{}",
+        path.display()
     );
 }
 
