@@ -80,14 +80,23 @@ fn namer<'a>(d: &'a Demo) -> impl Fn(u32) -> ItemRef + 'a {
     }
 }
 
-fn latest_session(d: &Demo, u: u32) -> Vec<u32> {
-    let x = &d.data.interactions;
-    let times = x.user_times(u);
-    let mut start = times.len() - 1;
-    while start > 0 && times[start] - times[start - 1] <= because_core::DEFAULT_SESSION_TIMEOUT_MS {
-        start -= 1;
+/// User `u`'s raw events and the items of their latest session in them.
+fn activity(d: &Demo, u: u32) -> (Activity, Vec<u32>) {
+    let a = Activity::of_user(&d.raw, d.data.users.id(u), &d.data.items).unwrap();
+    let session = a.latest_session(because_core::DEFAULT_SESSION_TIMEOUT_MS);
+    (a, session)
+}
+
+/// What is known of user `u` for an explanation.
+fn subject<'a>(m: &'a Model, u: u32, a: &'a Activity, session: &'a [u32]) -> Subject<'a> {
+    let (items, values) = m.history(u);
+    Subject {
+        items,
+        values,
+        user: Some(u),
+        latest_session: Some(session),
+        activity: Some(a),
     }
-    x.user_items(u)[start..].to_vec()
 }
 
 fn fit(d: &Demo, spec: &str) -> Model {
@@ -112,16 +121,8 @@ fn every_reason_is_true_to_the_model_or_the_data() {
         let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
         for u in (0..m.n_users() as u32).step_by(7) {
             let (items, values) = m.history(u);
-            let session = latest_session(&d, u);
-            let uid = d.data.users.id(u);
-            let activity = Activity::of_user(&d.raw, uid, &d.data.items).unwrap();
-            let s = Subject {
-                items,
-                values,
-                user: Some(u),
-                latest_session: Some(&session),
-                activity: Some(&activity),
-            };
+            let (activity, session) = activity(&d, u);
+            let s = subject(&m, u, &activity, &session);
             let full = m.scores(&Query::History { items, values }).unwrap();
             for r in m.recommend(&Request::new(Query::User(u), 3)).unwrap() {
                 let e = x.explain(&s, r.item).unwrap();
@@ -357,16 +358,8 @@ fn an_explanation_matches_its_snapshot() {
     x.funnel = Some(&d.funnel);
     x.shown = 5;
     let u = 3;
-    let (items, values) = m.history(u);
-    let session = latest_session(&d, u);
-    let activity = Activity::of_user(&d.raw, d.data.users.id(u), &d.data.items).unwrap();
-    let s = Subject {
-        items,
-        values,
-        user: Some(u),
-        latest_session: Some(&session),
-        activity: Some(&activity),
-    };
+    let (activity, session) = activity(&d, u);
+    let s = subject(&m, u, &activity, &session);
     let top = m.recommend(&Request::new(Query::User(u), 1)).unwrap()[0].item;
     let e = x.explain(&s, top).unwrap();
     let got =
