@@ -512,7 +512,7 @@ pub struct RecommendArgs {
 }
 
 /// Evidence explanations may draw on besides the model.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug)]
 pub struct ExplainSources {
     /// Item features (titles, genres): genres the item shares with the
     /// history items behind it are mentioned.
@@ -527,6 +527,10 @@ pub struct ExplainSources {
     /// items ("you added it to your cart") and the latest session.
     #[arg(long)]
     pub events: Option<PathBuf>,
+    /// With `--events`: items chosen at least 1.5 times their usual rate in
+    /// this many days before the log's latest event are called trending.
+    #[arg(long, default_value_t = 30.0)]
+    pub trend_days: f64,
 }
 
 /// Arguments of `because explain-eval`.

@@ -368,7 +368,10 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     // Explanations also draw on the raw event log (funnel stages, the latest
     // session) and the user features.
     let (log, funnel) = crate::using::read_log(&files.interactions, &read)?;
+    let trend =
+        because_explain::reasons::Trend::from_log(&log, &loaded.dataset.items, 30 * 86_400_000);
     let sources = crate::using::Sources {
+        trend,
         items: items.clone(),
         users: user_features
             .as_ref()

@@ -9,7 +9,7 @@ use because_core::{
 };
 use because_data::features::{read_features, FeatureKind, Features};
 use because_data::{read_interactions, ReadOptions};
-use because_explain::reasons::{Activity, Evidence, Funnel, ItemRef, UserColumn};
+use because_explain::reasons::{Activity, Evidence, Funnel, ItemRef, Trend, UserColumn};
 use because_explain::{Explainer, Subject};
 use because_models::persist::{self, Meta};
 use because_models::Model;
@@ -206,6 +206,7 @@ pub(crate) struct Sources {
     pub users: Vec<UserColumn>,
     pub log: Option<Dataset>,
     pub funnel: Option<Funnel>,
+    pub trend: Option<Trend>,
 }
 
 impl Sources {
@@ -218,6 +219,9 @@ impl Sources {
             Some(p) => user_columns(&read_features(p, &o.users, None)?),
             None => Vec::new(),
         };
+        if !(s.trend_days > 0.0 && s.trend_days.is_finite()) {
+            bail!("--trend-days: must be a positive number of days");
+        }
         let (log, funnel) = match &s.events {
             Some(p) => {
                 let (log, funnel) = read_log(p, &ReadOptions::default())?;
@@ -225,11 +229,15 @@ impl Sources {
             }
             None => (None, None),
         };
+        let trend = log
+            .as_ref()
+            .and_then(|l| Trend::from_log(l, &o.items, (s.trend_days * 86_400_000.0) as i64));
         Ok(Sources {
             items,
             users,
             log,
             funnel,
+            trend,
         })
     }
 }
@@ -324,6 +332,7 @@ pub(crate) fn explanation_of(
         x.user_features = &src.users;
     }
     x.funnel = src.funnel.as_ref();
+    x.trend = src.trend.as_ref();
     let (items, values) = (&h.items[..], &h.values[..]);
     let e = if items.is_empty() {
         x.explain_fallback(item)

@@ -2,8 +2,8 @@
 //!
 //! [`Explainer`] gathers, for one history and one recommended item, the
 //! exact decomposition ([`crate::explain`]) and every reason the evidence
-//! at hand supports: the history items that carry the score, popularity,
-//! the latest session, funnel stages reached on the supporting items
+//! at hand supports: the history items that carry the score, popularity
+//! and trend, the latest session, funnel stages reached on the supporting items
 //! ("you added *Alien* to your cart"), item features shared with them,
 //! an aggregated exemplar, user features whose holders choose the item
 //! unusually often, and a verified counterfactual. The result,
@@ -88,6 +88,15 @@ pub enum Evidence {
         /// The popularity window in days, when the count is recent only.
         window_days: Option<f64>,
     },
+    /// The item is chosen more often lately than over the whole log.
+    Trend {
+        /// Events on the item in the window.
+        recent: u32,
+        /// The window, in days before the log's latest event.
+        window_days: f64,
+        /// Its rate in the window over its rate across the whole log.
+        lift: f32,
+    },
     /// Supporting items from the user's latest session.
     Session {
         /// The items.
@@ -151,7 +160,7 @@ pub enum Evidence {
 /// `weight` is in the units of the score for model-based reasons (the part
 /// of the score the named items account for; for popularity, the count);
 /// for data-based reasons it is a rate: the share of the group who chose
-/// the item (exemplar) or the lift (user feature); for item features, the
+/// the item (exemplar) or the lift (user feature, trend); for item features, the
 /// number of supporting items sharing the level; for a counterfactual, the
 /// ranks lost.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -253,6 +262,55 @@ pub struct Funnel {
     pub strength: Vec<f32>,
 }
 
+/// How often each item was chosen lately, against the whole log.
+#[derive(Clone, Debug)]
+pub struct Trend {
+    recent: Vec<u32>,
+    total: Vec<u32>,
+    window_ms: i64,
+    span_ms: i64,
+}
+
+impl Trend {
+    /// Counts the events on each item of `items` (the model's vocabulary)
+    /// in `log`, in all and in the `window_ms` before the latest event.
+    /// `None` when the log has no times or spans no more than the window.
+    pub fn from_log(log: &Dataset, items: &Vocab, window_ms: i64) -> Option<Trend> {
+        let x = &log.interactions;
+        let (&first, &last) = (x.times().iter().min()?, x.times().iter().max()?);
+        if !log.has_time || last - first <= window_ms || window_ms <= 0 {
+            return None;
+        }
+        let map: Vec<Option<u32>> = log.items.ids().map(|id| items.get(id)).collect();
+        let (mut recent, mut total) = (vec![0u32; items.len()], vec![0u32; items.len()]);
+        for (k, &i) in x.items().iter().enumerate() {
+            if let Some(j) = map[i as usize] {
+                total[j as usize] += 1;
+                if x.times()[k] > last - window_ms {
+                    recent[j as usize] += 1;
+                }
+            }
+        }
+        Some(Trend {
+            recent,
+            total,
+            window_ms,
+            span_ms: last - first,
+        })
+    }
+
+    /// Events on `item` in the window, and its rate there over its rate
+    /// across the whole log.
+    pub fn of(&self, item: u32) -> (u32, f32) {
+        let (r, t) = (self.recent[item as usize], self.total[item as usize]);
+        if t == 0 {
+            return (0, 0.0);
+        }
+        let lift = (r as f64 / self.window_ms as f64) / (t as f64 / self.span_ms as f64);
+        (r, lift as f32)
+    }
+}
+
 /// One user feature, binned into levels, for every user of the model.
 #[derive(Clone, Debug)]
 pub struct UserColumn {
@@ -329,6 +387,8 @@ pub struct Explainer<'a> {
     pub user_features: &'a [UserColumn],
     /// Event types, for intent reasons.
     pub funnel: Option<&'a Funnel>,
+    /// Recent counts, for trend reasons.
+    pub trend: Option<&'a Trend>,
     /// Smallest group a data-based reason may describe.
     pub min_group: usize,
     /// The list size counterfactuals are about; 0 skips them.
@@ -369,6 +429,7 @@ impl<'a> Explainer<'a> {
             item_features: None,
             user_features: &[],
             funnel: None,
+            trend: None,
             min_group: crate::MIN_GROUP,
             n: 10,
             max_removed: 5,
@@ -401,7 +462,8 @@ impl<'a> Explainer<'a> {
     pub fn explain_fallback(&self, target: u32) -> Explained {
         let counts = item_counts(self.model);
         let count = counts.get(target as usize).copied().unwrap_or(0.0);
-        let reason = self.popularity_reason(&counts, target, count, Basis::Data, None);
+        let mut reasons = vec![self.popularity_reason(&counts, target, count, Basis::Data, None)];
+        reasons.extend(self.trend_reason(target));
         Explained {
             item: (self.name)(target),
             score: count,
@@ -410,9 +472,41 @@ impl<'a> Explainer<'a> {
             confidence: 0.0,
             contributions: Vec::new(),
             other_contributions: 0.0,
-            narrative: reason.sentence.clone(),
-            reasons: vec![reason],
+            narrative: reasons
+                .iter()
+                .map(|r| r.sentence.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            reasons,
         }
+    }
+
+    /// A trend reason, when the item's recent rate is at least `min_lift`
+    /// times its usual one over at least `min_group` events.
+    fn trend_reason(&self, item: u32) -> Option<Reason> {
+        let t = self.trend?;
+        let (recent, lift) = t.of(item);
+        if (recent as usize) < self.min_group || lift < self.min_lift {
+            return None;
+        }
+        let window_days = t.window_ms as f64 / 86_400_000.0;
+        Some(Reason {
+            basis: Basis::Data,
+            weight: lift,
+            sentence: self.templates.fill(
+                "trend",
+                &[
+                    ("count", &recent.to_string()),
+                    ("days", &format!("{window_days:.0}")),
+                    ("lift", &format!("{lift:.1}")),
+                ],
+            ),
+            evidence: Evidence::Trend {
+                recent,
+                window_days,
+                lift,
+            },
+        })
     }
 
     fn popularity_reason(
@@ -552,6 +646,7 @@ impl<'a> Explainer<'a> {
                 reasons.push(r);
             }
         }
+        reasons.extend(self.trend_reason(e.item));
         if self.n > 0 && self.max_removed > 0 && e.popularity.is_none() && !top.is_empty() {
             if let Ok(c) =
                 counterfactual(self.model, s.items, s.values, e, self.n, self.max_removed)
@@ -561,7 +656,7 @@ impl<'a> Explainer<'a> {
         }
         // The narrative: the main reason, then the first reason of another
         // kind that adds something a person can check (session, intent,
-        // feature), then the counterfactual when verified.
+        // feature, trend).
         let mut narrative = reasons
             .first()
             .map(|r| r.sentence.clone())
@@ -569,7 +664,10 @@ impl<'a> Explainer<'a> {
         if let Some(r) = reasons.iter().skip(1).find(|r| {
             matches!(
                 r.evidence,
-                Evidence::Session { .. } | Evidence::Intent { .. } | Evidence::ItemFeature { .. }
+                Evidence::Session { .. }
+                    | Evidence::Intent { .. }
+                    | Evidence::ItemFeature { .. }
+                    | Evidence::Trend { .. }
             )
         }) {
             narrative = format!("{narrative} {}", r.sentence);

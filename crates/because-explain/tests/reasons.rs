@@ -9,7 +9,7 @@ use because_core::{Dataset, DuplicatePolicy, Query, Recommender, Request};
 use because_data::features::{read_features, FeatureKind, Features};
 use because_data::synth::{write_files, Size, SynthConfig};
 use because_data::{read_interactions, ReadOptions};
-use because_explain::reasons::{Activity, Basis, Evidence, Funnel, ItemRef, UserColumn};
+use because_explain::reasons::{Activity, Basis, Evidence, Funnel, ItemRef, Trend, UserColumn};
 use because_explain::{Explainer, Subject};
 use because_models::{Model, ModelSpec};
 use std::path::Path;
@@ -262,7 +262,9 @@ fn every_reason_is_true_to_the_model_or_the_data() {
                                 assert!(rank > *n);
                             }
                         }
-                        Evidence::Popularity { .. } => panic!("{spec}: a popularity reason"),
+                        Evidence::Popularity { .. } | Evidence::Trend { .. } => {
+                            panic!("{spec}: a popularity reason without popularity data")
+                        }
                     }
                 }
                 // Plain data: no user appears anywhere in the JSON.
@@ -324,6 +326,55 @@ fn popularity_reasons_count_and_rank() {
             assert!(e.contributions.is_empty());
         }
     }
+}
+
+#[test]
+fn trends_are_recounted_from_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = demo(tmp.path());
+    let m = fit(&d, "pop");
+    let window = 30 * 86_400_000;
+    let trend = Trend::from_log(&d.raw, &d.data.items, window).unwrap();
+    let times = d.raw.interactions.times();
+    let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+    let name = namer(&d);
+    let mut x = Explainer::new(&m, &name);
+    x.trend = Some(&trend);
+    let mut trending = 0;
+    for i in 0..m.n_items() as u32 {
+        let id = d.data.items.id(i);
+        let (mut recent, mut total) = (0u32, 0u32);
+        for (k, &j) in d.raw.interactions.items().iter().enumerate() {
+            if d.raw.items.id(j) == id {
+                total += 1;
+                recent += u32::from(times[k] > last - window);
+            }
+        }
+        let lift = (recent as f64 / window as f64) / (total as f64 / (last - first) as f64);
+        let (r, l) = trend.of(i);
+        assert_eq!(r, recent);
+        assert!(
+            (l as f64 - lift).abs() <= 1e-4 * lift.max(1.0),
+            "{l} vs {lift}"
+        );
+        let e = x.explain_fallback(i);
+        let said = e
+            .reasons
+            .iter()
+            .any(|r| matches!(r.evidence, Evidence::Trend { .. }));
+        assert_eq!(
+            said,
+            recent >= 5 && lift >= 1.5,
+            "item {id}: {recent} recent, lift {lift}"
+        );
+        if said {
+            trending += 1;
+            assert!(e.narrative.contains("Trending"), "{}", e.narrative);
+        }
+    }
+    assert!(trending > 0, "no item trends in the demo data");
+    // A log that spans no more than the window has no trend.
+    assert!(Trend::from_log(&d.raw, &d.data.items, last - first).is_none());
 }
 
 /// Rounds every number to 4 significant digits, so the snapshot does not
