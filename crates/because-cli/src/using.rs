@@ -465,6 +465,25 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
                 })
                 .collect(),
         });
+        // The same history items × recommendations, by item similarity.
+        let model = &o.model;
+        let similarity = Figure::Heatmap(because_plot::Heatmap {
+            title: if o.model.item_embeddings().is_some() {
+                "History and the top 10: cosine of item embeddings".into()
+            } else {
+                "History and the top 10: cosine of co-occurrence".into()
+            },
+            rows: totals.iter().map(|&(h, _)| title(h)).collect(),
+            cols: recs.iter().map(|r| title(r.item)).collect(),
+            values: totals
+                .iter()
+                .flat_map(|&(h, _)| {
+                    recs.iter().map(move |r| {
+                        because_explain::global::item_similarity(model, h, r.item) as f64
+                    })
+                })
+                .collect(),
+        });
         let scores = Figure::Bars(Bars {
             title: "Scores of the top 10".into(),
             x_label: "recommended item".into(),
@@ -477,6 +496,7 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
             &[
                 ("contributions", bars),
                 ("history_heatmap", heat),
+                ("history_similarity", similarity),
                 ("scores", scores),
             ],
             dir,

@@ -475,6 +475,28 @@ fn explain_recommendations() {
     }
     // The explanation names only the user's own items: no user anywhere.
     assert!(!json.contains("\"user\""), "{json}");
+    let figures = dir.path().join("why");
+    ok(&[
+        "explain",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--item",
+        &id,
+        "--plot",
+        figures.to_str().unwrap(),
+    ]);
+    for f in [
+        "contributions",
+        "history_heatmap",
+        "history_similarity",
+        "scores",
+    ] {
+        for ext in ["png", "svg"] {
+            assert!(figures.join(format!("{f}.{ext}")).is_file(), "{f}.{ext}");
+        }
+    }
     // An unknown user gets popular items, and the reason says so.
     let text = ok(&[
         "recommend",

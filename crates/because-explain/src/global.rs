@@ -2,6 +2,7 @@
 
 use crate::Measured;
 use because_core::Scored;
+use because_models::Model;
 use serde::Serialize;
 
 /// Popularity bias of a set of recommendation lists.
@@ -131,6 +132,43 @@ pub fn themes(
         .collect()
 }
 
+/// How alike two items are: the cosine of their embeddings for factor
+/// models, otherwise the cosine of the sets of users who chose them in the
+/// training data (the item-item similarity matrix of the explainable-model
+/// seed). In `[-1, 1]`; 0 for an item nobody chose.
+pub fn item_similarity(model: &Model, a: u32, b: u32) -> f32 {
+    if let Some((factors, f)) = model.item_embeddings() {
+        let row = |i: u32| &factors[i as usize * f..(i as usize + 1) * f];
+        let (x, y) = (row(a), row(b));
+        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+        let norm = |v: &[f32]| v.iter().map(|p| p * p).sum::<f32>().sqrt();
+        let d = norm(x) * norm(y);
+        return if d > 0.0 {
+            (dot / d).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+    }
+    let iu = &model.train().iu;
+    let (x, y) = (iu.row_indices(a as usize), iu.row_indices(b as usize));
+    if x.is_empty() || y.is_empty() {
+        return 0.0;
+    }
+    let (mut i, mut j, mut both) = (0, 0, 0usize);
+    while i < x.len() && j < y.len() {
+        match x[i].cmp(&y[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    both as f32 / ((x.len() * y.len()) as f32).sqrt()
+}
+
 /// Projects row-major item factors (`f` columns) on their first two
 /// principal components (power iteration with deflation, deterministic).
 pub fn pca_2d(factors: &[f32], f: usize) -> Vec<(f64, f64)> {
@@ -186,6 +224,8 @@ pub fn pca_2d(factors: &[f32], f: usize) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use because_core::testing::block_data;
+    use because_models::ModelSpec;
 
     #[test]
     fn pca_finds_the_main_direction() {
@@ -228,5 +268,31 @@ mod tests {
         assert_eq!(t[0].top_items, vec![0, 1]);
         assert_eq!(t[0].dominant[0], ("Horror".to_string(), 2));
         assert_eq!(t[1].top_items[0], 2);
+    }
+
+    #[test]
+    fn item_similarity_is_a_cosine() {
+        let x = block_data(40, 16, 4, 5);
+        let knn = "itemknn".parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+        let users = |i: u32| -> Vec<u32> {
+            (0..40u32)
+                .filter(|&u| x.user_items(u).contains(&i))
+                .collect()
+        };
+        for (a, b) in [(0, 1), (0, 9), (3, 3), (5, 12)] {
+            let (ua, ub) = (users(a), users(b));
+            let both = ua.iter().filter(|u| ub.contains(u)).count() as f32;
+            let want = both / ((ua.len() * ub.len()) as f32).sqrt();
+            assert!((item_similarity(&knn, a, b) - want).abs() < 1e-6);
+        }
+        let als = "als:factors=4,iterations=3"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        assert!((item_similarity(&als, 2, 2) - 1.0).abs() < 1e-5);
+        let s = item_similarity(&als, 2, 7);
+        assert!((-1.0..=1.0).contains(&s));
+        assert_eq!(s, item_similarity(&als, 7, 2));
     }
 }
