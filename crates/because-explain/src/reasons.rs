@@ -784,14 +784,13 @@ impl<'a> Explainer<'a> {
         }
         // One reason per stage, in the order of the strongest supporter.
         let mut out = Vec::new();
-        let mut stages: Vec<u8> = found.iter().map(|x| x.0).collect();
-        stages.dedup();
-        let mut seen = Vec::new();
-        for code in stages {
-            if seen.contains(&code) {
-                continue;
+        let mut stages: Vec<u8> = Vec::new();
+        for x in &found {
+            if !stages.contains(&x.0) {
+                stages.push(x.0);
             }
-            seen.push(code);
+        }
+        for code in stages {
             let group: Vec<&(u8, f32, Engaged)> = found.iter().filter(|x| x.0 == code).collect();
             let event = f
                 .names
