@@ -328,9 +328,7 @@ pub(crate) fn explanation_of(
         .as_ref()
         .and_then(|f| f.genre_like())
         .map(|g| (g.codes.as_slice(), g.levels.as_slice()));
-    if h.user.is_some() {
-        x.user_features = &src.users;
-    }
+    x.user_features = &src.users;
     x.funnel = src.funnel.as_ref();
     x.trend = src.trend.as_ref();
     let (items, values) = (&h.items[..], &h.values[..]);

@@ -497,6 +497,18 @@ fn explain_recommendations() {
             assert!(figures.join(format!("{f}.{ext}")).is_file(), "{f}.{ext}");
         }
     }
+    let e = fails(&[
+        "explain",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--item",
+        &id,
+        "--trend-days",
+        "0",
+    ]);
+    assert!(e.contains("--trend-days"), "{e}");
     // An unknown user gets popular items, and the reason says so.
     let text = ok(&[
         "recommend",

@@ -191,18 +191,29 @@ pub fn rank_of(
     target: u32,
 ) -> Result<usize> {
     let scores = model.scores(&Query::History { items, values })?;
-    let t = scores[target as usize];
-    let mut excluded = vec![false; scores.len()];
-    for &i in exclude {
-        excluded[i as usize] = true;
+    Ok(rank_in(&scores, &mask(scores.len(), exclude), target))
+}
+
+/// `true` at the indices in `items`.
+fn mask(len: usize, items: &[u32]) -> Vec<bool> {
+    let mut m = vec![false; len];
+    for &i in items {
+        m[i as usize] = true;
     }
-    Ok(1 + scores
+    m
+}
+
+/// The rank (1-based) of `target` in `scores` among the items not
+/// `excluded`; ties go to the smaller index.
+fn rank_in(scores: &[f32], excluded: &[bool], target: u32) -> usize {
+    let t = scores[target as usize];
+    1 + scores
         .iter()
         .enumerate()
         .filter(|&(i, &s)| {
             !excluded[i] && i as u32 != target && (s > t || (s == t && (i as u32) < target))
         })
-        .count())
+        .count()
 }
 
 /// A counterfactual explanation: the history items whose removal pushes the
@@ -249,11 +260,11 @@ pub fn counterfactual(
     n: usize,
     max_size: usize,
 ) -> Result<Counterfactual> {
-    let target = e.item;
-    let mut excluded = vec![false; model.n_items()];
-    for &i in items {
-        excluded[i as usize] = true;
+    if n == 0 {
+        return Err(Error::param("n", "the list size must be at least 1"));
     }
+    let target = e.item;
+    let excluded = mask(model.n_items(), items);
     let mut removed: Vec<u32> = Vec::new();
     let (mut rank_before, mut rank_after) = (0, 0);
     for step in 0..=max_size {
@@ -267,14 +278,7 @@ pub fn counterfactual(
             items: &ki,
             values: &kv,
         })?;
-        let t = scores[target as usize];
-        let rank = 1 + scores
-            .iter()
-            .enumerate()
-            .filter(|&(i, &s)| {
-                !excluded[i] && i as u32 != target && (s > t || (s == t && (i as u32) < target))
-            })
-            .count();
+        let rank = rank_in(&scores, &excluded, target);
         if step == 0 {
             rank_before = rank;
         }
@@ -603,6 +607,23 @@ impl Templates {
         )
     }
 
+    /// Names joined as a list: "A", "A and B", "A, B and C" (the word for
+    /// "and" is template `and`).
+    pub fn list<S: AsRef<str>>(&self, names: &[S]) -> String {
+        match names {
+            [] => String::new(),
+            [a] => a.as_ref().to_string(),
+            [init @ .., last] => {
+                let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+                let and = match self.get("and") {
+                    "" => "and",
+                    word => word,
+                };
+                format!("{} {and} {}", init.join(", "), last.as_ref())
+            }
+        }
+    }
+
     /// Whether template `key` exists.
     pub fn has(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
@@ -664,12 +685,11 @@ pub fn counterfactual_sentence(
     if !c.verified {
         return None;
     }
+    if c.removed.is_empty() {
+        return None;
+    }
     let names: Vec<String> = c.removed.iter().map(|&i| title(i)).collect();
-    let items = match names.as_slice() {
-        [a] => a.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-        [] => return None,
-    };
+    let items = t.list(&names);
     Some(t.fill(
         "counterfactual",
         &[("items", &items), ("n", &n.to_string())],
@@ -727,6 +747,27 @@ mod tests {
             narrative(&e, &title, &custom),
             "Weil du Alien (1979) und Aliens (1986) mochtest."
         );
+    }
+
+    #[test]
+    fn lists_and_bad_list_sizes() {
+        let t = Templates::default();
+        assert_eq!(t.list::<&str>(&[]), "");
+        assert_eq!(t.list(&["A"]), "A");
+        assert_eq!(t.list(&["A", "B", "C"]), "A, B and C");
+        assert_eq!(Templates::parse("and = und").list(&["A", "B"]), "A und B");
+        let x = block_data(20, 12, 4, 1);
+        let m = "ease:lambda=5"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        let (items, values) = (x.user_items(0), x.user_values(0));
+        let e = explain(&m, items, values, 11).unwrap();
+        assert!(matches!(
+            counterfactual(&m, items, values, &e, 0, 5),
+            Err(Error::InvalidParam { name: "n", .. })
+        ));
     }
 
     #[test]

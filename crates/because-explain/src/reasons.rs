@@ -443,12 +443,8 @@ impl<'a> Explainer<'a> {
     }
 
     fn list(&self, items: &[ItemRef]) -> String {
-        let v: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
-        match v.as_slice() {
-            [] => String::new(),
-            [a] => a.to_string(),
-            [init @ .., last] => format!("{} and {last}", init.join(", ")),
-        }
+        let titles: Vec<&str> = items.iter().map(|i| i.title.as_str()).collect();
+        self.templates.list(&titles)
     }
 
     /// Explains `target` for `s`.
@@ -524,7 +520,7 @@ impl<'a> Explainer<'a> {
             .count();
         let sentence = match window_days {
             Some(days) => self.templates.fill(
-                "trending",
+                "popular_recent",
                 &[
                     ("count", &format!("{count}")),
                     ("days", &format!("{days:.0}")),
@@ -808,11 +804,7 @@ impl<'a> Explainer<'a> {
                     }
                 })
                 .collect();
-            let items = match named.as_slice() {
-                [a] => a.clone(),
-                [init @ .., last] => format!("{} and {last}", init.join(", ")),
-                [] => continue,
-            };
+            let items = self.templates.list(&named);
             let key = format!("intent.{}", event.to_lowercase());
             let args = [("items", items.as_str()), ("event", event.as_str())];
             let sentence = if self.templates.has(&key) {
