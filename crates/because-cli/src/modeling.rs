@@ -643,7 +643,11 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
                 // Validation after each check; stop after `patience` checks without a gain.
                 let (mut best_v, mut best_epoch, mut since, mut failure) =
                     (f64::NEG_INFINITY, 0usize, 0usize, None);
-                spec.fit_observed(&p.train, a.check_every, &mut |epoch, m| {
+                spec.fit_observed(&p.train, a.check_every, &mut |ep| {
+                    let Some(m) = ep.model else {
+                        return std::ops::ControlFlow::Continue(());
+                    };
+                    let epoch = ep.epoch;
                     match eval(m, &p.val, &Protocol::new(vec![k])) {
                         Ok(e) => {
                             let v = e.mean(&a.metric).unwrap_or(f64::NAN);
@@ -796,7 +800,7 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
         loaded.dataset.has_ratings,
     );
     let seeded = |seed: u64| {
-        if spec.params.contains_key("seed") || ["svd", "als", "bpr"].contains(&spec.kind.as_str()) {
+        if spec.seeded() {
             spec.clone().with("seed", seed)
         } else {
             spec.clone()

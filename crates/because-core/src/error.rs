@@ -8,7 +8,7 @@ pub enum Error {
     #[error("invalid parameter `{name}`: {reason}")]
     InvalidParam {
         /// The parameter's name as the user would write it.
-        name: &'static str,
+        name: std::borrow::Cow<'static, str>,
         /// What is wrong with it.
         reason: String,
     },
@@ -63,9 +63,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An invalid-parameter error.
-    pub fn param(name: &'static str, reason: impl fmt::Display) -> Error {
+    pub fn param(
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        reason: impl fmt::Display,
+    ) -> Error {
         Error::InvalidParam {
-            name,
+            name: name.into(),
             reason: reason.to_string(),
         }
     }

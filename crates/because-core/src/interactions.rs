@@ -342,7 +342,19 @@ impl Interactions {
     pub fn user_values(&self, user: u32) -> &[f32] {
         &self.values[self.range(user)]
     }
-    /// User `u`'s times in order.
+    /// User `u`'s interactions in time order, with times and event types:
+    /// what sequential models train on.
+    pub fn user_sequence(&self, user: u32) -> crate::Sequence<'_> {
+        let r = self.range(user);
+        crate::Sequence {
+            items: &self.items()[r.clone()],
+            values: &self.values()[r.clone()],
+            times: Some(&self.times()[r.clone()]),
+            events: self.events().map(|e| &e[r]),
+        }
+    }
+
+    /// Millisecond times of `user`'s interactions, oldest first.
     pub fn user_times(&self, user: u32) -> &[i64] {
         &self.times[self.range(user)]
     }

@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod capability;
 mod dataset;
 mod error;
 pub mod filter;
@@ -40,10 +41,15 @@ pub mod split;
 pub mod testing;
 mod vocab;
 
+pub use capability::{
+    Capabilities, Decompose, Decomposition, ItemEmbeddings, PopularityPrior, RatingPredictor,
+};
 pub use dataset::Dataset;
 pub use error::{Error, Result};
 pub use interactions::{Columns, DuplicatePolicy, Interaction, Interactions};
-pub use recommend::{top_k, EpochObserver, Query, Recommender, Request, Scored};
+pub use recommend::{
+    no_observer, top_k, Epoch, EpochObserver, Query, Recommender, Request, Scored, Sequence,
+};
 pub use session::{Sessions, DEFAULT_SESSION_TIMEOUT_MS};
 pub use sparse::CsrMatrix;
 pub use split::{Cutoff, Part, Split, SplitMethod, SplitReport};

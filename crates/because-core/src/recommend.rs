@@ -5,9 +5,11 @@
 //! with exclusions, allow- and deny-lists, batches, similar items) is
 //! provided here, so it behaves the same for every model.
 
+use crate::capability::{Decompose, ItemEmbeddings, PopularityPrior, RatingPredictor};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::time::Duration;
 
 /// Whose scores are wanted.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,6 +25,34 @@ pub enum Query<'a> {
         /// Values (ratings, weights or 1).
         values: &'a [f32],
     },
+    /// An ordered sequence, oldest first (a session, or a user's latest
+    /// events). Models that read order ([`Capabilities::ordered_sequences`](crate::Capabilities))
+    /// use it; the others score it as the history of its items and values.
+    Sequence(Sequence<'a>),
+}
+
+/// A user's interactions in time order, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sequence<'a> {
+    /// Item indices.
+    pub items: &'a [u32],
+    /// Values (event weights, ratings or 1).
+    pub values: &'a [f32],
+    /// Millisecond timestamps, if known.
+    pub times: Option<&'a [i64]>,
+    /// Event-type codes, if known.
+    pub events: Option<&'a [u8]>,
+}
+
+impl<'a> Query<'a> {
+    /// The items and values of an ad-hoc history or sequence (`None` for a known user).
+    pub fn bag(&self) -> Option<(&'a [u32], &'a [f32])> {
+        match *self {
+            Query::User(_) => None,
+            Query::History { items, values } => Some((items, values)),
+            Query::Sequence(s) => Some((s.items, s.values)),
+        }
+    }
 }
 
 /// A recommended item and its score.
@@ -62,10 +92,42 @@ impl<'a> Request<'a> {
     }
 }
 
-/// Called after each epoch (iteration) of an iterative model with the epoch
-/// number (1-based) and the model as it stands; `Break` stops training
-/// early. Non-iterative models call it once.
-pub type EpochObserver<'a> = dyn FnMut(usize, &dyn Recommender) -> std::ops::ControlFlow<()> + 'a;
+/// What an observer learns after one epoch (iteration) of training.
+#[derive(Clone, Copy)]
+pub struct Epoch<'a> {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// How many epochs training will run at most.
+    pub of: usize,
+    /// The training loss, for models that compute one.
+    pub loss: Option<f64>,
+    /// Time since fitting started.
+    pub elapsed: Duration,
+    /// The model as it stands, on the epochs where the caller asked for a
+    /// snapshot (every epoch for models where that costs nothing).
+    pub model: Option<&'a dyn Recommender>,
+}
+
+impl std::fmt::Debug for Epoch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Epoch")
+            .field("epoch", &self.epoch)
+            .field("of", &self.of)
+            .field("loss", &self.loss)
+            .field("elapsed", &self.elapsed)
+            .field("model", &self.model.map(|m| m.kind()))
+            .finish()
+    }
+}
+
+/// Called after each epoch of an iterative model (once for the others);
+/// `Break` stops training early and keeps the model as it stands.
+pub type EpochObserver<'a> = dyn FnMut(&Epoch<'_>) -> std::ops::ControlFlow<()> + 'a;
+
+/// An observer that watches nothing.
+pub fn no_observer() -> impl FnMut(&Epoch<'_>) -> std::ops::ControlFlow<()> {
+    |_| std::ops::ControlFlow::Continue(())
+}
 
 /// A trained recommender.
 pub trait Recommender: Send + Sync {
@@ -88,6 +150,23 @@ pub trait Recommender: Send + Sync {
         })
     }
 
+    /// The exact decomposition of scores, if the model has one.
+    fn decomposer(&self) -> Option<&dyn Decompose> {
+        None
+    }
+    /// Item embeddings, if the model has them.
+    fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
+        None
+    }
+    /// Rating predictions, if the model makes them.
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        None
+    }
+    /// Popularity counts, if they are the model's score.
+    fn popularity(&self) -> Option<&dyn PopularityPrior> {
+        None
+    }
+
     /// Writes the scores of every item for each of `users` into `out`
     /// (row-major, `users.len() × n_items`). Models with a faster batched
     /// form (a matrix product) override it; users are already checked.
@@ -106,7 +185,16 @@ pub trait Recommender: Send + Sync {
                 user: u,
                 n_users: self.n_users(),
             }),
-            Query::History { items, values } => {
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                if let Query::Sequence(s) = query {
+                    let bad = |len: Option<usize>| len.is_some_and(|n| n != items.len());
+                    if bad(s.times.map(<[i64]>::len)) || bad(s.events.map(<[u8]>::len)) {
+                        return Err(Error::Shape(format!(
+                            "{} sequence items but times or event types of another length",
+                            items.len()
+                        )));
+                    }
+                }
                 if items.len() != values.len() {
                     return Err(Error::Shape(format!(
                         "{} history items but {} values",
@@ -138,9 +226,12 @@ pub trait Recommender: Send + Sync {
     fn recommend(&self, req: &Request<'_>) -> Result<Vec<Scored>> {
         let mut scores = self.scores(&req.query)?;
         if req.exclude_seen {
-            let seen = match req.query {
-                Query::User(u) => self.history(u).0,
-                Query::History { items, .. } => items,
+            let seen = match req.query.bag() {
+                None => match req.query {
+                    Query::User(u) => self.history(u).0,
+                    _ => &[],
+                },
+                Some((items, _)) => items,
             };
             for &i in seen {
                 scores[i as usize] = f32::NEG_INFINITY;

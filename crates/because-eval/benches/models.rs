@@ -104,7 +104,7 @@ fn main() {
         "explain" => {
             // Recommend alone vs recommend + explain the whole top 10, and a
             // verified counterfactual for the top 1, for ALS with 64 factors.
-            let m = because_models::Model::Als(
+            let m = because_models::Model::new(
                 AlsParams {
                     factors: 64,
                     iterations: 3,
@@ -112,7 +112,8 @@ fn main() {
                 }
                 .fit(&x)
                 .expect("fit"),
-            );
+            )
+            .expect("a registered kind");
             let users: Vec<u32> = (0..x.n_users() as u32)
                 .step_by((x.n_users() / 200).max(1))
                 .take(200)

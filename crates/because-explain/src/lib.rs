@@ -87,8 +87,8 @@ pub fn explain_many(
     values: &[f32],
     targets: &[u32],
 ) -> Result<Vec<Explanation>> {
-    match model {
-        Model::Als(m) => {
+    match model.decomposer() {
+        Some(d) => {
             model.check_query(&Query::History { items, values })?;
             if let Some(&t) = targets.iter().find(|&&t| t as usize >= model.n_items()) {
                 return Err(Error::UnknownItem {
@@ -96,13 +96,13 @@ pub fn explain_many(
                     n_items: model.n_items(),
                 });
             }
-            Ok(m.decompose_many(items, values, targets)
+            Ok(d.decompose_many(items, values, targets)
                 .into_iter()
                 .zip(targets)
-                .map(|((score, weights), &target)| assemble(items, target, score, weights, None))
+                .map(|(dec, &target)| assemble(items, target, dec.score, dec.weights, None))
                 .collect())
         }
-        _ => targets
+        None => targets
             .iter()
             .map(|&t| explain(model, items, values, t))
             .collect(),
@@ -118,33 +118,17 @@ pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Res
             n_items: model.n_items(),
         });
     }
-    let (score, weights, popularity) = match model {
-        Model::Ease(m) => {
-            let w = m.decompose(items, values, target);
-            (w.iter().sum(), w, None)
-        }
-        Model::ItemKnn(m) => {
-            let w = m.decompose(items, values, target);
-            (w.iter().sum(), w, None)
-        }
-        Model::Svd(m) => {
-            let w = m.decompose(items, values, target);
-            (w.iter().sum(), w, None)
-        }
-        Model::Als(m) => {
-            let (s, w) = m.decompose(items, values, target);
-            (s, w, None)
-        }
-        Model::Popularity(m) => {
-            let c = m.counts()[target as usize];
-            (c, vec![0.0; items.len()], Some(c))
-        }
-        other => {
-            return Err(Error::Unsupported {
-                op: "exact explanations",
-                model: other.kind(),
-            })
-        }
+    let (score, weights, popularity) = if let Some(d) = model.decomposer() {
+        let dec = d.decompose(items, values, target);
+        (dec.score, dec.weights, None)
+    } else if let Some(p) = model.popularity() {
+        let c = p.item_counts()[target as usize];
+        (c, vec![0.0; items.len()], Some(c))
+    } else {
+        return Err(Error::Unsupported {
+            op: "exact explanations",
+            model: model.kind(),
+        });
     };
     Ok(assemble(items, target, score, weights, popularity))
 }
@@ -766,7 +750,7 @@ mod tests {
         let e = explain(&m, items, values, 11).unwrap();
         assert!(matches!(
             counterfactual(&m, items, values, &e, 0, 5),
-            Err(Error::InvalidParam { name: "n", .. })
+            Err(Error::InvalidParam { ref name, .. }) if name == "n"
         ));
     }
 

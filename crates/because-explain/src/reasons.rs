@@ -557,10 +557,7 @@ impl<'a> Explainer<'a> {
                 .sum()
         };
         if let Some(count) = e.popularity {
-            let window = match self.model {
-                Model::Popularity(p) => p.params().window_ms.map(|w| w as f64 / 86_400_000.0),
-                _ => None,
-            };
+            let window = self.model.popularity().and_then(|p| p.window_days());
             let counts = item_counts(self.model);
             reasons.push(self.popularity_reason(&counts, e.item, count, Basis::Model, window));
         } else if !top.is_empty() {
@@ -885,9 +882,9 @@ impl<'a> Explainer<'a> {
 
 /// How many training users chose each item.
 fn item_counts(model: &Model) -> Vec<f32> {
-    match model {
-        Model::Popularity(p) => p.counts().to_vec(),
-        _ => model
+    match model.popularity() {
+        Some(p) => p.item_counts().to_vec(),
+        None => model
             .train()
             .iu
             .indptr()

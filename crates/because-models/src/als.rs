@@ -10,21 +10,31 @@
 //! in parallel, so results do not depend on the number of threads.
 
 use crate::common::{check_finite, dot, Train};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
 use because_core::rng::Rng;
-use because_core::{Error, Interactions, Query, Recommender, Result};
+use because_core::{
+    Capabilities, Decompose, Decomposition, Epoch, EpochObserver, Error, Interactions,
+    ItemEmbeddings, Query, Recommender, Result, Sequence,
+};
+use serde::{Deserialize, Serialize};
+
 use rayon::prelude::*;
 
 /// How each least-squares problem is solved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Solver {
     /// A few conjugate-gradient steps warm-started from the previous factors.
+    #[serde(rename = "cg")]
     ConjugateGradient,
     /// Exact solve by Cholesky factorization.
+    #[serde(rename = "cholesky")]
     Cholesky,
 }
 
 /// ALS parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlsParams {
     /// Latent dimensions.
     pub factors: usize,
@@ -235,9 +245,8 @@ impl pulp::WithSimd for SolveBlock<'_> {
     }
 }
 
-impl AlsParams {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<()> {
+impl Validate for AlsParams {
+    fn validate(&self) -> Result<()> {
         if self.factors == 0 {
             return Err(Error::param("factors", "must be at least 1"));
         }
@@ -252,10 +261,12 @@ impl AlsParams {
         }
         Ok(())
     }
+}
 
+impl AlsParams {
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Als> {
-        self.fit_observed(x, &mut |_, _| std::ops::ControlFlow::Continue(()))
+        self.fit_observed(x, &mut because_core::no_observer())
     }
 
     /// Fits on `x`, calling `observer` after every iteration.
@@ -265,6 +276,7 @@ impl AlsParams {
         observer: &mut because_core::EpochObserver<'_>,
     ) -> Result<Als> {
         self.validate()?;
+        let start = std::time::Instant::now();
         let train = Train::new(x);
         let f = self.factors;
         let init = |n: usize, stream: u64| -> Vec<f32> {
@@ -288,7 +300,14 @@ impl AlsParams {
             let what = format!("factors after iteration {}", it + 1);
             check_finite("als", &what, &m.user_factors)?;
             check_finite("als", &what, &m.item_factors)?;
-            if observer(it + 1, &m).is_break() {
+            let epoch = Epoch {
+                epoch: it + 1,
+                of: self.iterations,
+                loss: None,
+                elapsed: start.elapsed(),
+                model: Some(&m),
+            };
+            if observer(&epoch).is_break() {
                 m.params.iterations = it + 1;
                 break;
             }
@@ -439,6 +458,67 @@ impl Als {
     }
 }
 
+impl Decompose for Als {
+    fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Decomposition {
+        let (score, weights) = Als::decompose(self, items, values, target);
+        Decomposition { score, weights }
+    }
+    fn decompose_many(&self, items: &[u32], values: &[f32], targets: &[u32]) -> Vec<Decomposition> {
+        Als::decompose_many(self, items, values, targets)
+            .into_iter()
+            .map(|(score, weights)| Decomposition { score, weights })
+            .collect()
+    }
+}
+
+impl ItemEmbeddings for Als {
+    fn item_embeddings(&self) -> (&[f32], usize) {
+        (&self.item_factors, self.params.factors)
+    }
+}
+
+impl ModelKind for Als {
+    const NAME: &'static str = "als";
+    const ABOUT: &'static str = "implicit alternating least squares (Hu, Koren and Volinsky 2008)";
+    const CAPABILITIES: Capabilities = Capabilities {
+        similar_items: true,
+        exact_decomposition: true,
+        item_embeddings: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EPOCHS: Option<&'static str> = Some("iterations");
+    const EXAMPLE: &'static str = "factors=8,iterations=5";
+    crate::common::kind_accessors!(AlsParams);
+    fn fit(
+        p: &AlsParams,
+        x: &Interactions,
+        _: usize,
+        observer: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        p.fit_observed(x, observer)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        let (nu, ni, k) = (
+            self.train.ui.n_rows(),
+            self.train.ui.n_cols(),
+            self.params.factors,
+        );
+        out.f32("user_factors", &self.user_factors, &[nu, k]);
+        out.f32("item_factors", &self.item_factors, &[ni, k]);
+    }
+    fn load(params: AlsParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let (nu, ni, k) = (train.ui.n_rows(), train.ui.n_cols(), params.factors);
+        Ok(Als {
+            user_factors: t.f32("user_factors", &[nu, k])?,
+            item_factors: t.f32("item_factors", &[ni, k])?,
+            params,
+            train,
+            yty: Default::default(),
+        })
+    }
+}
+
 impl Recommender for Als {
     fn kind(&self) -> &'static str {
         "als"
@@ -448,7 +528,7 @@ impl Recommender for Als {
         let folded;
         let u: &[f32] = match *query {
             Query::User(u) => self.user_factors(u),
-            Query::History { items, values } => {
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
                 folded = self.fold_in(items, values);
                 &folded
             }
@@ -471,5 +551,11 @@ impl Recommender for Als {
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         crate::common::cosine_to_all(&self.item_factors, self.params.factors, item, out);
         Ok(())
+    }
+    fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
+    }
+    fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
+        Some(self)
     }
 }

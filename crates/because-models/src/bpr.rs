@@ -14,12 +14,18 @@
 //! its own random stream, so results do not depend on the number of threads.
 
 use crate::common::{check_finite, dot, Train};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
 use because_core::rng::Rng;
-use because_core::{Error, Interactions, Query, Recommender, Result};
+use because_core::{
+    Capabilities, Epoch, EpochObserver, Error, Interactions, Query, Recommender, Result, Sequence,
+};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// The ranking loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Loss {
     /// Bayesian personalized ranking: `-ln σ(s_ui - s_uj)` for a random negative.
     Bpr,
@@ -30,7 +36,8 @@ pub enum Loss {
 }
 
 /// BPR parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BprParams {
     /// Latent dimensions.
     pub factors: usize,
@@ -72,9 +79,8 @@ pub struct Bpr {
     pub(crate) item_factors: Vec<f32>,
 }
 
-impl BprParams {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<()> {
+impl Validate for BprParams {
+    fn validate(&self) -> Result<()> {
         crate::common::validate_sgd(
             self.factors,
             self.learning_rate,
@@ -82,18 +88,20 @@ impl BprParams {
             self.epochs,
         )?;
         if self.max_sampled == 0 {
-            return Err(Error::param("max-sampled", "must be at least 1"));
+            return Err(Error::param("max_sampled", "must be at least 1"));
         }
         Ok(())
     }
+}
 
+impl BprParams {
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Bpr> {
-        self.fit_observed(x, 0, &mut |_, _| std::ops::ControlFlow::Continue(()))
+        self.fit_observed(x, 0, &mut because_core::no_observer())
     }
 
-    /// Fits on `x`, calling `observer` every `every` epochs (never if 0)
-    /// with the model as it stands.
+    /// Fits on `x`, calling `observer` after every epoch, with a snapshot
+    /// of the model every `every` epochs (never if 0).
     pub fn fit_observed(
         &self,
         x: &Interactions,
@@ -101,6 +109,7 @@ impl BprParams {
         observer: &mut because_core::EpochObserver<'_>,
     ) -> Result<Bpr> {
         self.validate()?;
+        let start = std::time::Instant::now();
         let train = Train::new(x);
         let (nu, ni) = (train.ui.n_rows(), train.ui.n_cols());
         if train.ui.nnz() == 0 || ni < 2 {
@@ -182,6 +191,13 @@ impl BprParams {
                     });
             }
             check_finite("bpr", &format!("factors after epoch {}", epoch + 1), &items)?;
+            let report = Epoch {
+                epoch: epoch + 1,
+                of: self.epochs,
+                loss: None,
+                elapsed: start.elapsed(),
+                model: None,
+            };
             if every > 0 && (epoch + 1) % every == 0 {
                 let snapshot = Bpr {
                     params: BprParams {
@@ -192,9 +208,24 @@ impl BprParams {
                     user_factors: unshuffle(&users, &user_pos, d),
                     item_factors: unshuffle(&items, &item_pos, d),
                 };
-                if observer(epoch + 1, &snapshot).is_break() {
+                if observer(&Epoch {
+                    model: Some(&snapshot),
+                    ..report
+                })
+                .is_break()
+                {
                     return Ok(snapshot);
                 }
+            } else if observer(&report).is_break() {
+                return Ok(Bpr {
+                    params: BprParams {
+                        epochs: epoch + 1,
+                        ..self.clone()
+                    },
+                    user_factors: unshuffle(&users, &user_pos, d),
+                    item_factors: unshuffle(&items, &item_pos, d),
+                    train,
+                });
             }
         }
         check_finite("bpr", "user factors", &users)?;
@@ -384,6 +415,45 @@ impl Bpr {
     }
 }
 
+impl ModelKind for Bpr {
+    const NAME: &'static str = "bpr";
+    const ABOUT: &'static str = "matrix factorization by BPR or WARP ranking loss (SGD)";
+    const CAPABILITIES: Capabilities = Capabilities {
+        similar_items: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EPOCHS: Option<&'static str> = Some("epochs");
+    const EXAMPLE: &'static str = "factors=8,epochs=20";
+    crate::common::kind_accessors!(BprParams);
+    fn fit(
+        p: &BprParams,
+        x: &Interactions,
+        every: usize,
+        observer: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        p.fit_observed(x, every, observer)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        let (nu, ni, k) = (
+            self.train.ui.n_rows(),
+            self.train.ui.n_cols(),
+            self.params.factors,
+        );
+        out.f32("user_factors", &self.user_factors, &[nu, k + 1]);
+        out.f32("item_factors", &self.item_factors, &[ni, k + 1]);
+    }
+    fn load(params: BprParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let (nu, ni, k) = (train.ui.n_rows(), train.ui.n_cols(), params.factors);
+        Ok(Bpr {
+            user_factors: t.f32("user_factors", &[nu, k + 1])?,
+            item_factors: t.f32("item_factors", &[ni, k + 1])?,
+            params,
+            train,
+        })
+    }
+}
+
 impl Recommender for Bpr {
     fn kind(&self) -> &'static str {
         "bpr"
@@ -393,7 +463,7 @@ impl Recommender for Bpr {
         let folded;
         let u: &[f32] = match *query {
             Query::User(u) => self.user_vector(u),
-            Query::History { items, values } => {
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
                 folded = self.fold_in(items, values);
                 &folded
             }

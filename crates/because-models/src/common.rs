@@ -188,7 +188,7 @@ pub fn validate_sgd(
         return Err(Error::param("factors", "must be at least 1"));
     }
     if !(learning_rate > 0.0) {
-        return Err(Error::param("learning-rate", "must be positive"));
+        return Err(Error::param("learning_rate", "must be positive"));
     }
     if !(regularization >= 0.0) {
         return Err(Error::param("regularization", "must be non-negative"));
@@ -215,3 +215,18 @@ macro_rules! train_accessors {
     };
 }
 pub(crate) use train_accessors;
+
+/// `params` and `train` of a [`crate::ModelKind`] whose fitted type keeps
+/// both as fields named so.
+macro_rules! kind_accessors {
+    ($params:ty) => {
+        type Params = $params;
+        fn params(&self) -> $params {
+            self.params.clone()
+        }
+        fn train(&self) -> &Train {
+            &self.train
+        }
+    };
+}
+pub(crate) use kind_accessors;

@@ -6,11 +6,18 @@
 //! contribution is exact. Memory is `n_items²` floats.
 
 use crate::common::{dense_gram, Train};
-use because_core::{Error, Interactions, Query, Recommender, Result};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
+use because_core::{
+    Capabilities, Decompose, Decomposition, EpochObserver, Error, Interactions, Query, Recommender,
+    Result, Sequence,
+};
 use faer::linalg::solvers::DenseSolveCore;
+use serde::{Deserialize, Serialize};
 
 /// EASE parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EaseParams {
     /// L2 regularization λ.
     pub lambda: f32,
@@ -34,12 +41,19 @@ pub struct Ease {
 /// Items beyond which the dense `n_items²` matrix is refused.
 pub const MAX_ITEMS: usize = 40_000;
 
+impl Validate for EaseParams {
+    fn validate(&self) -> Result<()> {
+        if !(self.lambda > 0.0 && self.lambda.is_finite()) {
+            return Err(Error::param("lambda", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
 impl EaseParams {
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Ease> {
-        if !(self.lambda > 0.0) {
-            return Err(Error::param("lambda", "must be positive"));
-        }
+        self.validate()?;
         let n = x.n_items();
         if n > MAX_ITEMS {
             return Err(Error::param(
@@ -96,6 +110,41 @@ impl Ease {
     }
 }
 
+impl Decompose for Ease {
+    fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Decomposition {
+        let weights = Ease::decompose(self, items, values, target);
+        Decomposition {
+            score: weights.iter().sum(),
+            weights,
+        }
+    }
+}
+
+impl ModelKind for Ease {
+    const NAME: &'static str = "ease";
+    const ABOUT: &'static str = "closed-form item-item autoencoder (Steck 2019)";
+    const CAPABILITIES: Capabilities = Capabilities {
+        similar_items: true,
+        exact_decomposition: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EXAMPLE: &'static str = "lambda=10";
+    crate::common::kind_accessors!(EaseParams);
+    fn fit(p: &EaseParams, x: &Interactions, _: usize, _: &mut EpochObserver<'_>) -> Result<Self> {
+        p.fit(x)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        let n = self.train.ui.n_cols();
+        out.f32("b", &self.b, &[n, n]);
+    }
+    fn load(params: EaseParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let n = train.ui.n_cols();
+        let b = t.f32("b", &[n, n])?;
+        Ok(Ease { params, train, b })
+    }
+}
+
 impl Recommender for Ease {
     fn kind(&self) -> &'static str {
         "ease"
@@ -105,7 +154,9 @@ impl Recommender for Ease {
         out.iter_mut().for_each(|s| *s = 0.0);
         let (items, values) = match *query {
             Query::User(u) => self.history(u),
-            Query::History { items, values } => (items, values),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                (items, values)
+            }
         };
         for (&i, &v) in items.iter().zip(values) {
             for (o, &w) in out.iter_mut().zip(self.weights(i)) {
@@ -117,5 +168,8 @@ impl Recommender for Ease {
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         out.copy_from_slice(self.weights(item));
         Ok(())
+    }
+    fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
     }
 }

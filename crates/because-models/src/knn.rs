@@ -9,13 +9,21 @@
 //! item's contribution is exact.
 
 use crate::common::{gram_row, Train};
-use because_core::{CsrMatrix, Error, Interactions, Query, Recommender, Result};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
+use because_core::{
+    Capabilities, CsrMatrix, Decompose, Decomposition, EpochObserver, Error, Interactions, Query,
+    Recommender, Result, Sequence,
+};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// How to weight the user-item matrix before computing similarities.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Weighting {
-    /// Plain values.
+    /// Plain values (cosine similarity).
+    #[serde(alias = "cosine")]
     None,
     /// Values times the item's inverse user frequency.
     TfIdf,
@@ -39,7 +47,8 @@ impl std::str::FromStr for Weighting {
 }
 
 /// Item-kNN parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ItemKnnParams {
     /// Neighbours kept per item.
     pub neighbours: usize,
@@ -112,9 +121,8 @@ fn weighted(t: &Train, w: Weighting) -> Train {
     Train::new(&x)
 }
 
-impl ItemKnnParams {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<()> {
+impl Validate for ItemKnnParams {
+    fn validate(&self) -> Result<()> {
         if self.neighbours == 0 {
             return Err(Error::param("neighbours", "must be at least 1"));
         }
@@ -123,7 +131,9 @@ impl ItemKnnParams {
         }
         Ok(())
     }
+}
 
+impl ItemKnnParams {
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<ItemKnn> {
         self.validate()?;
@@ -200,6 +210,45 @@ impl ItemKnn {
     }
 }
 
+impl Decompose for ItemKnn {
+    fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Decomposition {
+        let weights = ItemKnn::decompose(self, items, values, target);
+        Decomposition {
+            score: weights.iter().sum(),
+            weights,
+        }
+    }
+}
+
+impl ModelKind for ItemKnn {
+    const NAME: &'static str = "itemknn";
+    const ABOUT: &'static str = "item-based k-nearest neighbours (cosine, TF-IDF or BM25)";
+    const CAPABILITIES: Capabilities = Capabilities {
+        similar_items: true,
+        exact_decomposition: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EXAMPLE: &'static str = "neighbours=20,shrinkage=5";
+    crate::common::kind_accessors!(ItemKnnParams);
+    fn fit(
+        p: &ItemKnnParams,
+        x: &Interactions,
+        _: usize,
+        _: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        p.fit(x)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        out.csr("similarity", &self.sim);
+    }
+    fn load(params: ItemKnnParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let n = train.ui.n_cols();
+        let sim = t.csr("similarity", n, n)?;
+        Ok(ItemKnn { params, train, sim })
+    }
+}
+
 impl Recommender for ItemKnn {
     fn kind(&self) -> &'static str {
         "itemknn"
@@ -209,7 +258,9 @@ impl Recommender for ItemKnn {
         out.iter_mut().for_each(|s| *s = 0.0);
         let (items, values) = match *query {
             Query::User(u) => self.history(u),
-            Query::History { items, values } => (items, values),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                (items, values)
+            }
         };
         for (&i, &v) in items.iter().zip(values) {
             let (nb, s) = self.neighbours(i);
@@ -226,5 +277,8 @@ impl Recommender for ItemKnn {
             out[j as usize] = w;
         }
         Ok(())
+    }
+    fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
     }
 }

@@ -6,9 +6,12 @@
 //! immutable fitted model implementing [`because_core::Recommender`]:
 //! [`Popularity`], [`ItemKnn`], [`UserKnn`], [`Ease`], [`PureSvd`], [`Als`], [`Bpr`] and,
 //! for explicit ratings, [`BiasedMf`].
-//! [`Model`] wraps any of them, is built from a [`ModelSpec`] (a kind and
+//! Each fitted type implements [`ModelKind`] and is listed in the
+//! [`registry`], which is the only place that knows every kind: [`Model`]
+//! holds any of them, is built from a [`ModelSpec`] (a kind and
 //! `key=value` parameters, as the command line gives them) and is saved and
-//! loaded as a model folder by [`persist`].
+//! loaded as a model folder by [`persist`]. Other crates add kinds with
+//! [`register`].
 //!
 //! ```
 //! use because_core::{Interactions, Query, Recommender, Request};
@@ -32,6 +35,7 @@ mod mf;
 mod model;
 pub mod persist;
 mod popularity;
+pub mod registry;
 mod svd;
 mod userknn;
 
@@ -41,7 +45,8 @@ pub use common::Train;
 pub use ease::{Ease, EaseParams};
 pub use knn::{ItemKnn, ItemKnnParams, Weighting};
 pub use mf::{BiasedMf, MfParams};
-pub use model::{Model, ModelSpec, KINDS};
+pub use model::{Model, ModelSpec};
 pub use popularity::{Popularity, PopularityParams};
+pub use registry::{register, ModelKind, Validate};
 pub use svd::{PureSvd, SvdParams};
 pub use userknn::{UserKnn, UserKnnParams};

@@ -5,11 +5,18 @@
 //! it ranks and also predicts (for RMSE and MAE).
 
 use crate::common::{check_finite, dot, solve_spd, Train};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
 use because_core::rng::Rng;
-use because_core::{Error, Interactions, Query, Recommender, Result};
+use because_core::{
+    Capabilities, EpochObserver, Error, Interactions, ItemEmbeddings, Query, RatingPredictor,
+    Recommender, Result, Sequence,
+};
+use serde::{Deserialize, Serialize};
 
 /// Biased MF parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MfParams {
     /// Latent dimensions.
     pub factors: usize,
@@ -47,9 +54,8 @@ pub struct BiasedMf {
     pub(crate) item_factors: Vec<f32>,
 }
 
-impl MfParams {
-    /// Checks the parameters.
-    pub fn validate(&self) -> Result<()> {
+impl Validate for MfParams {
+    fn validate(&self) -> Result<()> {
         crate::common::validate_sgd(
             self.factors,
             self.learning_rate,
@@ -57,7 +63,9 @@ impl MfParams {
             self.epochs,
         )
     }
+}
 
+impl MfParams {
     /// Fits on the ratings (values) of `x`.
     pub fn fit(&self, x: &Interactions) -> Result<BiasedMf> {
         self.validate()?;
@@ -158,6 +166,60 @@ impl BiasedMf {
     }
 }
 
+impl ItemEmbeddings for BiasedMf {
+    fn item_embeddings(&self) -> (&[f32], usize) {
+        (&self.item_factors, self.params.factors)
+    }
+}
+
+impl RatingPredictor for BiasedMf {
+    fn predict_rating(&self, user: u32, item: u32) -> f32 {
+        self.predict(user, item)
+    }
+}
+
+impl ModelKind for BiasedMf {
+    const NAME: &'static str = "mf";
+    const ABOUT: &'static str = "biased matrix factorization for explicit ratings (SGD)";
+    const CAPABILITIES: Capabilities = Capabilities {
+        similar_items: true,
+        item_embeddings: true,
+        rating_prediction: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const RATINGS: bool = true;
+    const EXAMPLE: &'static str = "factors=4,epochs=5";
+    crate::common::kind_accessors!(MfParams);
+    fn fit(p: &MfParams, x: &Interactions, _: usize, _: &mut EpochObserver<'_>) -> Result<Self> {
+        p.fit(x)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        let (nu, ni, k) = (
+            self.train.ui.n_rows(),
+            self.train.ui.n_cols(),
+            self.params.factors,
+        );
+        out.f32("mean", &[self.mean], &[1]);
+        out.f32("user_bias", &self.user_bias, &[nu]);
+        out.f32("item_bias", &self.item_bias, &[ni]);
+        out.f32("user_factors", &self.user_factors, &[nu, k]);
+        out.f32("item_factors", &self.item_factors, &[ni, k]);
+    }
+    fn load(params: MfParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let (nu, ni, k) = (train.ui.n_rows(), train.ui.n_cols(), params.factors);
+        Ok(BiasedMf {
+            mean: t.f32("mean", &[1])?[0],
+            user_bias: t.f32("user_bias", &[nu])?,
+            item_bias: t.f32("item_bias", &[ni])?,
+            user_factors: t.f32("user_factors", &[nu, k])?,
+            item_factors: t.f32("item_factors", &[ni, k])?,
+            params,
+            train,
+        })
+    }
+}
+
 impl Recommender for BiasedMf {
     fn kind(&self) -> &'static str {
         "mf"
@@ -167,7 +229,7 @@ impl Recommender for BiasedMf {
         let folded;
         let (bu, pu): (f32, &[f32]) = match *query {
             Query::User(u) => (self.user_bias[u as usize], self.pu(u)),
-            Query::History { items, values } => {
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
                 folded = self.fold_in(items, values);
                 (folded.0, &folded.1)
             }
@@ -180,5 +242,11 @@ impl Recommender for BiasedMf {
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         crate::common::cosine_to_all(&self.item_factors, self.params.factors, item, out);
         Ok(())
+    }
+    fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
+        Some(self)
+    }
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        Some(self)
     }
 }

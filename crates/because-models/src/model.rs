@@ -1,21 +1,17 @@
-//! [`Model`]: any model, built from a [`ModelSpec`].
+//! [`Model`]: a fitted model of any registered kind, built from a [`ModelSpec`].
 
-use crate::{
-    Als, AlsParams, BiasedMf, Bpr, BprParams, Ease, EaseParams, ItemKnn, ItemKnnParams, MfParams,
-    Popularity, PopularityParams, PureSvd, Solver, SvdParams, UserKnn, UserKnnParams, Weighting,
+use crate::common::Train;
+use crate::registry::{self, Entry, ModelKind};
+use because_core::{
+    Decompose, EpochObserver, Error, Interactions, ItemEmbeddings, PopularityPrior, Query,
+    RatingPredictor, Recommender, Result,
 };
-use because_core::{Error, Interactions, Query, Recommender, Result};
 use std::collections::BTreeMap;
-
-/// Model kinds, as named on the command line.
-pub const KINDS: [&str; 8] = [
-    "pop", "itemknn", "userknn", "ease", "svd", "als", "bpr", "mf",
-];
 
 /// A model kind and its parameters as text, such as `als:factors=64,regularization=0.05`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelSpec {
-    /// The kind (one of [`KINDS`]).
+    /// The kind (a registered name, see [`registry::names`]).
     pub kind: String,
     /// Parameters given; the rest take their defaults.
     pub params: BTreeMap<String, String>,
@@ -36,53 +32,15 @@ impl std::fmt::Display for ModelSpec {
     }
 }
 
-fn keys_for(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "pop" => &["window_days"],
-        "itemknn" => &["neighbours", "shrinkage", "weighting"],
-        "userknn" => &["neighbours", "shrinkage"],
-        "ease" => &["lambda"],
-        "svd" => &["factors", "oversampling", "power_iterations", "seed"],
-        "als" => &[
-            "factors",
-            "regularization",
-            "alpha",
-            "iterations",
-            "cg_steps",
-            "solver",
-            "seed",
-        ],
-        "bpr" => &[
-            "factors",
-            "learning_rate",
-            "regularization",
-            "epochs",
-            "seed",
-            "loss",
-            "max_sampled",
-        ],
-        "mf" => &[
-            "factors",
-            "learning_rate",
-            "regularization",
-            "epochs",
-            "seed",
-        ],
-        _ => return None,
-    })
-}
-
 impl std::str::FromStr for ModelSpec {
     type Err = Error;
+    /// Parses `kind:key=value,...`, checking the kind and the keys (values
+    /// are checked by [`ModelSpec::resolve`]). A `-` in a key reads as `_`.
     fn from_str(s: &str) -> Result<ModelSpec> {
         let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
         let kind = kind.trim().to_lowercase();
-        let keys = keys_for(&kind).ok_or_else(|| {
-            Error::param(
-                "model",
-                format!("unknown model {kind:?} (one of {})", KINDS.join(", ")),
-            )
-        })?;
+        let entry = registry::lookup(&kind)?;
+        let keys = entry.keys();
         let mut params = BTreeMap::new();
         for part in rest.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
@@ -113,342 +71,174 @@ impl ModelSpec {
         self
     }
 
-    fn get<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T> {
-        match self.params.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| {
-                Error::param(key, format!("{v:?} is not a valid value for {}", self.kind))
-            }),
-        }
+    /// The registry entry of the kind.
+    pub fn entry(&self) -> Result<&'static Entry> {
+        registry::lookup(&self.kind)
+    }
+
+    /// Checks every value (types, ranges) without fitting; returns the
+    /// canonical parameters with defaults filled in.
+    pub fn resolve(&self) -> Result<serde_json::Value> {
+        self.entry()?.resolve(&self.params)
     }
 
     /// Fits the model on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Model> {
-        Ok(match self.kind.as_str() {
-            "pop" => {
-                let days: Option<f64> = match self.params.get("window_days") {
-                    None => None,
-                    Some(_) => Some(self.get("window_days", 0.0)?),
-                };
-                Model::Popularity(
-                    PopularityParams {
-                        window_ms: days.map(|d| (d * 86_400_000.0) as i64),
-                    }
-                    .fit(x)?,
-                )
-            }
-            "itemknn" => {
-                let d = ItemKnnParams::default();
-                let weighting: String = self.get("weighting", "none".to_string())?;
-                Model::ItemKnn(
-                    ItemKnnParams {
-                        neighbours: self.get("neighbours", d.neighbours)?,
-                        shrinkage: self.get("shrinkage", d.shrinkage)?,
-                        weighting: weighting.parse::<Weighting>()?,
-                    }
-                    .fit(x)?,
-                )
-            }
-            "userknn" => {
-                let d = UserKnnParams::default();
-                Model::UserKnn(
-                    UserKnnParams {
-                        neighbours: self.get("neighbours", d.neighbours)?,
-                        shrinkage: self.get("shrinkage", d.shrinkage)?,
-                    }
-                    .fit(x)?,
-                )
-            }
-            "ease" => Model::Ease(
-                EaseParams {
-                    lambda: self.get("lambda", EaseParams::default().lambda)?,
-                }
-                .fit(x)?,
-            ),
-            "svd" => {
-                let d = SvdParams::default();
-                Model::Svd(
-                    SvdParams {
-                        factors: self.get("factors", d.factors)?,
-                        oversampling: self.get("oversampling", d.oversampling)?,
-                        power_iterations: self.get("power_iterations", d.power_iterations)?,
-                        seed: self.get("seed", d.seed)?,
-                    }
-                    .fit(x)?,
-                )
-            }
-            "als" => Model::Als(self.als_params()?.fit(x)?),
-            "bpr" => Model::Bpr(self.bpr_params()?.fit(x)?),
-            "mf" => {
-                let d = MfParams::default();
-                Model::Mf(
-                    MfParams {
-                        factors: self.get("factors", d.factors)?,
-                        learning_rate: self.get("learning_rate", d.learning_rate)?,
-                        regularization: self.get("regularization", d.regularization)?,
-                        epochs: self.get("epochs", d.epochs)?,
-                        seed: self.get("seed", d.seed)?,
-                    }
-                    .fit(x)?,
-                )
-            }
-            other => return Err(Error::param("model", format!("unknown model {other:?}"))),
-        })
+        self.fit_observed(x, 0, &mut because_core::no_observer())
     }
 
     /// Fits on `x`, calling `observer` after each epoch of iterative models
-    /// (ALS after every iteration, BPR every `every` epochs) and once after
+    /// (with a snapshot of the model every `every` epochs) and once after
     /// fitting the others.
     pub fn fit_observed(
         &self,
         x: &Interactions,
         every: usize,
-        observer: &mut because_core::EpochObserver<'_>,
+        observer: &mut EpochObserver<'_>,
     ) -> Result<Model> {
-        match self.kind.as_str() {
-            "als" => Ok(Model::Als(self.als_params()?.fit_observed(x, observer)?)),
-            "bpr" => Ok(Model::Bpr(self.bpr_params()?.fit_observed(
-                x,
-                every.max(1),
-                observer,
-            )?)),
-            _ => {
-                let m = self.fit(x)?;
-                let _ = observer(1, &m);
-                Ok(m)
-            }
-        }
-    }
-
-    fn als_params(&self) -> Result<AlsParams> {
-        let d = AlsParams::default();
-        let solver = match self.get("solver", "cg".to_string())?.as_str() {
-            "cg" => Solver::ConjugateGradient,
-            "cholesky" => Solver::Cholesky,
-            other => {
-                return Err(Error::param(
-                    "solver",
-                    format!("{other:?} is not cg or cholesky"),
-                ))
-            }
-        };
-        Ok(AlsParams {
-            factors: self.get("factors", d.factors)?,
-            regularization: self.get("regularization", d.regularization)?,
-            alpha: self.get("alpha", d.alpha)?,
-            iterations: self.get("iterations", d.iterations)?,
-            cg_steps: self.get("cg_steps", d.cg_steps)?,
-            solver,
-            seed: self.get("seed", d.seed)?,
-        })
-    }
-
-    fn bpr_params(&self) -> Result<BprParams> {
-        let d = BprParams::default();
-        Ok(BprParams {
-            factors: self.get("factors", d.factors)?,
-            learning_rate: self.get("learning_rate", d.learning_rate)?,
-            regularization: self.get("regularization", d.regularization)?,
-            epochs: self.get("epochs", d.epochs)?,
-            seed: self.get("seed", d.seed)?,
-            loss: self.loss()?,
-            max_sampled: self.get("max_sampled", d.max_sampled)?,
-        })
-    }
-
-    fn loss(&self) -> Result<crate::Loss> {
-        match self.get("loss", "bpr".to_string())?.as_str() {
-            "bpr" => Ok(crate::Loss::Bpr),
-            "warp" => Ok(crate::Loss::Warp),
-            other => Err(Error::param(
-                "loss",
-                format!("{other:?} is not bpr or warp"),
-            )),
-        }
+        let entry = self.entry()?;
+        let params = entry.resolve(&self.params)?;
+        entry.fit(&params, x, every, observer)
     }
 
     /// The key that counts epochs for iterative models.
     pub fn epoch_key(&self) -> Option<&'static str> {
-        match self.kind.as_str() {
-            "als" => Some("iterations"),
-            "bpr" => Some("epochs"),
-            _ => None,
-        }
+        self.entry().ok().and_then(|e| e.epoch_key)
     }
 
     /// Whether the model is trained on explicit ratings rather than binary feedback.
     pub fn needs_ratings(&self) -> bool {
-        self.kind == "mf"
+        self.entry().is_ok_and(|e| e.needs_ratings)
+    }
+
+    /// Whether fitting depends on a random seed.
+    pub fn seeded(&self) -> bool {
+        self.entry().is_ok_and(|e| e.seeded())
     }
 }
 
-/// Any fitted model.
-#[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum Model {
-    /// Popularity.
-    Popularity(Popularity),
-    /// Item-kNN.
-    ItemKnn(ItemKnn),
-    /// User-kNN.
-    UserKnn(UserKnn),
-    /// EASE.
-    Ease(Ease),
-    /// PureSVD.
-    Svd(PureSvd),
-    /// Implicit ALS.
-    Als(Als),
-    /// BPR.
-    Bpr(Bpr),
-    /// Biased matrix factorization (explicit ratings).
-    Mf(BiasedMf),
+/// A fitted model of any registered kind: cheap to clone and share
+/// between threads.
+#[derive(Clone)]
+pub struct Model {
+    pub(crate) entry: &'static Entry,
+    pub(crate) inner: registry::Inner,
 }
 
-macro_rules! each {
-    ($self:expr, $m:ident => $body:expr) => {
-        match $self {
-            Model::Popularity($m) => $body,
-            Model::ItemKnn($m) => $body,
-            Model::UserKnn($m) => $body,
-            Model::Ease($m) => $body,
-            Model::Svd($m) => $body,
-            Model::Als($m) => $body,
-            Model::Bpr($m) => $body,
-            Model::Mf($m) => $body,
-        }
-    };
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("kind", &self.entry.name)
+            .field("params", &self.params())
+            .finish()
+    }
 }
 
 impl Model {
+    /// Wraps a fitted model of a registered kind.
+    pub fn new<K: ModelKind>(model: K) -> Result<Model> {
+        registry::register::<K>()?;
+        let entry = registry::lookup(K::NAME)?;
+        Ok(Model {
+            entry,
+            inner: std::sync::Arc::new(model),
+        })
+    }
+
+    /// The registry entry of the model's kind.
+    pub fn entry(&self) -> &'static Entry {
+        self.entry
+    }
+
+    /// The full parameter set, defaults included, as typed JSON.
+    pub fn params(&self) -> serde_json::Value {
+        registry::erased_params(self)
+    }
+
     /// The full parameter set, defaults included, as a spec.
     pub fn spec(&self) -> ModelSpec {
-        let mut s = ModelSpec::new(self.kind()).unwrap_or(ModelSpec {
-            kind: self.kind().into(),
-            params: BTreeMap::new(),
-        });
-        match self {
-            Model::Popularity(m) => {
-                if let Some(w) = m.params.window_ms {
-                    s = s.with("window_days", w as f64 / 86_400_000.0);
+        let mut params = BTreeMap::new();
+        if let Some(map) = self.params().as_object() {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::String(s) => {
+                        params.insert(k.clone(), s.clone());
+                    }
+                    other => {
+                        params.insert(k.clone(), other.to_string());
+                    }
                 }
             }
-            Model::ItemKnn(m) => {
-                let w = match m.params.weighting {
-                    Weighting::None => "none",
-                    Weighting::TfIdf => "tfidf",
-                    Weighting::Bm25 => "bm25",
-                };
-                s = s
-                    .with("neighbours", m.params.neighbours)
-                    .with("shrinkage", m.params.shrinkage)
-                    .with("weighting", w);
-            }
-            Model::UserKnn(m) => {
-                s = s
-                    .with("neighbours", m.params.neighbours)
-                    .with("shrinkage", m.params.shrinkage)
-            }
-            Model::Ease(m) => s = s.with("lambda", m.params.lambda),
-            Model::Svd(m) => {
-                let p = &m.params;
-                s = s
-                    .with("factors", p.factors)
-                    .with("oversampling", p.oversampling)
-                    .with("power_iterations", p.power_iterations)
-                    .with("seed", p.seed);
-            }
-            Model::Als(m) => {
-                let p = &m.params;
-                let solver = if p.solver == Solver::Cholesky {
-                    "cholesky"
-                } else {
-                    "cg"
-                };
-                s = s
-                    .with("factors", p.factors)
-                    .with("regularization", p.regularization)
-                    .with("alpha", p.alpha)
-                    .with("iterations", p.iterations)
-                    .with("cg_steps", p.cg_steps)
-                    .with("solver", solver)
-                    .with("seed", p.seed);
-            }
-            Model::Bpr(m) => {
-                let p = &m.params;
-                s = s
-                    .with("factors", p.factors)
-                    .with("learning_rate", p.learning_rate)
-                    .with("regularization", p.regularization)
-                    .with("epochs", p.epochs)
-                    .with("seed", p.seed)
-                    .with(
-                        "loss",
-                        if p.loss == crate::Loss::Warp {
-                            "warp"
-                        } else {
-                            "bpr"
-                        },
-                    )
-                    .with("max_sampled", p.max_sampled);
-            }
-            Model::Mf(m) => {
-                let p = &m.params;
-                s = s
-                    .with("factors", p.factors)
-                    .with("learning_rate", p.learning_rate)
-                    .with("regularization", p.regularization)
-                    .with("epochs", p.epochs)
-                    .with("seed", p.seed);
-            }
         }
-        s
+        ModelSpec {
+            kind: self.entry.name.to_string(),
+            params,
+        }
     }
 
     /// The training data the model keeps (users × items and its transpose).
-    pub fn train(&self) -> &crate::Train {
-        each!(self, m => &m.train)
+    pub fn train(&self) -> &Train {
+        registry::erased_train(self)
     }
 
-    /// Item embeddings (row-major, with their width) for factor models.
+    /// The fitted model as its concrete type, if it is a `K`.
+    pub fn downcast<K: ModelKind>(&self) -> Option<&K> {
+        registry::downcast::<K>(self)
+    }
+
+    /// Item embeddings (row-major, with their width), for models that have them.
     pub fn item_embeddings(&self) -> Option<(&[f32], usize)> {
-        match self {
-            Model::Als(m) => Some((&m.item_factors, m.params.factors)),
-            Model::Svd(m) => Some((&m.item_factors, m.params.factors)),
-            Model::Mf(m) => Some((&m.item_factors, m.params.factors)),
-            _ => None,
-        }
+        self.embeddings().map(|e| e.item_embeddings())
     }
 
     /// The predicted rating of `item` by `user`, for rating predictors.
     pub fn predict_rating(&self, user: u32, item: u32) -> Option<f32> {
-        match self {
-            Model::Mf(m) => Some(m.predict(user, item)),
-            _ => None,
+        if user as usize >= self.n_users() || item as usize >= self.n_items() {
+            return None;
         }
+        self.rating_predictor()
+            .map(|r| r.predict_rating(user, item))
+    }
+
+    fn inner(&self) -> &dyn Recommender {
+        registry::erased_recommender(self)
     }
 }
 
 impl Recommender for Model {
     fn kind(&self) -> &'static str {
-        each!(self, m => m.kind())
+        self.entry.name
     }
     fn n_users(&self) -> usize {
-        each!(self, m => m.n_users())
+        self.inner().n_users()
     }
     fn n_items(&self) -> usize {
-        each!(self, m => m.n_items())
+        self.inner().n_items()
     }
     fn history(&self, user: u32) -> (&[u32], &[f32]) {
-        each!(self, m => m.history(user))
+        self.inner().history(user)
     }
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
-        each!(self, m => m.score_into(query, out))
+        self.inner().score_into(query, out)
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
-        each!(self, m => m.similar_into(item, out))
+        self.inner().similar_into(item, out)
     }
     fn score_users_into(&self, users: &[u32], out: &mut [f32]) -> Result<()> {
-        each!(self, m => m.score_users_into(users, out))
+        self.inner().score_users_into(users, out)
+    }
+    fn decomposer(&self) -> Option<&dyn Decompose> {
+        self.inner().decomposer()
+    }
+    fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
+        self.inner().embeddings()
+    }
+    fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
+        self.inner().rating_predictor()
+    }
+    fn popularity(&self) -> Option<&dyn PopularityPrior> {
+        self.inner().popularity()
     }
 }
 
@@ -465,26 +255,12 @@ mod tests {
         let e = "nope".parse::<ModelSpec>().unwrap_err().to_string();
         assert!(e.contains("unknown model"), "{e}");
         let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (1, 1, 1.0, 0)]).unwrap();
-        let e = "ease:lambda=abc"
-            .parse::<ModelSpec>()
-            .unwrap()
-            .fit(&x)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`lambda`"), "{e}");
-    }
-
-    #[test]
-    fn params_are_validated() {
-        let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (1, 1, 1.0, 0)]).unwrap();
         for (spec, key) in [
-            ("ease:lambda=0", "lambda"),
-            ("als:factors=0", "factors"),
-            ("als:regularization=-1", "regularization"),
-            ("bpr:learning_rate=0", "learning-rate"),
-            ("itemknn:neighbours=0", "neighbours"),
-            ("svd:factors=0", "factors"),
-            ("pop:window_days=-1", "window"),
+            ("ease:lambda=abc", "lambda"),
+            ("als:factors=1.5", "factors"),
+            ("als:solver=lu", "solver"),
+            ("bpr:loss=hinge", "loss"),
+            ("itemknn:weighting=idf", "weighting"),
         ] {
             let e = spec
                 .parse::<ModelSpec>()
@@ -494,6 +270,50 @@ mod tests {
                 .to_string();
             assert!(e.contains(&format!("`{key}`")), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn params_are_validated() {
+        let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (1, 1, 1.0, 0)]).unwrap();
+        for (spec, key) in [
+            ("ease:lambda=0", "lambda"),
+            ("als:factors=0", "factors"),
+            ("als:regularization=-1", "regularization"),
+            ("bpr:learning_rate=0", "learning_rate"),
+            ("bpr:max_sampled=0", "max_sampled"),
+            ("itemknn:neighbours=0", "neighbours"),
+            ("svd:factors=0", "factors"),
+            ("pop:window_days=-1", "window_days"),
+        ] {
+            let e = spec
+                .parse::<ModelSpec>()
+                .unwrap()
+                .resolve()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{spec}: {e}");
+            let e = spec
+                .parse::<ModelSpec>()
+                .unwrap()
+                .fit(&x)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn specs_round_trip_through_the_model() {
+        let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 0), (1, 1, 1.0, 0)]).unwrap();
+        let m = "als:factors=3,regularization=0.01,solver=cholesky"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        let s = m.spec();
+        assert_eq!(s.params["regularization"], "0.01");
+        assert_eq!(s.params["solver"], "cholesky");
+        assert_eq!(s.to_string().parse::<ModelSpec>().unwrap(), s);
     }
 
     #[test]

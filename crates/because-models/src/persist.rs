@@ -9,7 +9,7 @@
 //! every tensor's shape.
 
 use crate::common::Train;
-use crate::{Als, BiasedMf, Bpr, Ease, ItemKnn, Model, ModelSpec, Popularity, PureSvd, UserKnn};
+use crate::{registry, Model};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::{json, Value};
@@ -132,94 +132,33 @@ impl Owned {
     }
 }
 
-fn csr_tensors(prefix: &str, m: &CsrMatrix, out: &mut Vec<(String, Owned)>) {
-    out.push((
-        format!("{prefix}.indptr"),
-        Owned::U64(
-            m.indptr().iter().map(|&p| p as u64).collect(),
-            vec![m.indptr().len()],
-        ),
-    ));
-    out.push((
-        format!("{prefix}.indices"),
-        Owned::U32(m.indices().to_vec(), vec![m.nnz()]),
-    ));
-    out.push((
-        format!("{prefix}.data"),
-        Owned::F32(m.data().to_vec(), vec![m.nnz()]),
-    ));
+/// The tensors a model adds to its folder, by name.
+#[derive(Default)]
+pub struct TensorsOut {
+    tensors: Vec<(String, Owned)>,
 }
 
-fn tensors_of(model: &Model) -> Vec<(String, Owned)> {
-    let mut t = Vec::new();
-    let (nu, ni) = (model.n_users(), model.n_items());
-    let train = match model {
-        Model::Popularity(m) => &m.train,
-        Model::ItemKnn(m) => &m.train,
-        Model::UserKnn(m) => &m.train,
-        Model::Ease(m) => &m.train,
-        Model::Svd(m) => &m.train,
-        Model::Als(m) => &m.train,
-        Model::Bpr(m) => &m.train,
-        Model::Mf(m) => &m.train,
-    };
-    csr_tensors("train", &train.ui, &mut t);
-    match model {
-        Model::Popularity(m) => t.push(("counts".into(), Owned::F32(m.counts.clone(), vec![ni]))),
-        Model::ItemKnn(m) => csr_tensors("similarity", &m.sim, &mut t),
-        Model::UserKnn(m) => t.push(("norms".into(), Owned::F32(m.norms.clone(), vec![nu]))),
-        Model::Ease(m) => t.push(("b".into(), Owned::F32(m.b.clone(), vec![ni, ni]))),
-        Model::Svd(m) => {
-            t.push((
-                "item_factors".into(),
-                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors]),
-            ));
-            t.push((
-                "singular_values".into(),
-                Owned::F32(m.singular_values.clone(), vec![m.params.factors]),
-            ));
-        }
-        Model::Als(m) => {
-            t.push((
-                "user_factors".into(),
-                Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors]),
-            ));
-            t.push((
-                "item_factors".into(),
-                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors]),
-            ));
-        }
-        Model::Bpr(m) => {
-            t.push((
-                "user_factors".into(),
-                Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors + 1]),
-            ));
-            t.push((
-                "item_factors".into(),
-                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors + 1]),
-            ));
-        }
-        Model::Mf(m) => {
-            t.push(("mean".into(), Owned::F32(vec![m.mean], vec![1])));
-            t.push((
-                "user_bias".into(),
-                Owned::F32(m.user_bias.clone(), vec![nu]),
-            ));
-            t.push((
-                "item_bias".into(),
-                Owned::F32(m.item_bias.clone(), vec![ni]),
-            ));
-            t.push((
-                "user_factors".into(),
-                Owned::F32(m.user_factors.clone(), vec![nu, m.params.factors]),
-            ));
-            t.push((
-                "item_factors".into(),
-                Owned::F32(m.item_factors.clone(), vec![ni, m.params.factors]),
-            ));
-        }
+impl TensorsOut {
+    /// A dense `f32` tensor of `shape` (row-major).
+    pub fn f32(&mut self, name: &str, data: &[f32], shape: &[usize]) {
+        self.tensors
+            .push((name.to_string(), Owned::F32(data.to_vec(), shape.to_vec())));
     }
-    t
+    /// A sparse matrix as three tensors, `{prefix}.indptr`, `.indices` and `.data`.
+    pub fn csr(&mut self, prefix: &str, m: &CsrMatrix) {
+        self.tensors.push((
+            format!("{prefix}.indptr"),
+            Owned::U64(
+                m.indptr().iter().map(|&p| p as u64).collect(),
+                vec![m.indptr().len()],
+            ),
+        ));
+        self.tensors.push((
+            format!("{prefix}.indices"),
+            Owned::U32(m.indices().to_vec(), vec![m.nnz()]),
+        ));
+        self.f32(&format!("{prefix}.data"), m.data(), &[m.nnz()]);
+    }
 }
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -240,9 +179,15 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         source: e,
     })?;
-    let owned = tensors_of(model);
+    let mut owned = TensorsOut::default();
+    owned.csr("train", &model.train().ui);
+    registry::erased_save(model, &mut owned);
     type Raw = (String, (Dtype, Vec<u8>, Vec<usize>));
-    let raw: Vec<Raw> = owned.iter().map(|(n, o)| (n.clone(), o.bytes())).collect();
+    let raw: Vec<Raw> = owned
+        .tensors
+        .iter()
+        .map(|(n, o)| (n.clone(), o.bytes()))
+        .collect();
     let views: Vec<(String, TensorView<'_>)> = raw
         .iter()
         .map(|(n, (d, b, s))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
@@ -255,12 +200,11 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         message: e.to_string(),
     })?;
-    let spec = model.spec();
     let manifest = json!({
         "format": "because-model",
         "format_version": FORMAT_VERSION,
         "kind": model.kind(),
-        "params": spec.params,
+        "params": model.params(),
         "n_users": model.n_users(),
         "n_items": model.n_items(),
         "data_fingerprint": meta.data_fingerprint,
@@ -278,12 +222,13 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     write_file_atomic(&dir.join("manifest.json"), &text)
 }
 
-struct Tensors<'a> {
+/// The tensors of a model folder, read by name with their shapes checked.
+pub struct TensorsIn<'a> {
     st: safetensors::SafeTensors<'a>,
     path: &'a Path,
 }
 
-impl Tensors<'_> {
+impl TensorsIn<'_> {
     fn invalid(&self, m: String) -> PersistError {
         PersistError::Invalid {
             path: self.path.to_path_buf(),
@@ -304,7 +249,8 @@ impl Tensors<'_> {
         }
         Ok(v)
     }
-    fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    /// The dense `f32` tensor `name`, which must have `shape`.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let v = self.view(name, Dtype::F32, shape)?;
         Ok(v.data()
             .chunks_exact(4)
@@ -318,7 +264,8 @@ impl Tensors<'_> {
             .map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
         Ok(v.shape().iter().product())
     }
-    fn csr(&self, prefix: &str, rows: usize, cols: usize) -> Result<CsrMatrix> {
+    /// The sparse matrix saved by [`TensorsOut::csr`], which must be `rows × cols`.
+    pub fn csr(&self, prefix: &str, rows: usize, cols: usize) -> Result<CsrMatrix> {
         let indptr_v = self.view(&format!("{prefix}.indptr"), Dtype::U64, &[rows + 1])?;
         let indptr: Vec<usize> = indptr_v
             .data()
@@ -370,21 +317,27 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     let ni = m["n_items"]
         .as_u64()
         .ok_or_else(|| invalid("no n_items".into()))? as usize;
-    let mut params = BTreeMap::new();
+    let entry = registry::lookup(kind).map_err(|e| invalid(e.to_string()))?;
+    // Loading checks the parameters exactly as fitting does.
+    let mut given = BTreeMap::new();
     if let Some(p) = m["params"].as_object() {
         for (k, v) in p {
-            params.insert(
-                k.clone(),
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string()),
-            );
+            match v {
+                Value::Null => {}
+                Value::String(s) => {
+                    given.insert(k.clone(), s.clone());
+                }
+                other => {
+                    given.insert(k.clone(), other.to_string());
+                }
+            }
         }
+    } else if !m["params"].is_null() {
+        return Err(invalid("params is not an object".into()));
     }
-    let spec = ModelSpec {
-        kind: kind.to_string(),
-        params,
-    };
+    let params = entry
+        .resolve(&given)
+        .map_err(|e| invalid(format!("params: {e}")))?;
     let tpath = dir.join("model.safetensors");
     let bytes = std::fs::read(&tpath).map_err(|e| PersistError::Io {
         path: tpath.clone(),
@@ -405,128 +358,16 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         ));
     }
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| tinvalid(e.to_string()))?;
-    let t = Tensors { st, path: &tpath };
+    let t = TensorsIn { st, path: &tpath };
     let train = Train::from_matrix(t.csr("train", nu, ni)?);
-    let p = |k: &str| spec.params.get(k).cloned().unwrap_or_default();
-    let num = |k: &str| -> Result<f64> {
-        p(k).parse()
-            .map_err(|_| invalid(format!("parameter {k:?} = {:?} is not a number", p(k))))
-    };
-    let model = match kind {
-        "pop" => {
-            let window_ms = spec
-                .params
-                .get("window_days")
-                .map(|_| num("window_days"))
-                .transpose()?
-                .map(|d| (d * 86_400_000.0) as i64);
-            Model::Popularity(Popularity {
-                params: crate::PopularityParams { window_ms },
-                train,
-                counts: t.f32("counts", &[ni])?,
-            })
-        }
-        "itemknn" => Model::ItemKnn(ItemKnn {
-            params: crate::ItemKnnParams {
-                neighbours: num("neighbours")? as usize,
-                shrinkage: num("shrinkage")? as f32,
-                weighting: p("weighting").parse()?,
-            },
-            train,
-            sim: t.csr("similarity", ni, ni)?,
-        }),
-        "userknn" => Model::UserKnn(UserKnn {
-            params: crate::UserKnnParams {
-                neighbours: num("neighbours")? as usize,
-                shrinkage: num("shrinkage")? as f32,
-            },
-            train,
-            norms: t.f32("norms", &[nu])?,
-        }),
-        "ease" => Model::Ease(Ease {
-            params: crate::EaseParams {
-                lambda: num("lambda")? as f32,
-            },
-            train,
-            b: t.f32("b", &[ni, ni])?,
-        }),
-        "svd" => {
-            let k = num("factors")? as usize;
-            Model::Svd(PureSvd {
-                params: crate::SvdParams {
-                    factors: k,
-                    oversampling: num("oversampling")? as usize,
-                    power_iterations: num("power_iterations")? as usize,
-                    seed: num("seed")? as u64,
-                },
-                train,
-                item_factors: t.f32("item_factors", &[ni, k])?,
-                singular_values: t.f32("singular_values", &[k])?,
-            })
-        }
-        "als" => {
-            let k = num("factors")? as usize;
-            Model::Als(Als {
-                params: crate::AlsParams {
-                    factors: k,
-                    regularization: num("regularization")? as f32,
-                    alpha: num("alpha")? as f32,
-                    iterations: num("iterations")? as usize,
-                    cg_steps: num("cg_steps")? as usize,
-                    solver: if p("solver") == "cholesky" {
-                        crate::Solver::Cholesky
-                    } else {
-                        crate::Solver::ConjugateGradient
-                    },
-                    seed: num("seed")? as u64,
-                },
-                train,
-                user_factors: t.f32("user_factors", &[nu, k])?,
-                item_factors: t.f32("item_factors", &[ni, k])?,
-                yty: Default::default(),
-            })
-        }
-        "bpr" => {
-            let k = num("factors")? as usize;
-            Model::Bpr(Bpr {
-                params: crate::BprParams {
-                    factors: k,
-                    learning_rate: num("learning_rate")? as f32,
-                    regularization: num("regularization")? as f32,
-                    epochs: num("epochs")? as usize,
-                    seed: num("seed")? as u64,
-                    loss: if p("loss") == "warp" {
-                        crate::Loss::Warp
-                    } else {
-                        crate::Loss::Bpr
-                    },
-                    max_sampled: num("max_sampled")? as usize,
-                },
-                train,
-                user_factors: t.f32("user_factors", &[nu, k + 1])?,
-                item_factors: t.f32("item_factors", &[ni, k + 1])?,
-            })
-        }
-        "mf" => {
-            let k = num("factors")? as usize;
-            Model::Mf(BiasedMf {
-                params: crate::MfParams {
-                    factors: k,
-                    learning_rate: num("learning_rate")? as f32,
-                    regularization: num("regularization")? as f32,
-                    epochs: num("epochs")? as usize,
-                    seed: num("seed")? as u64,
-                },
-                train,
-                mean: t.f32("mean", &[1])?[0],
-                user_bias: t.f32("user_bias", &[nu])?,
-                item_bias: t.f32("item_bias", &[ni])?,
-                user_factors: t.f32("user_factors", &[nu, k])?,
-                item_factors: t.f32("item_factors", &[ni, k])?,
-            })
-        }
-        other => return Err(invalid(format!("unknown model kind {other:?}"))),
-    };
+    let model = entry.load(&params, train, &t)?;
+    if model.n_users() != nu || model.n_items() != ni {
+        return Err(invalid(format!(
+            "the tensors hold {} users and {} items, the manifest says {nu} and {ni}",
+            model.n_users(),
+            model.n_items()
+        )));
+    }
     let strings = |key: &str| -> Vec<String> {
         m[key]
             .as_array()

@@ -3,13 +3,31 @@
 //! the fallback for users nobody knows.
 
 use crate::common::Train;
-use because_core::{Error, Interactions, Query, Recommender, Result};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
+use because_core::{
+    Capabilities, EpochObserver, Error, Interactions, PopularityPrior, Query, Recommender, Result,
+};
+use serde::{Deserialize, Serialize};
 
 /// Popularity parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PopularityParams {
-    /// Count only interactions within this many milliseconds of the latest one.
-    pub window_ms: Option<i64>,
+    /// Count only interactions within this many days of the latest one.
+    pub window_days: Option<f64>,
+}
+
+impl Validate for PopularityParams {
+    fn validate(&self) -> Result<()> {
+        match self.window_days {
+            Some(d) if !(d > 0.0 && d.is_finite()) => Err(Error::param(
+                "window_days",
+                "must be a positive number of days",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A fitted popularity model.
@@ -23,15 +41,12 @@ pub struct Popularity {
 impl PopularityParams {
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Popularity> {
-        if let Some(w) = self.window_ms {
-            if w <= 0 {
-                return Err(Error::param("window", "must be positive"));
-            }
-        }
+        self.validate()?;
+        let window_ms = self.window_days.map(|d| (d * 86_400_000.0) as i64);
         let latest = x.times().iter().copied().max().unwrap_or(0);
         let mut counts = vec![0.0f32; x.n_items()];
         for (k, &i) in x.items().iter().enumerate() {
-            if self.window_ms.is_none_or(|w| x.times()[k] > latest - w) {
+            if window_ms.is_none_or(|w| x.times()[k] > latest - w) {
                 counts[i as usize] += 1.0;
             }
         }
@@ -54,6 +69,49 @@ impl Popularity {
     }
 }
 
+impl PopularityPrior for Popularity {
+    fn item_counts(&self) -> &[f32] {
+        &self.counts
+    }
+    fn window_days(&self) -> Option<f64> {
+        self.params.window_days
+    }
+}
+
+impl ModelKind for Popularity {
+    const NAME: &'static str = "pop";
+    const ABOUT: &'static str = "the most chosen items, over all time or a recent window";
+    const CAPABILITIES: Capabilities = Capabilities {
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EXAMPLE: &'static str = "window_days=0.5";
+    crate::common::kind_accessors!(PopularityParams);
+    fn fit(
+        p: &PopularityParams,
+        x: &Interactions,
+        _: usize,
+        _: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        p.fit(x)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        out.f32("counts", &self.counts, &[self.counts.len()]);
+    }
+    fn load(
+        params: PopularityParams,
+        train: Train,
+        t: &TensorsIn<'_>,
+    ) -> Result<Self, PersistError> {
+        let counts = t.f32("counts", &[train.ui.n_cols()])?;
+        Ok(Popularity {
+            params,
+            train,
+            counts,
+        })
+    }
+}
+
 impl Recommender for Popularity {
     fn kind(&self) -> &'static str {
         "pop"
@@ -70,5 +128,8 @@ impl Recommender for Popularity {
     fn score_into(&self, _query: &Query<'_>, out: &mut [f32]) -> Result<()> {
         out.copy_from_slice(&self.counts);
         Ok(())
+    }
+    fn popularity(&self) -> Option<&dyn PopularityPrior> {
+        Some(self)
     }
 }

@@ -5,12 +5,20 @@
 //! projection `x V Vᵀ`, so each history item contributes `value(i) · (V Vᵀ)[i, j]`.
 
 use crate::common::{check_finite, dot, Train};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
 use because_core::rng::Rng;
-use because_core::{CsrMatrix, Error, Interactions, Query, Recommender, Result};
+use because_core::{
+    Capabilities, CsrMatrix, Decompose, Decomposition, EpochObserver, Error, Interactions,
+    ItemEmbeddings, Query, Recommender, Result, Sequence,
+};
+use serde::{Deserialize, Serialize};
+
 use faer::Mat;
 
 /// PureSVD parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SvdParams {
     /// Latent dimensions kept.
     pub factors: usize,
@@ -62,12 +70,19 @@ fn orthonormal(y: &Mat<f64>) -> Mat<f64> {
     y.qr().compute_thin_Q()
 }
 
-impl SvdParams {
-    /// Fits on `x`.
-    pub fn fit(&self, x: &Interactions) -> Result<PureSvd> {
+impl Validate for SvdParams {
+    fn validate(&self) -> Result<()> {
         if self.factors == 0 {
             return Err(Error::param("factors", "must be at least 1"));
         }
+        Ok(())
+    }
+}
+
+impl SvdParams {
+    /// Fits on `x`.
+    pub fn fit(&self, x: &Interactions) -> Result<PureSvd> {
+        self.validate()?;
         let train = Train::new(x);
         let (m, n) = (train.ui.n_rows(), train.ui.n_cols());
         let l = (self.factors + self.oversampling).min(m).min(n);
@@ -140,6 +155,53 @@ impl PureSvd {
     }
 }
 
+impl Decompose for PureSvd {
+    fn decompose(&self, items: &[u32], values: &[f32], target: u32) -> Decomposition {
+        let weights = PureSvd::decompose(self, items, values, target);
+        Decomposition {
+            score: weights.iter().sum(),
+            weights,
+        }
+    }
+}
+
+impl ItemEmbeddings for PureSvd {
+    fn item_embeddings(&self) -> (&[f32], usize) {
+        (&self.item_factors, self.params.factors)
+    }
+}
+
+impl ModelKind for PureSvd {
+    const NAME: &'static str = "svd";
+    const ABOUT: &'static str = "PureSVD by randomized truncated SVD";
+    const CAPABILITIES: Capabilities = Capabilities {
+        similar_items: true,
+        exact_decomposition: true,
+        item_embeddings: true,
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EXAMPLE: &'static str = "factors=8";
+    crate::common::kind_accessors!(SvdParams);
+    fn fit(p: &SvdParams, x: &Interactions, _: usize, _: &mut EpochObserver<'_>) -> Result<Self> {
+        p.fit(x)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        let (n, k) = (self.train.ui.n_cols(), self.params.factors);
+        out.f32("item_factors", &self.item_factors, &[n, k]);
+        out.f32("singular_values", &self.singular_values, &[k]);
+    }
+    fn load(params: SvdParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let (n, k) = (train.ui.n_cols(), params.factors);
+        Ok(PureSvd {
+            item_factors: t.f32("item_factors", &[n, k])?,
+            singular_values: t.f32("singular_values", &[k])?,
+            params,
+            train,
+        })
+    }
+}
+
 impl Recommender for PureSvd {
     fn kind(&self) -> &'static str {
         "svd"
@@ -148,7 +210,9 @@ impl Recommender for PureSvd {
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
         let (items, values) = match *query {
             Query::User(u) => self.history(u),
-            Query::History { items, values } => (items, values),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                (items, values)
+            }
         };
         let p = self.project(items, values);
         for (i, o) in out.iter_mut().enumerate() {
@@ -169,5 +233,11 @@ impl Recommender for PureSvd {
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         crate::common::cosine_to_all(&self.item_factors, self.params.factors, item, out);
         Ok(())
+    }
+    fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
+    }
+    fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
+        Some(self)
     }
 }

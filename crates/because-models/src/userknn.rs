@@ -5,10 +5,16 @@
 //! found at query time, so ad-hoc histories need no retraining.
 
 use crate::common::Train;
-use because_core::{Error, Interactions, Query, Recommender, Result};
+use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::registry::{ModelKind, Validate};
+use because_core::{
+    Capabilities, EpochObserver, Error, Interactions, Query, Recommender, Result, Sequence,
+};
+use serde::{Deserialize, Serialize};
 
 /// User-kNN parameters.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserKnnParams {
     /// Neighbours per user.
     pub neighbours: usize,
@@ -33,15 +39,22 @@ pub struct UserKnn {
     pub(crate) norms: Vec<f32>,
 }
 
-impl UserKnnParams {
-    /// Fits on `x` (stores the data and the users' norms).
-    pub fn fit(&self, x: &Interactions) -> Result<UserKnn> {
+impl Validate for UserKnnParams {
+    fn validate(&self) -> Result<()> {
         if self.neighbours == 0 {
             return Err(Error::param("neighbours", "must be at least 1"));
         }
         if !(self.shrinkage >= 0.0) {
             return Err(Error::param("shrinkage", "must be non-negative"));
         }
+        Ok(())
+    }
+}
+
+impl UserKnnParams {
+    /// Fits on `x` (stores the data and the users' norms).
+    pub fn fit(&self, x: &Interactions) -> Result<UserKnn> {
+        self.validate()?;
         let train = Train::new(x);
         let norms = (0..train.ui.n_rows())
             .map(|u| {
@@ -104,6 +117,36 @@ impl UserKnn {
     }
 }
 
+impl ModelKind for UserKnn {
+    const NAME: &'static str = "userknn";
+    const ABOUT: &'static str = "user-based k-nearest neighbours, found at query time";
+    const CAPABILITIES: Capabilities = Capabilities {
+        fold_in: true,
+        ..Capabilities::NONE
+    };
+    const EXAMPLE: &'static str = "neighbours=10";
+    crate::common::kind_accessors!(UserKnnParams);
+    fn fit(
+        p: &UserKnnParams,
+        x: &Interactions,
+        _: usize,
+        _: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        p.fit(x)
+    }
+    fn save(&self, out: &mut TensorsOut) {
+        out.f32("norms", &self.norms, &[self.norms.len()]);
+    }
+    fn load(params: UserKnnParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
+        let norms = t.f32("norms", &[train.ui.n_rows()])?;
+        Ok(UserKnn {
+            params,
+            train,
+            norms,
+        })
+    }
+}
+
 impl Recommender for UserKnn {
     fn kind(&self) -> &'static str {
         "userknn"
@@ -113,7 +156,9 @@ impl Recommender for UserKnn {
         out.iter_mut().for_each(|s| *s = 0.0);
         let (items, values, skip) = match *query {
             Query::User(u) => (self.train.items(u), self.train.values(u), Some(u)),
-            Query::History { items, values } => (items, values, None),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                (items, values, None)
+            }
         };
         for (v, sim) in self.neighbours(items, values, skip) {
             for (&j, &x) in self.train.items(v).iter().zip(self.train.values(v)) {

@@ -1,27 +1,26 @@
 //! Every model passes the same conformance suite and survives a save/load round trip.
 
 use because_core::testing::{block_data, check_recommender};
-use because_core::{Query, Recommender, Request};
+use because_core::{Query, Recommender, Request, Sequence};
 use because_models::persist::{self, Meta};
-use because_models::ModelSpec;
+use because_models::{registry, ModelSpec};
 
-const SPECS: [&str; 7] = [
-    "pop",
-    "pop:window_days=0.5",
-    "itemknn:neighbours=20,shrinkage=5",
-    "itemknn:weighting=bm25",
-    "ease:lambda=10",
-    "svd:factors=8",
-    "als:factors=8,iterations=5",
-];
-
+/// Every registered kind with its small example configuration, plus
+/// variants whose code paths differ.
 fn specs() -> Vec<String> {
-    let mut s: Vec<String> = SPECS.iter().map(|s| s.to_string()).collect();
-    s.push("als:factors=8,iterations=3,solver=cholesky".into());
-    s.push("bpr:factors=8,epochs=20".into());
-    s.push("mf:factors=4,epochs=5".into());
-    s.push("userknn:neighbours=10".into());
-    s.push("bpr:factors=8,epochs=10,loss=warp".into());
+    let mut s: Vec<String> = registry::kinds()
+        .iter()
+        .map(|e| format!("{}:{}", e.name, e.example))
+        .collect();
+    s.extend(
+        [
+            "pop",
+            "itemknn:weighting=bm25",
+            "als:factors=8,iterations=3,solver=cholesky",
+            "bpr:factors=8,epochs=10,loss=warp",
+        ]
+        .map(String::from),
+    );
     s
 }
 
@@ -36,6 +35,90 @@ fn every_model_conforms() {
             .unwrap_or_else(|e| panic!("{spec}: {e}"));
         check_recommender(&model, &x);
     }
+}
+
+#[test]
+fn declared_capabilities_are_true() {
+    let x = block_data(40, 30, 8, 7);
+    for entry in registry::kinds() {
+        let spec = format!("{}:{}", entry.name, entry.example);
+        let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+        let c = entry.capabilities;
+        assert_eq!(
+            model.similar_items(0, 3).is_ok(),
+            c.similar_items,
+            "{spec}: similar items"
+        );
+        assert_eq!(
+            model.decomposer().is_some(),
+            c.exact_decomposition,
+            "{spec}: decomposition"
+        );
+        assert_eq!(
+            model.embeddings().is_some(),
+            c.item_embeddings,
+            "{spec}: embeddings"
+        );
+        assert_eq!(
+            model.rating_predictor().is_some(),
+            c.rating_prediction,
+            "{spec}: ratings"
+        );
+        let (items, values) = (x.user_items(3), x.user_values(3));
+        assert_eq!(
+            model.scores(&Query::History { items, values }).is_ok(),
+            c.fold_in,
+            "{spec}: fold-in"
+        );
+        if let Some(d) = model.decomposer() {
+            // Contributions add up to the score the model gives.
+            let scores = model.scores(&Query::History { items, values }).unwrap();
+            for target in [0u32, 7, 20] {
+                let dec = d.decompose(items, values, target);
+                let sum: f32 = dec.weights.iter().sum();
+                let s = scores[target as usize];
+                assert!(
+                    (sum - dec.score).abs() <= 1e-3 * (1.0 + s.abs()),
+                    "{spec}: sum"
+                );
+                assert!(
+                    (dec.score - s).abs() <= 1e-3 * (1.0 + s.abs()),
+                    "{spec}: {} vs {s}",
+                    dec.score
+                );
+            }
+        }
+        // An ordered sequence scores as the history of its items for models
+        // that do not read order.
+        if c.fold_in && !c.ordered_sequences {
+            let seq = x.user_sequence(3);
+            assert_eq!(
+                model.scores(&Query::Sequence(seq)).unwrap(),
+                model.scores(&Query::History { items, values }).unwrap(),
+                "{spec}: sequence"
+            );
+            let bad = Sequence {
+                times: Some(&[1]),
+                ..seq
+            };
+            assert!(
+                model.scores(&Query::Sequence(bad)).is_err(),
+                "{spec}: bad sequence"
+            );
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_kind_with_its_defaults() {
+    let help = registry::help();
+    for e in registry::kinds() {
+        assert!(help.contains(e.name), "{help}");
+        for k in e.keys() {
+            assert!(help.contains(k), "{}: {k}", e.name);
+        }
+    }
+    assert!(help.contains("lambda=500"), "{help}");
 }
 
 #[test]
@@ -147,16 +230,20 @@ fn observers_see_every_epoch_and_can_stop_training() {
     let x = block_data(40, 30, 8, 3);
     for (spec, every, expected) in [
         ("als:factors=8,iterations=6", 1, vec![1, 2, 3]),
-        ("bpr:factors=8,epochs=12", 4, vec![4, 8]),
+        ("bpr:factors=8,epochs=12", 4, vec![1, 2, 3, 4, 5, 6, 7, 8]),
         ("ease:lambda=5", 1, vec![1]),
     ] {
         let s: ModelSpec = spec.parse().unwrap();
         let mut seen = Vec::new();
         let stop_at = *expected.last().unwrap();
         let m = s
-            .fit_observed(&x, every, &mut |epoch, _| {
-                seen.push(epoch);
-                if epoch >= stop_at {
+            .fit_observed(&x, every, &mut |e| {
+                seen.push(e.epoch);
+                assert!(e.epoch <= e.of);
+                if e.epoch % every.max(1) == 0 {
+                    assert!(e.model.is_some(), "{spec}: snapshot at {}", e.epoch);
+                }
+                if e.epoch >= stop_at {
                     std::ops::ControlFlow::Break(())
                 } else {
                     std::ops::ControlFlow::Continue(())
@@ -175,5 +262,43 @@ fn observers_see_every_epoch_and_can_stop_training() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn manifests_are_validated_as_fitting_is() {
+    let x = block_data(20, 10, 4, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let meta = Meta {
+        user_ids: (0..20).map(|u| u.to_string()).collect(),
+        item_ids: (0..10).map(|i| i.to_string()).collect(),
+        ..Default::default()
+    };
+    let model = "als:factors=4,iterations=2"
+        .parse::<ModelSpec>()
+        .unwrap()
+        .fit(&x)
+        .unwrap();
+    persist::save(&model, &meta, dir.path()).unwrap();
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("\"solver\": \"cg\""), "{text}");
+    for (from, to, key) in [
+        ("\"solver\": \"cg\"", "\"solver\": \"qr\"", "solver"),
+        (
+            "\"regularization\": 0.01",
+            "\"regularization\": -1.0",
+            "regularization",
+        ),
+        ("\"factors\": 4", "\"factors\": \"four\"", "factors"),
+        ("\"seed\": 42", "\"sead\": 42", "sead"),
+    ] {
+        assert!(text.contains(from), "{from} in {text}");
+        std::fs::write(&manifest, text.replace(from, to)).unwrap();
+        let e = persist::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("manifest.json") && e.contains(&format!("`{key}`")),
+            "{to}: {e}"
+        );
     }
 }
