@@ -509,6 +509,9 @@ pub struct RecommendArgs {
     /// What the explanations may draw on besides the model.
     #[command(flatten)]
     pub sources: ExplainSources,
+    /// Print the recommendations as JSON (the service's `Recommendations`).
+    #[arg(long, conflicts_with = "all")]
+    pub json: bool,
 }
 
 /// Evidence explanations may draw on besides the model.
@@ -580,9 +583,9 @@ pub struct ExplainArgs {
     /// The item to explain.
     #[arg(long)]
     pub item: String,
-    /// The list size the counterfactual is about ("would not be in the top N").
+    /// The list length the counterfactual is about ("would not be in the top k").
     #[arg(long, default_value_t = 10)]
-    pub n: usize,
+    pub k: usize,
     /// What the explanation may draw on besides the model.
     #[command(flatten)]
     pub sources: ExplainSources,
@@ -590,7 +593,7 @@ pub struct ExplainArgs {
     /// history drives the top recommendations.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Print the explanation as JSON.
+    /// Print the explanation as JSON (the service's `ExplainResponse`).
     #[arg(long)]
     pub json: bool,
 }
@@ -607,6 +610,9 @@ pub struct SimilarArgs {
     /// How many items.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// Print the similar items as JSON (the service's `SimilarItems`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `because demo`.

@@ -291,6 +291,30 @@ fn train_recommend_and_similar() {
     );
     let e = fails(&["similar", "--model", m, "--item", "nope"]);
     assert!(e.contains("--item: nope is unknown"), "{e}");
+    // --json prints exactly the service's typed responses.
+    let handle = because_service::ModelHandle::open(&model).unwrap();
+    let json = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--k",
+        "3",
+        "--json",
+    ]);
+    let want = handle
+        .recommend(&because_service::RecommendRequest::user("1", 3))
+        .unwrap();
+    assert_eq!(json.trim(), serde_json::to_string_pretty(&want).unwrap());
+    let json = ok(&["similar", "--model", m, "--item", "1", "--k", "4", "--json"]);
+    let want = handle
+        .similar(&because_service::SimilarRequest {
+            item: "1".into(),
+            k: 4,
+        })
+        .unwrap();
+    assert_eq!(json.trim(), serde_json::to_string_pretty(&want).unwrap());
     // A damaged model folder is a clear error.
     let t = model.join("model.safetensors");
     let bytes = std::fs::read(&t).unwrap();
@@ -448,7 +472,9 @@ fn explain_recommendations() {
         "--items",
         items.to_str().unwrap(),
     ]);
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(r["subject"]["user"], "1");
+    let v = &r["explanation"];
     assert_eq!(v["exact"], true);
     assert_eq!(v["item"]["id"], id.as_str());
     assert!(v["narrative"]
@@ -474,7 +500,8 @@ fn explain_recommendations() {
         assert!(!r["sentence"].as_str().unwrap().is_empty());
     }
     // The explanation names only the user's own items: no user anywhere.
-    assert!(!json.contains("\"user\""), "{json}");
+    let explanation = serde_json::to_string(v).unwrap();
+    assert!(!explanation.contains("\"user\""), "{explanation}");
     let figures = dir.path().join("why");
     ok(&[
         "explain",
@@ -571,6 +598,16 @@ fn explain_recommendations() {
         f["deletion_rank_drop_named"]["mean"].as_f64().unwrap()
             > f["deletion_rank_drop_random"]["mean"].as_f64().unwrap()
     );
-    let e = fails(&["explain", "--model", m, "--user", "nobody", "--item", &id]);
-    assert!(e.contains("--user: nobody is unknown"), "{e}");
+    // An unknown user's explanation is the fallback's, and says so.
+    let text = ok(&[
+        "explain", "--model", m, "--user", "nobody", "--item", &id, "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["fallback"]["strategy"], "popularity", "{text}");
+    assert_eq!(
+        v["explanation"]["reasons"][0]["kind"], "popularity",
+        "{text}"
+    );
+    let e = fails(&["explain", "--model", m, "--user", "1", "--item", "nope"]);
+    assert!(e.contains("--item: nope is unknown"), "{e}");
 }

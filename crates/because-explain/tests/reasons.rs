@@ -379,23 +379,6 @@ fn trends_are_recounted_from_the_log() {
 
 /// Rounds every number to 4 significant digits, so the snapshot does not
 /// depend on the last bits of floating-point sums.
-fn rounded(v: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap();
-            if x == 0.0 || n.is_i64() || n.is_u64() {
-                return Value::Number(n);
-            }
-            let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
-            serde_json::json!((x * scale).round() / scale)
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
-        other => other,
-    }
-}
-
 #[test]
 fn an_explanation_matches_its_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
@@ -413,32 +396,8 @@ fn an_explanation_matches_its_snapshot() {
     let s = subject(&m, u, &activity, &session);
     let top = m.recommend(&Request::new(Query::User(u), 1)).unwrap()[0].item;
     let e = x.explain(&s, top).unwrap();
-    let got =
-        serde_json::to_string_pretty(&rounded(serde_json::to_value(&e).unwrap())).unwrap() + "\n";
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/explained.json");
-    if std::env::var_os("BECAUSE_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &got).unwrap();
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    if let Some((line, (g, w))) = got
-        .lines()
-        .zip(want.lines().chain(std::iter::repeat("(missing)")))
-        .enumerate()
-        .find(|(_, (g, w))| g != w)
-    {
-        panic!(
-            "the explanation changed at line {} of {}:\n  got:  {g}\n  want: {w}\nif that is intended, run with BECAUSE_BLESS=1",
-            line + 1,
-            path.display()
-        );
-    }
-    assert_eq!(
-        got.lines().count(),
-        want.lines().count(),
-        "{}",
-        path.display()
-    );
+    because_data::testing::assert_snapshot(&path, &e);
 }
 
 #[test]

@@ -1,0 +1,703 @@
+//! Using trained models.
+//!
+//! # Brief overview
+//!
+//! [`ModelHandle::open`] reads a model folder once: the model, its user and
+//! item vocabularies, titles and the popularity fallback. With
+//! [`ModelHandle::with_context`] it also holds what explanations draw on
+//! besides the model (item and user features, the raw event log). The
+//! handle is `Send + Sync` and cheap to clone, so a server shares one
+//! between requests and swaps it to reload.
+//!
+//! Requests and responses are typed, serializable structs that speak in
+//! external IDs: [`RecommendRequest`] → [`Recommendations`],
+//! [`ExplainRequest`] → [`ExplainResponse`], [`SimilarRequest`] →
+//! [`SimilarItems`], and [`ModelHandle::recommend_all`] for every known
+//! user. The command line's `recommend`, `explain` and `similar` print
+//! exactly these; a server and Python bindings are thin layers over the
+//! same handle.
+//!
+//! **Fallback.** A user the model does not know, or a history with no
+//! known items, gets the most popular items of the training data, and the
+//! response says so in [`Recommendations::fallback`]. Unknown item IDs in a
+//! history are listed in `ignored_items`, never silently dropped.
+//!
+//! ```
+//! use because_core::testing::block_data;
+//! use because_models::{persist::Meta, ModelSpec};
+//! use because_service::{ModelHandle, RecommendRequest};
+//!
+//! let x = block_data(30, 20, 6, 1);
+//! let model = "ease:lambda=5".parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+//! let meta = Meta {
+//!     user_ids: (0..30).map(|u| format!("u{u}")).collect(),
+//!     item_ids: (0..20).map(|i| format!("i{i}")).collect(),
+//!     ..Meta::default()
+//! };
+//! let handle = ModelHandle::new(model, meta).unwrap();
+//! let recs = handle.recommend(&RecommendRequest::user("u3", 5)).unwrap();
+//! assert_eq!(recs.items.len(), 5);
+//! assert!(recs.fallback.is_none());
+//! let cold = handle.recommend(&RecommendRequest::user("nobody", 5)).unwrap();
+//! assert!(cold.fallback.is_some());
+//! ```
+#![deny(missing_docs)]
+
+mod context;
+mod types;
+
+pub use context::{read_log, user_columns, Context, ContextOptions};
+pub use types::*;
+
+use because_core::{top_k, Query, Recommender, Request, Scored, Sequence as CoreSequence, Vocab};
+use because_data::EventWeights;
+use because_explain::reasons::{Activity, ItemRef};
+use because_explain::{Explained, Explainer};
+use because_models::persist::{self, Meta, PersistError};
+use because_models::Model;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Errors of using a model. Each is a problem with the request
+/// ([`ServiceError::is_client_error`]) or with the model or its files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// An item ID the model does not know, where one is required.
+    #[error("item {id:?} is unknown to the model")]
+    UnknownItem {
+        /// The ID.
+        id: String,
+    },
+    /// The request is malformed (names the field).
+    #[error("invalid request: `{field}`: {reason}")]
+    BadRequest {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model cannot do what was asked, or failed.
+    #[error(transparent)]
+    Model(#[from] because_core::Error),
+    /// The model folder could not be read.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// A data file (features, event log) could not be read.
+    #[error(transparent)]
+    Data(#[from] because_data::Error),
+}
+
+impl ServiceError {
+    /// Whether the request, not the model, is at fault.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::UnknownItem { .. }
+                | ServiceError::BadRequest { .. }
+                | ServiceError::Model(because_core::Error::Unsupported { .. })
+        )
+    }
+}
+
+fn bad(field: &'static str, reason: impl Into<String>) -> ServiceError {
+    ServiceError::BadRequest {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// Result with [`ServiceError`].
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The most items one request may ask for.
+pub const MAX_K: usize = 10_000;
+
+/// The most history or sequence items one request may carry.
+pub const MAX_HISTORY: usize = 100_000;
+
+struct Inner {
+    model: Model,
+    meta: Meta,
+    users: Vocab,
+    items: Vocab,
+    /// Interactions per item in the training data: the cold-start fallback.
+    popularity: Vec<f32>,
+    context: Context,
+    event_weights: EventWeights,
+}
+
+/// A trained model opened for use: cheap to clone, safe to share between threads.
+#[derive(Clone)]
+pub struct ModelHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHandle")
+            .field("model", &self.inner.model)
+            .finish()
+    }
+}
+
+/// A history resolved against the model: indices, values, and what it is.
+struct Resolved {
+    items: Vec<u32>,
+    values: Vec<f32>,
+    /// Times, for a sequence whose events all have one.
+    times: Option<Vec<i64>>,
+    /// Whether the order of `items` means something (a sequence).
+    ordered: bool,
+    subject: SubjectInfo,
+    ignored: Vec<String>,
+}
+
+impl Resolved {
+    fn query(&self) -> Query<'_> {
+        match (self.subject.user_index, self.ordered) {
+            (Some(u), _) => Query::User(u),
+            (None, true) => Query::Sequence(CoreSequence {
+                items: &self.items,
+                values: &self.values,
+                times: self.times.as_deref(),
+                events: None,
+            }),
+            (None, false) => Query::History {
+                items: &self.items,
+                values: &self.values,
+            },
+        }
+    }
+}
+
+impl ModelHandle {
+    /// Opens a model folder (see `because_models::persist`).
+    pub fn open(dir: &Path) -> Result<ModelHandle> {
+        let l = persist::load(dir)?;
+        ModelHandle::new(l.model, l.meta)
+    }
+
+    /// A handle over a model already in memory and its metadata.
+    pub fn new(model: Model, meta: Meta) -> Result<ModelHandle> {
+        if meta.user_ids.len() != model.n_users() || meta.item_ids.len() != model.n_items() {
+            return Err(bad(
+                "meta",
+                format!(
+                    "{} user IDs and {} item IDs for a model of {} users and {} items",
+                    meta.user_ids.len(),
+                    meta.item_ids.len(),
+                    model.n_users(),
+                    model.n_items()
+                ),
+            ));
+        }
+        let users = Vocab::from_ids(&meta.user_ids);
+        let items = Vocab::from_ids(&meta.item_ids);
+        let iu = &model.train().iu;
+        let popularity = (0..model.n_items())
+            .map(|i| iu.row_indices(i).len() as f32)
+            .collect();
+        Ok(ModelHandle {
+            inner: Arc::new(Inner {
+                model,
+                meta,
+                users,
+                items,
+                popularity,
+                context: Context::default(),
+                event_weights: EventWeights::default(),
+            }),
+        })
+    }
+
+    /// The same model with explanation context (features, event log).
+    pub fn with_context(&self, context: Context) -> ModelHandle {
+        let i = &self.inner;
+        ModelHandle {
+            inner: Arc::new(Inner {
+                model: i.model.clone(),
+                meta: i.meta.clone(),
+                users: i.users.clone(),
+                items: i.items.clone(),
+                popularity: i.popularity.clone(),
+                context,
+                event_weights: i.event_weights.clone(),
+            }),
+        }
+    }
+
+    /// Reads explanation context from files, with this model's vocabularies.
+    pub fn read_context(&self, opts: &ContextOptions) -> Result<Context> {
+        Context::read(&self.inner.users, &self.inner.items, opts)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.inner.model
+    }
+
+    /// What was saved with the model.
+    pub fn meta(&self) -> &Meta {
+        &self.inner.meta
+    }
+
+    /// The user vocabulary.
+    pub fn users(&self) -> &Vocab {
+        &self.inner.users
+    }
+
+    /// The item vocabulary.
+    pub fn items(&self) -> &Vocab {
+        &self.inner.items
+    }
+
+    /// The explanation context.
+    pub fn context(&self) -> &Context {
+        &self.inner.context
+    }
+
+    /// The model's kind, parameters, sizes and capabilities.
+    pub fn info(&self) -> ModelInfo {
+        let m = &self.inner.model;
+        ModelInfo {
+            kind: m.kind().to_string(),
+            spec: m.spec().to_string(),
+            params: m.params(),
+            n_users: m.n_users(),
+            n_items: m.n_items(),
+            capabilities: m.entry().capabilities,
+            data_fingerprint: self.inner.meta.data_fingerprint.clone(),
+            metrics: self.inner.meta.metrics.clone(),
+        }
+    }
+
+    /// An item's external ID and title (the ID when it has none).
+    pub fn item_ref(&self, i: u32) -> ItemRef {
+        let id = self.inner.items.id(i).to_string();
+        let title = self
+            .title(i)
+            .map(str::to_string)
+            .unwrap_or_else(|| id.clone());
+        ItemRef {
+            index: i,
+            id,
+            title,
+        }
+    }
+
+    /// An item's title, from the model folder or the item features.
+    pub fn title(&self, i: u32) -> Option<&str> {
+        self.inner
+            .meta
+            .item_titles
+            .get(i as usize)
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.inner.context.items.as_ref().and_then(|f| f.title(i)))
+    }
+
+    fn scored(&self, rank: usize, s: &Scored) -> Recommended {
+        Recommended {
+            rank: rank + 1,
+            item: self.inner.items.id(s.item).to_string(),
+            title: self.title(s.item).map(str::to_string),
+            score: s.score,
+            explanation: None,
+        }
+    }
+
+    /// The index of a known item ID.
+    pub fn item_index(&self, id: &str) -> Result<u32> {
+        self.inner
+            .items
+            .get(id)
+            .ok_or_else(|| ServiceError::UnknownItem { id: id.to_string() })
+    }
+
+    fn items_of(&self, ids: &[String], field: &'static str) -> Result<(Vec<u32>, Vec<String>)> {
+        if ids.len() > MAX_HISTORY {
+            return Err(bad(field, format!("more than {MAX_HISTORY} items")));
+        }
+        let mut known = Vec::with_capacity(ids.len());
+        let mut ignored = Vec::new();
+        for id in ids {
+            match self.inner.items.get(id) {
+                Some(i) => known.push(i),
+                None => ignored.push(id.clone()),
+            }
+        }
+        Ok((known, ignored))
+    }
+
+    fn resolve(&self, s: &Subject) -> Result<Resolved> {
+        let m = &self.inner.model;
+        Ok(match s {
+            Subject::User { user } => match self.inner.users.get(user) {
+                Some(u) => {
+                    let (items, values) = m.history(u);
+                    Resolved {
+                        items: items.to_vec(),
+                        values: values.to_vec(),
+                        times: None,
+                        ordered: false,
+                        subject: SubjectInfo {
+                            kind: SubjectKind::User,
+                            user: Some(user.clone()),
+                            known: true,
+                            history_items: items.len(),
+                            user_index: Some(u),
+                        },
+                        ignored: Vec::new(),
+                    }
+                }
+                None => Resolved {
+                    items: Vec::new(),
+                    values: Vec::new(),
+                    times: None,
+                    ordered: false,
+                    subject: SubjectInfo {
+                        kind: SubjectKind::User,
+                        user: Some(user.clone()),
+                        known: false,
+                        history_items: 0,
+                        user_index: None,
+                    },
+                    ignored: Vec::new(),
+                },
+            },
+            Subject::History { history } => {
+                let (items, ignored) = self.items_of(history, "history")?;
+                let n = items.len();
+                Resolved {
+                    items,
+                    values: vec![1.0; n],
+                    times: None,
+                    ordered: false,
+                    subject: SubjectInfo {
+                        kind: SubjectKind::History,
+                        user: None,
+                        known: n > 0,
+                        history_items: n,
+                        user_index: None,
+                    },
+                    ignored,
+                }
+            }
+            Subject::Sequence { sequence } => {
+                if sequence.len() > MAX_HISTORY {
+                    return Err(bad("sequence", format!("more than {MAX_HISTORY} items")));
+                }
+                // Oldest first: events without a time keep their place.
+                let mut order: Vec<usize> = (0..sequence.len()).collect();
+                let timed = sequence.iter().all(|e| e.time.is_some());
+                if timed {
+                    order.sort_by_key(|&k| sequence[k].time);
+                }
+                let (mut items, mut values, mut times, mut ignored) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for k in order {
+                    let e = &sequence[k];
+                    let value = match (e.value, &e.event) {
+                        (Some(v), _) if !v.is_finite() => {
+                            return Err(bad(
+                                "sequence",
+                                format!("value {v} of {:?} is not finite", e.item),
+                            ))
+                        }
+                        (Some(v), _) => v,
+                        (None, Some(ev)) => self.inner.event_weights.weight(ev),
+                        (None, None) => 1.0,
+                    };
+                    match self.inner.items.get(&e.item) {
+                        Some(i) => {
+                            items.push(i);
+                            values.push(value);
+                            times.push(e.time.unwrap_or(0));
+                        }
+                        None => ignored.push(e.item.clone()),
+                    }
+                }
+                let n = items.len();
+                Resolved {
+                    items,
+                    values,
+                    times: timed.then_some(times),
+                    ordered: true,
+                    subject: SubjectInfo {
+                        kind: SubjectKind::Sequence,
+                        user: None,
+                        known: n > 0,
+                        history_items: n,
+                        user_index: None,
+                    },
+                    ignored,
+                }
+            }
+        })
+    }
+
+    /// The most popular items of the training data, leaving out `exclude`.
+    fn popular(&self, k: usize, exclude: &[u32], allow: Option<&[u32]>) -> Vec<Scored> {
+        let mut counts = self.inner.popularity.clone();
+        if let Some(allow) = allow {
+            let mut keep = vec![false; counts.len()];
+            allow.iter().for_each(|&i| keep[i as usize] = true);
+            for (c, k) in counts.iter_mut().zip(keep) {
+                if !k {
+                    *c = f32::NEG_INFINITY;
+                }
+            }
+        }
+        for &i in exclude {
+            counts[i as usize] = f32::NEG_INFINITY;
+        }
+        top_k(&counts, k)
+    }
+
+    /// Top-k recommendations for a user, a history or a sequence.
+    pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations> {
+        if req.k == 0 || req.k > MAX_K {
+            return Err(bad("k", format!("must be between 1 and {MAX_K}")));
+        }
+        let r = self.resolve(&req.subject)?;
+        let mut ignored = r.ignored.clone();
+        let (allow, unknown_allow) = match &req.allow {
+            Some(ids) => {
+                let (known, unknown) = self.items_of(ids, "allow")?;
+                (Some(known), unknown)
+            }
+            None => (None, Vec::new()),
+        };
+        let (deny, unknown_deny) = self.items_of(&req.deny, "deny")?;
+        ignored.extend(unknown_allow);
+        ignored.extend(unknown_deny);
+        let fallback = (!r.subject.known || r.items.is_empty()).then(|| Fallback {
+            strategy: "popularity".into(),
+            reason: if r.subject.kind == SubjectKind::User && !r.subject.known {
+                "the user is unknown to the model".into()
+            } else {
+                "no known items in the history".into()
+            },
+        });
+        let scored = if fallback.is_some() {
+            let mut exclude = deny.clone();
+            if req.exclude_seen {
+                exclude.extend(&r.items);
+            }
+            self.popular(req.k, &exclude, allow.as_deref())
+        } else {
+            self.inner.model.recommend(&Request {
+                query: r.query(),
+                k: req.k,
+                exclude_seen: req.exclude_seen,
+                allow: allow.as_deref(),
+                deny: &deny,
+            })?
+        };
+        let mut items: Vec<Recommended> = scored
+            .iter()
+            .enumerate()
+            .map(|(rank, s)| self.scored(rank, s))
+            .collect();
+        if req.explain {
+            let explained = self.explain_many(&r, &scored, req.k)?;
+            for (it, e) in items.iter_mut().zip(explained) {
+                it.explanation = Some(e);
+            }
+        }
+        Ok(Recommendations {
+            model: self.inner.model.spec().to_string(),
+            subject: r.subject,
+            fallback,
+            ignored_items: ignored,
+            items,
+        })
+    }
+
+    /// Top-k for every user the model knows (`recommendations.json`).
+    pub fn recommend_all(&self, k: usize) -> Result<AllRecommendations> {
+        if k == 0 || k > MAX_K {
+            return Err(bad("k", format!("must be between 1 and {MAX_K}")));
+        }
+        let m = &self.inner.model;
+        let users: Vec<u32> = (0..m.n_users() as u32).collect();
+        let recs = m.recommend_users(&users, k)?;
+        let users = users
+            .iter()
+            .zip(&recs)
+            .map(|(&u, r)| {
+                (
+                    self.inner.users.id(u).to_string(),
+                    r.iter()
+                        .enumerate()
+                        .map(|(rank, s)| self.scored(rank, s))
+                        .collect(),
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        Ok(AllRecommendations {
+            model: m.spec().to_string(),
+            k,
+            exclude_seen: true,
+            users,
+        })
+    }
+
+    fn explainer<'a>(&'a self, name: &'a dyn Fn(u32) -> ItemRef, n: usize) -> Explainer<'a> {
+        let c = &self.inner.context;
+        let mut x = Explainer::new(&self.inner.model, name);
+        x.n = n;
+        x.item_features = c
+            .items
+            .as_ref()
+            .and_then(|f| f.genre_like())
+            .map(|g| (g.codes.as_slice(), g.levels.as_slice()));
+        x.user_features = &c.users;
+        x.funnel = c.funnel.as_ref();
+        x.trend = c.trend.as_ref();
+        x
+    }
+
+    fn explain_many(&self, r: &Resolved, scored: &[Scored], n: usize) -> Result<Vec<Explained>> {
+        scored
+            .iter()
+            .map(|s| self.explain_resolved(r, s.item, n))
+            .collect()
+    }
+
+    fn explain_resolved(&self, r: &Resolved, item: u32, n: usize) -> Result<Explained> {
+        let name = |i: u32| self.item_ref(i);
+        let x = self.explainer(&name, n);
+        if r.items.is_empty() {
+            return Ok(x.explain_fallback(item));
+        }
+        let c = &self.inner.context;
+        let activity = match (&c.log, r.subject.user_index) {
+            (Some(log), Some(u)) => {
+                Activity::of_user(log, self.inner.users.id(u), &self.inner.items)
+            }
+            _ => None,
+        };
+        let session = activity
+            .as_ref()
+            .map(|a| a.latest_session(because_core::DEFAULT_SESSION_TIMEOUT_MS));
+        Ok(x.explain(
+            &because_explain::Subject {
+                items: &r.items,
+                values: &r.values,
+                user: r.subject.user_index,
+                latest_session: session.as_deref(),
+                activity: activity.as_ref(),
+            },
+            item,
+        )?)
+    }
+
+    /// Why `item` is (or would be) recommended to the subject. An unknown
+    /// user or an empty history gets the popularity fallback's reason.
+    pub fn explain(&self, req: &ExplainRequest) -> Result<ExplainResponse> {
+        if req.n == 0 || req.n > MAX_K {
+            return Err(bad("n", format!("must be between 1 and {MAX_K}")));
+        }
+        let item = self.item_index(&req.item)?;
+        let r = self.resolve(&req.subject)?;
+        let explanation = self.explain_resolved(&r, item, req.n)?;
+        let fallback = r.items.is_empty().then(|| Fallback {
+            strategy: "popularity".into(),
+            reason: if r.subject.known {
+                "no known items in the history".into()
+            } else {
+                "the user is unknown to the model".into()
+            },
+        });
+        Ok(ExplainResponse {
+            model: self.inner.model.spec().to_string(),
+            subject: r.subject,
+            fallback,
+            ignored_items: r.ignored,
+            explanation,
+        })
+    }
+
+    /// The items most similar to one item.
+    pub fn similar(&self, req: &SimilarRequest) -> Result<SimilarItems> {
+        if req.k == 0 || req.k > MAX_K {
+            return Err(bad("k", format!("must be between 1 and {MAX_K}")));
+        }
+        let item = self.item_index(&req.item)?;
+        let sim = self.inner.model.similar_items(item, req.k)?;
+        Ok(SimilarItems {
+            model: self.inner.model.spec().to_string(),
+            item: self.item_ref(item),
+            items: sim
+                .iter()
+                .enumerate()
+                .map(|(rank, s)| self.scored(rank, s))
+                .collect(),
+        })
+    }
+
+    /// How a subject's history drives its top recommendations: each
+    /// history item's exact contribution to each recommended item, and
+    /// their similarity (for figures and dashboards).
+    pub fn explanation_map(
+        &self,
+        subject: &Subject,
+        k: usize,
+        rows: usize,
+    ) -> Result<ExplanationMap> {
+        let r = self.resolve(subject)?;
+        if r.items.is_empty() {
+            return Err(bad("subject", "has no known history to map"));
+        }
+        let m = &self.inner.model;
+        let q = Query::History {
+            items: &r.items,
+            values: &r.values,
+        };
+        let recs = m.recommend(&Request::new(q, k.clamp(1, MAX_K)))?;
+        let targets: Vec<u32> = recs.iter().map(|s| s.item).collect();
+        let by_rec = because_explain::explain_many(m, &r.items, &r.values, &targets)?;
+        let weight = |e: &because_explain::Explanation, h: u32| {
+            e.contributions
+                .iter()
+                .find(|c| c.item == h)
+                .map_or(0.0, |c| c.weight)
+        };
+        let mut totals: Vec<(u32, f32)> = r
+            .items
+            .iter()
+            .map(|&h| (h, by_rec.iter().map(|e| weight(e, h).abs()).sum()))
+            .collect();
+        totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        totals.truncate(rows.max(1));
+        Ok(ExplanationMap {
+            history: totals.iter().map(|&(h, _)| self.item_ref(h)).collect(),
+            recommended: recs
+                .iter()
+                .enumerate()
+                .map(|(rank, s)| self.scored(rank, s))
+                .collect(),
+            contributions: totals
+                .iter()
+                .map(|&(h, _)| by_rec.iter().map(|e| weight(e, h)).collect())
+                .collect(),
+            similarity: totals
+                .iter()
+                .map(|&(h, _)| {
+                    targets
+                        .iter()
+                        .map(|&t| because_explain::global::item_similarity(m, h, t))
+                        .collect()
+                })
+                .collect(),
+            similarity_basis: if m.embeddings().is_some() {
+                "cosine of item embeddings".into()
+            } else {
+                "cosine of co-occurrence".into()
+            },
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! Requests and responses: plain serializable data in external IDs.
+
+use because_core::Capabilities;
+use because_explain::reasons::ItemRef;
+use because_explain::Explained;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Whose recommendations: a known user, an ad-hoc bag of items, or an
+/// ordered sequence of events. In JSON, one of `{"user": "42"}`,
+/// `{"history": ["50", "181"]}` or `{"sequence": [{"item": "50"}, ...]}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Subject {
+    /// A user by external ID (unknown users get the popularity fallback).
+    User {
+        /// The user's ID.
+        user: String,
+    },
+    /// Items the subject has, in no particular order, each with value 1.
+    History {
+        /// Item IDs.
+        history: Vec<String>,
+    },
+    /// Events in time order (sorted by `time` when every event has one).
+    Sequence {
+        /// The events.
+        sequence: Vec<SequenceEvent>,
+    },
+}
+
+/// One event of an ordered sequence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceEvent {
+    /// Item ID.
+    pub item: String,
+    /// Milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<i64>,
+    /// Event type (`view`, `cart`, `purchase`, ...): sets the value by the
+    /// default event weights when `value` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The event's value (1 when neither it nor `event` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+}
+
+fn default_k() -> usize {
+    10
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What to recommend.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecommendRequest {
+    /// Whose recommendations.
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// How many (default 10).
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// Leave out items the subject already has (default true).
+    #[serde(default = "yes")]
+    pub exclude_seen: bool,
+    /// Only these item IDs, if given.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Never these item IDs.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Explain each recommendation.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+impl RecommendRequest {
+    /// Top `k` for a subject, seen items excluded, no explanations.
+    pub fn new(subject: Subject, k: usize) -> RecommendRequest {
+        RecommendRequest {
+            subject,
+            k,
+            exclude_seen: true,
+            allow: None,
+            deny: Vec::new(),
+            explain: false,
+        }
+    }
+
+    /// Top `k` for a user by ID.
+    pub fn user(user: &str, k: usize) -> RecommendRequest {
+        RecommendRequest::new(
+            Subject::User {
+                user: user.to_string(),
+            },
+            k,
+        )
+    }
+}
+
+/// What kind of subject a response is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    /// A user by ID.
+    User,
+    /// An ad-hoc history.
+    History,
+    /// An ordered sequence.
+    Sequence,
+}
+
+/// Who a response is about, as the model saw it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SubjectInfo {
+    /// User, history or sequence.
+    pub kind: SubjectKind,
+    /// The user ID, for a user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Whether the model knows the user (or any item of the history).
+    pub known: bool,
+    /// How many known items the history has.
+    pub history_items: usize,
+    #[serde(skip)]
+    pub(crate) user_index: Option<u32>,
+}
+
+/// Why a response does not come from the model's personal scores.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fallback {
+    /// What was used instead (`popularity`: the most chosen items of the
+    /// training data).
+    pub strategy: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One recommended (or similar) item.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recommended {
+    /// 1-based rank.
+    pub rank: usize,
+    /// Item ID.
+    pub item: String,
+    /// Title, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Model score (higher is better; not comparable across models). For the
+    /// popularity fallback, the item's number of training interactions.
+    pub score: f32,
+    /// Why, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explained>,
+}
+
+/// Recommendations for one subject.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recommendations {
+    /// The model, as a full spec.
+    pub model: String,
+    /// Who they are for.
+    pub subject: SubjectInfo,
+    /// Set when the model could not personalize.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    /// Item IDs of the request the model does not know (ignored).
+    pub ignored_items: Vec<String>,
+    /// Best first.
+    pub items: Vec<Recommended>,
+}
+
+/// Top-k for every user the model knows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AllRecommendations {
+    /// The model, as a full spec.
+    pub model: String,
+    /// List length.
+    pub k: usize,
+    /// Whether seen items are left out (always).
+    pub exclude_seen: bool,
+    /// By user ID.
+    pub users: BTreeMap<String, Vec<Recommended>>,
+}
+
+fn default_n() -> usize {
+    10
+}
+
+/// Why an item is recommended to a subject.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExplainRequest {
+    /// Whose recommendation.
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// The item ID.
+    pub item: String,
+    /// The list length a counterfactual must push the item out of (default 10).
+    #[serde(default = "default_n")]
+    pub n: usize,
+}
+
+/// An explanation of one recommendation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExplainResponse {
+    /// The model, as a full spec.
+    pub model: String,
+    /// Who it is for.
+    pub subject: SubjectInfo,
+    /// Set when the model could not personalize.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+    /// Item IDs of the request the model does not know (ignored).
+    pub ignored_items: Vec<String>,
+    /// The explanation: score, contributions, typed reasons and narrative.
+    pub explanation: Explained,
+}
+
+/// Items similar to one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimilarRequest {
+    /// The item ID.
+    pub item: String,
+    /// How many (default 10).
+    #[serde(default = "default_k")]
+    pub k: usize,
+}
+
+/// The items most similar to one item.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SimilarItems {
+    /// The model, as a full spec.
+    pub model: String,
+    /// The item asked about.
+    pub item: ItemRef,
+    /// Most similar first (the item itself left out).
+    pub items: Vec<Recommended>,
+}
+
+/// The model's kind, parameters, sizes and capabilities.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// The kind.
+    pub kind: String,
+    /// The full spec.
+    pub spec: String,
+    /// Typed parameters, defaults included.
+    pub params: serde_json::Value,
+    /// Users known.
+    pub n_users: usize,
+    /// Items known.
+    pub n_items: usize,
+    /// What the model can do.
+    pub capabilities: Capabilities,
+    /// Fingerprint of the training data.
+    pub data_fingerprint: String,
+    /// Metrics saved with the model.
+    pub metrics: serde_json::Value,
+}
+
+/// A subject's history against its top recommendations: for figures and
+/// dashboards.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExplanationMap {
+    /// The history items that drive the recommendations most (rows).
+    pub history: Vec<ItemRef>,
+    /// The recommendations (columns).
+    pub recommended: Vec<Recommended>,
+    /// `contributions[r][c]`: history item `r`'s exact contribution to the
+    /// score of recommendation `c`.
+    pub contributions: Vec<Vec<f32>>,
+    /// `similarity[r][c]`: how similar the two items are.
+    pub similarity: Vec<Vec<f32>>,
+    /// What the similarity is.
+    pub similarity_basis: String,
+}
