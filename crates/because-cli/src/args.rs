@@ -47,6 +47,16 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Measure how faithful a model's explanations are.
     ExplainEval(ExplainEvalArgs),
+    /// List the model kinds with their parameters, defaults and capabilities.
+    Models,
+}
+
+/// Help text of `--model` flags: every registered kind and its parameters.
+fn model_help() -> String {
+    format!(
+        "The model, as `kind` or `kind:key=value,...`. Kinds and parameters (with defaults):\n{}",
+        because_models::registry::help()
+    )
 }
 
 /// Where the data is and how to read it.
@@ -389,8 +399,8 @@ pub struct TrainArgs {
     /// The data.
     #[command(flatten)]
     pub data: DataArgs,
-    /// The model, as `kind` or `kind:key=value,...` (kinds: pop, itemknn, ease, svd, als, bpr, mf).
-    #[arg(long, default_value = "ease")]
+    /// The model, as `kind` or `kind:key=value,...` (`because models` lists the kinds).
+    #[arg(long, long_help = model_help(), default_value = "ease")]
     pub model: String,
     /// Interaction values.
     #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
@@ -412,8 +422,8 @@ pub struct EvaluateArgs {
     /// The split.
     #[command(flatten)]
     pub split: SplitFlags,
-    /// Models to compare, comma-separated (`pop,itemknn,ease,svd,als,bpr`; parameters as `als:factors=32,regularization=5`).
-    #[arg(long, default_value = "pop,itemknn,ease,svd,als,bpr")]
+    /// Models to compare, comma-separated (`pop,itemknn,ease,svd,als,bpr`; parameters as `als:factors=32,regularization=5`; `because models` lists the kinds).
+    #[arg(long, long_help = model_help(), default_value = "pop,itemknn,ease,svd,als,bpr")]
     pub models: String,
     /// Cut-offs.
     #[arg(long, default_value = "5,10,20")]
@@ -542,8 +552,8 @@ pub struct ExplainEvalArgs {
     /// The data.
     #[command(flatten)]
     pub data: DataArgs,
-    /// The model to train and explain (ease, itemknn, svd, als, pop).
-    #[arg(long, default_value = "ease")]
+    /// The model to train and explain (`because models` lists the kinds).
+    #[arg(long, long_help = model_help(), default_value = "ease")]
     pub model: String,
     /// Users sampled (evenly) for the measurements.
     #[arg(long, default_value_t = 200)]

@@ -30,6 +30,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Similar(a) => crate::using::similar(&a),
         Command::Explain(a) => crate::using::explain(&a),
         Command::ExplainEval(a) => crate::modeling::explain_eval(&a),
+        Command::Models => {
+            models();
+            Ok(())
+        }
+    }
+}
+
+/// `because models`: the registry, as people read it.
+fn models() {
+    for e in because_models::registry::kinds() {
+        println!("{:<10} {}", e.name, e.about);
+        let params: Vec<String> = e
+            .defaults()
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::Null => format!("{k} (optional)"),
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        println!("{:<10} parameters: {}", "", params.join(", "));
+        println!("{:<10} can: {}", "", e.capabilities.names().join(", "));
     }
 }
 

@@ -1,15 +1,11 @@
-//! The `because` command line: thin glue over the library crates.
-
-mod args;
-mod commands;
-mod modeling;
-mod using;
+//! The `because` binary.
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = args::Cli::parse();
-    match commands::run(cli) {
+    because_cli::quiet_on_closed_pipe();
+    let cli = because_cli::Cli::parse();
+    match because_cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

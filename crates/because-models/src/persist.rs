@@ -144,6 +144,11 @@ impl TensorsOut {
         self.tensors
             .push((name.to_string(), Owned::F32(data.to_vec(), shape.to_vec())));
     }
+    /// A `u32` tensor of `shape` (row-major), such as item indices.
+    pub fn u32(&mut self, name: &str, data: &[u32], shape: &[usize]) {
+        self.tensors
+            .push((name.to_string(), Owned::U32(data.to_vec(), shape.to_vec())));
+    }
     /// A sparse matrix as three tensors, `{prefix}.indptr`, `.indices` and `.data`.
     pub fn csr(&mut self, prefix: &str, m: &CsrMatrix) {
         self.tensors.push((
@@ -257,6 +262,14 @@ impl TensorsIn<'_> {
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect())
     }
+    /// The `u32` tensor `name`, which must have `shape`.
+    pub fn u32(&self, name: &str, shape: &[usize]) -> Result<Vec<u32>> {
+        let v = self.view(name, Dtype::U32, shape)?;
+        Ok(v.data()
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
     fn len_of(&self, name: &str) -> Result<usize> {
         let v = self
             .st
@@ -273,12 +286,7 @@ impl TensorsIn<'_> {
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize)
             .collect();
         let nnz = self.len_of(&format!("{prefix}.indices"))?;
-        let iv = self.view(&format!("{prefix}.indices"), Dtype::U32, &[nnz])?;
-        let indices: Vec<u32> = iv
-            .data()
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let indices = self.u32(&format!("{prefix}.indices"), &[nnz])?;
         let data = self.f32(&format!("{prefix}.data"), &[nnz])?;
         Ok(CsrMatrix::from_parts(rows, cols, indptr, indices, data)?)
     }

@@ -284,7 +284,7 @@ impl Entry {
                 other => format!("{k}={other}"),
             })
             .collect();
-        format!("{} ({}): {}", self.name, self.about, params.join(", "))
+        format!("{}: {}  [{}]", self.name, params.join(", "), self.about)
     }
 }
 
