@@ -18,6 +18,12 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// No progress bars (they are shown only when standard error is a terminal).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Show more: a line per training epoch, with its loss and time.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Subcommands.

@@ -74,8 +74,11 @@ pub(crate) fn load(data: &DataArgs) -> anyhow::Result<(Loaded, ReadOptions)> {
 
 fn load_with(path: &Path, read: &ReadOptions, filters: &FilterOptions) -> anyhow::Result<Loaded> {
     let start = Instant::now();
+    let spinner = crate::progress::spinner(format!("reading {}", path.display()));
     let loaded = read_interactions(path, read)?;
+    spinner.set_message("cleaning and filtering");
     let loaded = apply_filters(loaded, filters)?;
+    spinner.finish_and_clear();
     print!("{}", loaded.report.summary());
     for step in loaded.report.steps.iter().skip(1) {
         println!(

@@ -7,12 +7,14 @@
 mod args;
 mod commands;
 mod modeling;
+mod progress;
 mod using;
 
 pub use args::Cli;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    progress::init(cli.quiet, cli.verbose);
     commands::run(cli)
 }
 

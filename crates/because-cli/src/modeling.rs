@@ -194,7 +194,9 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         loaded.dataset.has_ratings,
     );
     let start = Instant::now();
-    let model = spec.fit(&x)?;
+    let epochs = crate::progress::Epochs::new(spec.to_string());
+    let model = spec.fit_observed(&x, 0, &mut epochs.observer())?;
+    drop(epochs);
     let secs = start.elapsed().as_secs_f64();
     println!(
         "trained {} on {} interactions ({how}) in {secs:.2}s",

@@ -137,7 +137,10 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     if a.all {
         let h = open(&a.model, None)?;
         let start = Instant::now();
+        let spinner =
+            crate::progress::spinner(format!("recommending for {} users", h.users().len()));
         let all = h.recommend_all(a.k).map_err(flags)?;
+        spinner.finish_and_clear();
         let path = a
             .out
             .clone()

@@ -293,7 +293,16 @@ fn train_recommend_and_similar() {
     assert!(e.contains("--item: nope is unknown"), "{e}");
     // A reader that goes away (`because ... | head`) ends the command quietly.
     let mut child = Command::new(env!("CARGO_BIN_EXE_because"))
-        .args(["recommend", "--model", m, "--user", "1", "--k", "50", "--json"])
+        .args([
+            "recommend",
+            "--model",
+            m,
+            "--user",
+            "1",
+            "--k",
+            "50",
+            "--json",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -301,7 +310,10 @@ fn train_recommend_and_similar() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     // --json prints exactly the service's typed responses.
     let handle = because_service::ModelHandle::open(&model).unwrap();
     let json = ok(&[
