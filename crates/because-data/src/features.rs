@@ -98,22 +98,13 @@ impl Features {
     }
 }
 
-const ID_NAMES: [&str; 14] = [
-    "id",
-    "user",
-    "userid",
-    "visitorid",
-    "customerid",
-    "item",
-    "itemid",
-    "movieid",
-    "parentasin",
-    "asin",
-    "productid",
-    "articleid",
-    "trackid",
-    "bookid",
-];
+/// Names of the ID column of a feature file: `id`, or any name of a user
+/// or item column of a log.
+fn id_names() -> impl Iterator<Item = &'static str> {
+    std::iter::once("id")
+        .chain(crate::read::CANDIDATES[crate::read::USER].iter().copied())
+        .chain(crate::read::CANDIDATES[crate::read::ITEM].iter().copied())
+}
 const TITLE_NAMES: [&str; 5] = ["title", "name", "movietitle", "productname", "itemname"];
 const MULTI_NAMES: [&str; 5] = ["genres", "genre", "tags", "categories", "category"];
 
@@ -172,8 +163,7 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
             .iter()
             .position(|h| h == want)
             .or_else(|| norm.iter().position(|h| *h == normalize_name(want))),
-        None => ID_NAMES
-            .iter()
+        None => id_names()
             .find_map(|c| norm.iter().position(|h| h == c))
             .or(Some(0)),
     }

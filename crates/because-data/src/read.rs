@@ -51,13 +51,15 @@ impl std::str::FromStr for Format {
 
 /// The roles columns can play.
 pub const ROLES: [&str; 5] = ["user", "item", "rating", "time", "event"];
-const USER: usize = 0;
-const ITEM: usize = 1;
+pub(crate) const USER: usize = 0;
+pub(crate) const ITEM: usize = 1;
 const RATING: usize = 2;
 const TIME: usize = 3;
 const EVENT: usize = 4;
 
-const CANDIDATES: [&[&str]; 5] = [
+/// The names each role's column goes by (after [`normalize_name`]), most
+/// usual first: the one list of column aliases, for logs and feature files.
+pub(crate) const CANDIDATES: [&[&str]; 5] = [
     &[
         "user",
         "userid",
