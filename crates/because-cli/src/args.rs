@@ -468,7 +468,7 @@ pub struct TuneArgs {
     #[command(flatten)]
     pub split: SplitFlags,
     /// The model kind, optionally with fixed parameters (`als:iterations=10`).
-    #[arg(long)]
+    #[arg(long, long_help = model_help())]
     pub model: String,
     /// A parameter and its candidate values, `key=v1,v2,...`; repeat for more parameters.
     #[arg(long, required = true)]

@@ -9,8 +9,8 @@ use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
 use because_core::rng::Rng;
 use because_core::{
-    Capabilities, EpochObserver, Error, Interactions, ItemEmbeddings, Query, RatingPredictor,
-    Recommender, Result, Sequence,
+    Capabilities, Epoch, EpochObserver, Error, Interactions, ItemEmbeddings, Query,
+    RatingPredictor, Recommender, Result, Sequence,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,20 @@ impl Validate for MfParams {
 impl MfParams {
     /// Fits on the ratings (values) of `x`.
     pub fn fit(&self, x: &Interactions) -> Result<BiasedMf> {
+        self.fit_observed(x, 0, &mut because_core::no_observer())
+    }
+
+    /// Fits on the ratings of `x`, calling `observer` after every epoch
+    /// with the epoch's mean squared training error as its loss, and a
+    /// snapshot of the model every `every` epochs (never if 0).
+    pub fn fit_observed(
+        &self,
+        x: &Interactions,
+        every: usize,
+        observer: &mut EpochObserver<'_>,
+    ) -> Result<BiasedMf> {
         self.validate()?;
+        let start = std::time::Instant::now();
         let train = Train::new(x);
         let (nu, ni, f) = (train.ui.n_rows(), train.ui.n_cols(), self.factors);
         let nnz = train.ui.nnz();
@@ -87,13 +100,16 @@ impl MfParams {
             .collect();
         let mut order: Vec<usize> = (0..nnz).collect();
         let (lr, reg) = (self.learning_rate, self.regularization);
+        let mut epochs = self.epochs;
         for epoch in 0..self.epochs {
             Rng::stream(self.seed, epoch as u64 + 1).shuffle(&mut order);
+            let mut squared = 0.0f64;
             for &k in &order {
                 let (u, i) = (rows[k] as usize, train.ui.indices()[k] as usize);
                 let r = train.ui.data()[k];
                 let (pu, qi) = (&mut p[u * f..(u + 1) * f], &mut q[i * f..(i + 1) * f]);
                 let e = r - (mean + bu[u] + bi[i] + dot(pu, qi));
+                squared += (e as f64) * (e as f64);
                 bu[u] += lr * (e - reg * bu[u]);
                 bi[i] += lr * (e - reg * bi[i]);
                 for (a, b) in pu.iter_mut().zip(qi.iter_mut()) {
@@ -103,10 +119,36 @@ impl MfParams {
                 }
             }
             check_finite("mf", &format!("factors after epoch {}", epoch + 1), &q)?;
+            let snapshot = (every > 0 && (epoch + 1) % every == 0).then(|| BiasedMf {
+                params: MfParams {
+                    epochs: epoch + 1,
+                    ..self.clone()
+                },
+                train: train.clone(),
+                mean,
+                user_bias: bu.clone(),
+                item_bias: bi.clone(),
+                user_factors: p.clone(),
+                item_factors: q.clone(),
+            });
+            let report = Epoch {
+                epoch: epoch + 1,
+                of: self.epochs,
+                loss: Some(squared / nnz as f64),
+                elapsed: start.elapsed(),
+                model: snapshot.as_ref().map(|m| m as &dyn Recommender),
+            };
+            if observer(&report).is_break() {
+                epochs = epoch + 1;
+                break;
+            }
         }
         check_finite("mf", "user factors", &p)?;
         Ok(BiasedMf {
-            params: self.clone(),
+            params: MfParams {
+                epochs,
+                ..self.clone()
+            },
             train,
             mean,
             user_bias: bu,
@@ -189,10 +231,16 @@ impl ModelKind for BiasedMf {
         ..Capabilities::NONE
     };
     const RATINGS: bool = true;
+    const EPOCHS: Option<&'static str> = Some("epochs");
     const EXAMPLE: &'static str = "factors=4,epochs=5";
     crate::common::kind_accessors!(MfParams);
-    fn fit(p: &MfParams, x: &Interactions, _: usize, _: &mut EpochObserver<'_>) -> Result<Self> {
-        p.fit(x)
+    fn fit(
+        p: &MfParams,
+        x: &Interactions,
+        every: usize,
+        observer: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        p.fit_observed(x, every, observer)
     }
     fn save(&self, out: &mut TensorsOut) {
         let (nu, ni, k) = (

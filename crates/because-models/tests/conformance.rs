@@ -232,13 +232,16 @@ fn observers_see_every_epoch_and_can_stop_training() {
         ("als:factors=8,iterations=6", 1, vec![1, 2, 3]),
         ("bpr:factors=8,epochs=12", 4, vec![1, 2, 3, 4, 5, 6, 7, 8]),
         ("ease:lambda=5", 1, vec![1]),
+        ("mf:factors=4,epochs=6", 2, vec![1, 2, 3, 4]),
     ] {
         let s: ModelSpec = spec.parse().unwrap();
         let mut seen = Vec::new();
         let stop_at = *expected.last().unwrap();
+        let mut losses = Vec::new();
         let m = s
             .fit_observed(&x, every, &mut |e| {
                 seen.push(e.epoch);
+                losses.extend(e.loss);
                 assert!(e.epoch <= e.of);
                 if e.epoch % every.max(1) == 0 {
                     assert!(e.model.is_some(), "{spec}: snapshot at {}", e.epoch);
@@ -251,6 +254,12 @@ fn observers_see_every_epoch_and_can_stop_training() {
             })
             .unwrap();
         assert_eq!(seen, expected, "{spec}");
+        // A model that reports a loss reports it every epoch, and SGD on
+        // squared error brings it down.
+        if !losses.is_empty() {
+            assert_eq!(losses.len(), seen.len(), "{spec}");
+            assert!(losses.last() < losses.first(), "{spec}: {losses:?}");
+        }
         // The stopped model equals a model trained for that many epochs.
         if let Some(key) = s.epoch_key() {
             let direct = s.clone().with(key, stop_at).fit(&x).unwrap();
