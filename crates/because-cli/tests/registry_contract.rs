@@ -166,6 +166,8 @@ fn an_outside_model_gets_everything_from_one_registration() {
         .fit(&x)
         .unwrap();
     check_recommender(&model, &x);
+    // What it declares (ordered sequences, fold-in, nothing else) is true.
+    because_models::testing::check_capabilities(&model, &x);
     // Order matters: a sequence is scored from its latest item.
     let (a, b) = (x.user_items(0)[0], x.user_items(0)[1]);
     let forward = model
@@ -232,6 +234,14 @@ fn an_outside_model_gets_everything_from_one_registration() {
     let loaded = persist::load(&folder).unwrap();
     assert_eq!(loaded.model.kind(), "markov");
     because_cli::run_args(["because", "recommend", "--model", out, "--user", "1"]).unwrap();
+    // The service behind `recommend` serves it as any other model.
+    let handle = because_service::ModelHandle::open(&folder).unwrap();
+    let recs = handle
+        .recommend(&because_service::RecommendRequest::user("1", 5))
+        .unwrap();
+    assert!(recs.fallback.is_none() && recs.items.len() == 5);
+    assert!(recs.model.starts_with("markov:"), "{}", recs.model);
+    assert!(!handle.info().capabilities.exact_decomposition);
     let item = loaded.meta.item_ids[0].clone();
     let e = because_cli::run_args([
         "because", "explain", "--model", out, "--user", "1", "--item", &item,

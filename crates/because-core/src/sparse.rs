@@ -68,7 +68,7 @@ impl CsrMatrix {
         data: Vec<f32>,
     ) -> crate::Result<CsrMatrix> {
         let bad = |m: String| Err(crate::Error::Shape(m));
-        if indptr.len() != n_rows + 1
+        if n_rows.checked_add(1) != Some(indptr.len())
             || indptr[0] != 0
             || indptr[n_rows] != indices.len()
             || indices.len() != data.len()
@@ -82,8 +82,8 @@ impl CsrMatrix {
             ));
         }
         for r in 0..n_rows {
-            if indptr[r] > indptr[r + 1] {
-                return bad(format!("indptr decreases at row {r}"));
+            if indptr[r] > indptr[r + 1] || indptr[r + 1] > indices.len() {
+                return bad(format!("indptr decreases or overruns at row {r}"));
             }
             let row = &indices[indptr[r]..indptr[r + 1]];
             if row.windows(2).any(|w| w[0] >= w[1])
@@ -174,6 +174,19 @@ impl CsrMatrix {
     /// Approximate heap size in bytes.
     pub fn heap_bytes(&self) -> usize {
         self.indptr.capacity() * 8 + self.indices.capacity() * 4 + self.data.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use super::CsrMatrix;
+
+    #[test]
+    fn inconsistent_parts_are_errors_not_panics() {
+        assert!(CsrMatrix::from_parts(2, 3, vec![0, 100, 5], vec![0; 5], vec![0.0; 5]).is_err());
+        assert!(CsrMatrix::from_parts(usize::MAX, 3, vec![0], vec![], vec![]).is_err());
+        assert!(CsrMatrix::from_parts(1, 3, vec![0, 2], vec![1, 1], vec![0.0; 2]).is_err());
+        assert!(CsrMatrix::from_parts(1, 3, vec![0, 2], vec![0, 2], vec![0.0; 2]).is_ok());
     }
 }
 

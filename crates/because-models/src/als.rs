@@ -521,7 +521,7 @@ impl ModelKind for Als {
 
 impl Recommender for Als {
     fn kind(&self) -> &'static str {
-        "als"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {

@@ -456,7 +456,7 @@ impl ModelKind for Bpr {
 
 impl Recommender for Bpr {
     fn kind(&self) -> &'static str {
-        "bpr"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {

@@ -147,7 +147,7 @@ impl ModelKind for Ease {
 
 impl Recommender for Ease {
     fn kind(&self) -> &'static str {
-        "ease"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {

@@ -251,7 +251,7 @@ impl ModelKind for ItemKnn {
 
 impl Recommender for ItemKnn {
     fn kind(&self) -> &'static str {
-        "itemknn"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {

@@ -37,6 +37,7 @@ pub mod persist;
 mod popularity;
 pub mod registry;
 mod svd;
+pub mod testing;
 mod userknn;
 
 pub use als::{Als, AlsParams, Solver};

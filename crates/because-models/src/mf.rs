@@ -270,7 +270,7 @@ impl ModelKind for BiasedMf {
 
 impl Recommender for BiasedMf {
     fn kind(&self) -> &'static str {
-        "mf"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {

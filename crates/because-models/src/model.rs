@@ -67,7 +67,8 @@ impl ModelSpec {
 
     /// The same spec with one more parameter.
     pub fn with(mut self, key: &str, value: impl ToString) -> ModelSpec {
-        self.params.insert(key.to_string(), value.to_string());
+        self.params
+            .insert(key.trim().replace('-', "_"), value.to_string());
         self
     }
 
@@ -296,6 +297,31 @@ mod tests {
                 .parse::<ModelSpec>()
                 .unwrap()
                 .fit(&x)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{spec}: {e}");
+        }
+    }
+
+    #[test]
+    fn edge_values_resolve_or_name_their_key() {
+        let ok = |s: &str| s.parse::<ModelSpec>().unwrap().resolve().unwrap();
+        let v = ok("als:seed=18446744073709551615");
+        assert_eq!(v["seed"], u64::MAX);
+        assert!(ok("pop:window_days=none")["window_days"].is_null());
+        assert_eq!(ok("pop:window_days=7")["window_days"], 7.0);
+        for (spec, key) in [
+            ("bpr:learning_rate=1e39", "learning_rate"),
+            ("als:alpha=inf", "alpha"),
+            ("als:alpha=nan", "alpha"),
+            ("als:seed=-1", "seed"),
+            ("als:factors=", "factors"),
+            ("pop:window_days=1e-12", "window_days"),
+        ] {
+            let e = spec
+                .parse::<ModelSpec>()
+                .unwrap()
+                .resolve()
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(&format!("`{key}`")), "{spec}: {e}");

@@ -327,24 +327,25 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         .ok_or_else(|| invalid("no n_items".into()))? as usize;
     let entry = registry::lookup(kind).map_err(|e| invalid(e.to_string()))?;
     // Loading checks the parameters exactly as fitting does.
-    let mut given = BTreeMap::new();
-    if let Some(p) = m["params"].as_object() {
-        for (k, v) in p {
-            match v {
-                Value::Null => {}
-                Value::String(s) => {
-                    given.insert(k.clone(), s.clone());
-                }
-                other => {
-                    given.insert(k.clone(), other.to_string());
-                }
+    let given = match &m["params"] {
+        Value::Object(p) => p.clone(),
+        Value::Null => serde_json::Map::new(),
+        _ => return Err(invalid("params is not an object".into())),
+    };
+    // Folders written before parameters were typed hold them as text.
+    let mut typed = serde_json::Map::new();
+    for (k, v) in given {
+        let v = match (&v, entry.defaults().get(&k)) {
+            (Value::String(s), Some(d)) if !d.is_string() => {
+                registry::coerce(&k, s, d).map_err(|e| invalid(format!("params: {e}")))?
             }
-        }
-    } else if !m["params"].is_null() {
-        return Err(invalid("params is not an object".into()));
+            _ => v,
+        };
+        typed.insert(k, v);
     }
+    let given = typed;
     let params = entry
-        .resolve(&given)
+        .resolve_typed(&given)
         .map_err(|e| invalid(format!("params: {e}")))?;
     let tpath = dir.join("model.safetensors");
     let bytes = std::fs::read(&tpath).map_err(|e| PersistError::Io {

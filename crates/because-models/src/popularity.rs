@@ -21,9 +21,9 @@ pub struct PopularityParams {
 impl Validate for PopularityParams {
     fn validate(&self) -> Result<()> {
         match self.window_days {
-            Some(d) if !(d > 0.0 && d.is_finite()) => Err(Error::param(
+            Some(d) if !(d * 86_400_000.0 >= 1.0 && d < 1e9) => Err(Error::param(
                 "window_days",
-                "must be a positive number of days",
+                "must be a positive number of days (at least a millisecond, below a billion days)",
             )),
             _ => Ok(()),
         }
@@ -46,7 +46,7 @@ impl PopularityParams {
         let latest = x.times().iter().copied().max().unwrap_or(0);
         let mut counts = vec![0.0f32; x.n_items()];
         for (k, &i) in x.items().iter().enumerate() {
-            if window_ms.is_none_or(|w| x.times()[k] > latest - w) {
+            if window_ms.is_none_or(|w| x.times()[k] > latest.saturating_sub(w)) {
                 counts[i as usize] += 1.0;
             }
         }
@@ -114,7 +114,7 @@ impl ModelKind for Popularity {
 
 impl Recommender for Popularity {
     fn kind(&self) -> &'static str {
-        "pop"
+        <Self as ModelKind>::NAME
     }
     fn n_users(&self) -> usize {
         self.train.ui.n_rows()

@@ -130,7 +130,7 @@ pub struct Entry {
     /// A small configuration for tests.
     pub example: &'static str,
     defaults: Value,
-    check: fn(Value) -> Result<Value>,
+    check: fn(Value, bool) -> Result<Value>,
     fit: fn(&Value, &Interactions, usize, &mut EpochObserver<'_>) -> Result<Arc<dyn Erased>>,
     load: fn(&Value, Train, &TensorsIn<'_>) -> std::result::Result<Arc<dyn Erased>, PersistError>,
     type_id: fn() -> std::any::TypeId,
@@ -142,11 +142,25 @@ impl Debug for Entry {
     }
 }
 
-fn check_params<K: ModelKind>(v: Value) -> Result<Value> {
-    let p: K::Params = serde_json::from_value(v)
+/// Deserializes `v` as `K`'s parameters, validates them when `validate`,
+/// and returns them canonical. A value that does not survive the round trip
+/// (a float beyond `f32`'s range becomes infinite, and JSON has no infinity)
+/// is an error naming its key.
+fn check_params<K: ModelKind>(v: Value, validate: bool) -> Result<Value> {
+    let p: K::Params = serde_json::from_value(v.clone())
         .map_err(|e| Error::param("model", format!("{}: {e}", K::NAME)))?;
-    p.validate()?;
-    Ok(canonical(&p))
+    if validate {
+        p.validate()?;
+    }
+    let out = canonical(&p);
+    if let (Some(given), Some(back)) = (v.as_object(), out.as_object()) {
+        for (k, g) in given {
+            if !g.is_null() && back.get(k).is_none_or(Value::is_null) {
+                return Err(Error::param(k.clone(), format!("{g} is out of range")));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn fit_erased<K: ModelKind>(
@@ -223,32 +237,46 @@ impl Entry {
     /// defaults, checks each value's type and the whole set, and returns the
     /// canonical parameters with defaults filled in. Every error names the key.
     pub fn resolve(&self, given: &BTreeMap<String, String>) -> Result<Value> {
+        let mut typed = Map::new();
+        for (key, text) in given {
+            let default = self.default_of(key)?;
+            typed.insert(key.clone(), coerce(key, text, default)?);
+        }
+        self.resolve_typed(&typed)
+    }
+
+    /// Checks typed parameters (as a manifest stores them) over the
+    /// defaults: each value's type alone, so that a wrong one names its key,
+    /// then the whole set with [`Validate`].
+    pub fn resolve_typed(&self, given: &Map<String, Value>) -> Result<Value> {
         let defaults = self.defaults();
         let mut merged = defaults.clone();
-        for (key, text) in given {
-            let Some(default) = defaults.get(key) else {
-                return Err(Error::param(
-                    key.clone(),
-                    format!(
-                        "{} has no parameter {key:?} (it has {})",
-                        self.name,
-                        self.keys().join(", ")
-                    ),
-                ));
-            };
-            let value = coerce(key, text, default)?;
-            // Checked alone first, so that a wrong value names its key.
+        for (key, value) in given {
+            self.default_of(key)?;
             let mut one = defaults.clone();
             one.insert(key.clone(), value.clone());
-            (self.check)(Value::Object(one)).map_err(|e| match e {
+            (self.check)(Value::Object(one), false).map_err(|e| match e {
                 Error::InvalidParam { name, reason } if name == "model" => {
-                    Error::param(key.clone(), format!("{text:?}: {reason}"))
+                    Error::param(key.clone(), format!("{value}: {reason}"))
                 }
                 other => other,
             })?;
-            merged.insert(key.clone(), value);
+            merged.insert(key.clone(), value.clone());
         }
-        (self.check)(Value::Object(merged))
+        (self.check)(Value::Object(merged), true)
+    }
+
+    fn default_of(&self, key: &str) -> Result<&Value> {
+        self.defaults().get(key).ok_or_else(|| {
+            Error::param(
+                key.to_string(),
+                format!(
+                    "{} has no parameter {key:?} (it has {})",
+                    self.name,
+                    self.keys().join(", ")
+                ),
+            )
+        })
     }
 
     /// Fits with resolved parameters (from [`Entry::resolve`]).
@@ -289,12 +317,18 @@ impl Entry {
 }
 
 /// Reads `text` as the type of `default`.
-fn coerce(key: &str, text: &str, default: &Value) -> Result<Value> {
+pub(crate) fn coerce(key: &str, text: &str, default: &Value) -> Result<Value> {
     let text = text.trim();
     let bad = |what: &str| Error::param(key.to_string(), format!("{text:?} is not {what}"));
+    let integer = |t: &str| -> Option<Value> {
+        t.parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| t.parse::<u64>().map(Value::from))
+            .ok()
+    };
     let number = |t: &str| -> Option<Value> {
-        if let Ok(i) = t.parse::<i64>() {
-            return Some(Value::from(i));
+        if let Some(i) = integer(t) {
+            return Some(i);
         }
         t.parse::<f64>()
             .ok()
@@ -303,11 +337,19 @@ fn coerce(key: &str, text: &str, default: &Value) -> Result<Value> {
     };
     Ok(match default {
         Value::Number(n) if n.is_u64() || n.is_i64() => {
-            Value::from(text.parse::<i64>().map_err(|_| bad("an integer"))?)
+            integer(text).ok_or_else(|| bad("an integer"))?
         }
         Value::Number(_) => number(text).ok_or_else(|| bad("a finite number"))?,
-        Value::Bool(_) => Value::Bool(text.parse().map_err(|_| bad("true or false"))?),
-        Value::Null if text.is_empty() || text == "none" => Value::Null,
+        Value::Bool(_) => Value::Bool(
+            text.to_lowercase()
+                .parse()
+                .map_err(|_| bad("true or false"))?,
+        ),
+        Value::Null
+            if text.is_empty() || ["none", "null"].contains(&text.to_lowercase().as_str()) =>
+        {
+            Value::Null
+        }
         Value::Null => number(text)
             .or_else(|| text.parse::<bool>().ok().map(Value::Bool))
             .unwrap_or_else(|| Value::String(text.to_string())),
@@ -344,6 +386,16 @@ fn registry() -> &'static RwLock<Vec<&'static Entry>> {
 /// Adds `K` to the registry (once; registering it again does nothing). A
 /// different kind with the same name is an error.
 pub fn register<K: ModelKind>() -> Result<()> {
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if K::NAME.is_empty() || !K::NAME.chars().all(valid) {
+        return Err(Error::param(
+            "model",
+            format!(
+                "{:?} is not a valid kind name (lowercase letters, digits, _ and -)",
+                K::NAME
+            ),
+        ));
+    }
     let mut r = registry().write().unwrap_or_else(|e| e.into_inner());
     if let Some(e) = r.iter().find(|e| e.name == K::NAME) {
         if (e.type_id)() == std::any::TypeId::of::<K>() {

@@ -204,7 +204,7 @@ impl ModelKind for PureSvd {
 
 impl Recommender for PureSvd {
     fn kind(&self) -> &'static str {
-        "svd"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {

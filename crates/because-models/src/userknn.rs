@@ -149,7 +149,7 @@ impl ModelKind for UserKnn {
 
 impl Recommender for UserKnn {
     fn kind(&self) -> &'static str {
-        "userknn"
+        <Self as ModelKind>::NAME
     }
     crate::common::train_accessors!();
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
