@@ -13,7 +13,6 @@ use crate::{registry, Model};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

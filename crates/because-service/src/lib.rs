@@ -117,6 +117,9 @@ pub const MAX_K: usize = 10_000;
 /// The most history or sequence items one request may carry.
 pub const MAX_HISTORY: usize = 100_000;
 
+/// The most recommendations one request may ask to explain.
+pub const MAX_EXPLAINED: usize = 100;
+
 struct Inner {
     model: Model,
     meta: Meta,
@@ -195,10 +198,23 @@ impl ModelHandle {
         }
         let users = Vocab::from_ids(&meta.user_ids);
         let items = Vocab::from_ids(&meta.item_ids);
-        let iu = &model.train().iu;
-        let popularity = (0..model.n_items())
-            .map(|i| iu.row_indices(i).len() as f32)
-            .collect();
+        if users.len() != model.n_users() || items.len() != model.n_items() {
+            return Err(bad(
+                "meta",
+                "user or item IDs repeat (after normalizing integers), so they cannot name the model's users and items",
+            ));
+        }
+        // The model's own popularity when it is a popularity model (its
+        // window), otherwise the number of training users of each item.
+        let popularity = match model.popularity() {
+            Some(p) => p.item_counts().to_vec(),
+            None => {
+                let iu = &model.train().iu;
+                (0..model.n_items())
+                    .map(|i| iu.row_indices(i).len() as f32)
+                    .collect()
+            }
+        };
         Ok(ModelHandle {
             inner: Arc::new(Inner {
                 model,
@@ -368,7 +384,10 @@ impl ModelHandle {
                 },
             },
             Subject::History { history } => {
-                let (items, ignored) = self.items_of(history, "history")?;
+                let (mut items, ignored) = self.items_of(history, "history")?;
+                // A bag: repeated items count once, as in training.
+                items.sort_unstable();
+                items.dedup();
                 let n = items.len();
                 Resolved {
                     items,
@@ -400,10 +419,13 @@ impl ModelHandle {
                 for k in order {
                     let e = &sequence[k];
                     let value = match (e.value, &e.event) {
-                        (Some(v), _) if !v.is_finite() => {
+                        (Some(v), _) if !(v.is_finite() && v >= 0.0) => {
                             return Err(bad(
                                 "sequence",
-                                format!("value {v} of {:?} is not finite", e.item),
+                                format!(
+                                    "value {v} of {:?} is not a finite non-negative number",
+                                    e.item
+                                ),
                             ))
                         }
                         (Some(v), _) => v,
@@ -435,6 +457,18 @@ impl ModelHandle {
                     ignored,
                 }
             }
+        })
+    }
+
+    /// Why the model cannot personalize for `r`, if it cannot.
+    fn fallback(r: &Resolved) -> Option<Fallback> {
+        (r.items.is_empty() && r.subject.user_index.is_none()).then(|| Fallback {
+            strategy: "popularity".into(),
+            reason: if r.subject.kind == SubjectKind::User && !r.subject.known {
+                "the user is unknown to the model".into()
+            } else {
+                "no known items in the history".into()
+            },
         })
     }
 
@@ -473,14 +507,13 @@ impl ModelHandle {
         let (deny, unknown_deny) = self.items_of(&req.deny, "deny")?;
         ignored.extend(unknown_allow);
         ignored.extend(unknown_deny);
-        let fallback = (!r.subject.known || r.items.is_empty()).then(|| Fallback {
-            strategy: "popularity".into(),
-            reason: if r.subject.kind == SubjectKind::User && !r.subject.known {
-                "the user is unknown to the model".into()
-            } else {
-                "no known items in the history".into()
-            },
-        });
+        if req.explain && req.k > MAX_EXPLAINED {
+            return Err(bad(
+                "k",
+                format!("at most {MAX_EXPLAINED} recommendations are explained in one request"),
+            ));
+        }
+        let fallback = Self::fallback(&r);
         let scored = if fallback.is_some() {
             let mut exclude = deny.clone();
             if req.exclude_seen {
@@ -501,10 +534,18 @@ impl ModelHandle {
             .enumerate()
             .map(|(rank, s)| self.scored(rank, s))
             .collect();
+        let mut explanations_unsupported = None;
         if req.explain {
-            let explained = self.explain_many(&r, &scored, req.k)?;
-            for (it, e) in items.iter_mut().zip(explained) {
-                it.explanation = Some(e);
+            for (it, s) in items.iter_mut().zip(&scored) {
+                match self.explain_resolved(&r, s.item, req.k) {
+                    Ok(e) => it.explanation = Some(e),
+                    // The list stands without explanations for models that have none.
+                    Err(ServiceError::Model(e @ because_core::Error::Unsupported { .. })) => {
+                        explanations_unsupported = Some(e.to_string());
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(Recommendations {
@@ -512,6 +553,7 @@ impl ModelHandle {
             subject: r.subject,
             fallback,
             ignored_items: ignored,
+            explanations_unsupported,
             items,
         })
     }
@@ -560,13 +602,6 @@ impl ModelHandle {
         x
     }
 
-    fn explain_many(&self, r: &Resolved, scored: &[Scored], n: usize) -> Result<Vec<Explained>> {
-        scored
-            .iter()
-            .map(|s| self.explain_resolved(r, s.item, n))
-            .collect()
-    }
-
     fn explain_resolved(&self, r: &Resolved, item: u32, n: usize) -> Result<Explained> {
         let name = |i: u32| self.item_ref(i);
         let x = self.explainer(&name, n);
@@ -604,14 +639,7 @@ impl ModelHandle {
         let item = self.item_index(&req.item)?;
         let r = self.resolve(&req.subject)?;
         let explanation = self.explain_resolved(&r, item, req.n)?;
-        let fallback = r.items.is_empty().then(|| Fallback {
-            strategy: "popularity".into(),
-            reason: if r.subject.known {
-                "no known items in the history".into()
-            } else {
-                "the user is unknown to the model".into()
-            },
-        });
+        let fallback = Self::fallback(&r);
         Ok(ExplainResponse {
             model: self.inner.model.spec().to_string(),
             subject: r.subject,
@@ -648,16 +676,22 @@ impl ModelHandle {
         k: usize,
         rows: usize,
     ) -> Result<ExplanationMap> {
+        if k == 0 || k > MAX_EXPLAINED {
+            return Err(bad("k", format!("must be between 1 and {MAX_EXPLAINED}")));
+        }
+        if rows == 0 || rows > MAX_EXPLAINED {
+            return Err(bad(
+                "rows",
+                format!("must be between 1 and {MAX_EXPLAINED}"),
+            ));
+        }
         let r = self.resolve(subject)?;
         if r.items.is_empty() {
             return Err(bad("subject", "has no known history to map"));
         }
         let m = &self.inner.model;
-        let q = Query::History {
-            items: &r.items,
-            values: &r.values,
-        };
-        let recs = m.recommend(&Request::new(q, k.clamp(1, MAX_K)))?;
+        // The same top k that `recommend` gives.
+        let recs = m.recommend(&Request::new(r.query(), k))?;
         let targets: Vec<u32> = recs.iter().map(|s| s.item).collect();
         let by_rec = because_explain::explain_many(m, &r.items, &r.values, &targets)?;
         let weight = |e: &because_explain::Explanation, h: u32| {
@@ -672,7 +706,7 @@ impl ModelHandle {
             .map(|&h| (h, by_rec.iter().map(|e| weight(e, h).abs()).sum()))
             .collect();
         totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        totals.truncate(rows.max(1));
+        totals.truncate(rows);
         Ok(ExplanationMap {
             history: totals.iter().map(|&(h, _)| self.item_ref(h)).collect(),
             recommended: recs

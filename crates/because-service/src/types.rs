@@ -33,7 +33,8 @@ pub enum Subject {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceEvent {
-    /// Item ID.
+    /// Item ID (a number is read as its decimal text).
+    #[serde(deserialize_with = "id_text")]
     pub item: String,
     /// Milliseconds since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,6 +48,10 @@ pub struct SequenceEvent {
     pub value: Option<f32>,
 }
 
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Id::deserialize(d).map(String::from)
+}
+
 fn default_k() -> usize {
     10
 }
@@ -55,8 +60,103 @@ fn yes() -> bool {
     true
 }
 
-/// What to recommend.
+/// An ID as JSON gives it: text, or a number (read as its decimal text).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Text(String),
+    Int(i64),
+    UInt(u64),
+}
+
+impl From<Id> for String {
+    fn from(id: Id) -> String {
+        match id {
+            Id::Text(s) => s,
+            Id::Int(i) => i.to_string(),
+            Id::UInt(u) => u.to_string(),
+        }
+    }
+}
+
+fn ids(v: Vec<Id>) -> Vec<String> {
+    v.into_iter().map(String::from).collect()
+}
+
+/// A subject as JSON gives it: exactly one of the three fields.
+fn subject(
+    user: Option<Id>,
+    history: Option<Vec<Id>>,
+    sequence: Option<Vec<SequenceEvent>>,
+) -> Result<Subject, String> {
+    match (user, history, sequence) {
+        (Some(u), None, None) => Ok(Subject::User { user: u.into() }),
+        (None, Some(h), None) => Ok(Subject::History { history: ids(h) }),
+        (None, None, Some(s)) => Ok(Subject::Sequence { sequence: s }),
+        (None, None, None) => Err("give one of `user`, `history` or `sequence`".into()),
+        _ => Err("give only one of `user`, `history` or `sequence`".into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecommendJson {
+    user: Option<Id>,
+    history: Option<Vec<Id>>,
+    sequence: Option<Vec<SequenceEvent>>,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default = "yes")]
+    exclude_seen: bool,
+    #[serde(default)]
+    allow: Option<Vec<Id>>,
+    #[serde(default)]
+    deny: Vec<Id>,
+    #[serde(default)]
+    explain: bool,
+}
+
+impl TryFrom<RecommendJson> for RecommendRequest {
+    type Error = String;
+    fn try_from(j: RecommendJson) -> Result<Self, String> {
+        Ok(RecommendRequest {
+            subject: subject(j.user, j.history, j.sequence)?,
+            k: j.k,
+            exclude_seen: j.exclude_seen,
+            allow: j.allow.map(ids),
+            deny: ids(j.deny),
+            explain: j.explain,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainJson {
+    user: Option<Id>,
+    history: Option<Vec<Id>>,
+    sequence: Option<Vec<SequenceEvent>>,
+    item: Id,
+    #[serde(default = "default_n")]
+    n: usize,
+}
+
+impl TryFrom<ExplainJson> for ExplainRequest {
+    type Error = String;
+    fn try_from(j: ExplainJson) -> Result<Self, String> {
+        Ok(ExplainRequest {
+            subject: subject(j.user, j.history, j.sequence)?,
+            item: j.item.into(),
+            n: j.n,
+        })
+    }
+}
+
+/// What to recommend. As JSON, `{"user": "42", "k": 10}` (or `history` or
+/// `sequence` in place of `user`); unknown fields are refused, and IDs may
+/// be numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RecommendJson")]
 pub struct RecommendRequest {
     /// Whose recommendations.
     #[serde(flatten)]
@@ -151,7 +251,8 @@ pub struct Recommended {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Model score (higher is better; not comparable across models). For the
-    /// popularity fallback, the item's number of training interactions.
+    /// popularity fallback, the popularity model's count, or else the number
+    /// of training users who have the item.
     pub score: f32,
     /// Why, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +271,9 @@ pub struct Recommendations {
     pub fallback: Option<Fallback>,
     /// Item IDs of the request the model does not know (ignored).
     pub ignored_items: Vec<String>,
+    /// Set when explanations were asked for but the model has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanations_unsupported: Option<String>,
     /// Best first.
     pub items: Vec<Recommended>,
 }
@@ -191,8 +295,10 @@ fn default_n() -> usize {
     10
 }
 
-/// Why an item is recommended to a subject.
+/// Why an item is recommended to a subject. As JSON, like
+/// [`RecommendRequest`] with `item` and `n`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ExplainJson")]
 pub struct ExplainRequest {
     /// Whose recommendation.
     #[serde(flatten)]
@@ -224,7 +330,8 @@ pub struct ExplainResponse {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimilarRequest {
-    /// The item ID.
+    /// The item ID (a number is read as its decimal text).
+    #[serde(deserialize_with = "id_text")]
     pub item: String,
     /// How many (default 10).
     #[serde(default = "default_k")]

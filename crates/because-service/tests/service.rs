@@ -177,6 +177,34 @@ fn unknown_users_and_items_fall_back_and_are_reported() {
         ))
         .unwrap();
     assert!(r.fallback.is_some() && r.items.len() == 5);
+    assert_eq!(r.fallback.unwrap().reason, "no known items in the history");
+    // Allow and deny lists hold with the fallback too.
+    let allow: Vec<String> = (0..8).map(|i| h.items().id(i).to_string()).collect();
+    let r = h
+        .recommend(&RecommendRequest {
+            allow: Some(allow.clone()),
+            deny: vec![allow[0].clone()],
+            ..RecommendRequest::user("nobody", 5)
+        })
+        .unwrap();
+    assert_eq!(r.items.len(), 5);
+    assert!(
+        r.items.iter().all(|it| allow[1..].contains(&it.item)),
+        "{r:?}"
+    );
+    // And for a known user; exclude_seen: false may return seen items.
+    let user = h.users().id(0).to_string();
+    let seen = h.model().history(0).0.to_vec();
+    let r = h
+        .recommend(&RecommendRequest {
+            exclude_seen: false,
+            ..RecommendRequest::user(&user, h.model().n_items())
+        })
+        .unwrap();
+    assert!(r
+        .items
+        .iter()
+        .any(|it| seen.contains(&h.item_index(&it.item).unwrap())));
     let e = h
         .explain(&ExplainRequest {
             subject: Subject::User {
@@ -186,7 +214,20 @@ fn unknown_users_and_items_fall_back_and_are_reported() {
             n: 10,
         })
         .unwrap();
-    assert!(e.fallback.is_some());
+    assert_eq!(
+        e.fallback.unwrap().reason,
+        "the user is unknown to the model"
+    );
+    let e = h
+        .explain(&ExplainRequest {
+            subject: Subject::History {
+                history: vec!["x".into()],
+            },
+            item: known.clone(),
+            n: 10,
+        })
+        .unwrap();
+    assert_eq!(e.fallback.unwrap().reason, "no known items in the history");
     let e = h
         .similar(&SimilarRequest {
             item: "no-such-item".into(),
@@ -229,6 +270,29 @@ fn requests_are_bounded_and_validated() {
         ))
         .unwrap_err();
     assert!(e.to_string().contains("`sequence`"), "{e}");
+    // Explaining many recommendations at once is bounded; a model without
+    // explanations still recommends, and says why there are none.
+    let e = h
+        .recommend(&RecommendRequest {
+            explain: true,
+            ..RecommendRequest::user("1", because_service::MAX_EXPLAINED + 1)
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("`k`"), "{e}");
+    let g = fixture("bpr:factors=4,epochs=2");
+    let hb = ModelHandle::open(&g.model).unwrap();
+    let r = hb
+        .recommend(&RecommendRequest {
+            explain: true,
+            ..RecommendRequest::user(hb.users().id(0), 3)
+        })
+        .unwrap();
+    assert_eq!(r.items.len(), 3);
+    assert!(r.items.iter().all(|it| it.explanation.is_none()));
+    assert!(r
+        .explanations_unsupported
+        .unwrap()
+        .contains("not supported"));
     // Requests read from JSON as a server would.
     let req: RecommendRequest =
         serde_json::from_str(r#"{"history": ["a", "b"], "k": 3, "deny": ["c"]}"#).unwrap();
@@ -241,6 +305,26 @@ fn requests_are_bounded_and_validated() {
     assert!(req.exclude_seen && !req.explain);
     let req: RecommendRequest = serde_json::from_str(r#"{"user": "7"}"#).unwrap();
     assert_eq!(req.k, 10);
+    let req: RecommendRequest = serde_json::from_str(r#"{"user": 7, "deny": [3]}"#).unwrap();
+    assert_eq!(req.subject, Subject::User { user: "7".into() });
+    assert_eq!(req.deny, ["3"]);
+    for bad in [
+        r#"{"user": "7", "exclude-seen": false}"#,
+        r#"{"user": "7", "history": ["1"]}"#,
+        r#"{"k": 3}"#,
+    ] {
+        let e = serde_json::from_str::<RecommendRequest>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field") || e.contains("one of `user`"),
+            "{bad}: {e}"
+        );
+    }
+    let req: ExplainRequest =
+        serde_json::from_str(r#"{"sequence": [{"item": 5, "event": "view"}], "item": 9}"#).unwrap();
+    assert_eq!(req.item, "9");
+    assert_eq!(req.n, 10);
 }
 
 #[test]
@@ -269,6 +353,7 @@ fn sequences_are_ordered_by_time_and_weighted_by_event() {
     assert_eq!(r.subject.history_items, 2);
     // A bag model scores a sequence as the weighted history of its items.
     let weights = because_data::EventWeights::default();
+    assert_ne!(weights.weight("view"), weights.weight("purchase"));
     let (ia, ib) = (h.item_index(&a).unwrap(), h.item_index(&b).unwrap());
     let want = h
         .model()
