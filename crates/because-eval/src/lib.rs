@@ -11,6 +11,10 @@
 //! slices users by how much history they have. It never names a concrete
 //! model.
 //!
+//! [`experiment`] is the method built on it: parts made by a split or given
+//! as files, fitting and evaluating model specifications, comparisons,
+//! tuning, the model to deploy, and `evaluation.json`.
+//!
 //! ```
 //! use because_core::testing::block_data;
 //! use because_eval::{evaluate, Protocol};

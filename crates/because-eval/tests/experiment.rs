@@ -195,7 +195,7 @@ fn rating_predictors_need_ratings_and_get_errors() {
     let parts = Parts::split(&d, METHOD, 5, Values::Auto).unwrap();
     let e = compare(
         &parts,
-        &[spec.clone()],
+        std::slice::from_ref(&spec),
         &Setup::new(vec![10]),
         None,
         &mut |_| {},

@@ -91,7 +91,7 @@ pub enum Error {
     #[error("the {0} part is empty; use larger shares, more data or other parts")]
     EmptyPart(&'static str),
     /// The parts are of a kind experiments do not handle.
-    #[error("{0} are not supported by evaluate and tune yet")]
+    #[error("{0}")]
     Unsupported(String),
     /// A grid is malformed.
     #[error("{0}")]

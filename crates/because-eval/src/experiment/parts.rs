@@ -177,7 +177,7 @@ impl Parts {
             .any(|p| matches!(p, Part::ValidationFoldIn | Part::TestFoldIn))
         {
             return Err(Error::Unsupported(
-                "held-out users (parts with fold-in histories); write the split's parts with `because split`".into(),
+                "splits by held-out users (parts with fold-in histories) are not supported by experiments yet; write their parts with `because split`".into(),
             ));
         }
         let raw = &dataset.interactions;
