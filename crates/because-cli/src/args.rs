@@ -8,6 +8,7 @@ use because_core::{Cutoff, DuplicatePolicy, SplitMethod};
 use because_data::clean::FilterOptions;
 use because_data::time::TimeUnit;
 use because_data::{ColumnSpec, EventWeights, Format, ReadOptions};
+use because_eval::experiment::{Final, Values};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -71,6 +72,63 @@ pub struct DataArgs {
     /// The interaction log (CSV, TSV, u.data, ratings.dat, JSON Lines or Parquet; .gz allowed).
     #[arg(long)]
     pub data: PathBuf,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+impl DataArgs {
+    /// Validated reading and filtering options.
+    pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
+        self.read.options()
+    }
+}
+
+/// The data of `evaluate` and `tune`: one log to split, or its parts as files.
+#[derive(Args, Debug, Clone)]
+pub struct ExperimentData {
+    /// The interaction log (CSV, TSV, u.data, ratings.dat, JSON Lines or
+    /// Parquet; .gz allowed), split by --method.
+    #[arg(long, required_unless_present = "train", conflicts_with = "train")]
+    pub data: Option<PathBuf>,
+    /// The training part as a file, instead of --data and a split method:
+    /// --validation and --test then name the validation and test files,
+    /// read the same way and mapped to one vocabulary (training's first).
+    #[arg(
+        long,
+        requires_all = ["validation", "test"],
+        conflicts_with_all = ["method", "per_user", "validation_start", "test_start"]
+    )]
+    pub train: Option<PathBuf>,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// The data of `explain-eval`: one log, or parts given as files (the model
+/// is then trained on the training part).
+#[derive(Args, Debug, Clone)]
+pub struct FidelityData {
+    /// The interaction log (CSV, TSV, u.data, ratings.dat, JSON Lines or Parquet; .gz allowed).
+    #[arg(long, required_unless_present = "train", conflicts_with = "train")]
+    pub data: Option<PathBuf>,
+    /// The training part as a file, instead of --data (with --validation and --test).
+    #[arg(long, requires_all = ["validation", "test"])]
+    pub train: Option<PathBuf>,
+    /// The validation part as a file (with --train).
+    #[arg(long, requires = "train")]
+    pub validation: Option<PathBuf>,
+    /// The test part as a file (with --train).
+    #[arg(long, requires = "train")]
+    pub test: Option<PathBuf>,
+    /// How to read it.
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How to read a log, and which filters to apply.
+#[derive(Args, Debug, Clone)]
+pub struct ReadArgs {
     /// The format, when the file name does not tell (csv, tsv, jsonl, parquet).
     #[arg(long)]
     pub format: Option<String>,
@@ -160,7 +218,7 @@ fn pair<T: std::str::FromStr>(flag: &str, s: &str) -> anyhow::Result<(T, T)> {
     }
 }
 
-impl DataArgs {
+impl ReadArgs {
     /// Validated reading and filtering options.
     pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
         let format = self
@@ -299,12 +357,15 @@ pub struct SplitFlags {
     /// How to split.
     #[arg(long, value_enum, default_value_t = MethodArg::UserTemporal)]
     pub method: MethodArg,
-    /// Share for validation (of interactions, or of users for held-out-users).
-    #[arg(long, default_value_t = 0.1)]
-    pub validation: f64,
-    /// Share for test.
-    #[arg(long, default_value_t = 0.1)]
-    pub test: f64,
+    /// Share for validation (of interactions, or of users for
+    /// held-out-users; 0.1 when absent). For `evaluate` and `tune` with
+    /// --train: the validation file.
+    #[arg(long, value_name = "SHARE|FILE")]
+    pub validation: Option<String>,
+    /// Share for test (0.1 when absent). For `evaluate` and `tune` with
+    /// --train: the test file.
+    #[arg(long, value_name = "SHARE|FILE")]
+    pub test: Option<String>,
     /// Random split: take the shares of each user's interactions.
     #[arg(long)]
     pub per_user: bool,
@@ -317,7 +378,7 @@ pub struct SplitFlags {
     /// Held-out users: share of each one's most recent interactions that is scored.
     #[arg(long, default_value_t = 0.2)]
     pub target: f64,
-    /// Seed for random splits.
+    /// Seed for random splits (and sampled negatives, random search).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
@@ -346,10 +407,24 @@ impl SplitFlags {
                     anyhow!("--{flag}: {s:?} is not epoch seconds, milliseconds or ISO 8601")
                 })
         };
+        let share = |flag: &str, given: &Option<String>| -> anyhow::Result<f64> {
+            match given {
+                None => Ok(0.1),
+                Some(s) => s.trim().parse::<f64>().map_err(|_| {
+                    anyhow!(
+                        "--{flag}: {s:?} is not a share of the data; to evaluate or tune on parts given as files, pass --train with --validation and --test"
+                    )
+                }),
+            }
+        };
+        let (validation, test) = (
+            share("validation", &self.validation)?,
+            share("test", &self.test)?,
+        );
         let m = match self.method {
             MethodArg::Random => SplitMethod::Random {
-                validation: self.validation,
-                test: self.test,
+                validation,
+                test,
                 per_user: self.per_user,
             },
             MethodArg::Temporal => match (&self.validation_start, &self.test_start) {
@@ -357,19 +432,13 @@ impl SplitFlags {
                     validation_start: time("validation-start", v)?,
                     test_start: time("test-start", t)?,
                 }),
-                _ => SplitMethod::GlobalTemporal(Cutoff::Ratio {
-                    validation: self.validation,
-                    test: self.test,
-                }),
+                _ => SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test }),
             },
-            MethodArg::UserTemporal => SplitMethod::UserTemporal {
-                validation: self.validation,
-                test: self.test,
-            },
+            MethodArg::UserTemporal => SplitMethod::UserTemporal { validation, test },
             MethodArg::LeaveLastOut => SplitMethod::LeaveLastOut,
             MethodArg::HeldOutUsers => SplitMethod::HeldOutUsers {
-                validation_users: self.validation,
-                test_users: self.test,
+                validation_users: validation,
+                test_users: test,
                 target: self.target,
             },
         };
@@ -390,6 +459,16 @@ pub enum ValuesArg {
     AsIs,
 }
 
+impl From<ValuesArg> for Values {
+    fn from(v: ValuesArg) -> Values {
+        match v {
+            ValuesArg::Auto => Values::Auto,
+            ValuesArg::Binary => Values::Binary,
+            ValuesArg::AsIs => Values::AsIs,
+        }
+    }
+}
+
 /// How the final test numbers use the validation interactions.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinalArg {
@@ -397,6 +476,15 @@ pub enum FinalArg {
     FoldIn,
     /// Refit the chosen configuration on train + validation.
     Refit,
+}
+
+impl From<FinalArg> for Final {
+    fn from(f: FinalArg) -> Final {
+        match f {
+            FinalArg::FoldIn => Final::FoldIn,
+            FinalArg::Refit => Final::Refit,
+        }
+    }
 }
 
 /// Arguments of `because train`.
@@ -424,7 +512,7 @@ pub struct TrainArgs {
 pub struct EvaluateArgs {
     /// The data.
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: ExperimentData,
     /// The split.
     #[command(flatten)]
     pub split: SplitFlags,
@@ -463,7 +551,7 @@ pub struct EvaluateArgs {
 pub struct TuneArgs {
     /// The data.
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: ExperimentData,
     /// The split.
     #[command(flatten)]
     pub split: SplitFlags,
@@ -493,7 +581,9 @@ pub struct TuneArgs {
     /// How the test numbers use validation interactions.
     #[arg(long = "final", value_enum, default_value_t = FinalArg::Refit)]
     pub final_mode: FinalArg,
-    /// Output folder.
+    /// Output folder: evaluation.json, a figure per parameter, and in
+    /// model/ the model to deploy (the chosen configuration refitted on all
+    /// the data given: train, validation and test).
     #[arg(long, default_value = "because-out/tune")]
     pub out: PathBuf,
 }
@@ -557,7 +647,7 @@ pub struct ExplainSources {
 pub struct ExplainEvalArgs {
     /// The data.
     #[command(flatten)]
-    pub data: DataArgs,
+    pub data: FidelityData,
     /// The model to train and explain (`because models` lists the kinds).
     #[arg(long, long_help = model_help(), default_value = "ease")]
     pub model: String,

@@ -2,7 +2,7 @@
 
 use crate::args::{CleanArgs, Cli, Command, DataArgs, DemoArgs, EdaArgs, GenerateArgs, SplitArgs};
 use anyhow::Context;
-use because_core::{Split, SplitReport, DEFAULT_SESSION_TIMEOUT_MS};
+use because_core::{Split, SplitReport, Vocab, DEFAULT_SESSION_TIMEOUT_MS};
 use because_data::clean::{apply_filters, FilterOptions};
 use because_data::eda::{describe, Eda};
 use because_data::features::{read_features, Features};
@@ -72,7 +72,11 @@ pub(crate) fn load(data: &DataArgs) -> anyhow::Result<(Loaded, ReadOptions)> {
     Ok((loaded, read))
 }
 
-fn load_with(path: &Path, read: &ReadOptions, filters: &FilterOptions) -> anyhow::Result<Loaded> {
+pub(crate) fn load_with(
+    path: &Path,
+    read: &ReadOptions,
+    filters: &FilterOptions,
+) -> anyhow::Result<Loaded> {
     let start = Instant::now();
     let spinner = crate::progress::spinner(format!("reading {}", path.display()));
     let loaded = read_interactions(path, read)?;
@@ -96,17 +100,14 @@ fn load_with(path: &Path, read: &ReadOptions, filters: &FilterOptions) -> anyhow
     Ok(loaded)
 }
 
+/// Reads a feature file for `vocab` (of items, or of users), printing how
+/// it matched.
 pub(crate) fn optional_features(
     path: Option<&Path>,
-    loaded: &Loaded,
+    vocab: &Vocab,
     items: bool,
 ) -> anyhow::Result<Option<Features>> {
     let Some(p) = path else { return Ok(None) };
-    let vocab = if items {
-        &loaded.dataset.items
-    } else {
-        &loaded.dataset.users
-    };
     let f = read_features(p, vocab, None)?;
     let r = &f.report;
     println!(
@@ -171,8 +172,8 @@ fn report_sections(r: &mut Report, clean: &CleanReport, eda: &EdaOutput, items: 
 
 fn eda(a: &EdaArgs) -> anyhow::Result<()> {
     let (loaded, read) = load(&a.data)?;
-    let items = optional_features(a.items.as_deref(), &loaded, true)?;
-    let _users = optional_features(a.users.as_deref(), &loaded, false)?;
+    let items = optional_features(a.items.as_deref(), &loaded.dataset.items, true)?;
+    let _users = optional_features(a.users.as_deref(), &loaded.dataset.users, false)?;
     if !(a.session_timeout > 0.0) {
         anyhow::bail!("--session-timeout: must be positive minutes");
     }
@@ -354,8 +355,8 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     };
     let loaded = load_with(&files.interactions, &read, &filters)?;
     write_json(&out.join("clean_report.json"), &loaded.report)?;
-    let items = optional_features(Some(&files.items), &loaded, true)?;
-    let user_features = optional_features(Some(&files.users), &loaded, false)?;
+    let items = optional_features(Some(&files.items), &loaded.dataset.items, true)?;
+    let user_features = optional_features(Some(&files.users), &loaded.dataset.users, false)?;
 
     println!("\n== 3. exploring");
     let eda_out = run_eda(
@@ -388,7 +389,11 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     write_json(&out.join("split").join("split_report.json"), &split_report)?;
 
     println!("\n== 5. training and comparing models (full ranking, validation folded into test profiles)");
-    let comparison = crate::modeling::compare_demo(&loaded, &s, &out.join("models"))?;
+    let source = because_eval::experiment::Source::Split {
+        method: format!("{method:?}"),
+        seed: a.seed,
+    };
+    let comparison = crate::modeling::compare_demo(&loaded, &s, source, &out.join("models"))?;
     println!("\n== 6. recommending");
     // Explanations also draw on the raw event log (funnel stages, the latest
     // session) and the user features.

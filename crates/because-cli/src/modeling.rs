@@ -1,41 +1,32 @@
-//! Training, evaluating, tuning and using models from the command line.
+//! Training, evaluating, tuning and measuring models from the command line:
+//! flags in, calls to `because_eval::experiment` and
+//! `because_explain::fidelity`, tables and files out.
 
 use crate::args::{
-    EvaluateArgs, ExplainEvalArgs, FinalArg, SplitFlags, TrainArgs, TuneArgs, ValuesArg,
+    EvaluateArgs, ExperimentData, ExplainEvalArgs, FidelityData, ReadArgs, SplitFlags, TrainArgs,
+    TuneArgs,
 };
-use crate::commands::{create_dir, load, optional_features, write_json};
+use crate::commands::{create_dir, load, load_with, optional_features, write_json};
 use crate::using::{explanation_of, Catalog, History, Sources};
 use anyhow::{anyhow, bail, Context};
-use because_core::rng::Rng;
-use because_core::{Interactions, Part, Recommender, Split};
+use because_core::{Interactions, Recommender, Split, Vocab};
+use because_data::clean::FilterOptions;
+use because_data::features::Features;
 use because_data::Loaded;
-use because_eval::{
-    bootstrap_ci, by_activity, evaluate as eval, paired_test, Evaluation, Protocol,
+use because_eval::experiment::{
+    self, candidates, compare, fit_production, Comparison, EvaluationFile, Final, Grid, Groups,
+    Metric, Parts, Production, Search, Setup, Source, Trial, TuneOptions, Values,
 };
+use because_explain::fidelity::{self, FidelityOptions, FidelitySummary, GlobalView};
 use because_models::persist::{self, Meta};
 use because_models::{Model, ModelSpec};
-use because_plot::{Bars, Figure, Lines, Series};
-use because_report::{save_figures, Report};
+use because_report::{
+    comparison_figure, deletion_figure, embedding_map, reach_figure, save_figures, tuning_figure,
+    Report,
+};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The training values for `mode`.
-fn with_values(
-    x: Interactions,
-    mode: ValuesArg,
-    has_ratings: bool,
-) -> (Interactions, &'static str) {
-    match mode {
-        ValuesArg::Binary => (x.with_constant_values(1.0), "binary"),
-        ValuesArg::AsIs => (x, "as-is"),
-        ValuesArg::Auto if has_ratings => (
-            x.with_constant_values(1.0),
-            "binary (every rating is an interaction)",
-        ),
-        ValuesArg::Auto => (x, "as-is (event weights)"),
-    }
-}
 
 /// Splits `--models`: commas separate models, except inside one model's
 /// `key=value` list (`als:factors=8,regularization=1,ease` is two models).
@@ -55,7 +46,14 @@ pub fn parse_models(s: &str) -> anyhow::Result<Vec<ModelSpec>> {
     }
     specs
         .iter()
-        .map(|s| s.parse::<ModelSpec>().map_err(|e| anyhow!("--models: {e}")))
+        .map(|s| {
+            let spec = s
+                .parse::<ModelSpec>()
+                .map_err(|e| anyhow!("--models: {e}"))?;
+            spec.resolve()
+                .map_err(|e| anyhow!("--models: {spec}: {e}"))?;
+            Ok(spec)
+        })
         .collect()
 }
 
@@ -76,123 +74,143 @@ fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
     Ok(ks)
 }
 
-struct Parts {
-    loaded: Loaded,
-    x: Interactions,
-    /// The log with its original values (ratings), for rating predictors.
-    raw: Interactions,
-    split: Split,
-    train: Interactions,
-    val: Interactions,
-    test: Interactions,
+/// Reads each part given as a file with the same options (printing each
+/// one's cleaning report); filters apply to one log before splitting, so
+/// they are refused here.
+fn read_given(files: [&Path; 3], read: &ReadArgs) -> anyhow::Result<[Loaded; 3]> {
+    let (options, filters) = read.options()?;
+    if filters != FilterOptions::default() {
+        bail!("--train: filters (--binarize, --kcore, --min-*/--max-*) apply to one log before it is split; filter the log, split it, and give the parts");
+    }
+    let mut out = Vec::with_capacity(3);
+    for f in files {
+        out.push(load_with(f, &options, &filters)?);
+    }
+    out.try_into()
+        .map_err(|_| anyhow!("internal error: three parts expected"))
 }
 
-fn prepare(
-    data: &crate::args::DataArgs,
-    flags: &SplitFlags,
-    values: ValuesArg,
-) -> anyhow::Result<Parts> {
-    let method = flags.method()?;
-    let (loaded, _) = load(data)?;
-    let (x, how) = with_values(
-        loaded.dataset.interactions.clone(),
+fn given_parts(files: [&Path; 3], read: &ReadArgs, values: Values) -> anyhow::Result<Parts> {
+    let [t, v, s] = read_given(files, read)?;
+    let name = |p: &Path| p.display().to_string();
+    Ok(Parts::given(
+        (&name(files[0]), &t.dataset),
+        (&name(files[1]), &v.dataset),
+        (&name(files[2]), &s.dataset),
         values,
-        loaded.dataset.has_ratings,
-    );
-    println!("training values: {how}");
-    let split = Split::new(&x, method, flags.seed, loaded.dataset.has_time)?;
-    let r = split.report(&x);
-    println!(
-        "split {method:?}: {} train, {} validation, {} test interactions",
-        split.part(&x, Part::Train).len(),
-        split.part(&x, Part::Validation).len(),
-        split.part(&x, Part::Test).len()
-    );
-    if r.leaked_pairs > 0 {
-        bail!("internal error: the split leaks {} pairs", r.leaked_pairs);
-    }
-    if split
-        .nonempty_parts()
-        .iter()
-        .any(|p| matches!(p, Part::ValidationFoldIn | Part::TestFoldIn))
-    {
-        bail!("--method held-out-users is not supported by evaluate and tune yet; use split to write its parts");
-    }
-    let (train, val, test) = (
-        split.part(&x, Part::Train),
-        split.part(&x, Part::Validation),
-        split.part(&x, Part::Test),
-    );
-    if val.is_empty() || test.is_empty() {
-        bail!("the split left validation or test empty; use larger shares or more data");
-    }
-    let raw = loaded.dataset.interactions.clone();
-    Ok(Parts {
-        loaded,
-        x,
-        raw,
-        split,
-        train,
-        val,
-        test,
-    })
+    )?)
 }
 
-/// Train + validation, for refitting (with original values if `raw`).
-fn train_and_validation(p: &Parts, raw: bool) -> Interactions {
-    let keep: Vec<bool> = p
-        .split
-        .assignment()
-        .iter()
-        .map(|&a| matches!(a, Part::Train | Part::Validation))
-        .collect();
-    if raw {
-        p.raw.select(&keep)
-    } else {
-        p.x.select(&keep)
+/// The parts of `evaluate` and `tune`: `--data` split by the split flags,
+/// or the files given with `--train`, `--validation` and `--test`.
+fn prepare(data: &ExperimentData, flags: &SplitFlags, values: Values) -> anyhow::Result<Parts> {
+    let parts = match (&data.data, &data.train) {
+        (Some(path), None) => {
+            let method = flags.method()?;
+            let (read, filters) = data.read.options()?;
+            let loaded = load_with(path, &read, &filters)?;
+            Parts::split(&loaded.dataset, method, flags.seed, values)?
+        }
+        (None, Some(train)) => {
+            let (Some(validation), Some(test)) = (&flags.validation, &flags.test) else {
+                bail!("--train needs --validation and --test files");
+            };
+            given_parts(
+                [train.as_path(), Path::new(validation), Path::new(test)],
+                &data.read,
+                values,
+            )?
+        }
+        _ => bail!("give either --data (and a split method) or --train, --validation and --test"),
+    };
+    print_parts(&parts);
+    Ok(parts)
+}
+
+fn print_parts(p: &Parts) {
+    match &p.source {
+        Source::Split { method, seed } => println!("split {method} (seed {seed}):"),
+        Source::Given {
+            train,
+            validation,
+            test,
+        } => println!("parts given: train {train}, validation {validation}, test {test}:"),
     }
+    let r = &p.report;
+    for (name, given, kept, users) in [
+        ("train", r.given.train, r.evaluated.train, r.users.train),
+        (
+            "validation",
+            r.given.validation,
+            r.evaluated.validation,
+            r.users.validation,
+        ),
+        ("test", r.given.test, r.evaluated.test, r.users.test),
+    ] {
+        println!("  {name:<12} {kept:>10} interactions ({given} given) {users:>8} users");
+    }
+    println!(
+        "  unknown to train: {} users and {} items in validation, {} users and {} items in test; {} validation and {} test interactions with them dropped",
+        r.unknown_users_validation,
+        r.unknown_items_validation,
+        r.unknown_users_test,
+        r.unknown_items_test,
+        r.dropped_unknown.validation,
+        r.dropped_unknown.test
+    );
+    if r.dropped_leaked.validation + r.dropped_leaked.test > 0 {
+        println!(
+            "  also in train, so dropped: {} validation and {} test interactions",
+            r.dropped_leaked.validation, r.dropped_leaked.test
+        );
+    }
+    println!(
+        "  one vocabulary: {} users, {} items; training values: {}",
+        p.users.len(),
+        p.items.len(),
+        p.values
+    );
 }
 
 fn meta_for(
-    loaded: &Loaded,
+    users: &Vocab,
+    items: &Vocab,
     x: &Interactions,
     metrics: serde_json::Value,
     titles: Vec<String>,
 ) -> Meta {
     Meta {
-        user_ids: loaded.dataset.users.ids().map(str::to_string).collect(),
-        item_ids: loaded.dataset.items.ids().map(str::to_string).collect(),
+        user_ids: users.ids().map(str::to_string).collect(),
+        item_ids: items.ids().map(str::to_string).collect(),
         data_fingerprint: persist::fingerprint(x),
         metrics,
         item_titles: titles,
     }
 }
 
-fn titles_of(path: Option<&Path>, loaded: &Loaded) -> anyhow::Result<Vec<String>> {
-    Ok(match optional_features(path, loaded, true)? {
-        Some(f) => (0..loaded.dataset.items.len() as u32)
+fn titles_of(features: Option<&Features>, items: &Vocab) -> Vec<String> {
+    match features {
+        Some(f) => (0..items.len() as u32)
             .map(|i| f.title(i).unwrap_or("").to_string())
             .collect(),
         None => Vec::new(),
-    })
+    }
 }
 
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
+    spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
     let (loaded, _) = load(&a.data)?;
-    let mode = if spec.needs_ratings() {
-        ValuesArg::AsIs
+    let d = &loaded.dataset;
+    let values = if spec.needs_ratings() {
+        if !d.has_ratings {
+            bail!("{spec} predicts ratings, but the data has no rating column");
+        }
+        Values::AsIs
     } else {
-        a.values
+        a.values.into()
     };
-    if spec.needs_ratings() && !loaded.dataset.has_ratings {
-        bail!("{spec} predicts ratings, but the data has no rating column");
-    }
-    let (x, how) = with_values(
-        loaded.dataset.interactions.clone(),
-        mode,
-        loaded.dataset.has_ratings,
-    );
+    let (x, how) = values.apply(d.interactions.clone(), d.has_ratings);
     let start = Instant::now();
     let epochs = crate::progress::Epochs::new(spec.to_string());
     let model = spec.fit_observed(&x, 0, &mut epochs.observer())?;
@@ -203,95 +221,25 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         model.spec(),
         x.len()
     );
-    let titles = titles_of(a.items.as_deref(), &loaded)?;
+    let features = optional_features(a.items.as_deref(), &d.items, true)?;
     let meta = meta_for(
-        &loaded,
+        &d.users,
+        &d.items,
         &x,
         json!({ "fit_seconds": secs, "values": how }),
-        titles,
+        titles_of(features.as_ref(), &d.items),
     );
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
     Ok(())
 }
 
-struct Row {
-    spec: String,
-    fit_seconds: f64,
-    validation: Evaluation,
-    test: Evaluation,
-    /// Test RMSE and MAE, for rating predictors on rating data.
-    rating_errors: Option<(f64, f64)>,
-}
-
-fn fit_eval(
-    spec: &ModelSpec,
-    p: &Parts,
-    base: &Protocol<'_>,
-    final_mode: FinalArg,
-) -> anyhow::Result<(Row, Model)> {
-    let raw = spec.needs_ratings();
-    if raw && !p.loaded.dataset.has_ratings {
-        bail!("{spec} predicts ratings, but the data has no rating column");
-    }
-    let start = Instant::now();
-    let train = if raw {
-        p.split.part(&p.raw, Part::Train)
-    } else {
-        p.train.clone()
-    };
-    let model = spec
-        .fit(&train)
-        .with_context(|| format!("fitting {spec}"))?;
-    let fit_seconds = start.elapsed().as_secs_f64();
-    let validation = eval(&model, &p.val, base)?;
-    let (test, final_model) = match final_mode {
-        FinalArg::FoldIn => {
-            let protocol = Protocol {
-                extra_history: Some(&p.val),
-                fold_in: true,
-                ..base.clone()
-            };
-            (eval(&model, &p.test, &protocol)?, model)
-        }
-        FinalArg::Refit => {
-            let refit = spec.fit(&train_and_validation(p, raw))?;
-            (eval(&refit, &p.test, base)?, refit)
-        }
-    };
-    let rating_errors = if raw {
-        let raw_test = p.split.part(&p.raw, Part::Test);
-        Some(because_eval::rating_accuracy(&raw_test, |u, i| {
-            final_model.predict_rating(u, i).unwrap_or(f32::NAN)
-        }))
-    } else {
-        None
-    };
-    Ok((
-        Row {
-            spec: spec.to_string(),
-            fit_seconds,
-            validation,
-            test,
-            rating_errors,
-        },
-        final_model,
-    ))
-}
-
-fn final_note(mode: FinalArg) -> &'static str {
-    match mode {
-        FinalArg::FoldIn => "test: models trained on train; validation interactions folded into each test user's profile",
-        FinalArg::Refit => "test: models refitted on train + validation",
-    }
-}
-
-fn print_rows(rows: &[Row], k: usize) {
+fn print_trials(trials: &[Trial], k: usize) {
     println!(
         "\n{:<36} {:>7} {:>9} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>7}",
         "model",
         "fit s",
-        format!("val nDCG"),
+        "val nDCG",
         format!("P@{k}"),
         format!("R@{k}"),
         format!("nDCG@{k}"),
@@ -302,11 +250,11 @@ fn print_rows(rows: &[Row], k: usize) {
         "gini",
         "novelty"
     );
-    for r in rows {
+    for r in trials {
         let t = |m: &str| r.test.mean(&format!("{m}@{k}")).unwrap_or(f64::NAN);
         println!(
             "{:<36} {:>7.2} {:>9.4} | {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>7.4} {:>8.3} {:>6.3} {:>7.2}",
-            r.spec,
+            r.spec.to_string(),
             r.fit_seconds,
             r.validation.mean(&format!("ndcg@{k}")).unwrap_or(f64::NAN),
             t("precision"),
@@ -322,195 +270,9 @@ fn print_rows(rows: &[Row], k: usize) {
     }
 }
 
-pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
-    let specs = parse_models(&a.models)?;
-    let ks = parse_ks(&a.k)?;
-    let k = if ks.contains(&10) { 10 } else { ks[0] };
-    let p = prepare(&a.data, &a.split, a.values)?;
-    // Item categories (genres) for intra-list diversity.
-    let categories: Option<Vec<Vec<u32>>> =
-        match optional_features(a.items.as_deref(), &p.loaded, true)? {
-            Some(f) => f.genre_like().map(|c| c.codes.clone()),
-            None => None,
-        };
-    if let Some(n) = a.sampled_negatives {
-        if n == 0 {
-            bail!("--sampled-negatives: must be at least 1");
-        }
-        println!("SAMPLED EVALUATION: test items ranked among {n} random unseen items per user; not comparable with full ranking");
-    }
-    let base = Protocol {
-        item_categories: categories.as_deref(),
-        sampled_negatives: a.sampled_negatives,
-        seed: a.split.seed,
-        ..Protocol::new(ks.clone())
-    };
-    let groups: Option<Vec<Option<String>>> = match (&a.users, &a.slice_by) {
-        (Some(path), Some(col)) => {
-            let f = because_data::features::read_features(path, &p.loaded.dataset.users, None)?;
-            let c = f.column(col).ok_or_else(|| {
-                anyhow!(
-                    "--slice-by: {path:?} has no column {col:?}; it has {}",
-                    f.columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
-            Some(
-                (0..p.loaded.dataset.users.len())
-                    .map(|u| match c.kind {
-                        because_data::features::FeatureKind::Numeric => {
-                            c.numeric[u].map(|v| v.to_string())
-                        }
-                        _ => c.codes[u].first().map(|&l| c.levels[l as usize].clone()),
-                    })
-                    .collect(),
-            )
-        }
-        _ => None,
-    };
-    let mut rows = Vec::new();
-    for spec in &specs {
-        let (row, _) = fit_eval(spec, &p, &base, a.final_mode)?;
-        println!(
-            "  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}",
-            row.spec,
-            row.fit_seconds,
-            row.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0)
-        );
-        rows.push(row);
-    }
-    print_rows(&rows, k);
-    println!(
-        "({}; full ranking over {} items, seen items excluded)",
-        final_note(a.final_mode),
-        p.x.n_items()
-    );
-    for r in rows.iter().filter(|r| r.rating_errors.is_some()) {
-        let (rmse, mae) = r.rating_errors.unwrap_or_default();
-        println!(
-            "rating prediction, {}: test RMSE {rmse:.4}, MAE {mae:.4}",
-            r.spec
-        );
-    }
-    let key = format!("ndcg@{k}");
-    let best = rows
-        .iter()
-        .enumerate()
-        .max_by(|x, y| {
-            x.1.test
-                .mean(&key)
-                .unwrap_or(0.0)
-                .total_cmp(&y.1.test.mean(&key).unwrap_or(0.0))
-        })
-        .map(|(i, _)| i)
-        .unwrap_or(0);
-    println!(
-        "\n95% bootstrap intervals of test {key}, and paired tests against the best ({}):",
-        rows[best].spec
-    );
-    let best_values = rows[best].test.per_user_values(&key).unwrap_or_default();
-    let mut stats = Vec::new();
-    for r in &rows {
-        let v = r.test.per_user_values(&key).unwrap_or_default();
-        let (lo, hi) = bootstrap_ci(&v, 1000, 0.95, 7);
-        let pval = if r.spec == rows[best].spec {
-            1.0
-        } else {
-            paired_test(&best_values, &v, 2000, 7)
-        };
-        println!(
-            "  {:<36} {:.4} [{lo:.4}, {hi:.4}]  p = {pval:.4}",
-            r.spec,
-            r.test.mean(&key).unwrap_or(0.0)
-        );
-        stats.push(json!({ "model": r.spec, "mean": r.test.mean(&key), "ci95": [lo, hi], "p_vs_best": pval }));
-    }
-    println!("\ntest {key} by user history length:");
-    let mut slices = Vec::new();
-    for r in &rows {
-        let s = by_activity(&r.test, &key);
-        let cells: Vec<String> = s
-            .iter()
-            .map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean))
-            .collect();
-        println!("  {:<36} {}", r.spec, cells.join("; "));
-        slices.push(json!({ "model": r.spec, "slices": s }));
-    }
-    if let Some(g) = &groups {
-        println!("\ntest {key} by {}:", a.slice_by.as_deref().unwrap_or(""));
-        for r in &rows {
-            let s = because_eval::by_group(&r.test, &key, g);
-            let cells: Vec<String> = s
-                .iter()
-                .map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean))
-                .collect();
-            println!("  {:<36} {}", r.spec, cells.join("; "));
-            slices.push(json!({ "model": r.spec, "by": a.slice_by, "slices": s }));
-        }
-    }
-    if categories.is_some() {
-        println!("\nintra-list diversity (genres) at {k}:");
-        for r in &rows {
-            println!(
-                "  {:<36} {:.4}",
-                r.spec,
-                r.test.mean(&format!("ild@{k}")).unwrap_or(f64::NAN)
-            );
-        }
-    }
-    create_dir(&a.out)?;
-    let to_json = |e: &Evaluation| -> serde_json::Value {
-        e.table()
-            .into_iter()
-            .map(|(k, v)| (k, json!(v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
-    let results: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "users": r.test.users, "validation": to_json(&r.validation), "test": to_json(&r.test), "rmse": r.rating_errors.map(|e| e.0), "mae": r.rating_errors.map(|e| e.1) }))
-        .collect();
-    write_json(
-        &a.out.join("evaluation.json"),
-        &json!({ "final": final_note(a.final_mode), "sampled_negatives": a.sampled_negatives, "ks": ks, "results": results, "significance": stats, "slices": slices }),
-    )?;
-    let fig = Figure::Bars(Bars {
-        title: format!("Test nDCG@{k} and Recall@{k}"),
-        x_label: "model".into(),
-        y_label: "score".into(),
-        labels: rows
-            .iter()
-            .flat_map(|r| {
-                [
-                    format!("{} nDCG", r.spec.split(':').next().unwrap_or("")),
-                    format!("{} R", r.spec.split(':').next().unwrap_or("")),
-                ]
-            })
-            .collect(),
-        values: rows
-            .iter()
-            .flat_map(|r| {
-                [
-                    r.test.mean(&key).unwrap_or(0.0),
-                    r.test.mean(&format!("recall@{k}")).unwrap_or(0.0),
-                ]
-            })
-            .collect(),
-        log_y: false,
-    });
-    let figs = save_figures(&[("comparison", fig)], &a.out.join("figures"))?;
-    let mut report = Report::new(&format!("because evaluate: {}", a.data.data.display()));
-    report
-        .section("Model comparison")
-        .paragraph(final_note(a.final_mode));
-    let header = [
-        "model", "fit s", "val nDCG", "P", "R", "nDCG", "MAP", "MRR", "HR", "coverage", "gini",
-        "novelty",
-    ];
-    let table: Vec<Vec<String>> = rows
+/// The comparison as report rows: one per model.
+fn report_rows(trials: &[Trial], k: usize) -> Vec<Vec<String>> {
+    trials
         .iter()
         .map(|r| {
             let t = |m: &str| {
@@ -520,9 +282,12 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
                 )
             };
             vec![
-                r.spec.clone(),
+                r.spec.to_string(),
                 format!("{:.2}", r.fit_seconds),
-                format!("{:.4}", r.validation.mean(&key).unwrap_or(f64::NAN)),
+                format!(
+                    "{:.4}",
+                    r.validation.mean(&format!("ndcg@{k}")).unwrap_or(f64::NAN)
+                ),
                 t("precision"),
                 t("recall"),
                 t("ndcg"),
@@ -534,8 +299,164 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
                 t("novelty"),
             ]
         })
+        .collect()
+}
+
+const REPORT_HEADER: [&str; 12] = [
+    "model", "fit s", "val nDCG", "P", "R", "nDCG", "MAP", "MRR", "HR", "coverage", "gini",
+    "novelty",
+];
+
+/// The comparison figure: test nDCG and recall at `k` per model kind.
+fn comparison_of(c: &Comparison, k: usize) -> because_plot::Figure {
+    let rows: Vec<(String, f64, f64)> = c
+        .trials
+        .iter()
+        .map(|t| {
+            (
+                t.spec.kind.clone(),
+                t.test.mean(&format!("ndcg@{k}")).unwrap_or(0.0),
+                t.test.mean(&format!("recall@{k}")).unwrap_or(0.0),
+            )
+        })
         .collect();
-    report.table(&header, &table);
+    comparison_figure(k, &rows)
+}
+
+fn print_comparison(c: &Comparison, slice_by: Option<&str>) {
+    let key = &c.key;
+    println!("\nbest on {}: {}", c.selected_by, c.best_trial().spec);
+    println!(
+        "95% bootstrap intervals of test {key}, and paired tests against the best ({}):",
+        c.best_trial().spec
+    );
+    for s in &c.significance {
+        println!(
+            "  {:<36} {:.4} [{:.4}, {:.4}]  p = {:.4}",
+            s.model, s.mean, s.ci95[0], s.ci95[1], s.p_vs_best
+        );
+    }
+    let mut by = "";
+    for s in &c.slices {
+        if s.by != by {
+            by = &s.by;
+            let name = if by == "history length" {
+                "user history length"
+            } else {
+                slice_by.unwrap_or(by)
+            };
+            println!("\ntest {key} by {name}:");
+        }
+        let cells: Vec<String> = s
+            .slices
+            .iter()
+            .map(|x| format!("{} ({} users): {:.3}", x.label, x.users, x.mean))
+            .collect();
+        println!("  {:<36} {}", s.model, cells.join("; "));
+    }
+}
+
+pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
+    let specs = parse_models(&a.models)?;
+    let ks = parse_ks(&a.k)?;
+    if a.sampled_negatives == Some(0) {
+        bail!("--sampled-negatives: must be at least 1");
+    }
+    let parts = prepare(&a.data, &a.split, a.values.into())?;
+    // Item categories (genres) for intra-list diversity.
+    let item_features = optional_features(a.items.as_deref(), &parts.items, true)?;
+    let categories: Option<&[Vec<u32>]> = item_features
+        .as_ref()
+        .and_then(|f| f.genre_like())
+        .map(|c| c.codes.as_slice());
+    let groups: Option<Vec<Option<String>>> = match (&a.users, &a.slice_by) {
+        (Some(path), Some(col)) => {
+            let f = because_data::features::read_features(path, &parts.users, None)?;
+            let c = f.column(col).ok_or_else(|| {
+                anyhow!(
+                    "--slice-by: {path:?} has no column {col:?}; it has {}",
+                    f.columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
+            Some(c.labels())
+        }
+        _ => None,
+    };
+    if let Some(n) = a.sampled_negatives {
+        println!("SAMPLED EVALUATION: test items ranked among {n} random unseen items per user; not comparable with full ranking");
+    }
+    let setup = Setup {
+        ks: ks.clone(),
+        final_mode: a.final_mode.into(),
+        item_categories: categories,
+        sampled_negatives: a.sampled_negatives,
+        seed: a.split.seed,
+    };
+    let k = setup.headline_k();
+    let groups = match (&groups, &a.slice_by) {
+        (Some(g), Some(name)) => Some(Groups { name, of_user: g }),
+        _ => None,
+    };
+    let compared = compare(&parts, &specs, &setup, groups, &mut |t| {
+        println!(
+            "  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}",
+            t.spec.to_string(),
+            t.fit_seconds,
+            t.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0)
+        );
+    })?;
+    let c = &compared.comparison;
+    print_trials(&c.trials, k);
+    println!(
+        "({}; full ranking over {} items, seen items excluded)",
+        setup.final_mode.note(),
+        parts.items.len()
+    );
+    for t in &c.trials {
+        if let Some(r) = t.rating_errors {
+            println!(
+                "rating prediction, {}: test RMSE {:.4}, MAE {:.4}",
+                t.spec, r.rmse, r.mae
+            );
+        }
+    }
+    print_comparison(c, a.slice_by.as_deref());
+    if categories.is_some() {
+        println!("\nintra-list diversity (genres) at {k}:");
+        for t in &c.trials {
+            println!(
+                "  {:<36} {:.4}",
+                t.spec.to_string(),
+                t.test.mean(&format!("ild@{k}")).unwrap_or(f64::NAN)
+            );
+        }
+    }
+    create_dir(&a.out)?;
+    let file = EvaluationFile::new("evaluate", &parts, &setup, c);
+    write_json(&a.out.join("evaluation.json"), &file)?;
+    let figs = save_figures(
+        &[("comparison", comparison_of(c, k))],
+        &a.out.join("figures"),
+    )?;
+    let title = match (&a.data.data, &a.data.train) {
+        (Some(d), _) => d.display().to_string(),
+        (_, Some(t)) => format!("{} and its validation and test parts", t.display()),
+        _ => String::new(),
+    };
+    let mut report = Report::new(&format!("because evaluate: {title}"));
+    report
+        .section("Model comparison")
+        .paragraph(setup.final_mode.note())
+        .paragraph(&format!(
+            "Best on {}: {}.",
+            c.selected_by,
+            c.best_trial().spec
+        ));
+    report.table(&REPORT_HEADER, &report_rows(&c.trials, k));
     if let Some(svg) = figs
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "svg"))
@@ -552,381 +473,226 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configurations of a grid, in order (values as given, so list smaller, simpler values first).
-fn grid_configs(grid: &[String]) -> anyhow::Result<Vec<Vec<(String, String)>>> {
-    let mut axes: Vec<(String, Vec<String>)> = Vec::new();
-    for g in grid {
-        let (key, values) = g
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--grid: {g:?} is not key=v1,v2,..."))?;
-        let values: Vec<String> = values
-            .split(',')
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .collect();
-        if values.is_empty() {
-            bail!("--grid: {key} has no values");
-        }
-        axes.push((key.trim().replace('-', "_"), values));
-    }
-    let mut configs: Vec<Vec<(String, String)>> = vec![Vec::new()];
-    for (key, values) in &axes {
-        configs = configs
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push((key.clone(), v.clone()));
-                    c
-                })
-            })
-            .collect();
-    }
-    Ok(configs)
-}
-
 pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     let base: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
-    let mut configs = grid_configs(&a.grid)?;
-    if let Some(n) = a.random {
-        let mut order: Vec<usize> = (0..configs.len()).collect();
-        Rng::new(a.split.seed).shuffle(&mut order);
-        order.truncate(n.max(1));
-        order.sort_unstable();
-        configs = order.into_iter().map(|i| configs[i].clone()).collect();
-    }
-    // Validate every configuration before the expensive part.
-    let specs: Vec<ModelSpec> = configs
-        .iter()
-        .map(|c| {
-            let text = format!(
-                "{}:{}",
-                base.kind,
-                base.params
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .chain(c.iter().map(|(k, v)| format!("{k}={v}")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            text.parse::<ModelSpec>()
-                .map_err(|e| anyhow!("--grid: {e}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let (name, kstr) = a
-        .metric
-        .split_once('@')
-        .ok_or_else(|| anyhow!("--metric: {:?} is not name@k", a.metric))?;
-    let k: usize = kstr
-        .parse()
-        .map_err(|_| anyhow!("--metric: {kstr:?} is not a cut-off"))?;
-    if !because_eval::metrics::NAMES.contains(&name) && !["coverage", "novelty"].contains(&name) {
-        bail!(
-            "--metric: unknown metric {name:?} (one of {})",
-            because_eval::metrics::NAMES.join(", ")
-        );
-    }
-    let p = prepare(&a.data, &a.split, a.values)?;
-    let mut results: Vec<(ModelSpec, f64, f64)> = Vec::new();
-    let mut best: Option<usize> = None;
-    println!(
-        "\n{:<48} {:>10} {:>8}",
-        "configuration",
-        format!("val {}", a.metric),
-        "fit s"
-    );
+    base.resolve().map_err(|e| anyhow!("--model: {e}"))?;
+    let grid = Grid::parse(&a.grid).map_err(|e| anyhow!("--grid: {e}"))?;
+    let metric: Metric = a.metric.parse().map_err(|e| anyhow!("--metric: {e}"))?;
     if a.early_stopping == Some(0) || a.check_every == 0 {
         bail!("--early-stopping and --check-every must be at least 1");
     }
-    for spec in &specs {
-        let start = Instant::now();
-        let (spec, v) = match (a.early_stopping, spec.epoch_key()) {
-            (Some(patience), Some(key)) => {
-                // Validation after each check; stop after `patience` checks without a gain.
-                let (mut best_v, mut best_epoch, mut since, mut failure) =
-                    (f64::NEG_INFINITY, 0usize, 0usize, None);
-                spec.fit_observed(&p.train, a.check_every, &mut |ep| {
-                    let Some(m) = ep.model else {
-                        return std::ops::ControlFlow::Continue(());
-                    };
-                    let epoch = ep.epoch;
-                    match eval(m, &p.val, &Protocol::new(vec![k])) {
-                        Ok(e) => {
-                            let v = e.mean(&a.metric).unwrap_or(f64::NAN);
-                            if v > best_v {
-                                (best_v, best_epoch, since) = (v, epoch, 0);
-                            } else {
-                                since += 1;
-                            }
-                        }
-                        Err(e) => failure = Some(e),
-                    }
-                    if since >= patience || failure.is_some() {
-                        std::ops::ControlFlow::Break(())
-                    } else {
-                        std::ops::ControlFlow::Continue(())
-                    }
-                })
-                .with_context(|| format!("fitting {spec}"))?;
-                if let Some(e) = failure {
-                    return Err(e.into());
-                }
-                (spec.clone().with(key, best_epoch), best_v)
-            }
-            _ => {
-                let model = spec
-                    .fit(&p.train)
-                    .with_context(|| format!("fitting {spec}"))?;
-                let v = eval(&model, &p.val, &Protocol::new(vec![k]))?
-                    .mean(&a.metric)
-                    .unwrap_or(f64::NAN);
-                (spec.clone(), v)
-            }
-        };
-        let spec = &spec;
-        let secs = start.elapsed().as_secs_f64();
-        println!("{:<48} {:>10.4} {:>8.2}", spec.to_string(), v, secs);
-        // Strictly better only: ties keep the earlier, smaller configuration.
-        if best.is_none_or(|b| v > results[b].1) {
-            best = Some(results.len());
-        }
-        results.push((spec.clone(), v, secs));
-    }
-    let b = best.ok_or_else(|| anyhow!("no configuration was tried"))?;
-    let chosen = results[b].0.clone();
+    let search = match a.random {
+        Some(n) => Search::Random {
+            n,
+            seed: a.split.seed,
+        },
+        None => Search::Grid,
+    };
+    // Every value of the grid is checked before the data is even read.
+    candidates(&base, &grid, search).map_err(|e| anyhow!("--grid: {e}"))?;
+    let parts = prepare(&a.data, &a.split, a.values.into())?;
+    let options = TuneOptions {
+        metric,
+        search,
+        early_stopping: a.early_stopping,
+        check_every: a.check_every,
+        final_mode: a.final_mode.into(),
+    };
     println!(
-        "\nchosen: {chosen} (validation {} {:.4})",
-        a.metric, results[b].1
+        "\n{:<48} {:>10} {:>8}",
+        "configuration",
+        format!("val {}", options.metric),
+        "fit s"
     );
-    let (row, final_model) = fit_eval(&chosen, &p, &Protocol::new(vec![k]), a.final_mode)?;
-    println!("{}", final_note(a.final_mode));
+    let tuned = experiment::tune(&parts, &base, &grid, &options, &mut |t| {
+        println!(
+            "{:<48} {:>10.4} {:>8.2}",
+            t.spec.to_string(),
+            t.validation,
+            t.fit_seconds
+        );
+    })?;
+    let chosen = tuned.chosen_spec().clone();
+    let trial = tuned.comparison.best_trial();
+    println!(
+        "\nchosen: {chosen} (validation {} {:.4}; selected by {})",
+        options.metric, tuned.trials[tuned.chosen].validation, tuned.comparison.selected_by
+    );
+    println!("{}", options.final_mode.note());
+    let k = options.metric.k;
     println!(
         "test {}: {:.4}; recall@{k} {:.4}",
-        a.metric,
-        row.test.mean(&a.metric).unwrap_or(f64::NAN),
-        row.test.mean(&format!("recall@{k}")).unwrap_or(f64::NAN)
+        options.metric,
+        trial
+            .test
+            .mean(&options.metric.to_string())
+            .unwrap_or(f64::NAN),
+        trial.test.mean(&format!("recall@{k}")).unwrap_or(f64::NAN)
+    );
+    // The model to deploy learns from everything given.
+    let start = Instant::now();
+    let production = fit_production(&chosen, &parts)?;
+    let all = &parts.for_spec(&chosen)?.all;
+    println!(
+        "model to deploy: {chosen} refitted on all {} interactions given (train + validation + test) in {:.2}s; the test numbers above come from the fit on {}",
+        all.len(),
+        start.elapsed().as_secs_f64(),
+        match options.final_mode {
+            Final::Refit => "train + validation",
+            Final::FoldIn => "train",
+        }
     );
     create_dir(&a.out)?;
-    let table: Vec<serde_json::Value> = results
-        .iter()
-        .map(|(s, v, t)| json!({ "config": s.to_string(), "validation": v, "fit_seconds": t }))
-        .collect();
-    write_json(
-        &a.out.join("tune.json"),
-        &json!({ "metric": a.metric, "chosen": chosen.to_string(), "final": final_note(a.final_mode), "test": row.test.mean(&a.metric), "results": table }),
-    )?;
+    let model_dir = a.out.join("model");
+    let mut file = EvaluationFile::tuned(&parts, &tuned);
+    file.production = Some(Production {
+        model: chosen.to_string(),
+        trained_on: "train + validation + test (every interaction given)".into(),
+        interactions: all.len(),
+        folder: Some("model".into()),
+    });
+    write_json(&a.out.join("evaluation.json"), &file)?;
     // One figure per hyperparameter: the best validation score for each of its values.
     let mut figs = Vec::new();
-    for g in &a.grid {
-        let key = g
-            .split_once('=')
-            .map(|x| x.0.trim().replace('-', "_"))
-            .unwrap_or_default();
-        let mut points: Vec<(String, f64)> = Vec::new();
-        for (s, v, _) in &results {
-            let value = s.params.get(&key).cloned().unwrap_or_default();
-            match points.iter_mut().find(|p| p.0 == value) {
-                Some(p) => p.1 = p.1.max(*v),
-                None => points.push((value, *v)),
-            }
-        }
-        let numeric: Option<Vec<(f64, f64)>> = points
+    for key in grid.keys() {
+        let points: Vec<(String, f64)> = tuned
+            .trials
             .iter()
-            .map(|(x, v)| x.parse::<f64>().ok().map(|x| (x, *v)))
+            .map(|t| {
+                (
+                    t.spec.params.get(key).cloned().unwrap_or_default(),
+                    t.validation,
+                )
+            })
             .collect();
-        let fig = match numeric {
-            Some(mut pts) if pts.len() > 1 => {
-                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let log_x = pts.iter().all(|p| p.0 > 0.0)
-                    && pts.last().map(|l| l.0).unwrap_or(1.0) / pts[0].0 >= 20.0;
-                Figure::Lines(Lines {
-                    title: format!("Validation {} against {key}", a.metric),
-                    x_label: key.clone(),
-                    y_label: a.metric.clone(),
-                    series: vec![Series {
-                        name: key.clone(),
-                        points: pts,
-                    }],
-                    log_x,
-                    log_y: false,
-                    x_ticks: None,
-                })
-            }
-            _ => Figure::Bars(Bars {
-                title: format!("Validation {} against {key}", a.metric),
-                x_label: key.clone(),
-                y_label: a.metric.clone(),
-                labels: points.iter().map(|p| p.0.clone()).collect(),
-                values: points.iter().map(|p| p.1).collect(),
-                log_y: false,
-            }),
-        };
-        figs.push((key, fig));
+        figs.push((key, tuning_figure(key, &a.metric, &points)));
     }
-    let named: Vec<(&str, Figure)> = figs.iter().map(|(k, f)| (k.as_str(), f.clone())).collect();
-    let paths = save_figures(&named, &a.out.join("figures"))?;
-    let model_dir = a.out.join("model");
-    let x_final = if a.final_mode == FinalArg::Refit {
-        train_and_validation(&p, false)
-    } else {
-        p.train.clone()
-    };
+    let paths = save_figures(&figs, &a.out.join("figures"))?;
     persist::save(
-        &final_model,
+        &production,
         &meta_for(
-            &p.loaded,
-            &x_final,
-            json!({ "validation": results[b].1, "test": row.test.mean(&a.metric), "metric": a.metric }),
+            &parts.users,
+            &parts.items,
+            all,
+            json!({
+                "metric": options.metric.to_string(),
+                "selected_by": tuned.comparison.selected_by,
+                "validation": tuned.trials[tuned.chosen].validation,
+                "test": trial.test.mean(&options.metric.to_string()),
+                "test_model": options.final_mode.note(),
+                "trained_on": "train + validation + test",
+            }),
             Vec::new(),
         ),
         &model_dir,
     )?;
     println!(
-        "wrote {}, {} figures and the chosen model in {}",
-        a.out.join("tune.json").display(),
+        "wrote {}, {} figures and the model to deploy in {}",
+        a.out.join("evaluation.json").display(),
         paths.len(),
         model_dir.display()
     );
     Ok(())
 }
 
-pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
-    if a.n == 0 || a.k == 0 || a.users == 0 {
-        bail!("--n, --k and --users must be at least 1");
-    }
-    let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
-    let (loaded, _) = load(&a.data)?;
-    let (x, how) = with_values(
-        loaded.dataset.interactions.clone(),
-        a.values,
-        loaded.dataset.has_ratings,
-    );
-    let seeded = |seed: u64| {
-        if spec.seeded() {
-            spec.clone().with("seed", seed)
-        } else {
-            spec.clone()
+/// The data `explain-eval` trains on, with its vocabularies and a
+/// description of its values.
+fn fidelity_data(
+    data: &FidelityData,
+    values: Values,
+) -> anyhow::Result<(Interactions, Vocab, Vocab, &'static str)> {
+    match (&data.data, &data.train, &data.validation, &data.test) {
+        (Some(path), None, _, _) => {
+            let (read, filters) = data.read.options()?;
+            let loaded = load_with(path, &read, &filters)?;
+            let d = loaded.dataset;
+            let (x, how) = values.apply(d.interactions, d.has_ratings);
+            Ok((x, d.users, d.items, how))
         }
+        (None, Some(train), Some(validation), Some(test)) => {
+            let files = [train.as_path(), validation.as_path(), test.as_path()];
+            let parts = given_parts(files, &data.read, values)?;
+            print_parts(&parts);
+            println!("explaining the model trained on the training part");
+            let x = parts.training().train.clone();
+            Ok((x, parts.users, parts.items, parts.values))
+        }
+        _ => bail!("give either --data or --train, --validation and --test"),
+    }
+}
+
+fn print_fidelity(s: &FidelitySummary) {
+    let line = |name: &str, e: &fidelity::Estimate| {
+        println!(
+            "  {name:<58} {:>8.3}  [{:.3}, {:.3}]",
+            e.mean, e.ci95[0], e.ci95[1]
+        );
     };
-    let model = seeded(a.seed).fit(&x)?;
-    let step = (x.n_users() / a.users).max(1);
-    let users: Vec<u32> = (0..x.n_users() as u32)
-        .step_by(step)
-        .filter(|&u| !x.range(u).is_empty())
-        .take(a.users)
-        .collect();
-    println!(
-        "explaining the top {} for {} users ({}, values {how})",
-        a.n,
-        users.len(),
-        model.spec()
+    line(
+        &format!("rank drop removing the {} items named", s.k),
+        &s.deletion_rank_drop_named,
     );
-    let start = Instant::now();
-    let m = because_explain::measure(&model, &users, a.n, a.k, 5, 5, a.seed)?;
-    let second = seeded(a.seed + 1).fit(&x)?;
-    let m2 = because_explain::measure(&second, &users, a.n, a.k, 1, 0, a.seed)?;
-    let stability = because_explain::stability(&m, &m2);
-    let col =
-        |f: &dyn Fn(&because_explain::Measured) -> f64| -> Vec<f64> { m.iter().map(f).collect() };
-    let named = col(&|r| r.deletion.explained_drop);
-    let random = col(&|r| r.deletion.random_drop);
-    let leaves = col(&|r| f64::from(u8::from(r.named_leaves_top)));
-    let valid = col(&|r| f64::from(u8::from(r.counterfactual.verified)));
-    let supported = col(&|r| f64::from(u8::from(r.supported)));
-    let covered = col(&|r| f64::from(u8::from(r.covered)));
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let ci = |v: &[f64]| bootstrap_ci(v, 1000, 0.95, a.seed);
-    let sizes: Vec<f64> = m
-        .iter()
-        .filter(|r| r.counterfactual.verified)
-        .map(|r| r.counterfactual.removed.len() as f64)
-        .collect();
-    let line = |name: &str, v: &[f64]| {
-        let (lo, hi) = ci(v);
-        println!("  {name:<58} {:>8.3}  [{lo:.3}, {hi:.3}]", mean(v));
-        json!({ "mean": mean(v), "ci95": [lo, hi] })
-    };
-    println!(
-        "\n{} explained recommendations in {:.1}s; means with 95% bootstrap intervals:",
-        m.len(),
-        start.elapsed().as_secs_f64()
+    line(
+        &format!("rank drop removing {} random history items", s.k),
+        &s.deletion_rank_drop_random,
     );
-    let report = json!({
-        "model": model.spec().to_string(),
-        "recommendations": m.len(),
-        "n": a.n,
-        "k": a.k,
-        "deletion_rank_drop_named": line(&format!("rank drop removing the {} items named", a.k), &named),
-        "deletion_rank_drop_random": line(&format!("rank drop removing {} random history items", a.k), &random),
-        "named_removal_leaves_top_n": line(&format!("share leaving the top {} when the named items go", a.n), &leaves),
-        "counterfactual_validity": line("verified counterfactual of at most 5 items", &valid),
-        "counterfactual_mean_size": mean(&sizes),
-        "explainability_precision": line("share with at least one supporting history item", &supported),
-        "explanation_coverage": line("share with a non-trivial reason", &covered),
-        "stability_top3_overlap": stability,
-    });
-    println!("  {:<58} {:>8.2}", "mean counterfactual size", mean(&sizes));
-    match stability {
-        Some(s) => println!(
+    line(
+        &format!("share leaving the top {} when the named items go", s.n),
+        &s.named_removal_leaves_top_n,
+    );
+    line(
+        "verified counterfactual of at most 5 items",
+        &s.counterfactual_validity,
+    );
+    line(
+        "share with at least one supporting history item",
+        &s.explainability_precision,
+    );
+    line("share with a non-trivial reason", &s.explanation_coverage);
+    println!(
+        "  {:<58} {:>8.2}",
+        "mean counterfactual size", s.counterfactual_mean_size
+    );
+    match s.stability_top3_overlap {
+        Some(v) => println!(
             "  {:<58} {:>8.3}",
-            "top-3 reason overlap between two trainings (seeds differ)", s
+            "top-3 reason overlap between two trainings (seeds differ)", v
         ),
         None => println!("  stability: no recommendation shared between the two trainings"),
     }
-    // The global view: popularity bias, what drives recommendations, themes.
-    let features = optional_features(a.items.as_deref(), &loaded, true)?;
-    let title = |i: u32| {
-        features
-            .as_ref()
-            .and_then(|f| f.title(i))
-            .unwrap_or(loaded.dataset.items.id(i))
-            .to_string()
-    };
-    let all_users: Vec<u32> = (0..model.n_users() as u32).collect();
-    let recs = model.recommend_users(&all_users, a.n)?;
-    let bias = because_explain::global::popularity_bias(&recs, &x.item_counts());
+}
+
+fn print_global(g: &GlobalView, genre: Option<&str>, themes: usize) {
     println!(
         "\nglobal: the most popular 1% of items get {:.1}% of recommendations and {:.1}% of interactions",
-        100.0 * bias.top1_share_of_recommendations,
-        100.0 * bias.top1_share_of_interactions
+        100.0 * g.popularity_bias.top1_share_of_recommendations,
+        100.0 * g.popularity_bias.top1_share_of_interactions
     );
-    let drivers = because_explain::global::top_drivers(&m, 8);
-    let names: Vec<String> = drivers
+    let names: Vec<String> = g
+        .top_driver_items
         .iter()
-        .map(|(i, c)| format!("{} ({c})", title(*i)))
+        .map(|d| format!("{} ({})", d.title, d.count))
         .collect();
     println!(
         "history items most often among the top-3 reasons: {}",
         names.join("; ")
     );
-    let genre = features.as_ref().and_then(|f| f.genre_like());
-    let genre_drivers = genre
-        .map(|g| because_explain::global::feature_drivers(&m, &g.codes, &g.levels))
-        .unwrap_or_default();
-    if !genre_drivers.is_empty() {
-        let cells: Vec<String> = genre_drivers
+    if !g.feature_drivers.is_empty() {
+        let cells: Vec<String> = g
+            .feature_drivers
             .iter()
             .take(6)
             .map(|(l, c)| format!("{l} ({c})"))
             .collect();
         println!(
             "{} of the reason items: {}",
-            genre.map(|g| g.name.as_str()).unwrap_or(""),
+            genre.unwrap_or(""),
             cells.join("; ")
         );
     }
-    let themes = model.item_embeddings().map(|(f, d)| {
-        because_explain::global::themes(
-            f,
-            d,
-            5,
-            genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
-        )
-    });
-    if let Some(ts) = &themes {
-        println!("hidden themes (first 6 latent dimensions):");
-        for t in ts.iter().take(6) {
-            let items: Vec<String> = t.top_items.iter().map(|&i| title(i)).collect();
+    if let Some(ts) = &g.themes {
+        println!("hidden themes (first {themes} latent dimensions):");
+        for t in ts.iter().take(themes) {
             let dom: Vec<String> = t
                 .dominant
                 .iter()
@@ -935,104 +701,100 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
             println!(
                 "  {:>2}: {} [{}]",
                 t.dimension,
-                items.join("; "),
+                t.top_items.join("; "),
                 dom.join(", ")
             );
         }
     }
-    if let Some((factors, d)) = model.item_embeddings() {
-        let xy = because_explain::global::pca_2d(factors, d);
-        let (groups, group_of): (Vec<String>, Vec<usize>) = match genre {
-            Some(g) => {
-                let mut counts = vec![0usize; g.levels.len()];
-                g.codes
-                    .iter()
-                    .filter_map(|c| c.first())
-                    .for_each(|&l| counts[l as usize] += 1);
-                let mut order: Vec<usize> = (0..g.levels.len()).collect();
-                order.sort_by_key(|&l| std::cmp::Reverse(counts[l]));
-                order.truncate(9);
-                let mut names: Vec<String> = order.iter().map(|&l| g.levels[l].clone()).collect();
-                names.push("other".into());
-                let of = g
-                    .codes
-                    .iter()
-                    .map(|c| {
-                        c.first()
-                            .and_then(|&l| order.iter().position(|&o| o == l as usize))
-                            .unwrap_or(9)
-                    })
-                    .collect();
-                (names, of)
-            }
-            None => (vec!["items".into()], vec![0; xy.len()]),
-        };
-        let map = Figure::Scatter(because_plot::Scatter {
-            title: "Item embeddings, first two principal components".into(),
-            x_label: "component 1".into(),
-            y_label: "component 2".into(),
-            points: xy
-                .iter()
-                .zip(&group_of)
-                .map(|(&(x, y), &g)| (x, y, g))
-                .collect(),
-            groups,
-        });
-        save_figures(&[("embedding_map", map)], &a.out.join("figures"))?;
+}
+
+/// The global view of `model`, with items named by ID and title.
+fn global_of(
+    model: &Model,
+    measured: &[because_explain::Measured],
+    n: usize,
+    items: &Vocab,
+    features: Option<&Features>,
+) -> anyhow::Result<GlobalView> {
+    let genre = features.and_then(|f| f.genre_like());
+    let title = |i: u32| {
+        features
+            .and_then(|f| f.title(i))
+            .unwrap_or(items.id(i))
+            .to_string()
+    };
+    Ok(fidelity::global_view(
+        model,
+        measured,
+        n,
+        &|i| items.id(i).to_string(),
+        &title,
+        genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
+    )?)
+}
+
+/// The embedding map of models with item embeddings.
+fn embedding_figure(model: &Model, features: Option<&Features>) -> Option<because_plot::Figure> {
+    let genre = features.and_then(|f| f.genre_like());
+    model.item_embeddings().map(|(factors, d)| {
+        embedding_map(
+            &because_explain::global::pca_2d(factors, d),
+            genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
+        )
+    })
+}
+
+pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
+    if a.n == 0 || a.k == 0 || a.users == 0 {
+        bail!("--n, --k and --users must be at least 1");
     }
-    let mut report = report;
-    report["global"] = json!({
-        "popularity_bias": bias,
-        "top_driver_items": drivers.iter().map(|(i, c)| json!({ "item": loaded.dataset.items.id(*i), "title": title(*i), "count": c })).collect::<Vec<_>>(),
-        "feature_drivers": genre_drivers,
-        "themes": themes.map(|ts| ts.iter().map(|t| json!({ "dimension": t.dimension, "top_items": t.top_items.iter().map(|&i| title(i)).collect::<Vec<_>>(), "dominant": t.dominant })).collect::<Vec<_>>()),
-    });
-    create_dir(&a.out)?;
-    write_json(&a.out.join("fidelity.json"), &report)?;
-    let fig = Figure::Bars(Bars {
-        title: format!("Deletion test: mean rank drop, {} items removed", a.k),
-        x_label: "items removed".into(),
-        y_label: "rank drop".into(),
-        labels: vec![
-            "named by the explanation".into(),
-            "random history items".into(),
-        ],
-        values: vec![mean(&named), mean(&random)],
-        log_y: false,
-    });
-    // Diversity across users: for how many users each recommended item appears.
-    let mut reach = vec![0usize; model.n_items()];
-    for list in &model.recommend_users(&(0..model.n_users() as u32).collect::<Vec<_>>(), a.n)? {
-        for s in list {
-            reach[s.item as usize] += 1;
-        }
-    }
-    let mut counts: Vec<usize> = reach.into_iter().filter(|&c| c > 0).collect();
-    counts.sort_unstable_by(|a, b| b.cmp(a));
-    let shared = Figure::Lines(Lines {
-        title: format!(
-            "Diversity across users: {} distinct items in everyone's top {}",
-            counts.len(),
-            a.n
+    let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
+    spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
+    let (x, _, items, how) = fidelity_data(&a.data, a.values.into())?;
+    let opts = FidelityOptions {
+        users: a.users,
+        n: a.n,
+        k: a.k,
+        draws: 5,
+        max_size: 5,
+        seed: a.seed,
+    };
+    println!(
+        "explaining the top {} for up to {} users ({spec}, values {how})",
+        a.n, a.users
+    );
+    let start = Instant::now();
+    let mut f = fidelity::measure_spec(&spec, &x, &opts)?;
+    println!(
+        "\n{} explained recommendations of {} in {:.1}s; means with 95% bootstrap intervals:",
+        f.summary.recommendations,
+        f.summary.model,
+        start.elapsed().as_secs_f64()
+    );
+    print_fidelity(&f.summary);
+    // The global view: popularity bias, what drives recommendations, themes.
+    let features = optional_features(a.items.as_deref(), &items, true)?;
+    let global = global_of(&f.model, &f.measured, a.n, &items, features.as_ref())?;
+    let genre = features.as_ref().and_then(|f| f.genre_like());
+    print_global(&global, genre.map(|g| g.name.as_str()), 6);
+    let mut figs = vec![
+        (
+            "deletion",
+            deletion_figure(
+                a.k,
+                f.summary.deletion_rank_drop_named.mean,
+                f.summary.deletion_rank_drop_random.mean,
+            ),
         ),
-        x_label: "recommended item (rank by reach)".into(),
-        y_label: "users it is recommended to".into(),
-        series: vec![Series {
-            name: "items".into(),
-            points: counts
-                .iter()
-                .enumerate()
-                .map(|(k, &c)| ((k + 1) as f64, c as f64))
-                .collect(),
-        }],
-        log_x: true,
-        log_y: true,
-        x_ticks: None,
-    });
-    save_figures(
-        &[("deletion", fig), ("diversity_across_users", shared)],
-        &a.out.join("figures"),
-    )?;
+        ("diversity_across_users", reach_figure(a.n, &global.reach)),
+    ];
+    if let Some(map) = embedding_figure(&f.model, features.as_ref()) {
+        figs.push(("embedding_map", map));
+    }
+    f.summary.global = Some(global);
+    create_dir(&a.out)?;
+    write_json(&a.out.join("fidelity.json"), &f.summary)?;
+    save_figures(&figs, &a.out.join("figures"))?;
     println!(
         "\nwrote {} and {}",
         a.out.join("fidelity.json").display(),
@@ -1043,110 +805,67 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
 
 /// What the demo's comparison produced.
 pub struct DemoComparison {
-    rows: Vec<Row>,
-    best: usize,
+    comparison: Comparison,
     /// Where the best model was saved.
-    pub model_dir: std::path::PathBuf,
+    pub model_dir: PathBuf,
     model: Model,
 }
 
 /// The demo's model comparison: every model kind with settings that suit
-/// small data, trained on train, tested with validation folded in.
-pub fn compare_demo(loaded: &Loaded, split: &Split, out: &Path) -> anyhow::Result<DemoComparison> {
-    let x = &loaded.dataset.interactions;
-    let (train, val, test) = (
-        split.part(x, Part::Train),
-        split.part(x, Part::Validation),
-        split.part(x, Part::Test),
-    );
-    let specs = [
+/// small data, trained on train, tested with validation folded in; the
+/// best on validation is saved.
+pub fn compare_demo(
+    loaded: &Loaded,
+    split: &Split,
+    source: Source,
+    out: &Path,
+) -> anyhow::Result<DemoComparison> {
+    let parts = Parts::from_split(&loaded.dataset, split, source, Values::Auto)?;
+    let specs: Vec<ModelSpec> = [
         "pop",
         "itemknn",
         "ease:lambda=200",
         "svd:factors=32",
         "als:factors=32,regularization=5",
         "bpr:factors=32,epochs=30",
-    ];
-    let mut rows = Vec::new();
-    let mut models = Vec::new();
-    let ks = [5usize, 10, 20];
-    for s in specs {
-        let spec: ModelSpec = s.parse()?;
-        let start = Instant::now();
-        let model = spec.fit(&train)?;
-        let fit_seconds = start.elapsed().as_secs_f64();
-        let validation = eval(&model, &val, &Protocol::new(ks.to_vec()))?;
-        let test = eval(
-            &model,
-            &test,
-            &Protocol {
-                ks: ks.to_vec(),
-                extra_history: Some(&val),
-                fold_in: true,
-                ..Protocol::new(Vec::new())
-            },
-        )?;
-        rows.push(Row {
-            spec: s.to_string(),
-            fit_seconds,
-            validation,
-            test,
-            rating_errors: None,
-        });
-        models.push(model);
-    }
-    print_rows(&rows, 10);
-    let best = (0..rows.len())
-        .max_by(|&a, &b| {
-            rows[a]
-                .validation
-                .mean("ndcg@10")
-                .unwrap_or(0.0)
-                .total_cmp(&rows[b].validation.mean("ndcg@10").unwrap_or(0.0))
-        })
-        .unwrap_or(0);
-    println!("best on validation: {}", rows[best].spec);
+    ]
+    .iter()
+    .map(|s| s.parse())
+    .collect::<Result<_, _>>()?;
+    let setup = Setup::new(vec![5, 10, 20]);
+    let compared = compare(&parts, &specs, &setup, None, &mut |_| {})?;
+    let c = &compared.comparison;
+    print_trials(&c.trials, 10);
+    println!("best on {}: {}", c.selected_by, c.best_trial().spec);
     create_dir(out)?;
-    let results: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| json!({ "model": r.spec, "fit_seconds": r.fit_seconds, "validation_ndcg@10": r.validation.mean("ndcg@10"), "test": r.test.table().into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>() }))
-        .collect();
     write_json(
         &out.join("evaluation.json"),
-        &json!({ "final": final_note(FinalArg::FoldIn), "results": results }),
+        &EvaluationFile::new("demo", &parts, &setup, c),
     )?;
-    let fig = Figure::Bars(Bars {
-        title: "Test nDCG@10 by model".into(),
-        x_label: "model".into(),
-        y_label: "nDCG@10".into(),
-        labels: rows
-            .iter()
-            .map(|r| r.spec.split(':').next().unwrap_or("").to_string())
-            .collect(),
-        values: rows
-            .iter()
-            .map(|r| r.test.mean("ndcg@10").unwrap_or(0.0))
-            .collect(),
-        log_y: false,
-    });
-    save_figures(&[("comparison", fig)], &out.join("figures"))?;
+    save_figures(
+        &[("comparison", comparison_of(c, 10))],
+        &out.join("figures"),
+    )
+    .context("comparison figure")?;
     let model_dir = out.join("best");
-    let model = models.swap_remove(best);
     persist::save(
-        &model,
+        &compared.best_model,
         &meta_for(
-            loaded,
-            &train,
-            json!({ "validation_ndcg@10": rows[best].validation.mean("ndcg@10") }),
+            &parts.users,
+            &parts.items,
+            &parts.training().train,
+            json!({
+                "selected_by": c.selected_by,
+                "validation_ndcg@10": c.best_trial().validation.mean("ndcg@10"),
+            }),
             Vec::new(),
         ),
         &model_dir,
     )?;
     Ok(DemoComparison {
-        rows,
-        best,
+        comparison: compared.comparison,
         model_dir,
-        model,
+        model: compared.best_model,
     })
 }
 
@@ -1184,7 +903,7 @@ pub fn recommend_demo(
     }
     write_json(
         &out.join("recommendations.json"),
-        &json!({ "model": c.rows[c.best].spec, "k": 10, "exclude_seen": true, "users": all }),
+        &json!({ "model": c.comparison.best_trial().spec.to_string(), "k": 10, "exclude_seen": true, "users": all }),
     )?;
     let catalog = Catalog {
         model: &c.model,
@@ -1259,85 +978,78 @@ pub fn recommend_demo(
 }
 
 /// The demo's fidelity table and the figures written for it.
-type FidelitySummary = (Vec<Vec<String>>, Vec<std::path::PathBuf>);
+type FidelityTable = (Vec<Vec<String>>, Vec<PathBuf>);
 
 /// The demo's explanation step: fidelity of the best model's explanations
 /// and the global view, printed, saved and returned for the report.
 pub fn explain_demo(
     loaded: &Loaded,
     c: &DemoComparison,
-    items: Option<&because_data::features::Features>,
+    items: Option<&Features>,
     out: &Path,
-) -> anyhow::Result<Option<FidelitySummary>> {
-    let model = &c.model;
-    let users: Vec<u32> = (0..model.n_users() as u32)
-        .step_by((model.n_users() / 100).max(1))
-        .take(100)
-        .collect();
-    let m = match because_explain::measure(model, &users, 10, 3, 3, 5, 7) {
-        Ok(m) => m,
+) -> anyhow::Result<Option<FidelityTable>> {
+    let opts = FidelityOptions {
+        users: 100,
+        n: 10,
+        k: 3,
+        draws: 3,
+        max_size: 5,
+        seed: 7,
+    };
+    let mut f = match fidelity::measure_model(&c.model, &opts) {
+        Ok(f) => f,
         Err(e) => {
-            println!("   ({} does not explain: {e})", c.rows[c.best].spec);
+            println!(
+                "   ({} does not explain: {e})",
+                c.comparison.best_trial().spec
+            );
             return Ok(None);
         }
     };
-    let mean = |f: &dyn Fn(&because_explain::Measured) -> f64| {
-        m.iter().map(f).sum::<f64>() / m.len().max(1) as f64
-    };
-    let named = mean(&|r| r.deletion.explained_drop);
-    let random = mean(&|r| r.deletion.random_drop);
-    let valid = mean(&|r| f64::from(u8::from(r.counterfactual.verified)));
-    let covered = mean(&|r| f64::from(u8::from(r.covered)));
-    let all_users: Vec<u32> = (0..model.n_users() as u32).collect();
-    let bias = because_explain::global::popularity_bias(
-        &model.recommend_users(&all_users, 10)?,
-        &model
-            .train()
-            .iu
-            .indptr()
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as u32)
-            .collect::<Vec<_>>(),
-    );
-    let genre = items.and_then(|f| f.genre_like());
-    let genres = genre
-        .map(|g| because_explain::global::feature_drivers(&m, &g.codes, &g.levels))
-        .unwrap_or_default();
-    let title = |i: u32| {
-        items
-            .and_then(|f| f.title(i))
-            .unwrap_or(loaded.dataset.items.id(i))
-            .to_string()
-    };
+    let global = global_of(&c.model, &f.measured, opts.n, &loaded.dataset.items, items)?;
+    let s = &f.summary;
     let rows = vec![
-        vec!["recommendations explained".into(), m.len().to_string()],
         vec![
-            "rank drop removing the 3 items named".into(),
-            format!("{named:.2}"),
+            "recommendations explained".into(),
+            s.recommendations.to_string(),
         ],
         vec![
-            "rank drop removing 3 random history items".into(),
-            format!("{random:.2}"),
+            format!("rank drop removing the {} items named", s.k),
+            format!("{:.2}", s.deletion_rank_drop_named.mean),
         ],
         vec![
-            "verified counterfactual (at most 5 items, out of the top 10)".into(),
-            format!("{:.0}%", 100.0 * valid),
+            format!("rank drop removing {} random history items", s.k),
+            format!("{:.2}", s.deletion_rank_drop_random.mean),
+        ],
+        vec![
+            format!(
+                "verified counterfactual (at most {} items, out of the top {})",
+                opts.max_size, s.n
+            ),
+            format!("{:.0}%", 100.0 * s.counterfactual_validity.mean),
         ],
         vec![
             "explanation coverage".into(),
-            format!("{:.0}%", 100.0 * covered),
+            format!("{:.0}%", 100.0 * s.explanation_coverage.mean),
         ],
         vec![
             "top 1% of items: share of recommendations".into(),
-            format!("{:.1}%", 100.0 * bias.top1_share_of_recommendations),
+            format!(
+                "{:.1}%",
+                100.0 * global.popularity_bias.top1_share_of_recommendations
+            ),
         ],
         vec![
             "top 1% of items: share of interactions".into(),
-            format!("{:.1}%", 100.0 * bias.top1_share_of_interactions),
+            format!(
+                "{:.1}%",
+                100.0 * global.popularity_bias.top1_share_of_interactions
+            ),
         ],
         vec![
             "genres behind the reasons".into(),
-            genres
+            global
+                .feature_drivers
                 .iter()
                 .take(4)
                 .map(|(g, n)| format!("{g} ({n})"))
@@ -1348,52 +1060,13 @@ pub fn explain_demo(
     for r in &rows {
         println!("   {:<62} {}", r[0], r[1]);
     }
-    let mut figs = vec![(
-        "deletion",
-        Figure::Bars(Bars {
-            title: "Deletion test: mean rank drop, 3 items removed".into(),
-            x_label: "items removed".into(),
-            y_label: "rank drop".into(),
-            labels: vec![
-                "named by the explanation".into(),
-                "random history items".into(),
-            ],
-            values: vec![named, random],
-            log_y: false,
-        }),
-    )];
-    if let Some((factors, d)) = model.item_embeddings() {
-        let xy = because_explain::global::pca_2d(factors, d);
-        let (names, of): (Vec<String>, Vec<usize>) = match genre {
-            Some(g) => (
-                g.levels.clone(),
-                g.codes
-                    .iter()
-                    .map(|c| c.first().map(|&l| l as usize).unwrap_or(0))
-                    .collect(),
-            ),
-            None => (vec!["items".into()], vec![0; xy.len()]),
-        };
-        figs.push((
-            "embedding_map",
-            Figure::Scatter(because_plot::Scatter {
-                title: "Item embeddings (PCA), coloured by genre".into(),
-                x_label: "component 1".into(),
-                y_label: "component 2".into(),
-                points: xy.iter().zip(&of).map(|(&(x, y), &g)| (x, y, g)).collect(),
-                groups: names,
-            }),
-        ));
-        if let Some(g) = genre {
-            for t in because_explain::global::themes(factors, d, 5, Some((&g.codes, &g.levels)))
-                .iter()
-                .take(4)
-            {
-                let items: Vec<String> = t.top_items.iter().map(|&i| title(i)).collect();
+    if let Some(ts) = &global.themes {
+        if items.and_then(|f| f.genre_like()).is_some() {
+            for t in ts.iter().take(4) {
                 println!(
                     "   theme {}: {} [{}]",
                     t.dimension,
-                    items.join("; "),
+                    t.top_items.join("; "),
                     t.dominant
                         .iter()
                         .map(|(l, n)| format!("{l} {n}/5"))
@@ -1403,25 +1076,36 @@ pub fn explain_demo(
             }
         }
     }
+    let mut figs = vec![(
+        "deletion",
+        deletion_figure(
+            s.k,
+            s.deletion_rank_drop_named.mean,
+            s.deletion_rank_drop_random.mean,
+        ),
+    )];
+    if let Some(map) = embedding_figure(&c.model, items) {
+        figs.push(("embedding_map", map));
+    }
     let paths = save_figures(&figs, &out.join("figures"))?;
-    write_json(
-        &out.join("fidelity.json"),
-        &json!({ "model": c.rows[c.best].spec, "summary": rows }),
-    )?;
+    f.summary.global = Some(global);
+    write_json(&out.join("fidelity.json"), &f.summary)?;
     Ok(Some((rows, paths)))
 }
 
 /// The demo report's model and recommendation sections.
 pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[Shown]) {
-    r.section("Models").paragraph(final_note(FinalArg::FoldIn));
-    let table: Vec<Vec<String>> = c
-        .rows
+    let cmp = &c.comparison;
+    r.section("Models").paragraph(Final::FoldIn.note());
+    let table: Vec<Vec<String>> = cmp
+        .trials
         .iter()
         .map(|row| {
             let t = |m: &str| format!("{:.4}", row.test.mean(m).unwrap_or(f64::NAN));
             vec![
-                row.spec.clone(),
+                row.spec.to_string(),
                 format!("{:.2}", row.fit_seconds),
+                format!("{:.4}", row.validation.mean("ndcg@10").unwrap_or(f64::NAN)),
                 t("precision@10"),
                 t("recall@10"),
                 t("ndcg@10"),
@@ -1432,11 +1116,22 @@ pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[Shown]) {
         .collect();
     r.table(
         &[
-            "model", "fit s", "P@10", "R@10", "nDCG@10", "coverage", "novelty",
+            "model",
+            "fit s",
+            "val nDCG@10",
+            "P@10",
+            "R@10",
+            "nDCG@10",
+            "coverage",
+            "novelty",
         ],
         &table,
     );
-    r.paragraph(&format!("Best on validation: {}.", c.rows[c.best].spec));
+    r.paragraph(&format!(
+        "Best on {}: {}.",
+        cmp.selected_by,
+        cmp.best_trial().spec
+    ));
     r.section("Sample recommendations, explained");
     r.paragraph("Each explanation starts from an exact decomposition of the model's score over the user's own history. The other reasons are either claims about the model (the session, the funnel stage reached on a supporting item, a shared genre) or counts from the training data over groups of at least 5 people; the counterfactual was verified by re-scoring without the named items.");
     let rows: Vec<Vec<String>> = shown
@@ -1486,20 +1181,9 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown model"));
+        // Values are checked before any data is read.
+        let e = parse_models("pop,ease:lambda=abc").unwrap_err().to_string();
+        assert!(e.contains("--models") && e.contains("`lambda`"), "{e}");
         assert!(parse_ks("5,0").is_err());
-    }
-
-    #[test]
-    fn grids_expand_in_order() {
-        let c = grid_configs(&["lambda=1,2".into(), "x=a,b".into()]).unwrap();
-        assert_eq!(c.len(), 4);
-        assert_eq!(
-            c[1],
-            vec![
-                ("lambda".to_string(), "1".to_string()),
-                ("x".to_string(), "b".to_string())
-            ]
-        );
-        assert!(grid_configs(&["lambda".into()]).is_err());
     }
 }

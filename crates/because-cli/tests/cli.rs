@@ -218,6 +218,10 @@ fn split_on_movielens_writes_leak_free_parts() {
     }
 }
 
+fn evaluation(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("evaluation.json")).unwrap()).unwrap()
+}
+
 fn tiny_data(dir: &Path) -> std::path::PathBuf {
     let data = dir.join("data");
     ok(&[
@@ -398,10 +402,31 @@ fn evaluate_and_tune() {
         "{text}"
     );
     assert!(
-        tune.join("tune.json").is_file()
+        text.contains("model to deploy: ease:lambda=")
+            && text.contains("(train + validation + test)"),
+        "{text}"
+    );
+    assert!(
+        tune.join("evaluation.json").is_file()
             && tune.join("figures/lambda.png").is_file()
             && tune.join("model/manifest.json").is_file()
     );
+    // The model to deploy learned from every (user, item) pair of the input,
+    // while the test numbers come from the fit on train + validation.
+    let deployed = because_models::persist::load(&tune.join("model")).unwrap();
+    let data = because_data::read_interactions(&log, &Default::default()).unwrap();
+    let pairs: std::collections::HashSet<(u32, u32)> = data
+        .dataset
+        .interactions
+        .iter()
+        .map(|r| (r.user, r.item))
+        .collect();
+    assert_eq!(deployed.model.train().ui.nnz(), pairs.len());
+    let ev = evaluation(&tune);
+    assert_eq!(ev["production"]["interactions"], pairs.len());
+    assert_eq!(ev["production"]["folder"], "model");
+    assert_eq!(ev["protocol"]["final_mode"], "refit");
+    assert!(ev["data"]["parts"]["evaluated"]["train"].as_u64().unwrap() < pairs.len() as u64);
     let e = fails(&[
         "evaluate",
         "--data",
@@ -420,6 +445,29 @@ fn evaluate_and_tune() {
         "rank=1,2",
     ]);
     assert!(e.contains("--grid") && e.contains("\"rank\""), "{e}");
+    // A bad value fails before any data is read or model fitted, naming its key.
+    let out = because(&[
+        "tune",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "als",
+        "--grid",
+        "factors=2,4",
+        "--grid",
+        "regularization=0.1,-1",
+    ]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("--grid") && e.contains("`regularization`"),
+        "{e}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let e = fails(&[
         "tune",
         "--data",
@@ -633,4 +681,242 @@ fn explain_recommendations() {
     );
     let e = fails(&["explain", "--model", m, "--user", "1", "--item", "nope"]);
     assert!(e.contains("--item: nope is unknown"), "{e}");
+}
+
+/// The metrics of every model in an `evaluation.json`, by model.
+fn metrics(ev: &serde_json::Value) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    ev["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap().to_string(),
+                r["validation"].clone(),
+                r["test"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn given_parts_evaluate_like_the_internal_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    let split = dir.path().join("split");
+    ok(&[
+        "split",
+        "--data",
+        log.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--out",
+        split.to_str().unwrap(),
+    ]);
+    let part = |p: &str| split.join(format!("{p}.csv"));
+    let models = "pop,itemknn,ease:lambda=10";
+    let evaluate = |data: &[&str], out: &Path| {
+        let mut args = vec!["evaluate"];
+        args.extend_from_slice(data);
+        args.extend([
+            "--models",
+            models,
+            "--seed",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        ok(&args);
+        evaluation(out)
+    };
+    let given = evaluate(
+        &[
+            "--train",
+            part("train").to_str().unwrap(),
+            "--validation",
+            part("validation").to_str().unwrap(),
+            "--test",
+            part("test").to_str().unwrap(),
+        ],
+        &dir.path().join("given"),
+    );
+    assert_eq!(given["data"]["source"]["kind"], "given");
+    // The same log, rows in the order train, validation, test, so that both
+    // runs index users and items alike: the same split made internally
+    // gives the same numbers, exactly.
+    let whole = dir.path().join("whole.csv");
+    let mut text = std::fs::read_to_string(part("train")).unwrap();
+    for p in ["validation", "test"] {
+        let rows = std::fs::read_to_string(part(p)).unwrap();
+        text.push_str(rows.split_once('\n').unwrap().1);
+    }
+    std::fs::write(&whole, text).unwrap();
+    let internal = evaluate(
+        &["--data", whole.to_str().unwrap()],
+        &dir.path().join("internal"),
+    );
+    assert_eq!(internal["data"]["source"]["kind"], "split");
+    assert_eq!(metrics(&given), metrics(&internal));
+    assert_eq!(given["data"]["parts"], internal["data"]["parts"]);
+    assert_eq!(given["significance"], internal["significance"]);
+    // Split from the original log, users and items are numbered in another
+    // order; only ties between equal scores may then break differently, and
+    // EASE has none.
+    let original = evaluate(
+        &["--data", log.to_str().unwrap()],
+        &dir.path().join("original"),
+    );
+    assert_eq!(given["data"]["parts"], original["data"]["parts"]);
+    let (a, b) = (&metrics(&given)[2], &metrics(&original)[2]);
+    assert_eq!(a.0, "ease:lambda=10");
+    for (x, y) in [(&a.1, &b.1), (&a.2, &b.2)] {
+        for (k, v) in x.as_object().unwrap() {
+            let w = y[k].as_f64().unwrap();
+            assert!(
+                (v.as_f64().unwrap() - w).abs() < 1e-9,
+                "{k}: {v} against {w}"
+            );
+        }
+    }
+    // Given parts exclude a split method, and need all three files.
+    let e = fails(&[
+        "evaluate",
+        "--train",
+        part("train").to_str().unwrap(),
+        "--validation",
+        part("validation").to_str().unwrap(),
+        "--test",
+        part("test").to_str().unwrap(),
+        "--method",
+        "random",
+    ]);
+    assert!(e.contains("--train") && e.contains("--method"), "{e}");
+    let e = fails(&[
+        "tune",
+        "--model",
+        "ease",
+        "--grid",
+        "lambda=1",
+        "--train",
+        part("train").to_str().unwrap(),
+        "--validation",
+        part("validation").to_str().unwrap(),
+    ]);
+    assert!(e.contains("--test"), "{e}");
+    let e = fails(&[
+        "evaluate",
+        "--data",
+        log.to_str().unwrap(),
+        "--validation",
+        part("validation").to_str().unwrap(),
+    ]);
+    assert!(e.contains("--validation") && e.contains("--train"), "{e}");
+    // explain-eval explains the model trained on the training part.
+    let out = dir.path().join("fidelity");
+    let text = ok(&[
+        "explain-eval",
+        "--train",
+        part("train").to_str().unwrap(),
+        "--validation",
+        part("validation").to_str().unwrap(),
+        "--test",
+        part("test").to_str().unwrap(),
+        "--model",
+        "ease:lambda=10",
+        "--users",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("trained on the training part"), "{text}");
+    assert!(out.join("fidelity.json").is_file());
+}
+
+/// The keys of an object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn evaluation_json_has_one_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    let (eval, tune, demo) = (
+        dir.path().join("eval"),
+        dir.path().join("tune"),
+        dir.path().join("demo"),
+    );
+    ok(&[
+        "evaluate",
+        "--data",
+        log.to_str().unwrap(),
+        "--models",
+        "pop,ease:lambda=10",
+        "--out",
+        eval.to_str().unwrap(),
+    ]);
+    ok(&[
+        "tune",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "ease",
+        "--grid",
+        "lambda=1,10",
+        "--out",
+        tune.to_str().unwrap(),
+    ]);
+    ok(&["demo", "--size", "tiny", "--out", demo.to_str().unwrap()]);
+    let files = [
+        ("evaluate", evaluation(&eval)),
+        ("tune", evaluation(&tune)),
+        ("demo", evaluation(&demo.join("models"))),
+    ];
+    let (_, first) = &files[0];
+    for (command, ev) in &files {
+        assert_eq!(ev["command"], *command);
+        assert_eq!(
+            ev["format_version"],
+            because_eval::experiment::FORMAT_VERSION
+        );
+        assert_eq!(keys(ev), keys(first), "{command}");
+        for field in ["data", "protocol"] {
+            assert_eq!(keys(&ev[field]), keys(&first[field]), "{command} {field}");
+        }
+        assert_eq!(
+            keys(&ev["results"][0]),
+            keys(&first["results"][0]),
+            "{command}"
+        );
+        assert_eq!(
+            keys(&ev["significance"][0]),
+            keys(&first["significance"][0])
+        );
+        // Best is chosen on validation, and the file says so.
+        let by = ev["selected_by"].as_str().unwrap();
+        assert!(by.starts_with("validation "), "{command}: {by}");
+        let metric = by.trim_start_matches("validation ");
+        let best = ev["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .max_by(|a, b| {
+                a["validation"][metric]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["validation"][metric].as_f64().unwrap())
+            })
+            .unwrap();
+        assert_eq!(ev["best"], best["model"], "{command}");
+        // The typed record reads every one of them.
+        let typed: because_eval::experiment::EvaluationFile =
+            serde_json::from_value(ev.clone()).unwrap();
+        assert_eq!(typed.command, *command);
+    }
+    assert!(files[1].1["tuning"]["trials"].as_array().unwrap().len() == 2);
+    assert!(files[0].1["tuning"].is_null() && files[2].1["production"].is_null());
 }

@@ -10,7 +10,8 @@
 //! * [`filter`] holds thresholds, activity bounds and iterated k-cores;
 //!   [`Sessions`] cuts users' timelines at inactivity gaps; [`Split`]
 //!   partitions a log into train, validation and test without leakage.
-//! * [`rng::Rng`] is the project's stable, seedable generator.
+//! * [`rng::Rng`] is the project's stable, seedable generator;
+//!   [`stats`] has the bootstrap interval of a mean.
 //!
 //! This crate does no I/O, reads no environment variables and knows nothing
 //! of files, HTTP or the command line.
@@ -38,6 +39,7 @@ pub mod rng;
 mod session;
 mod sparse;
 pub mod split;
+pub mod stats;
 pub mod testing;
 mod vocab;
 

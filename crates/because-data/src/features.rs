@@ -39,6 +39,25 @@ pub struct FeatureColumn {
     pub codes: Vec<Vec<u32>>,
 }
 
+impl FeatureColumn {
+    /// Each entity's value as text (a number, or its first level), to
+    /// group entities by; `None` where missing.
+    pub fn labels(&self) -> Vec<Option<String>> {
+        match self.kind {
+            FeatureKind::Numeric => self
+                .numeric
+                .iter()
+                .map(|v| v.map(|v| v.to_string()))
+                .collect(),
+            _ => self
+                .codes
+                .iter()
+                .map(|c| c.first().map(|&l| self.levels[l as usize].clone()))
+                .collect(),
+        }
+    }
+}
+
 /// How the feature file matched the dataset.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FeatureReport {

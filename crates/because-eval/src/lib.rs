@@ -11,6 +11,10 @@
 //! slices users by how much history they have. It never names a concrete
 //! model.
 //!
+//! [`experiment`] is the method built on it: parts made by a split or given
+//! as files, fitting and evaluating model specifications, comparisons,
+//! tuning, the model to deploy, and `evaluation.json`.
+//!
 //! ```
 //! use because_core::testing::block_data;
 //! use because_eval::{evaluate, Protocol};
@@ -31,12 +35,15 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod experiment;
 pub mod metrics;
+
+pub use because_core::stats::bootstrap_ci;
 
 use because_core::rng::Rng;
 use because_core::{Interactions, Query, Recommender, Request, Result, Scored};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How to evaluate.
 #[derive(Clone, Debug)]
@@ -418,29 +425,6 @@ pub fn rating_accuracy(
     )
 }
 
-/// A percentile bootstrap confidence interval of the mean of `values`
-/// (`level` such as 0.95), from `resamples` resamples with `seed`.
-pub fn bootstrap_ci(values: &[f64], resamples: usize, level: f64, seed: u64) -> (f64, f64) {
-    if values.is_empty() {
-        return (0.0, 0.0);
-    }
-    let n = values.len();
-    let mut means: Vec<f64> = (0..resamples)
-        .into_par_iter()
-        .map(|b| {
-            let mut rng = Rng::stream(seed, b as u64);
-            (0..n)
-                .map(|_| values[rng.below(n as u64) as usize])
-                .sum::<f64>()
-                / n as f64
-        })
-        .collect();
-    means.sort_by(|a, b| a.total_cmp(b));
-    let lo = ((1.0 - level) / 2.0 * resamples as f64).floor() as usize;
-    let hi = (((1.0 + level) / 2.0 * resamples as f64).ceil() as usize).min(resamples) - 1;
-    (means[lo.min(resamples - 1)], means[hi])
-}
-
 /// Two-sided paired randomization (sign-flip) test of equal means for
 /// per-user values `a` and `b` of two models on the same users: the share of
 /// random sign assignments of the differences whose mean is at least as
@@ -466,7 +450,7 @@ pub fn paired_test(a: &[f64], b: &[f64], permutations: usize, seed: u64) -> f64 
 }
 
 /// Mean of a metric per slice of users by history length.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Slice {
     /// The slice, such as `20-49`.
     pub label: String,
@@ -536,14 +520,6 @@ pub fn by_group(ev: &Evaluation, key: &str, group: &[Option<String>]) -> Vec<Sli
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bootstrap_brackets_the_mean() {
-        let v: Vec<f64> = (0..200).map(|i| (i % 10) as f64 / 10.0).collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let (lo, hi) = bootstrap_ci(&v, 500, 0.95, 1);
-        assert!(lo < mean && mean < hi && hi - lo < 0.2, "{lo} {mean} {hi}");
-    }
 
     #[test]
     fn paired_test_detects_a_shift_and_not_noise() {

@@ -3,10 +3,10 @@
 use crate::Measured;
 use because_core::Scored;
 use because_models::Model;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Popularity bias of a set of recommendation lists.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PopularityBias {
     /// Share of recommendations that are among the most popular 1% of items.
     pub top1_share_of_recommendations: f64,

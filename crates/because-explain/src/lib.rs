@@ -11,7 +11,9 @@
 //! top N, and verifies it by re-scoring. [`narrative`] turns an explanation
 //! into a sentence from the templates in `templates/en.txt`, and
 //! [`deletion_test`] measures fidelity: removing the items an explanation
-//! names must hurt more than removing random ones.
+//! names must hurt more than removing random ones. [`fidelity`] measures
+//! and summarizes all of that over sampled users ([`FidelitySummary`]),
+//! with the global view of what drives a model's recommendations.
 //!
 //! Explanations hold item indices of the user's own history only: never
 //! another user's identity or history.
@@ -29,9 +31,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod fidelity;
 pub mod global;
 pub mod reasons;
 
+pub use fidelity::{FidelityOptions, FidelitySummary};
 pub use reasons::{Explained, Explainer, Reason, Subject};
 
 use because_core::rng::Rng;

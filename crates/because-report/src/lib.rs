@@ -2,8 +2,10 @@
 //!
 //! # Brief overview
 //!
-//! * [`eda_figures`] turns an [`Eda`] into figures; [`save_figures`] writes
-//!   them as PNG and SVG.
+//! * [`eda_figures`] turns an [`Eda`] into figures; [`comparison_figure`],
+//!   [`tuning_figure`], [`deletion_figure`], [`reach_figure`] and
+//!   [`embedding_map`] draw experiments from plain numbers; [`save_figures`]
+//!   writes them as PNG and SVG.
 //! * [`Report`] collects sections (text, tables, figures) and writes one HTML
 //!   file with the SVGs inlined, so it can be mailed or opened offline.
 //!
@@ -15,6 +17,12 @@
 //! assert!(html.contains("3 users &amp; 2 items"));
 //! ```
 #![deny(missing_docs)]
+
+mod experiment;
+
+pub use experiment::{
+    comparison_figure, deletion_figure, embedding_map, reach_figure, tuning_figure,
+};
 
 use because_data::eda::Eda;
 use because_plot::{Bars, Figure, Lines, Series};

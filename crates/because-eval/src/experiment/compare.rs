@@ -1,0 +1,331 @@
+//! Fitting and evaluating specifications, and comparing them.
+
+use super::{Error, Parts, Result};
+use crate::{by_activity, by_group, evaluate, paired_test, Evaluation, Protocol, Slice};
+use because_core::stats::bootstrap_ci;
+use because_models::{Model, ModelSpec};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// How the test numbers use the validation interactions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Final {
+    /// Keep the model trained on train; fold validation interactions into
+    /// each test user's history.
+    #[default]
+    FoldIn,
+    /// Refit the specification on train + validation.
+    Refit,
+}
+
+impl Final {
+    /// One line saying what the test numbers are.
+    pub fn note(self) -> &'static str {
+        match self {
+            Final::FoldIn => "test: models trained on train; validation interactions folded into each test user's profile",
+            Final::Refit => "test: models refitted on train + validation",
+        }
+    }
+}
+
+/// How specifications are evaluated.
+#[derive(Clone, Debug)]
+pub struct Setup<'a> {
+    /// Cut-offs.
+    pub ks: Vec<usize>,
+    /// How the test numbers use validation.
+    pub final_mode: Final,
+    /// Categories of each item, for intra-list diversity.
+    pub item_categories: Option<&'a [Vec<u32>]>,
+    /// Sampled evaluation (see [`Protocol::sampled_negatives`]).
+    pub sampled_negatives: Option<usize>,
+    /// Seed of sampled negatives.
+    pub seed: u64,
+}
+
+impl Setup<'_> {
+    /// Cut-offs `ks`, validation folded in for the test, full ranking.
+    pub fn new(ks: Vec<usize>) -> Setup<'static> {
+        Setup {
+            ks,
+            final_mode: Final::FoldIn,
+            item_categories: None,
+            sampled_negatives: None,
+            seed: 42,
+        }
+    }
+
+    /// The cut-off of headline numbers: 10 if evaluated, else the first.
+    pub fn headline_k(&self) -> usize {
+        if self.ks.contains(&10) {
+            10
+        } else {
+            self.ks.first().copied().unwrap_or(10)
+        }
+    }
+
+    /// The metric that chooses the best and that significance and slices
+    /// are about: `ndcg@` the headline cut-off.
+    pub fn key(&self) -> String {
+        format!("ndcg@{}", self.headline_k())
+    }
+
+    fn protocol(&self) -> Protocol<'_> {
+        Protocol {
+            item_categories: self.item_categories,
+            sampled_negatives: self.sampled_negatives,
+            seed: self.seed,
+            ..Protocol::new(self.ks.clone())
+        }
+    }
+}
+
+/// Test RMSE and MAE of a rating predictor.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RatingErrors {
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+}
+
+/// One specification fitted and evaluated.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    /// The specification.
+    pub spec: ModelSpec,
+    /// Seconds to fit on train.
+    pub fit_seconds: f64,
+    /// Scores on validation of the model fitted on train.
+    pub validation: Evaluation,
+    /// Scores on test (see [`Final`]).
+    pub test: Evaluation,
+    /// Test RMSE and MAE, for rating predictors.
+    pub rating_errors: Option<RatingErrors>,
+}
+
+/// Fits `spec` on train, evaluates it on validation and test, and returns
+/// the trial with the model the test numbers come from.
+pub fn fit_and_evaluate(
+    spec: &ModelSpec,
+    parts: &Parts,
+    setup: &Setup<'_>,
+) -> Result<(Trial, Model)> {
+    let set = parts.for_spec(spec)?;
+    let start = Instant::now();
+    let model = fit(spec, &set.train)?;
+    let fit_seconds = start.elapsed().as_secs_f64();
+    let base = setup.protocol();
+    let validation = evaluate(&model, &set.validation, &base)?;
+    let (test, model) = match setup.final_mode {
+        Final::FoldIn => {
+            let protocol = Protocol {
+                extra_history: Some(&set.validation),
+                fold_in: true,
+                ..base.clone()
+            };
+            (evaluate(&model, &set.test, &protocol)?, model)
+        }
+        Final::Refit => {
+            let refit = fit(spec, &set.train_and_validation()?)?;
+            (evaluate(&refit, &set.test, &base)?, refit)
+        }
+    };
+    let rating_errors = spec.needs_ratings().then(|| {
+        let (rmse, mae) = crate::rating_accuracy(&parts.ratings().test, |u, i| {
+            model.predict_rating(u, i).unwrap_or(f32::NAN)
+        });
+        RatingErrors { rmse, mae }
+    });
+    Ok((
+        Trial {
+            spec: spec.clone(),
+            fit_seconds,
+            validation,
+            test,
+            rating_errors,
+        },
+        model,
+    ))
+}
+
+pub(super) fn fit(spec: &ModelSpec, x: &because_core::Interactions) -> Result<Model> {
+    spec.fit(x).map_err(|source| Error::Fit {
+        spec: spec.to_string(),
+        source,
+    })
+}
+
+/// The index of the trial with the best validation `key`; ties (and
+/// missing values) go to the earlier trial.
+pub fn choose_best(trials: &[Trial], key: &str) -> usize {
+    let score = |t: &Trial| {
+        t.validation
+            .mean(key)
+            .filter(|v| !v.is_nan())
+            .unwrap_or(f64::NEG_INFINITY)
+    };
+    let mut best = 0;
+    for (i, t) in trials.iter().enumerate().skip(1) {
+        if score(t) > score(&trials[best]) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A model's test mean with its 95% bootstrap interval, and the p-value of
+/// the paired test against the best.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Significance {
+    /// The specification.
+    pub model: String,
+    /// Mean of the metric.
+    pub mean: f64,
+    /// 95% bootstrap interval of the mean.
+    pub ci95: [f64; 2],
+    /// Two-sided paired randomization test against the best (1 for the best).
+    pub p_vs_best: f64,
+}
+
+/// A model's test metric by a slice of users.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slices {
+    /// The specification.
+    pub model: String,
+    /// What the users are sliced by: `history length` or a user-feature column.
+    pub by: String,
+    /// The slices.
+    pub slices: Vec<Slice>,
+}
+
+/// A group for each user (by index), to slice results by.
+#[derive(Clone, Copy, Debug)]
+pub struct Groups<'a> {
+    /// What the groups are (a user-feature column).
+    pub name: &'a str,
+    /// Each user's group (`None`: unknown).
+    pub of_user: &'a [Option<String>],
+}
+
+/// Several specifications compared.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// Each specification's trial, in the order given.
+    pub trials: Vec<Trial>,
+    /// The best trial.
+    pub best: usize,
+    /// How the best was chosen, such as `validation ndcg@10`.
+    pub selected_by: String,
+    /// The test metric of `significance` and `slices`.
+    pub key: String,
+    /// Test means with intervals, and paired tests against the best.
+    pub significance: Vec<Significance>,
+    /// Test metric by user activity, and by group if given.
+    pub slices: Vec<Slices>,
+}
+
+impl Comparison {
+    /// Chooses the best trial by validation `key` and adds intervals,
+    /// paired tests and slices of the test `key`.
+    pub fn new(trials: Vec<Trial>, key: &str, groups: Option<Groups<'_>>) -> Comparison {
+        let best = choose_best(&trials, key);
+        let best_values = trials
+            .get(best)
+            .and_then(|t| t.test.per_user_values(key))
+            .unwrap_or_default();
+        let significance = trials
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let v = t.test.per_user_values(key).unwrap_or_default();
+                let (lo, hi) = bootstrap_ci(&v, 1000, 0.95, 7);
+                Significance {
+                    model: t.spec.to_string(),
+                    mean: t.test.mean(key).unwrap_or(0.0),
+                    ci95: [lo, hi],
+                    p_vs_best: if i == best {
+                        1.0
+                    } else {
+                        paired_test(&best_values, &v, 2000, 7)
+                    },
+                }
+            })
+            .collect();
+        let mut slices: Vec<Slices> = trials
+            .iter()
+            .map(|t| Slices {
+                model: t.spec.to_string(),
+                by: "history length".into(),
+                slices: by_activity(&t.test, key),
+            })
+            .collect();
+        if let Some(g) = groups {
+            slices.extend(trials.iter().map(|t| Slices {
+                model: t.spec.to_string(),
+                by: g.name.to_string(),
+                slices: by_group(&t.test, key, g.of_user),
+            }));
+        }
+        Comparison {
+            trials,
+            best,
+            selected_by: format!("validation {key}"),
+            key: key.to_string(),
+            significance,
+            slices,
+        }
+    }
+
+    /// The best trial.
+    pub fn best_trial(&self) -> &Trial {
+        &self.trials[self.best]
+    }
+}
+
+/// What [`compare`] returns: the comparison, and the best model (the one
+/// its test numbers come from).
+#[derive(Clone, Debug)]
+pub struct Compared {
+    /// The comparison.
+    pub comparison: Comparison,
+    /// The best model.
+    pub best_model: Model,
+}
+
+/// Fits and evaluates each of `specs` (calling `on_trial` after each),
+/// chooses the best on validation and compares the others with it.
+pub fn compare(
+    parts: &Parts,
+    specs: &[ModelSpec],
+    setup: &Setup<'_>,
+    groups: Option<Groups<'_>>,
+    on_trial: &mut dyn FnMut(&Trial),
+) -> Result<Compared> {
+    if specs.is_empty() {
+        return Err(because_core::Error::param("models", "no model to compare").into());
+    }
+    // Every specification is checked before the first fit.
+    for spec in specs {
+        spec.resolve()?;
+        parts.for_spec(spec)?;
+    }
+    let key = setup.key();
+    let mut trials: Vec<Trial> = Vec::with_capacity(specs.len());
+    let mut best_model: Option<Model> = None;
+    for spec in specs {
+        let (trial, model) = fit_and_evaluate(spec, parts, setup)?;
+        on_trial(&trial);
+        trials.push(trial);
+        if choose_best(&trials, &key) == trials.len() - 1 {
+            best_model = Some(model);
+        }
+    }
+    let comparison = Comparison::new(trials, &key, groups);
+    let best_model = best_model.ok_or_else(|| Error::Internal("no best model".into()))?;
+    Ok(Compared {
+        comparison,
+        best_model,
+    })
+}
