@@ -7,7 +7,8 @@ use crate::args::{
     TuneArgs,
 };
 use crate::commands::{create_dir, load, load_with, optional_features, write_json};
-use crate::using::{explanation_of, Catalog, History, Sources};
+use crate::using::Sources;
+use because_service::{ExplainRequest, ModelHandle, Subject};
 use anyhow::{anyhow, bail, Context};
 use because_core::{Interactions, Recommender, Split, Vocab};
 use because_data::clean::FilterOptions;
@@ -880,66 +881,61 @@ pub struct Shown {
     without: Option<String>,
 }
 
-/// Recommendations of the demo's best model for every user, and a few shown.
+/// Recommendations of the demo's best model for every user, and a few
+/// shown and explained, through the same service `recommend` and `explain` use.
 pub fn recommend_demo(
     loaded: &Loaded,
     c: &DemoComparison,
     src: &Sources,
     out: &Path,
 ) -> anyhow::Result<Vec<Shown>> {
-    let items = src.items.as_ref();
-    let title = |i: u32| {
-        items
-            .and_then(|f| f.title(i))
-            .unwrap_or(loaded.dataset.items.id(i))
-            .to_string()
+    let meta = persist::Meta {
+        user_ids: loaded.dataset.users.ids().map(str::to_string).collect(),
+        item_ids: loaded.dataset.items.ids().map(str::to_string).collect(),
+        ..Default::default()
     };
-    let users: Vec<u32> = (0..c.model.n_users() as u32).collect();
-    let recs = c.model.recommend_users(&users, 10)?;
-    let mut all = serde_json::Map::new();
-    for (u, r) in users.iter().zip(&recs) {
-        let list: Vec<serde_json::Value> = r.iter().map(|s| json!({ "item": loaded.dataset.items.id(s.item), "title": title(s.item), "score": s.score })).collect();
-        all.insert(loaded.dataset.users.id(*u).to_string(), list.into());
-    }
-    write_json(
-        &out.join("recommendations.json"),
-        &json!({ "model": c.comparison.best_trial().spec.to_string(), "k": 10, "exclude_seen": true, "users": all }),
-    )?;
-    let catalog = Catalog {
-        model: &c.model,
-        users: &loaded.dataset.users,
-        items: &loaded.dataset.items,
-        titles: &[],
+    let handle = ModelHandle::new(c.model.clone(), meta)?.with_context(src.clone());
+    let all = handle.recommend_all(10)?;
+    write_json(&out.join("recommendations.json"), &all)?;
+    let title = |id: &str| -> String {
+        handle
+            .items()
+            .get(id)
+            .and_then(|i| handle.title(i))
+            .unwrap_or(id)
+            .to_string()
     };
     let mut shown = Vec::new();
     let mut explained = Vec::new();
-    for &u in users.iter().take(3) {
-        let (hist, values) = c.model.history(u);
-        let recent: Vec<String> = hist.iter().rev().take(3).map(|&i| title(i)).collect();
-        let top: Vec<String> = recs[u as usize]
+    for u in 0..3.min(c.model.n_users() as u32) {
+        let user = loaded.dataset.users.id(u).to_string();
+        let hist = c.model.history(u).0;
+        let recent: Vec<String> = hist
             .iter()
-            .take(5)
-            .map(|s| title(s.item))
+            .rev()
+            .take(3)
+            .map(|&i| title(loaded.dataset.items.id(i)))
             .collect();
+        let recs = &all.users[&user];
+        let top: Vec<String> = recs.iter().take(5).map(|r| title(&r.item)).collect();
         println!(
-            "user {}: has {}, e.g. {}\n   -> {}",
-            loaded.dataset.users.id(u),
+            "user {user}: has {}, e.g. {}\n   -> {}",
             hist.len(),
             recent.join("; "),
             top.join("; ")
         );
         // Why the first recommendation: every reason the model and the data support.
         let (mut why, mut more, mut without) = (None, Vec::new(), None);
-        if let Some(first) = recs[u as usize].first() {
-            let h = History {
-                items: hist.to_vec(),
-                values: values.to_vec(),
-                who: format!("user {}", loaded.dataset.users.id(u)),
-                user: Some(u),
+        if let Some(first) = recs.first() {
+            let request = ExplainRequest {
+                subject: Subject::User { user: user.clone() },
+                item: first.item.clone(),
+                n: 10,
             };
-            if let Ok((e, lines)) = explanation_of(&catalog, src, &h, first.item, 10) {
-                println!("   why {}:", title(first.item));
-                for l in &lines {
+            if let Ok(r) = handle.explain(&request) {
+                let e = r.explanation;
+                println!("   why {}:", title(&first.item));
+                for l in crate::using::explanation_lines(&e) {
                     println!("      {l}");
                 }
                 why = Some(e.narrative.clone());
@@ -958,7 +954,7 @@ pub fn recommend_demo(
             }
         }
         shown.push(Shown {
-            user: loaded.dataset.users.id(u).to_string(),
+            user,
             recent,
             top,
             why,
@@ -969,7 +965,7 @@ pub fn recommend_demo(
     write_json(&out.join("explanations.json"), &explained)?;
     println!(
         "wrote top-10 for {} users to {}, and {} explained in {}",
-        users.len(),
+        all.users.len(),
         out.join("recommendations.json").display(),
         explained.len(),
         out.join("explanations.json").display()
