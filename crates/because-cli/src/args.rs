@@ -654,12 +654,12 @@ pub struct ExplainEvalArgs {
     /// Users sampled (evenly) for the measurements.
     #[arg(long, default_value_t = 200)]
     pub users: usize,
-    /// Recommendations per user, and the N of "out of the top N".
+    /// Recommendations per user: the list length, and the k of "out of the top k".
     #[arg(long, default_value_t = 10)]
-    pub n: usize,
-    /// Items removed in the deletion test.
-    #[arg(long, default_value_t = 3)]
     pub k: usize,
+    /// History items removed in the deletion test (the named ones against as many random ones).
+    #[arg(long, default_value_t = 3)]
+    pub remove: usize,
     /// Interaction values.
     #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
     pub values: ValuesArg,

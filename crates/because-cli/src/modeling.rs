@@ -8,7 +8,6 @@ use crate::args::{
 };
 use crate::commands::{create_dir, load, load_with, optional_features, write_json};
 use crate::using::Sources;
-use because_service::{ExplainRequest, ModelHandle, Subject};
 use anyhow::{anyhow, bail, Context};
 use because_core::{Interactions, Recommender, Split, Vocab};
 use because_data::clean::FilterOptions;
@@ -25,6 +24,7 @@ use because_report::{
     comparison_figure, deletion_figure, embedding_map, reach_figure, save_figures, tuning_figure,
     Report,
 };
+use because_service::{ExplainRequest, ModelHandle, Subject};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -402,14 +402,19 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
         (Some(g), Some(name)) => Some(Groups { name, of_user: g }),
         _ => None,
     };
+    let bar = crate::progress::bar(specs.len() as u64, "models fitted and evaluated");
     let compared = compare(&parts, &specs, &setup, groups, &mut |t| {
-        println!(
-            "  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}",
-            t.spec.to_string(),
-            t.fit_seconds,
-            t.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0)
-        );
+        bar.suspend(|| {
+            println!(
+                "  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}",
+                t.spec.to_string(),
+                t.fit_seconds,
+                t.validation.mean(&format!("ndcg@{k}")).unwrap_or(0.0)
+            )
+        });
+        bar.inc(1);
     })?;
+    bar.finish_and_clear();
     let c = &compared.comparison;
     print_trials(&c.trials, k);
     println!(
@@ -490,7 +495,9 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
         None => Search::Grid,
     };
     // Every value of the grid is checked before the data is even read.
-    candidates(&base, &grid, search).map_err(|e| anyhow!("--grid: {e}"))?;
+    let configurations = candidates(&base, &grid, search)
+        .map_err(|e| anyhow!("--grid: {e}"))?
+        .len();
     let parts = prepare(&a.data, &a.split, a.values.into())?;
     let options = TuneOptions {
         metric,
@@ -505,14 +512,19 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
         format!("val {}", options.metric),
         "fit s"
     );
+    let bar = crate::progress::bar(configurations as u64, "configurations");
     let tuned = experiment::tune(&parts, &base, &grid, &options, &mut |t| {
-        println!(
-            "{:<48} {:>10.4} {:>8.2}",
-            t.spec.to_string(),
-            t.validation,
-            t.fit_seconds
-        );
+        bar.suspend(|| {
+            println!(
+                "{:<48} {:>10.4} {:>8.2}",
+                t.spec.to_string(),
+                t.validation,
+                t.fit_seconds
+            )
+        });
+        bar.inc(1);
     })?;
+    bar.finish_and_clear();
     let chosen = tuned.chosen_spec().clone();
     let trial = tuned.comparison.best_trial();
     println!(
@@ -746,26 +758,31 @@ fn embedding_figure(model: &Model, features: Option<&Features>) -> Option<becaus
 }
 
 pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
-    if a.n == 0 || a.k == 0 || a.users == 0 {
-        bail!("--n, --k and --users must be at least 1");
+    if a.k == 0 || a.remove == 0 || a.users == 0 {
+        bail!("--k, --remove and --users must be at least 1");
     }
     let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
     spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
     let (x, _, items, how) = fidelity_data(&a.data, a.values.into())?;
     let opts = FidelityOptions {
         users: a.users,
-        n: a.n,
-        k: a.k,
+        n: a.k,
+        k: a.remove,
         draws: 5,
         max_size: 5,
         seed: a.seed,
     };
     println!(
         "explaining the top {} for up to {} users ({spec}, values {how})",
-        a.n, a.users
+        a.k, a.users
     );
     let start = Instant::now();
+    let spinner = crate::progress::spinner(format!(
+        "training {spec} and measuring its explanations for {} users",
+        a.users
+    ));
     let mut f = fidelity::measure_spec(&spec, &x, &opts)?;
+    spinner.finish_and_clear();
     println!(
         "\n{} explained recommendations of {} in {:.1}s; means with 95% bootstrap intervals:",
         f.summary.recommendations,
@@ -775,19 +792,19 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
     print_fidelity(&f.summary);
     // The global view: popularity bias, what drives recommendations, themes.
     let features = optional_features(a.items.as_deref(), &items, true)?;
-    let global = global_of(&f.model, &f.measured, a.n, &items, features.as_ref())?;
+    let global = global_of(&f.model, &f.measured, a.k, &items, features.as_ref())?;
     let genre = features.as_ref().and_then(|f| f.genre_like());
     print_global(&global, genre.map(|g| g.name.as_str()), 6);
     let mut figs = vec![
         (
             "deletion",
             deletion_figure(
-                a.k,
+                a.remove,
                 f.summary.deletion_rank_drop_named.mean,
                 f.summary.deletion_rank_drop_random.mean,
             ),
         ),
-        ("diversity_across_users", reach_figure(a.n, &global.reach)),
+        ("diversity_across_users", reach_figure(a.k, &global.reach)),
     ];
     if let Some(map) = embedding_figure(&f.model, features.as_ref()) {
         figs.push(("embedding_map", map));

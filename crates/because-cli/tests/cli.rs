@@ -651,7 +651,7 @@ fn explain_recommendations() {
         "ease:lambda=10",
         "--users",
         "20",
-        "--n",
+        "--k",
         "5",
         "--out",
         out.to_str().unwrap(),
