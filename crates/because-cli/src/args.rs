@@ -10,6 +10,7 @@ use because_data::time::TimeUnit;
 use because_data::{ColumnSpec, EventWeights, Format, ReadOptions};
 use because_eval::experiment::{Final, Values};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// because: an explainable recommender system.
@@ -56,6 +57,19 @@ pub enum Command {
     ExplainEval(ExplainEvalArgs),
     /// List the model kinds with their parameters, defaults and capabilities.
     Models,
+    /// Run a whole study described in an experiment file (TOML): data,
+    /// cleaning, split, models with their grids, metrics and outputs.
+    Run(RunArgs),
+}
+
+/// Arguments of `because run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The experiment file (see `examples/movielens.toml`).
+    pub file: PathBuf,
+    /// Output folder, instead of the file's `[output] dir`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Help text of `--model` flags: every registered kind and its parameters.
@@ -126,8 +140,10 @@ pub struct FidelityData {
     pub read: ReadArgs,
 }
 
-/// How to read a log, and which filters to apply.
-#[derive(Args, Debug, Clone)]
+/// How to read a log, and which filters to apply. An experiment file's
+/// `[read]` table holds the same settings, named as the flags with `_`.
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+#[serde(default = "ReadArgs::defaults", deny_unknown_fields)]
 pub struct ReadArgs {
     /// The format, when the file name does not tell (csv, tsv, jsonl, parquet).
     #[arg(long)]
@@ -195,7 +211,8 @@ pub struct ReadArgs {
 }
 
 /// Units of numeric times.
-#[derive(ValueEnum, Clone, Copy, Debug)]
+#[derive(ValueEnum, Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TimeUnitArg {
     /// Seconds below 1e11, milliseconds above.
     Auto,
@@ -218,7 +235,21 @@ fn pair<T: std::str::FromStr>(flag: &str, s: &str) -> anyhow::Result<(T, T)> {
     }
 }
 
+/// Parses no flags at all: the defaults clap gives, in one place.
+#[derive(Parser)]
+struct DefaultsOf {
+    #[command(flatten)]
+    read: ReadArgs,
+    #[command(flatten)]
+    split: SplitFlags,
+}
+
 impl ReadArgs {
+    /// The defaults of the flags.
+    pub fn defaults() -> ReadArgs {
+        DefaultsOf::parse_from(["because"]).read
+    }
+
     /// Validated reading and filtering options.
     pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
         let format = self
@@ -337,7 +368,8 @@ pub struct CleanArgs {
 }
 
 /// Split methods.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MethodArg {
     /// Random shares of all interactions (or of each user's, with --per-user).
     Random,
@@ -351,8 +383,10 @@ pub enum MethodArg {
     HeldOutUsers,
 }
 
-/// How to split, shared by `split`, `evaluate` and `tune`.
-#[derive(Args, Debug, Clone)]
+/// How to split, shared by `split`, `evaluate` and `tune` (and an
+/// experiment file's `[split]` table).
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+#[serde(default = "SplitFlags::defaults", deny_unknown_fields)]
 pub struct SplitFlags {
     /// How to split.
     #[arg(long, value_enum, default_value_t = MethodArg::UserTemporal)]
@@ -398,6 +432,11 @@ pub struct SplitArgs {
 }
 
 impl SplitFlags {
+    /// The defaults of the flags.
+    pub fn defaults() -> SplitFlags {
+        DefaultsOf::parse_from(["because"]).split
+    }
+
     /// The validated split method.
     pub fn method(&self) -> anyhow::Result<SplitMethod> {
         let time = |flag: &str, s: &str| {

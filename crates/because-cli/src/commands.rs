@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Similar(a) => crate::using::similar(&a),
         Command::Explain(a) => crate::using::explain(&a),
         Command::ExplainEval(a) => crate::modeling::explain_eval(&a),
+        Command::Run(a) => crate::experiment::run(&a.file, a.out.as_deref()),
         Command::Models => {
             models();
             Ok(())

@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod experiment;
 mod modeling;
 mod progress;
 mod using;

@@ -104,7 +104,11 @@ fn given_parts(files: [&Path; 3], read: &ReadArgs, values: Values) -> anyhow::Re
 
 /// The parts of `evaluate` and `tune`: `--data` split by the split flags,
 /// or the files given with `--train`, `--validation` and `--test`.
-fn prepare(data: &ExperimentData, flags: &SplitFlags, values: Values) -> anyhow::Result<Parts> {
+pub(crate) fn prepare(
+    data: &ExperimentData,
+    flags: &SplitFlags,
+    values: Values,
+) -> anyhow::Result<Parts> {
     let parts = match (&data.data, &data.train) {
         (Some(path), None) => {
             let method = flags.method()?;
@@ -173,7 +177,7 @@ fn print_parts(p: &Parts) {
     );
 }
 
-fn meta_for(
+pub(crate) fn meta_for(
     users: &Vocab,
     items: &Vocab,
     x: &Interactions,
@@ -235,7 +239,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_trials(trials: &[Trial], k: usize) {
+pub(crate) fn print_trials(trials: &[Trial], k: usize) {
     println!(
         "\n{:<36} {:>7} {:>9} | {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>7}",
         "model",

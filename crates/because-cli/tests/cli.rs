@@ -917,6 +917,135 @@ fn evaluation_json_has_one_shape() {
             serde_json::from_value(ev.clone()).unwrap();
         assert_eq!(typed.command, *command);
     }
-    assert!(files[1].1["tuning"]["trials"].as_array().unwrap().len() == 2);
-    assert!(files[0].1["tuning"].is_null() && files[2].1["production"].is_null());
+    assert!(files[1].1["tuning"][0]["trials"].as_array().unwrap().len() == 2);
+    assert!(
+        files[0].1["tuning"].as_array().unwrap().is_empty() && files[2].1["production"].is_null()
+    );
+}
+
+/// The example experiment file, with its data paths pointed at `ml`.
+fn example_experiment(dir: &Path, ml: &Path) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(root.join("examples/movielens.toml")).unwrap();
+    assert!(
+        text.contains("\"../data/ml-100k/"),
+        "the example reads ../data/ml-100k"
+    );
+    let text = text.replace("\"../data/ml-100k/", &format!("\"{}/", ml.display()));
+    let path = dir.join("movielens.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_example_experiment_runs_and_reruns_exactly() {
+    let Some(ml) = because_data::testing::ml100k_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = example_experiment(dir.path(), &ml);
+    let out = dir.path().join("out");
+    let text = ok(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("best on validation"), "{text}");
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let e = read(&out.join("evaluation.json"));
+    assert_eq!(e["command"], "run");
+    assert!(e["selected_by"].as_str().unwrap().starts_with("validation"));
+    // Three models had grids; four were compared on test.
+    assert_eq!(e["tuning"].as_array().unwrap().len(), 3);
+    assert_eq!(e["results"].as_array().unwrap().len(), 4);
+    // The model to deploy learned from every interaction kept (a 5-core).
+    let model = because_models::persist::load(&out.join("model")).unwrap();
+    let kept = e["production"]["interactions"].as_u64().unwrap() as usize;
+    assert_eq!(model.model.train().ui.nnz(), kept);
+    assert!(text.contains(&format!("{kept} kept")), "{text}");
+    // The resolved file reruns the same study.
+    let resolved = out.join("experiment.resolved.toml");
+    let r = std::fs::read_to_string(&resolved).unwrap();
+    assert!(
+        r.contains("[provenance]") && r.contains("data_fingerprint"),
+        "{r}"
+    );
+    let again = dir.path().join("again");
+    ok(&[
+        "run",
+        resolved.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    let e2 = read(&again.join("evaluation.json"));
+    assert_eq!(e2["best"], e["best"]);
+    for (a, b) in e["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(e2["results"].as_array().unwrap())
+    {
+        assert_eq!(a["model"], b["model"]);
+        assert_eq!(a["test"], b["test"]);
+    }
+}
+
+#[test]
+fn experiment_files_name_bad_keys_and_partition_by_a_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let log = data.join("interactions.csv");
+    let bad = write(
+        "bad.toml",
+        &format!(
+            "[data]\npath = {:?}\n\n[split]\nmethd = \"random\"\n\n[[model]]\nspec = \"pop\"\n",
+            log.to_str().unwrap()
+        ),
+    );
+    let e = fails(&["run", bad.to_str().unwrap()]);
+    assert!(e.contains("line 5") && e.contains("`methd`"), "{e}");
+    // A bad grid value fails before any data is read.
+    let grid = write(
+        "grid.toml",
+        "[data]\npath = \"nowhere.csv\"\n\n[[model]]\nspec = \"ease\"\ngrid = { lambda = [10, -1] }\n",
+    );
+    let e = fails(&["run", grid.to_str().unwrap()]);
+    assert!(e.contains("`lambda`") && !e.contains("nowhere"), "{e}");
+    let study = write(
+        "part.toml",
+        &format!(
+            "[data]\npath = {:?}\nitems = {:?}\npartition_by = \"genres\"\n\n[[model]]\nspec = \"pop\"\n\n[[model]]\nspec = \"ease\"\ngrid = {{ lambda = [10, 100] }}\n\n[output]\ndir = \"parts\"\n",
+            log.to_str().unwrap(),
+            data.join("items.csv").to_str().unwrap()
+        ),
+    );
+    let text = ok(&["run", study.to_str().unwrap()]);
+    let out = dir.path().join("parts");
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("partitions.json")).unwrap())
+            .unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(rows.len() >= 3, "{text}");
+    for r in rows {
+        let level = r["partition"].as_str().unwrap();
+        assert!(
+            text.contains(&format!("partition genres = {level}")),
+            "{text}"
+        );
+        let e: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("partitions").join(level).join("evaluation.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(e["best"], r["best"]);
+        assert!(r["interactions"].as_u64().unwrap() > 0);
+    }
 }

@@ -138,7 +138,7 @@ fn tuning_chooses_on_validation_and_stops_early() {
     }
     assert_eq!(tuned.comparison.selected_by, "validation ndcg@10");
     let file = EvaluationFile::tuned(&parts, &tuned);
-    assert_eq!(file.tuning.as_ref().unwrap().trials.len(), 2);
+    assert_eq!(file.tuning[0].trials.len(), 2);
     assert_eq!(file.best, tuned.chosen_spec().to_string());
 }
 

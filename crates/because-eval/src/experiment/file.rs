@@ -34,9 +34,9 @@ pub struct EvaluationFile {
     pub significance: Vec<Significance>,
     /// That test metric by user history length (and by a user group).
     pub slices: Vec<Slices>,
-    /// The search, for `tune`.
-    pub tuning: Option<TuningRecord>,
-    /// The model to deploy, for `tune`.
+    /// Each search: one for `tune`, one per tuned model for `run`, none otherwise.
+    pub tuning: Vec<TuningRecord>,
+    /// The model to deploy, for `tune` and `run`.
     pub production: Option<Production>,
 }
 
@@ -186,7 +186,7 @@ impl EvaluationFile {
                 .collect(),
             significance: comparison.significance.clone(),
             slices: comparison.slices.clone(),
-            tuning: None,
+            tuning: Vec::new(),
             production: None,
         }
     }
@@ -200,7 +200,27 @@ impl EvaluationFile {
             ..Setup::new(Vec::new())
         };
         let mut file = EvaluationFile::new("tune", parts, &setup, &tuned.comparison);
-        file.tuning = Some(TuningRecord {
+        file.tuning = vec![TuningRecord::of(tuned)];
+        file
+    }
+
+    /// A study's file (`because run`): the chosen configurations compared,
+    /// each model's search, and (set by the caller) the model to deploy.
+    pub fn study(
+        parts: &Parts,
+        setup: &Setup<'_>,
+        outcome: &super::study::StudyOutcome,
+    ) -> EvaluationFile {
+        let mut file = EvaluationFile::new("run", parts, setup, &outcome.compared.comparison);
+        file.tuning = outcome.tunings.iter().map(TuningRecord::of).collect();
+        file
+    }
+}
+
+impl TuningRecord {
+    /// The record of one search.
+    pub fn of(tuned: &Tuned) -> TuningRecord {
+        TuningRecord {
             metric: tuned.options.metric.to_string(),
             parameters: tuned.parameters.clone(),
             early_stopping: tuned.options.early_stopping,
@@ -215,7 +235,6 @@ impl EvaluationFile {
                     best_epoch: t.best_epoch,
                 })
                 .collect(),
-        });
-        file
+        }
     }
 }

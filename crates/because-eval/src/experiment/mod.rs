@@ -51,6 +51,7 @@
 mod compare;
 mod file;
 mod parts;
+pub mod study;
 mod tune;
 
 pub use compare::{
