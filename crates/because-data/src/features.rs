@@ -302,6 +302,55 @@ pub fn read_features(path: &Path, vocab: &Vocab, id_column: Option<&str>) -> Res
     })
 }
 
+/// The interactions of `dataset` split by a categorical item feature: one
+/// dataset per level of `column` (of `features`, read for the dataset's
+/// items), holding the interactions with items of that level, in the
+/// order of the levels. An item with several levels is in each of their
+/// partitions; items without a level are in none. Levels with no
+/// interaction are left out.
+pub fn partition(
+    dataset: &because_core::Dataset,
+    features: &Features,
+    column: &str,
+) -> Result<Vec<(String, because_core::Dataset)>> {
+    let Some(c) = features.columns.iter().find(|c| c.name == column) else {
+        return Err(Error::param(
+            "partition_by",
+            format!(
+                "the item features have no column {column:?} (they have {})",
+                features
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    if c.kind == FeatureKind::Numeric {
+        return Err(Error::param(
+            "partition_by",
+            format!("{column:?} is numeric; partitions need a categorical column"),
+        ));
+    }
+    let items = dataset.interactions.items();
+    let mut out = Vec::new();
+    for (level, name) in c.levels.iter().enumerate() {
+        let keep: Vec<bool> = items
+            .iter()
+            .map(|&i| {
+                c.codes
+                    .get(i as usize)
+                    .is_some_and(|codes| codes.contains(&(level as u32)))
+            })
+            .collect();
+        if keep.iter().any(|&k| k) {
+            out.push((name.clone(), dataset.retain(&keep)));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,53 +403,4 @@ mod tests {
         assert!(f.title(1).unwrap().starts_with("Caf"));
         assert_eq!(f.column("genres").unwrap().levels.len(), 4);
     }
-}
-
-/// The interactions of `dataset` split by a categorical item feature: one
-/// dataset per level of `column` (of `features`, read for the dataset's
-/// items), holding the interactions with items of that level, in the
-/// order of the levels. An item with several levels is in each of their
-/// partitions; items without a level are in none. Levels with no
-/// interaction are left out.
-pub fn partition(
-    dataset: &because_core::Dataset,
-    features: &Features,
-    column: &str,
-) -> Result<Vec<(String, because_core::Dataset)>> {
-    let Some(c) = features.columns.iter().find(|c| c.name == column) else {
-        return Err(Error::param(
-            "partition_by",
-            format!(
-                "the item features have no column {column:?} (they have {})",
-                features
-                    .columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    };
-    if c.kind == FeatureKind::Numeric {
-        return Err(Error::param(
-            "partition_by",
-            format!("{column:?} is numeric; partitions need a categorical column"),
-        ));
-    }
-    let items = dataset.interactions.items();
-    let mut out = Vec::new();
-    for (level, name) in c.levels.iter().enumerate() {
-        let keep: Vec<bool> = items
-            .iter()
-            .map(|&i| {
-                c.codes
-                    .get(i as usize)
-                    .is_some_and(|codes| codes.contains(&(level as u32)))
-            })
-            .collect();
-        if keep.iter().any(|&k| k) {
-            out.push((name.clone(), dataset.retain(&keep)));
-        }
-    }
-    Ok(out)
 }

@@ -115,6 +115,13 @@ fn canonical<P: Serialize>(p: &P) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Fits a kind from resolved parameters, with its type erased.
+type FitFn = fn(&Value, &Interactions, usize, &mut EpochObserver<'_>) -> Result<Arc<dyn Erased>>;
+
+/// Loads a kind from resolved parameters and its tensors, with its type erased.
+type LoadFn =
+    fn(&Value, Train, &TensorsIn<'_>) -> std::result::Result<Arc<dyn Erased>, PersistError>;
+
 /// A registered model kind, with its types erased.
 pub struct Entry {
     /// The kind's name.
@@ -131,8 +138,8 @@ pub struct Entry {
     pub example: &'static str,
     defaults: Value,
     check: fn(Value, bool) -> Result<Value>,
-    fit: fn(&Value, &Interactions, usize, &mut EpochObserver<'_>) -> Result<Arc<dyn Erased>>,
-    load: fn(&Value, Train, &TensorsIn<'_>) -> std::result::Result<Arc<dyn Erased>, PersistError>,
+    fit: FitFn,
+    load: LoadFn,
     type_id: fn() -> std::any::TypeId,
 }
 
