@@ -190,6 +190,7 @@ pub(crate) fn meta_for(
         data_fingerprint: persist::fingerprint(x),
         metrics,
         item_titles: titles,
+        events: Vec::new(),
     }
 }
 
@@ -234,6 +235,18 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         json!({ "fit_seconds": secs, "values": how }),
         titles_of(features.as_ref(), &d.items),
     );
+    let weights = a.data.read.options()?.0.event_weights;
+    let meta = persist::Meta {
+        events: d
+            .event_names
+            .iter()
+            .map(|name| persist::EventType {
+                name: name.clone(),
+                weight: weights.weight(name),
+            })
+            .collect(),
+        ..meta
+    };
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
     Ok(())
@@ -910,9 +923,19 @@ pub fn recommend_demo(
     src: &Sources,
     out: &Path,
 ) -> anyhow::Result<Vec<Shown>> {
+    let weights = because_data::EventWeights::default();
     let meta = persist::Meta {
         user_ids: loaded.dataset.users.ids().map(str::to_string).collect(),
         item_ids: loaded.dataset.items.ids().map(str::to_string).collect(),
+        events: loaded
+            .dataset
+            .event_names
+            .iter()
+            .map(|name| persist::EventType {
+                name: name.clone(),
+                weight: weights.weight(name),
+            })
+            .collect(),
         ..Default::default()
     };
     let handle = ModelHandle::new(c.model.clone(), meta)?.with_context(src.clone());

@@ -256,6 +256,17 @@ fn train_recommend_and_similar() {
         m,
     ]);
     assert!(model.join("manifest.json").is_file() && model.join("model.safetensors").is_file());
+    // The event types of the log, and the values they gave, are kept.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    let events = manifest["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["name"] == "transaction" && e["weight"] == 5.0),
+        "{events:?}"
+    );
     let text = ok(&["recommend", "--model", m, "--user", "1", "--k", "3"]);
     assert!(
         text.contains("top 3 for user 1") && text.contains(" 3. "),

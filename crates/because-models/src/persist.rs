@@ -59,6 +59,18 @@ pub struct Meta {
     pub metrics: Value,
     /// Item titles in index order (empty when unknown; may be empty altogether).
     pub item_titles: Vec<String>,
+    /// The event types of the training log, in code order, with the weight
+    /// each gave an interaction's value (empty for logs without event types).
+    pub events: Vec<EventType>,
+}
+
+/// An event type of the training log.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventType {
+    /// Its name, as in the log (`view`, `addtocart`, ...).
+    pub name: String,
+    /// The value it gave an interaction.
+    pub weight: f32,
 }
 
 /// A loaded model with its metadata.
@@ -217,6 +229,7 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         "user_ids": meta.user_ids,
         "item_ids": meta.item_ids,
         "item_titles": meta.item_titles,
+        "events": meta.events,
     });
     write_file_atomic(&dir.join("model.safetensors"), &bytes)?;
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid {
@@ -395,6 +408,10 @@ pub fn load(dir: &Path) -> Result<Loaded> {
             .to_string(),
         metrics: m["metrics"].clone(),
         item_titles: strings("item_titles"),
+        events: match &m["events"] {
+            Value::Null => Vec::new(),
+            v => serde_json::from_value(v.clone()).map_err(|e| invalid(format!("events: {e}")))?,
+        },
     };
     if meta.user_ids.len() != nu || meta.item_ids.len() != ni {
         return Err(invalid(format!(

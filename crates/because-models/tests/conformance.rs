@@ -72,11 +72,16 @@ fn every_model_round_trips_through_a_folder() {
             data_fingerprint: persist::fingerprint(&x),
             metrics: serde_json::json!({"ndcg@10": 0.5}),
             item_titles: Vec::new(),
+            events: vec![persist::EventType {
+                name: "view".into(),
+                weight: 1.0,
+            }],
         };
         persist::save(&model, &meta, &path).unwrap();
         let back = persist::load(&path).unwrap_or_else(|e| panic!("{spec}: {e}"));
         assert_eq!(back.model.spec(), model.spec(), "{spec}");
         assert_eq!(back.meta.item_ids, meta.item_ids);
+        assert_eq!(back.meta.events, meta.events);
         for u in 0..40 {
             let q = Request::new(Query::User(u), 10);
             assert_eq!(

@@ -151,6 +151,8 @@ struct Resolved {
     values: Vec<f32>,
     /// Times, for a sequence whose events all have one.
     times: Option<Vec<i64>>,
+    /// Event-type codes of a sequence, when every event has a known type.
+    events: Option<Vec<u8>>,
     /// Whether the order of `items` means something (a sequence).
     ordered: bool,
     subject: SubjectInfo,
@@ -165,7 +167,7 @@ impl Resolved {
                 items: &self.items,
                 values: &self.values,
                 times: self.times.as_deref(),
-                events: None,
+                events: self.events.as_deref(),
             }),
             (None, false) => Query::History {
                 items: &self.items,
@@ -357,6 +359,7 @@ impl ModelHandle {
                         items: items.to_vec(),
                         values: values.to_vec(),
                         times: None,
+                        events: None,
                         ordered: false,
                         subject: SubjectInfo {
                             kind: SubjectKind::User,
@@ -372,6 +375,7 @@ impl ModelHandle {
                     items: Vec::new(),
                     values: Vec::new(),
                     times: None,
+                    events: None,
                     ordered: false,
                     subject: SubjectInfo {
                         kind: SubjectKind::User,
@@ -393,6 +397,7 @@ impl ModelHandle {
                     items,
                     values: vec![1.0; n],
                     times: None,
+                    events: None,
                     ordered: false,
                     subject: SubjectInfo {
                         kind: SubjectKind::History,
@@ -414,8 +419,11 @@ impl ModelHandle {
                 if timed {
                     order.sort_by_key(|&k| sequence[k].time);
                 }
-                let (mut items, mut values, mut times, mut ignored) =
-                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                let (mut items, mut values, mut times, mut codes, mut ignored) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                // Event types the training log had, by their codes there.
+                let events = &self.inner.meta.events;
+                let code_of = |name: &str| events.iter().position(|e| e.name == name);
                 for k in order {
                     let e = &sequence[k];
                     let value = match (e.value, &e.event) {
@@ -429,7 +437,10 @@ impl ModelHandle {
                             ))
                         }
                         (Some(v), _) => v,
-                        (None, Some(ev)) => self.inner.event_weights.weight(ev),
+                        (None, Some(ev)) => match code_of(ev) {
+                            Some(c) => events[c].weight,
+                            None => self.inner.event_weights.weight(ev),
+                        },
                         (None, None) => 1.0,
                     };
                     match self.inner.items.get(&e.item) {
@@ -437,6 +448,7 @@ impl ModelHandle {
                             items.push(i);
                             values.push(value);
                             times.push(e.time.unwrap_or(0));
+                            codes.push(e.event.as_deref().and_then(code_of));
                         }
                         None => ignored.push(e.item.clone()),
                     }
@@ -446,6 +458,12 @@ impl ModelHandle {
                     items,
                     values,
                     times: timed.then_some(times),
+                    // Codes only when every event names a type the model knows.
+                    events: codes
+                        .iter()
+                        .map(|c| c.and_then(|c| u8::try_from(c).ok()))
+                        .collect::<Option<Vec<u8>>>()
+                        .filter(|c| !c.is_empty()),
                     ordered: true,
                     subject: SubjectInfo {
                         kind: SubjectKind::Sequence,

@@ -395,3 +395,65 @@ fn one_handle_serves_many_threads() {
         }
     });
 }
+
+#[test]
+fn sequence_events_take_the_model_s_weights_and_codes() {
+    let x = because_core::testing::block_data(30, 20, 6, 1);
+    let model = "ease:lambda=5"
+        .parse::<ModelSpec>()
+        .unwrap()
+        .fit(&x)
+        .unwrap();
+    let meta = Meta {
+        user_ids: (0..30).map(|u| format!("u{u}")).collect(),
+        item_ids: (0..20).map(|i| format!("i{i}")).collect(),
+        events: vec![
+            persist::EventType {
+                name: "click".into(),
+                weight: 7.0,
+            },
+            persist::EventType {
+                name: "buy".into(),
+                weight: 20.0,
+            },
+        ],
+        ..Meta::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    persist::save(&model, &meta, dir.path()).unwrap();
+    let h = ModelHandle::open(dir.path()).unwrap();
+    assert_eq!(h.meta().events, meta.events);
+    let event = |item: &str, event: &str| SequenceEvent {
+        item: item.into(),
+        time: None,
+        event: Some(event.into()),
+        value: None,
+    };
+    let r = h
+        .recommend(&RecommendRequest::new(
+            Subject::Sequence {
+                sequence: vec![event("i1", "click"), event("i2", "buy")],
+            },
+            5,
+        ))
+        .unwrap();
+    let want = h
+        .model()
+        .recommend(&Request::new(
+            Query::History {
+                items: &[1, 2],
+                values: &[7.0, 20.0],
+            },
+            5,
+        ))
+        .unwrap();
+    let got: Vec<u32> = r
+        .items
+        .iter()
+        .map(|it| h.item_index(&it.item).unwrap())
+        .collect();
+    assert_eq!(got, want.iter().map(|s| s.item).collect::<Vec<_>>());
+    for (g, w) in r.items.iter().zip(&want) {
+        assert!((g.score - w.score).abs() <= 1e-5 * (1.0 + w.score.abs()));
+    }
+}
