@@ -69,6 +69,19 @@ pub struct DataSection {
     pub partition_by: Option<String>,
 }
 
+impl DataSection {
+    /// Every path of the section.
+    fn paths_mut(&mut self) -> [&mut Option<PathBuf>; 5] {
+        [
+            &mut self.path,
+            &mut self.train,
+            &mut self.validation,
+            &mut self.test,
+            &mut self.items,
+        ]
+    }
+}
+
 fn default_ks() -> Vec<usize> {
     vec![10]
 }
@@ -187,20 +200,8 @@ impl ExperimentFile {
         let mut file: ExperimentFile =
             toml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let at = |p: &mut Option<PathBuf>| {
-            if let Some(q) = p.as_mut() {
-                *q = base.join(&*q);
-            }
-        };
-        let d = &mut file.data;
-        for p in [
-            &mut d.path,
-            &mut d.train,
-            &mut d.validation,
-            &mut d.test,
-            &mut d.items,
-        ] {
-            at(p);
+        for q in file.data.paths_mut().into_iter().flatten() {
+            *q = base.join(&*q);
         }
         file.output.dir = base.join(&file.output.dir);
         Ok(file)
@@ -289,6 +290,7 @@ struct PartitionRow {
 /// Runs the study on `parts`, writing into `out`; returns its summary row.
 fn run_one(
     parts: &Parts,
+    read: &ReadArgs,
     plan: &Plan,
     evaluation: &EvaluationSection,
     seed: u64,
@@ -352,6 +354,7 @@ fn run_one(
                 "trained_on": "train + validation + test",
             }),
             Vec::new(),
+            crate::modeling::event_types(&parts.event_names, read)?,
         ),
         &out.join("model"),
     )?;
@@ -430,7 +433,7 @@ pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
                     }
                 };
                 let dir = out.join("partitions").join(folder_name(level));
-                let mut row = run_one(&parts, &plan, &file.evaluation, seed, &dir)?;
+                let mut row = run_one(&parts, &file.read, &plan, &file.evaluation, seed, &dir)?;
                 row.partition = level.clone();
                 rows.push(row);
             }
@@ -457,7 +460,7 @@ pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
                 flags.test = Some(t.display().to_string());
             }
             let parts = prepare(&data, &flags, values)?;
-            let row = run_one(&parts, &plan, &file.evaluation, seed, &out)?;
+            let row = run_one(&parts, &file.read, &plan, &file.evaluation, seed, &out)?;
             (persist::fingerprint(&parts.training().all), vec![row])
         }
     };
@@ -509,20 +512,8 @@ pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn absolute_paths(file: &mut ExperimentFile) {
-    let abs = |p: &mut Option<PathBuf>| {
-        if let Some(q) = p.as_mut() {
-            *q = std::path::absolute(&*q).unwrap_or_else(|_| q.clone());
-        }
-    };
-    let d = &mut file.data;
-    for p in [
-        &mut d.path,
-        &mut d.train,
-        &mut d.validation,
-        &mut d.test,
-        &mut d.items,
-    ] {
-        abs(p);
+    for q in file.data.paths_mut().into_iter().flatten() {
+        *q = std::path::absolute(&*q).unwrap_or_else(|_| q.clone());
     }
     file.output.dir = std::path::absolute(&file.output.dir).unwrap_or(file.output.dir.clone());
 }

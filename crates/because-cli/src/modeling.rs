@@ -177,12 +177,28 @@ fn print_parts(p: &Parts) {
     );
 }
 
+/// The event types of `names`, with the weights the reading options give them.
+pub(crate) fn event_types(
+    names: &[String],
+    read: &ReadArgs,
+) -> anyhow::Result<Vec<persist::EventType>> {
+    let weights = read.options()?.0.event_weights;
+    Ok(names
+        .iter()
+        .map(|name| persist::EventType {
+            name: name.clone(),
+            weight: weights.weight(name),
+        })
+        .collect())
+}
+
 pub(crate) fn meta_for(
     users: &Vocab,
     items: &Vocab,
     x: &Interactions,
     metrics: serde_json::Value,
     titles: Vec<String>,
+    events: Vec<persist::EventType>,
 ) -> Meta {
     Meta {
         user_ids: users.ids().map(str::to_string).collect(),
@@ -190,7 +206,7 @@ pub(crate) fn meta_for(
         data_fingerprint: persist::fingerprint(x),
         metrics,
         item_titles: titles,
-        events: Vec::new(),
+        events,
     }
 }
 
@@ -234,19 +250,8 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         &x,
         json!({ "fit_seconds": secs, "values": how }),
         titles_of(features.as_ref(), &d.items),
+        event_types(&d.event_names, &a.data.read)?,
     );
-    let weights = a.data.read.options()?.0.event_weights;
-    let meta = persist::Meta {
-        events: d
-            .event_names
-            .iter()
-            .map(|name| persist::EventType {
-                name: name.clone(),
-                weight: weights.weight(name),
-            })
-            .collect(),
-        ..meta
-    };
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
     Ok(())
@@ -613,6 +618,7 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
                 "trained_on": "train + validation + test",
             }),
             Vec::new(),
+            event_types(&parts.event_names, &a.data.read)?,
         ),
         &model_dir,
     )?;
@@ -894,6 +900,7 @@ pub fn compare_demo(
                 "validation_ndcg@10": c.best_trial().validation.mean("ndcg@10"),
             }),
             Vec::new(),
+            event_types(&parts.event_names, &ReadArgs::defaults())?,
         ),
         &model_dir,
     )?;

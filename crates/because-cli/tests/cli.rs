@@ -1058,5 +1058,16 @@ fn experiment_files_name_bad_keys_and_partition_by_a_feature() {
         .unwrap();
         assert_eq!(e["best"], r["best"]);
         assert!(r["interactions"].as_u64().unwrap() > 0);
+        // The deployed model keeps the log's event types.
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                out.join("partitions")
+                    .join(level)
+                    .join("model/manifest.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(!manifest["events"].as_array().unwrap().is_empty());
     }
 }

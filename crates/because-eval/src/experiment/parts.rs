@@ -144,6 +144,9 @@ pub struct Parts {
     pub source: Source,
     /// Counts, and what was dropped.
     pub report: PartsReport,
+    /// Event types, in the order of the interactions' event codes (empty
+    /// when the logs have none).
+    pub event_names: Vec<String>,
     training: PartSet,
     ratings: Option<PartSet>,
 }
@@ -203,6 +206,7 @@ impl Parts {
             source,
         )?;
         parts.report.moved_for_pair_consistency = split_report.moved_for_pair_consistency;
+        parts.event_names = dataset.event_names.clone();
         Ok(parts)
     }
 
@@ -271,7 +275,7 @@ impl Parts {
             validation: validation.0.to_string(),
             test: test.0.to_string(),
         };
-        assemble(
+        let mut parts = assemble(
             users,
             items,
             [t, v, s],
@@ -280,7 +284,11 @@ impl Parts {
             has_ratings,
             how,
             source,
-        )
+        )?;
+        if with_events {
+            parts.event_names = events;
+        }
+        Ok(parts)
     }
 
     /// The parts with training values.
@@ -393,6 +401,7 @@ fn assemble(
         values: how,
         source,
         report,
+        event_names: Vec::new(),
         training,
         ratings,
     })
