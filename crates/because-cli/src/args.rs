@@ -57,9 +57,25 @@ pub enum Command {
     ExplainEval(ExplainEvalArgs),
     /// List the model kinds with their parameters, defaults and capabilities.
     Models,
+    /// Serve a model folder over HTTP: recommend, explain, similar items.
+    Serve(ServeArgs),
     /// Run a whole study described in an experiment file (TOML): data,
     /// cleaning, split, models with their grids, metrics and outputs.
     Run(RunArgs),
+}
+
+/// Arguments of `because serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A model folder written by `train`, `tune` or `run`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// A file holding the API key that writes and admin routes need.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
 }
 
 /// Arguments of `because run`.

@@ -30,12 +30,49 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Similar(a) => crate::using::similar(&a),
         Command::Explain(a) => crate::using::explain(&a),
         Command::ExplainEval(a) => crate::modeling::explain_eval(&a),
+        Command::Serve(a) => serve(&a),
         Command::Run(a) => crate::experiment::run(&a.file, a.out.as_deref()),
         Command::Models => {
             models();
             Ok(())
         }
     }
+}
+
+/// `because serve`.
+fn serve(a: &crate::args::ServeArgs) -> anyhow::Result<()> {
+    let key = match &a.api_key_file {
+        Some(p) => {
+            let k = std::fs::read_to_string(p)
+                .with_context(|| format!("--api-key-file: cannot read {}", p.display()))?
+                .trim()
+                .to_string();
+            if k.len() < 16 {
+                anyhow::bail!("--api-key-file: the key must be at least 16 characters");
+            }
+            Some(k)
+        }
+        None => None,
+    };
+    let keyed = key.is_some();
+    let state = because_server::State::open(a.model.clone(), key)?;
+    let listener = std::net::TcpListener::bind(a.listen)
+        .with_context(|| format!("--listen: cannot listen on {}", a.listen))?;
+    println!(
+        "serving {} ({}) on http://{}{}",
+        a.model.display(),
+        state.model().info().spec,
+        listener.local_addr()?,
+        if keyed {
+            ""
+        } else {
+            " (no API key: admin routes are open; give --api-key-file)"
+        }
+    );
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    because_server::run(state, listener)?;
+    Ok(())
 }
 
 /// `because models`: the registry, as people read it.
@@ -474,5 +511,9 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         out.join("models/recommendations.json").display()
     );
     println!("   HTML report:   {}", out.join("report.html").display());
+    println!(
+        "\nserve the best model over HTTP with:\n   because serve --model {}",
+        comparison.model_dir.display()
+    );
     Ok(())
 }

@@ -1071,3 +1071,66 @@ fn experiment_files_name_bad_keys_and_partition_by_a_feature() {
         assert!(!manifest["events"].as_array().unwrap().is_empty());
     }
 }
+
+#[test]
+fn serve_answers_over_http() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("model");
+    ok(&[
+        "train",
+        "--data",
+        data.join("interactions.csv").to_str().unwrap(),
+        "--model",
+        "ease:lambda=10",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_because"))
+        .args([
+            "serve",
+            "--model",
+            model.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let get = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let health = get("/healthz");
+    let recs = get("/v1/users/1/recommendations?k=3");
+    let missing = get("/v1/items/no-such-item/similar");
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(
+        recs.starts_with("HTTP/1.1 200") && recs.contains("\"rank\":3"),
+        "{recs}"
+    );
+    assert!(
+        missing.starts_with("HTTP/1.1 404") && missing.contains("not_found"),
+        "{missing}"
+    );
+}

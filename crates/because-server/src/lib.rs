@@ -1,0 +1,360 @@
+//! The `because` HTTP API: a thin layer over `because_service::ModelHandle`.
+//!
+//! [`app`] builds the router from a [`State`]; tests call it without a
+//! socket (`app(state).oneshot(request)`), and [`serve`] binds it. Routes,
+//! JSON under `/v1`:
+//!
+//! * `POST /v1/recommend`: a `RecommendRequest` (`{"user": "42", "k": 10}`,
+//!   or `history` / `sequence`; `explain: true` adds typed explanations)
+//!   → `Recommendations`.
+//! * `GET /v1/users/{user}/recommendations?k=10&explain=false` → the same.
+//! * `POST /v1/explain`: an `ExplainRequest` → `ExplainResponse`.
+//! * `GET /v1/items/{item}/similar?k=10` → `SimilarItems`.
+//! * `GET /v1/model` → `ModelInfo`.
+//! * `POST /v1/admin/reload` (API key): reopens the model folder and swaps
+//!   it in; requests in flight finish on the model they started with.
+//! * `GET /healthz` (the process is up) and `GET /readyz` (a model is loaded).
+//!
+//! Errors are JSON with a stable shape, `{"error": {"code", "message"}}`:
+//! `bad_request` and `not_found` (400, 404) for the client's mistakes,
+//! `unauthorized` (401), `payload_too_large` (413), `timeout` (503) and
+//! `internal` (500, with no internals in the message). Request bodies are
+//! bounded ([`MAX_BODY`]) and every request has a time limit.
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State as Extract};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use because_service::{
+    ExplainRequest, ModelHandle, RecommendRequest, ServiceError, SimilarRequest, Subject,
+};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The time limit of one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the server shares between requests.
+#[derive(Clone)]
+pub struct State {
+    model: Arc<RwLock<ModelHandle>>,
+    folder: PathBuf,
+    api_key: Option<Arc<str>>,
+}
+
+impl State {
+    /// Serves the model folder `folder`; writes and admin routes need
+    /// `api_key` when one is given.
+    pub fn open(folder: PathBuf, api_key: Option<String>) -> Result<State, ServiceError> {
+        let handle = ModelHandle::open(&folder)?;
+        Ok(State {
+            model: Arc::new(RwLock::new(handle)),
+            folder,
+            api_key: api_key.map(Arc::from),
+        })
+    }
+
+    /// The model as it is now (a cheap clone: requests keep theirs).
+    pub fn model(&self) -> ModelHandle {
+        self.model.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reopens the model folder and swaps the new model in.
+    pub fn reload(&self) -> Result<ModelHandle, ServiceError> {
+        let fresh = ModelHandle::open(&self.folder)?;
+        *self.model.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+}
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        match &e {
+            ServiceError::UnknownItem { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            _ if e.is_client_error() => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            }
+            // The model or its files failed: say so without internals.
+            _ => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the model could not answer this request",
+            ),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                status,
+                "payload_too_large",
+                format!("the body is larger than {MAX_BODY} bytes"),
+            );
+        }
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    json.map(|Json(v)| v).map_err(ApiError::from)
+}
+
+/// Runs blocking model work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request failed",
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+async fn recommend(
+    Extract(s): Extract<State>,
+    json: Result<Json<RecommendRequest>, JsonRejection>,
+) -> ApiResult<because_service::Recommendations> {
+    let req = body(json)?;
+    let h = s.model();
+    blocking(move || h.recommend(&req)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default = "ten")]
+    k: usize,
+    #[serde(default)]
+    explain: bool,
+}
+
+fn ten() -> usize {
+    10
+}
+
+async fn user_recommendations(
+    Extract(s): Extract<State>,
+    Path(user): Path<String>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<because_service::Recommendations> {
+    let Query(q) =
+        query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text()))?;
+    let req = RecommendRequest {
+        explain: q.explain,
+        ..RecommendRequest::new(Subject::User { user }, q.k)
+    };
+    let h = s.model();
+    blocking(move || h.recommend(&req)).await.map(Json)
+}
+
+async fn explain(
+    Extract(s): Extract<State>,
+    json: Result<Json<ExplainRequest>, JsonRejection>,
+) -> ApiResult<because_service::ExplainResponse> {
+    let req = body(json)?;
+    let h = s.model();
+    blocking(move || h.explain(&req)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimilarQuery {
+    #[serde(default = "ten")]
+    k: usize,
+}
+
+async fn similar(
+    Extract(s): Extract<State>,
+    Path(item): Path<String>,
+    query: Result<Query<SimilarQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<because_service::SimilarItems> {
+    let Query(q) =
+        query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text()))?;
+    let h = s.model();
+    blocking(move || h.similar(&SimilarRequest { item, k: q.k }))
+        .await
+        .map(Json)
+}
+
+async fn model_info(Extract(s): Extract<State>) -> Json<because_service::ModelInfo> {
+    Json(s.model().info())
+}
+
+/// Constant-time comparison, so the time taken says nothing of the key.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (k, &x) in a.iter().enumerate() {
+        diff |= (x ^ b.get(k).copied().unwrap_or(0)) as usize;
+    }
+    diff == 0
+}
+
+fn authorized(s: &State, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = &s.api_key else {
+        return Ok(());
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .unwrap_or("");
+    if same(given.as_bytes(), key.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs the API key (Authorization: Bearer KEY, or X-API-Key)",
+        ))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Reloaded {
+    model: String,
+    data_fingerprint: String,
+}
+
+async fn reload(Extract(s): Extract<State>, headers: HeaderMap) -> ApiResult<Reloaded> {
+    authorized(&s, &headers)?;
+    let fresh = blocking(move || s.reload()).await?;
+    let info = fresh.info();
+    Ok(Json(Reloaded {
+        model: info.spec,
+        data_fingerprint: info.data_fingerprint,
+    }))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(Extract(s): Extract<State>) -> Json<serde_json::Value> {
+    let info = s.model().info();
+    Json(serde_json::json!({ "ready": true, "model": info.spec }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// The application: every route over `state`, with bounded bodies and a
+/// time limit per request.
+pub fn app(state: State) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/model", get(model_info))
+        .route("/v1/recommend", post(recommend))
+        .route(
+            "/v1/users/{user}/recommendations",
+            get(user_recommendations),
+        )
+        .route("/v1/explain", post(explain))
+        .route("/v1/items/{item}/similar", get(similar))
+        .route("/v1/admin/reload", post(reload))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(time_limit))
+        .with_state(state)
+}
+
+async fn time_limit(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {}s",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Serves `state` on a bound listener until Ctrl-C, on a runtime of its
+/// own: for callers without one (the command line binds first, so it can
+/// say where it listens).
+pub fn run(state: State, listener: std::net::TcpListener) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            serve(state, listener).await
+        })
+}
+
+/// Serves `state` on `listener` until Ctrl-C.
+pub async fn serve(state: State, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

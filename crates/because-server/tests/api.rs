@@ -1,0 +1,262 @@
+//! The API without a socket: every route, its errors, the API key, hot
+//! reload, and garbage input that must never get a 5xx or a panic.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use because_core::rng::Rng;
+use because_core::testing::block_data;
+use because_models::persist::{self, Meta};
+use because_models::ModelSpec;
+use because_server::{app, State, MAX_BODY};
+use because_service::{ModelHandle, RecommendRequest};
+use http_body_util::BodyExt;
+use std::path::Path;
+use tower::ServiceExt;
+
+fn save_model(spec: &str, dir: &Path) {
+    let x = block_data(40, 30, 8, 7);
+    let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+    let meta = Meta {
+        user_ids: (0..40).map(|u| format!("u{u}")).collect(),
+        item_ids: (0..30).map(|i| format!("i{i}")).collect(),
+        data_fingerprint: persist::fingerprint(&x),
+        ..Meta::default()
+    };
+    persist::save(&model, &meta, dir).unwrap();
+}
+
+async fn call(
+    state: &State,
+    method: &str,
+    uri: &str,
+    body: &str,
+    key: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let res = app(state.clone())
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+#[tokio::test]
+async fn routes_answer_what_the_service_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("ease:lambda=10", dir.path());
+    let state = State::open(dir.path().to_path_buf(), None).unwrap();
+    let handle = ModelHandle::open(dir.path()).unwrap();
+
+    let (s, v) = call(&state, "GET", "/healthz", "", None).await;
+    assert_eq!((s, v), (StatusCode::OK, serde_json::json!("ok")));
+    let (s, v) = call(&state, "GET", "/readyz", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["ready"], true);
+
+    let (s, v) = call(
+        &state,
+        "POST",
+        "/v1/recommend",
+        r#"{"user": "u3", "k": 5}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let want = handle.recommend(&RecommendRequest::user("u3", 5)).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&want).unwrap()).unwrap();
+    assert_eq!(v, want);
+    let (s, w) = call(&state, "GET", "/v1/users/u3/recommendations?k=5", "", None).await;
+    assert_eq!((s, w), (StatusCode::OK, v));
+
+    let (s, v) = call(
+        &state,
+        "POST",
+        "/v1/recommend",
+        r#"{"history": ["i1", "i2", "zzz"], "k": 3, "explain": true}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["ignored_items"], serde_json::json!(["zzz"]));
+    assert!(v["items"][0]["explanation"]["narrative"].is_string(), "{v}");
+
+    // An unknown user gets the fallback, and the response says so.
+    let (s, v) = call(&state, "GET", "/v1/users/nobody/recommendations", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["fallback"]["strategy"], "popularity");
+
+    let (s, v) = call(
+        &state,
+        "POST",
+        "/v1/explain",
+        r#"{"user": "u3", "item": "i4"}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["explanation"]["item"]["id"], "i4");
+
+    let (s, v) = call(&state, "GET", "/v1/items/i4/similar?k=3", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["items"].as_array().unwrap().len(), 3);
+
+    let (s, v) = call(&state, "GET", "/v1/model", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["kind"], "ease");
+    assert_eq!(v["capabilities"]["exact_decomposition"], true);
+}
+
+#[tokio::test]
+async fn errors_have_one_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("ease:lambda=10", dir.path());
+    let state = State::open(dir.path().to_path_buf(), None).unwrap();
+    let big = format!(r#"{{"history": ["{}"]}}"#, "x".repeat(MAX_BODY));
+    for (method, uri, body, status, code) in [
+        (
+            "POST",
+            "/v1/recommend",
+            "{",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/v1/recommend",
+            r#"{"user": "u1", "kk": 3}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/v1/recommend",
+            r#"{"user": "u1", "k": 0}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/v1/recommend",
+            &big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "GET",
+            "/v1/items/nope/similar",
+            "",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/v1/items/i1/similar?k=-1",
+            "",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/v1/explain",
+            r#"{"user": "u1", "item": "nope"}"#,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        ("GET", "/v1/nothing", "", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let (s, v) = call(&state, method, uri, body, None).await;
+        assert_eq!(s, status, "{method} {uri}: {v}");
+        assert_eq!(v["error"]["code"], code, "{method} {uri}: {v}");
+        assert!(v["error"]["message"].is_string());
+    }
+    let (_, v) = call(
+        &state,
+        "POST",
+        "/v1/recommend",
+        r#"{"user": "u1", "k": 0}"#,
+        None,
+    )
+    .await;
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("`k`"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn reload_needs_the_key_and_swaps_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("ease:lambda=10", dir.path());
+    let state = State::open(dir.path().to_path_buf(), Some("s3cret".into())).unwrap();
+    let (s, v) = call(&state, "POST", "/v1/admin/reload", "", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["error"]["code"], "unauthorized");
+    let (s, _) = call(&state, "POST", "/v1/admin/reload", "", Some("s3cre")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // A request that started on the old model keeps it.
+    let before = state.model();
+    save_model("itemknn:neighbours=5", dir.path());
+    let (s, v) = call(&state, "POST", "/v1/admin/reload", "", Some("s3cret")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["model"].as_str().unwrap().starts_with("itemknn"), "{v}");
+    let (_, v) = call(&state, "GET", "/v1/model", "", None).await;
+    assert_eq!(v["kind"], "itemknn");
+    assert_eq!(before.info().kind, "ease");
+    // Reads need no key.
+    let (s, _) = call(&state, "GET", "/v1/users/u1/recommendations", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn garbage_never_gets_a_server_error() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("als:factors=4,iterations=2", dir.path());
+    let state = State::open(dir.path().to_path_buf(), None).unwrap();
+    let pieces = [
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"user\"",
+        "\"history\"",
+        "\"sequence\"",
+        "\"k\"",
+        ":",
+        ",",
+        "1e309",
+        "-1",
+        "null",
+        "true",
+        "\"u1\"",
+        "\"i2\"",
+        "{\"item\": 1}",
+        "\u{0}",
+        "\"\\ud800\"",
+        "99999999999999999999",
+    ];
+    let mut rng = Rng::new(7);
+    for _ in 0..400 {
+        let n = 1 + rng.below(12) as usize;
+        let body: String = (0..n)
+            .map(|_| pieces[rng.below(pieces.len() as u64) as usize])
+            .collect();
+        for uri in ["/v1/recommend", "/v1/explain"] {
+            let (s, v) = call(&state, "POST", uri, &body, None).await;
+            assert!(
+                s.is_success() || s.is_client_error(),
+                "{uri} {body:?}: {s} {v}"
+            );
+        }
+    }
+}
