@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// A file holding the API key that writes and admin routes need.
     #[arg(long)]
     pub api_key_file: Option<PathBuf>,
+    /// The SQLite database of feedback events (default: MODEL.events.sqlite
+    /// beside the model folder).
+    #[arg(long)]
+    pub database: Option<PathBuf>,
 }
 
 /// Arguments of `because run`.

@@ -55,7 +55,7 @@ fn serve(a: &crate::args::ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let keyed = key.is_some();
-    let state = because_server::State::open(a.model.clone(), key)?;
+    let state = because_server::State::open(a.model.clone(), key, a.database.clone())?;
     let listener = std::net::TcpListener::bind(a.listen)
         .with_context(|| format!("--listen: cannot listen on {}", a.listen))?;
     println!(

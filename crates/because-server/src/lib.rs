@@ -32,7 +32,11 @@ use because_service::{
     ExplainRequest, ModelHandle, RecommendRequest, ServiceError, SimilarRequest, Subject,
 };
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path as FsPath, PathBuf};
+
+pub mod events;
+
+use events::{Event, EventStore, StoreError, Stored};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -48,18 +52,39 @@ pub struct State {
     model: Arc<RwLock<ModelHandle>>,
     folder: PathBuf,
     api_key: Option<Arc<str>>,
+    events: Arc<EventStore>,
+}
+
+/// The default event database of a model folder: a file beside it.
+pub fn default_database(folder: &FsPath) -> PathBuf {
+    let name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    folder.with_file_name(format!("{name}.events.sqlite"))
 }
 
 impl State {
     /// Serves the model folder `folder`; writes and admin routes need
     /// `api_key` when one is given.
-    pub fn open(folder: PathBuf, api_key: Option<String>) -> Result<State, ServiceError> {
+    pub fn open(
+        folder: PathBuf,
+        api_key: Option<String>,
+        database: Option<PathBuf>,
+    ) -> Result<State, OpenError> {
         let handle = ModelHandle::open(&folder)?;
+        let db = database.unwrap_or_else(|| default_database(&folder));
         Ok(State {
             model: Arc::new(RwLock::new(handle)),
+            events: Arc::new(EventStore::open(&db)?),
             folder,
             api_key: api_key.map(Arc::from),
         })
+    }
+
+    /// The event store.
+    pub fn events(&self) -> &EventStore {
+        &self.events
     }
 
     /// The model as it is now (a cheap clone: requests keep theirs).
@@ -73,6 +98,17 @@ impl State {
         *self.model.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         Ok(fresh)
     }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The model folder.
+    #[error(transparent)]
+    Model(#[from] ServiceError),
+    /// The event database.
+    #[error(transparent)]
+    Events(#[from] StoreError),
 }
 
 /// An error as the API answers it.
@@ -135,6 +171,19 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Database(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the event database failed; nothing of this batch was stored",
+            ),
+            other => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> ApiError {
         let status = r.status();
@@ -171,13 +220,44 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// The most stored events folded into one user's recommendations.
+pub const MAX_FOLDED: usize = 10_000;
+
+/// Recommends, folding the user's stored events in.
+async fn recommend_folded(
+    s: State,
+    req: RecommendRequest,
+) -> Result<because_service::Recommendations, ApiError> {
+    let h = s.model();
+    let events = s.events.clone();
+    let stored = match &req.subject {
+        Subject::User { user } => {
+            let user = user.clone();
+            tokio::task::spawn_blocking(move || events.history(&user, MAX_FOLDED))
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the request failed",
+                    )
+                })??
+        }
+        _ => Vec::new(),
+    };
+    blocking(move || {
+        let extra: Vec<_> = stored.iter().map(Event::as_sequence_event).collect();
+        h.recommend_with_events(&req, &extra)
+    })
+    .await
+}
+
 async fn recommend(
     Extract(s): Extract<State>,
     json: Result<Json<RecommendRequest>, JsonRejection>,
 ) -> ApiResult<because_service::Recommendations> {
     let req = body(json)?;
-    let h = s.model();
-    blocking(move || h.recommend(&req)).await.map(Json)
+    recommend_folded(s, req).await.map(Json)
 }
 
 #[derive(Deserialize)]
@@ -204,8 +284,7 @@ async fn user_recommendations(
         explain: q.explain,
         ..RecommendRequest::new(Subject::User { user }, q.k)
     };
-    let h = s.model();
-    blocking(move || h.recommend(&req)).await.map(Json)
+    recommend_folded(s, req).await.map(Json)
 }
 
 async fn explain(
@@ -287,6 +366,59 @@ async fn reload(Extract(s): Extract<State>, headers: HeaderMap) -> ApiResult<Rel
     }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventBatch {
+    events: Vec<Event>,
+}
+
+async fn post_events(
+    Extract(s): Extract<State>,
+    headers: HeaderMap,
+    json: Result<Json<EventBatch>, JsonRejection>,
+) -> ApiResult<Stored> {
+    authorized(&s, &headers)?;
+    let batch = body(json)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let store = s.events.clone();
+    let stored = tokio::task::spawn_blocking(move || store.insert(&batch.events, now))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request failed",
+            )
+        })??;
+    Ok(Json(stored))
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserEvents {
+    user: String,
+    events: Vec<Event>,
+}
+
+async fn user_events(
+    Extract(s): Extract<State>,
+    Path(user): Path<String>,
+) -> ApiResult<UserEvents> {
+    let store = s.events.clone();
+    let u = user.clone();
+    let events = tokio::task::spawn_blocking(move || store.history(&u, MAX_FOLDED))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request failed",
+            )
+        })??;
+    Ok(Json(UserEvents { user, events }))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -315,6 +447,8 @@ pub fn app(state: State) -> Router {
         .route("/v1/explain", post(explain))
         .route("/v1/items/{item}/similar", get(similar))
         .route("/v1/admin/reload", post(reload))
+        .route("/v1/events", post(post_events))
+        .route("/v1/users/{user}/events", get(user_events))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(time_limit))

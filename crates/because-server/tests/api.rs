@@ -53,9 +53,9 @@ async fn call(
 #[tokio::test]
 async fn routes_answer_what_the_service_answers() {
     let dir = tempfile::tempdir().unwrap();
-    save_model("ease:lambda=10", dir.path());
-    let state = State::open(dir.path().to_path_buf(), None).unwrap();
-    let handle = ModelHandle::open(dir.path()).unwrap();
+    save_model("ease:lambda=10", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), None, None).unwrap();
+    let handle = ModelHandle::open(&dir.path().join("model")).unwrap();
 
     let (s, v) = call(&state, "GET", "/healthz", "", None).await;
     assert_eq!((s, v), (StatusCode::OK, serde_json::json!("ok")));
@@ -120,8 +120,8 @@ async fn routes_answer_what_the_service_answers() {
 #[tokio::test]
 async fn errors_have_one_shape() {
     let dir = tempfile::tempdir().unwrap();
-    save_model("ease:lambda=10", dir.path());
-    let state = State::open(dir.path().to_path_buf(), None).unwrap();
+    save_model("ease:lambda=10", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), None, None).unwrap();
     let big = format!(r#"{{"history": ["{}"]}}"#, "x".repeat(MAX_BODY));
     for (method, uri, body, status, code) in [
         (
@@ -197,8 +197,8 @@ async fn errors_have_one_shape() {
 #[tokio::test]
 async fn reload_needs_the_key_and_swaps_the_model() {
     let dir = tempfile::tempdir().unwrap();
-    save_model("ease:lambda=10", dir.path());
-    let state = State::open(dir.path().to_path_buf(), Some("s3cret".into())).unwrap();
+    save_model("ease:lambda=10", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), Some("s3cret".into()), None).unwrap();
     let (s, v) = call(&state, "POST", "/v1/admin/reload", "", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["error"]["code"], "unauthorized");
@@ -206,7 +206,7 @@ async fn reload_needs_the_key_and_swaps_the_model() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // A request that started on the old model keeps it.
     let before = state.model();
-    save_model("itemknn:neighbours=5", dir.path());
+    save_model("itemknn:neighbours=5", &dir.path().join("model"));
     let (s, v) = call(&state, "POST", "/v1/admin/reload", "", Some("s3cret")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["model"].as_str().unwrap().starts_with("itemknn"), "{v}");
@@ -221,8 +221,8 @@ async fn reload_needs_the_key_and_swaps_the_model() {
 #[tokio::test]
 async fn garbage_never_gets_a_server_error() {
     let dir = tempfile::tempdir().unwrap();
-    save_model("als:factors=4,iterations=2", dir.path());
-    let state = State::open(dir.path().to_path_buf(), None).unwrap();
+    save_model("als:factors=4,iterations=2", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), None, None).unwrap();
     let pieces = [
         "{",
         "}",
@@ -259,4 +259,81 @@ async fn garbage_never_gets_a_server_error() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn events_are_stored_once_and_fold_into_recommendations() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("ease:lambda=10", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), Some("k".repeat(16)), None).unwrap();
+    let key = "k".repeat(16);
+    let batch = r#"{"events": [
+        {"user": "u3", "item": "i20", "event": "view", "idempotency_key": "a"},
+        {"user": "u3", "item": "i21", "value": 2.0, "time": 5, "idempotency_key": "b"},
+        {"user": "newcomer", "item": "i1"},
+        {"user": "u3", "item": "not-in-the-model"}
+    ]}"#;
+    let (s, v) = call(&state, "POST", "/v1/events", batch, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    let (s, v) = call(&state, "POST", "/v1/events", batch, Some(&key)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["stored"].as_u64(), v["duplicates"].as_u64()),
+        (Some(4), Some(0))
+    );
+    // A retry stores nothing twice (the two keyed events), the rest again.
+    let (_, v) = call(&state, "POST", "/v1/events", batch, Some(&key)).await;
+    assert_eq!(
+        (v["stored"].as_u64(), v["duplicates"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let (s, v) = call(&state, "GET", "/v1/users/u3/events", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    // The two keyed events once, the unkeyed one on an unknown item twice.
+    assert_eq!(v["events"].as_array().unwrap().len(), 4, "{v}");
+    assert_eq!(v["events"][0]["time"], 5, "oldest first: {v}");
+    // u3's recommendations now use the stored events, and say how many;
+    // items they now have are not recommended.
+    let (_, v) = call(&state, "GET", "/v1/users/u3/recommendations?k=30", "", None).await;
+    assert_eq!(v["events_used"], 2, "{v}");
+    assert!(v["ignored_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i == "not-in-the-model"));
+    let ids: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"i20") && !ids.contains(&"i21"), "{ids:?}");
+    // A user the model does not know is personalized from their events.
+    let (_, v) = call(
+        &state,
+        "GET",
+        "/v1/users/newcomer/recommendations",
+        "",
+        None,
+    )
+    .await;
+    assert!(v["fallback"].is_null(), "{v}");
+    // (The unkeyed event was sent twice, so it is there twice.)
+    assert_eq!(v["events_used"], 2);
+    // Invalid events are refused whole, naming the event and field.
+    for bad in [
+        r#"{"events": []}"#,
+        r#"{"events": [{"user": "", "item": "i1"}]}"#,
+        r#"{"events": [{"user": "u1", "item": "i1", "value": -1}]}"#,
+        r#"{"events": [{"user": "u1", "item": "i1", "colour": "red"}]}"#,
+    ] {
+        let (s, v) = call(&state, "POST", "/v1/events", bad, Some(&key)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    // Acknowledged events survive a restart.
+    let count = state.events().count().unwrap();
+    drop(state);
+    let again = State::open(dir.path().join("model"), None, None).unwrap();
+    assert_eq!(again.events().count().unwrap(), count);
+    assert!(dir.path().join("model.events.sqlite").is_file());
 }

@@ -155,6 +155,8 @@ struct Resolved {
     events: Option<Vec<u8>>,
     /// Whether the order of `items` means something (a sequence).
     ordered: bool,
+    /// Events beyond the training data folded into the history.
+    events_used: usize,
     subject: SubjectInfo,
     ignored: Vec<String>,
 }
@@ -162,7 +164,11 @@ struct Resolved {
 impl Resolved {
     fn query(&self) -> Query<'_> {
         match (self.subject.user_index, self.ordered) {
-            (Some(u), _) => Query::User(u),
+            (Some(u), _) if self.events_used == 0 => Query::User(u),
+            (Some(_), _) => Query::History {
+                items: &self.items,
+                values: &self.values,
+            },
             (None, true) => Query::Sequence(CoreSequence {
                 items: &self.items,
                 values: &self.values,
@@ -361,6 +367,7 @@ impl ModelHandle {
                         times: None,
                         events: None,
                         ordered: false,
+                        events_used: 0,
                         subject: SubjectInfo {
                             kind: SubjectKind::User,
                             user: Some(user.clone()),
@@ -377,6 +384,7 @@ impl ModelHandle {
                     times: None,
                     events: None,
                     ordered: false,
+                    events_used: 0,
                     subject: SubjectInfo {
                         kind: SubjectKind::User,
                         user: Some(user.clone()),
@@ -399,6 +407,7 @@ impl ModelHandle {
                     times: None,
                     events: None,
                     ordered: false,
+                    events_used: 0,
                     subject: SubjectInfo {
                         kind: SubjectKind::History,
                         user: None,
@@ -465,6 +474,7 @@ impl ModelHandle {
                         .collect::<Option<Vec<u8>>>()
                         .filter(|c| !c.is_empty()),
                     ordered: true,
+                    events_used: 0,
                     subject: SubjectInfo {
                         kind: SubjectKind::Sequence,
                         user: None,
@@ -510,10 +520,70 @@ impl ModelHandle {
 
     /// Top-k recommendations for a user, a history or a sequence.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations> {
+        self.recommend_with_events(req, &[])
+    }
+
+    /// The subject with `events` (feedback stored since training, oldest
+    /// first) folded into its history, without retraining: a known user's
+    /// training history plus the events, or the events alone for a user the
+    /// model does not know. Repeated items add up, as in training; events on
+    /// items the model does not know are listed in `ignored_items`.
+    fn fold(&self, mut r: Resolved, events: &[SequenceEvent]) -> Result<Resolved> {
+        if events.is_empty() {
+            return Ok(r);
+        }
+        if events.len() > MAX_HISTORY {
+            return Err(bad("events", format!("more than {MAX_HISTORY} events")));
+        }
+        for e in events {
+            let Some(i) = self.inner.items.get(&e.item) else {
+                r.ignored.push(e.item.clone());
+                continue;
+            };
+            let value = match (e.value, &e.event) {
+                (Some(v), _) if v.is_finite() && v >= 0.0 => v,
+                (Some(v), _) => {
+                    return Err(bad(
+                        "events",
+                        format!(
+                            "value {v} of {:?} is not a finite non-negative number",
+                            e.item
+                        ),
+                    ))
+                }
+                (None, Some(ev)) => self
+                    .inner
+                    .meta
+                    .events
+                    .iter()
+                    .find(|t| &t.name == ev)
+                    .map_or_else(|| self.inner.event_weights.weight(ev), |t| t.weight),
+                (None, None) => 1.0,
+            };
+            match r.items.iter().position(|&h| h == i) {
+                Some(k) => r.values[k] += value,
+                None => {
+                    r.items.push(i);
+                    r.values.push(value);
+                }
+            }
+            r.events_used += 1;
+        }
+        r.subject.history_items = r.items.len();
+        Ok(r)
+    }
+
+    /// [`ModelHandle::recommend`] with stored feedback folded in (see
+    /// `events_used` in the response).
+    pub fn recommend_with_events(
+        &self,
+        req: &RecommendRequest,
+        events: &[SequenceEvent],
+    ) -> Result<Recommendations> {
         if req.k == 0 || req.k > MAX_K {
             return Err(bad("k", format!("must be between 1 and {MAX_K}")));
         }
-        let r = self.resolve(&req.subject)?;
+        let r = self.fold(self.resolve(&req.subject)?, events)?;
         let mut ignored = r.ignored.clone();
         let (allow, unknown_allow) = match &req.allow {
             Some(ids) => {
@@ -572,6 +642,7 @@ impl ModelHandle {
             fallback,
             ignored_items: ignored,
             explanations_unsupported,
+            events_used: r.events_used,
             items,
         })
     }

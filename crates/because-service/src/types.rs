@@ -52,6 +52,10 @@ fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Id::deserialize(d).map(String::from)
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 fn default_k() -> usize {
     10
 }
@@ -274,6 +278,9 @@ pub struct Recommendations {
     /// Set when explanations were asked for but the model has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanations_unsupported: Option<String>,
+    /// Feedback events beyond the training data folded into the history.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_used: usize,
     /// Best first.
     pub items: Vec<Recommended>,
 }
