@@ -204,9 +204,9 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     json.map(|Json(v)| v).map_err(ApiError::from)
 }
 
-/// Runs blocking model work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+/// Runs blocking work (the model, the database) off the async threads.
+async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
@@ -217,7 +217,7 @@ async fn blocking<T: Send + 'static>(
                 "the request failed",
             )
         })?
-        .map_err(ApiError::from)
+        .map_err(Into::into)
 }
 
 /// The most stored events folded into one user's recommendations.
@@ -233,15 +233,7 @@ async fn recommend_folded(
     let stored = match &req.subject {
         Subject::User { user } => {
             let user = user.clone();
-            tokio::task::spawn_blocking(move || events.history(&user, MAX_FOLDED))
-                .await
-                .map_err(|_| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "the request failed",
-                    )
-                })??
+            blocking(move || events.history(&user, MAX_FOLDED)).await?
         }
         _ => Vec::new(),
     };
@@ -383,15 +375,7 @@ async fn post_events(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let store = s.events.clone();
-    let stored = tokio::task::spawn_blocking(move || store.insert(&batch.events, now))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the request failed",
-            )
-        })??;
+    let stored = blocking(move || store.insert(&batch.events, now)).await?;
     Ok(Json(stored))
 }
 
@@ -407,15 +391,7 @@ async fn user_events(
 ) -> ApiResult<UserEvents> {
     let store = s.events.clone();
     let u = user.clone();
-    let events = tokio::task::spawn_blocking(move || store.history(&u, MAX_FOLDED))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the request failed",
-            )
-        })??;
+    let events = blocking(move || store.history(&u, MAX_FOLDED)).await?;
     Ok(Json(UserEvents { user, events }))
 }
 
