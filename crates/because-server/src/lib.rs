@@ -224,24 +224,28 @@ async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
 pub const MAX_FOLDED: usize = 10_000;
 
 /// Recommends, folding the user's stored events in.
+/// A user's stored events, oldest first, as sequence events (none for
+/// other subjects).
+async fn stored_events(
+    s: &State,
+    subject: &Subject,
+) -> Result<Vec<because_service::SequenceEvent>, ApiError> {
+    let Subject::User { user } = subject else {
+        return Ok(Vec::new());
+    };
+    let (events, user) = (s.events.clone(), user.clone());
+    let stored = blocking(move || events.history(&user, MAX_FOLDED)).await?;
+    Ok(stored.iter().map(Event::as_sequence_event).collect())
+}
+
+/// Recommends, folding the user's stored events in.
 async fn recommend_folded(
     s: State,
     req: RecommendRequest,
 ) -> Result<because_service::Recommendations, ApiError> {
+    let extra = stored_events(&s, &req.subject).await?;
     let h = s.model();
-    let events = s.events.clone();
-    let stored = match &req.subject {
-        Subject::User { user } => {
-            let user = user.clone();
-            blocking(move || events.history(&user, MAX_FOLDED)).await?
-        }
-        _ => Vec::new(),
-    };
-    blocking(move || {
-        let extra: Vec<_> = stored.iter().map(Event::as_sequence_event).collect();
-        h.recommend_with_events(&req, &extra)
-    })
-    .await
+    blocking(move || h.recommend_with_events(&req, &extra)).await
 }
 
 async fn recommend(
@@ -284,8 +288,11 @@ async fn explain(
     json: Result<Json<ExplainRequest>, JsonRejection>,
 ) -> ApiResult<because_service::ExplainResponse> {
     let req = body(json)?;
+    let extra = stored_events(&s, &req.subject).await?;
     let h = s.model();
-    blocking(move || h.explain(&req)).await.map(Json)
+    blocking(move || h.explain_with_events(&req, &extra))
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]

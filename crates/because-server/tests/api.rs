@@ -308,6 +308,17 @@ async fn events_are_stored_once_and_fold_into_recommendations() {
         .map(|i| i["item"].as_str().unwrap())
         .collect();
     assert!(!ids.contains(&"i20") && !ids.contains(&"i21"), "{ids:?}");
+    // Explanations see the same history.
+    let (s, v) = call(
+        &state,
+        "POST",
+        "/v1/explain",
+        &format!(r#"{{"user": "u3", "item": {:?}}}"#, ids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["events_used"], 2, "{v}");
     // A user the model does not know is personalized from their events.
     let (_, v) = call(
         &state,

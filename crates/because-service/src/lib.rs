@@ -722,11 +722,21 @@ impl ModelHandle {
     /// Why `item` is (or would be) recommended to the subject. An unknown
     /// user or an empty history gets the popularity fallback's reason.
     pub fn explain(&self, req: &ExplainRequest) -> Result<ExplainResponse> {
+        self.explain_with_events(req, &[])
+    }
+
+    /// [`ModelHandle::explain`] with stored feedback folded into the
+    /// history, as [`ModelHandle::recommend_with_events`] does.
+    pub fn explain_with_events(
+        &self,
+        req: &ExplainRequest,
+        events: &[SequenceEvent],
+    ) -> Result<ExplainResponse> {
         if req.n == 0 || req.n > MAX_K {
             return Err(bad("n", format!("must be between 1 and {MAX_K}")));
         }
         let item = self.item_index(&req.item)?;
-        let r = self.resolve(&req.subject)?;
+        let r = self.fold(self.resolve(&req.subject)?, events)?;
         let explanation = self.explain_resolved(&r, item, req.n)?;
         let fallback = Self::fallback(&r);
         Ok(ExplainResponse {
@@ -734,6 +744,7 @@ impl ModelHandle {
             subject: r.subject,
             fallback,
             ignored_items: r.ignored,
+            events_used: r.events_used,
             explanation,
         })
     }

@@ -329,6 +329,9 @@ pub struct ExplainResponse {
     pub fallback: Option<Fallback>,
     /// Item IDs of the request the model does not know (ignored).
     pub ignored_items: Vec<String>,
+    /// Feedback events beyond the training data folded into the history.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub events_used: usize,
     /// The explanation: score, contributions, typed reasons and narrative.
     pub explanation: Explained,
 }
