@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path as FsPath, PathBuf};
 
 pub mod events;
+pub mod metrics;
 
 use events::{Event, EventStore, StoreError, Stored};
 use std::sync::{Arc, RwLock};
@@ -53,6 +54,7 @@ pub struct State {
     folder: PathBuf,
     api_key: Option<Arc<str>>,
     events: Arc<EventStore>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// The default event database of a model folder: a file beside it.
@@ -77,6 +79,7 @@ impl State {
         Ok(State {
             model: Arc::new(RwLock::new(handle)),
             events: Arc::new(EventStore::open(&db)?),
+            metrics: Arc::default(),
             folder,
             api_key: api_key.map(Arc::from),
         })
@@ -402,6 +405,36 @@ async fn user_events(
     Ok(Json(UserEvents { user, events }))
 }
 
+async fn metrics_text(Extract(s): Extract<State>) -> Response {
+    let spec = s.model().info().spec;
+    let store = s.events.clone();
+    let stored = tokio::task::spawn_blocking(move || store.count().ok())
+        .await
+        .ok()
+        .flatten();
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.metrics.render(&spec, stored),
+    )
+        .into_response()
+}
+
+async fn measure(
+    Extract(s): Extract<State>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let start = std::time::Instant::now();
+    let res = next.run(req).await;
+    s.metrics
+        .record(&route, res.status().as_u16(), start.elapsed());
+    res
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -432,9 +465,11 @@ pub fn app(state: State) -> Router {
         .route("/v1/admin/reload", post(reload))
         .route("/v1/events", post(post_events))
         .route("/v1/users/{user}/events", get(user_events))
+        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(time_limit))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
 }
 

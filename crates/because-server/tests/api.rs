@@ -115,6 +115,23 @@ async fn routes_answer_what_the_service_answers() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["kind"], "ease");
     assert_eq!(v["capabilities"]["exact_decomposition"], true);
+    // Prometheus metrics count what was served, by route.
+    let (s, v) = call(&state, "GET", "/metrics", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = v.as_str().unwrap();
+    assert!(
+        text.contains("because_requests_total{route=\"/v1/recommend\",status=\"2xx\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("because_request_seconds_count{route=\"/v1/items/{item}/similar\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("because_model_info{model=\"ease:lambda=10.0\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("because_events_stored 0"), "{text}");
 }
 
 #[tokio::test]
