@@ -435,6 +435,30 @@ async fn measure(
     res
 }
 
+/// The OpenAPI 3 document of every route.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route, as (method, path): the router serves exactly these, and the
+/// OpenAPI document describes exactly these (a test checks both).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/model"),
+    ("post", "/v1/recommend"),
+    ("get", "/v1/users/{user}/recommendations"),
+    ("get", "/v1/users/{user}/events"),
+    ("post", "/v1/explain"),
+    ("get", "/v1/items/{item}/similar"),
+    ("post", "/v1/events"),
+    ("post", "/v1/admin/reload"),
+];
+
+async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -466,6 +490,7 @@ pub fn app(state: State) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/users/{user}/events", get(user_events))
         .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(time_limit))

@@ -365,3 +365,32 @@ async fn events_are_stored_once_and_fold_into_recommendations() {
     assert_eq!(again.events().count().unwrap(), count);
     assert!(dir.path().join("model.events.sqlite").is_file());
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_exactly_the_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("ease:lambda=10", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), None, None).unwrap();
+    let (s, doc) = call(&state, "GET", "/openapi.json", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    let mut routed: Vec<(String, String)> = because_server::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    documented.sort();
+    routed.sort();
+    assert_eq!(documented, routed);
+    // And the router serves each of them (never the fallback's "no such route").
+    for (method, path) in because_server::ROUTES {
+        let uri = path.replace("{user}", "u1").replace("{item}", "i1");
+        let (_, v) = call(&state, &method.to_uppercase(), &uri, "{}", None).await;
+        assert_ne!(v["error"]["message"], "no such route", "{method} {path}");
+    }
+}
