@@ -1134,3 +1134,128 @@ fn serve_answers_over_http() {
         "{missing}"
     );
 }
+
+/// Sends one HTTP/1.1 request and returns the status and body, or `None`
+/// when the server is gone.
+fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+/// Starts `because serve` and returns it with its address.
+fn start_server(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_because"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("model");
+    ok(&[
+        "train",
+        "--data",
+        data.join("interactions.csv").to_str().unwrap(),
+        "--model",
+        "pop",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    let key = "a-test-key-of-some-length";
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key).unwrap();
+    let args = [
+        "--model",
+        model.to_str().unwrap(),
+        "--api-key-file",
+        key_file.to_str().unwrap(),
+    ];
+    let (mut server, addr) = start_server(&args);
+    // Stream batches of keyed events; kill the server mid-stream.
+    let sender = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            // At most 8,000 events, under the 10,000 a history lists.
+            for batch in 0..400 {
+                let keys: Vec<String> = (0..20).map(|k| format!("b{batch}-{k}")).collect();
+                let events: Vec<String> = keys
+                    .iter()
+                    .map(|k| {
+                        format!(r#"{{"user": "stream", "item": "1", "idempotency_key": "{k}"}}"#)
+                    })
+                    .collect();
+                let body = format!(r#"{{"events": [{}]}}"#, events.join(","));
+                match http(&addr, "POST", "/v1/events", key, &body) {
+                    Some((200, _)) => acked.extend(keys),
+                    _ => break,
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    server.kill().unwrap(); // SIGKILL
+    let _ = server.wait();
+    let acked = sender.join().unwrap();
+    assert!(
+        acked.len() >= 20,
+        "the server acknowledged {} events",
+        acked.len()
+    );
+    let (mut server, addr) = start_server(&args);
+    let listed = http(&addr, "GET", "/v1/users/stream/events", key, "");
+    server.kill().unwrap();
+    let _ = server.wait();
+    let (status, body) = listed.expect("the restarted server answers");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let stored: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["idempotency_key"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::HashSet<&str> = stored.iter().copied().collect();
+    eprintln!(
+        "kill -9 mid-stream: {} events acknowledged, {} stored after the restart",
+        acked.len(),
+        stored.len()
+    );
+    assert_eq!(unique.len(), stored.len(), "an event was stored twice");
+    for k in &acked {
+        assert!(
+            unique.contains(k.as_str()),
+            "acknowledged event {k} was lost"
+        );
+    }
+}
