@@ -64,22 +64,88 @@ pub enum Command {
     Run(RunArgs),
 }
 
-/// Arguments of `because serve`.
+/// Arguments of `because serve`. Each setting comes from its flag, else its
+/// environment variable, else the `--config` file (TOML with the same keys,
+/// `_` for `-`), else its default.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// A model folder written by `train`, `tune` or `run`.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// The address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
+    #[arg(long, env = "BECAUSE_MODEL")]
+    pub model: Option<PathBuf>,
+    /// The address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, env = "BECAUSE_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
     /// A file holding the API key that writes and admin routes need.
-    #[arg(long)]
+    #[arg(long, env = "BECAUSE_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
     /// The SQLite database of feedback events (default: MODEL.events.sqlite
     /// beside the model folder).
-    #[arg(long)]
+    #[arg(long, env = "BECAUSE_DATABASE")]
     pub database: Option<PathBuf>,
+    /// A TOML file with any of the settings above.
+    #[arg(long, env = "BECAUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The `--config` file of `because serve`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The model folder.
+    pub model: Option<PathBuf>,
+    /// The address to listen on.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The API key file.
+    pub api_key_file: Option<PathBuf>,
+    /// The event database.
+    pub database: Option<PathBuf>,
+}
+
+/// Settings of `because serve`, resolved.
+#[derive(Debug)]
+pub struct ServeSettings {
+    /// The model folder.
+    pub model: PathBuf,
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// The API key file.
+    pub api_key_file: Option<PathBuf>,
+    /// The event database.
+    pub database: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Flags and environment first, then the config file, then defaults.
+    pub fn settings(&self) -> anyhow::Result<ServeSettings> {
+        let (file, base) = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--config: cannot read {}", p.display()))?;
+                let c: ServeConfig =
+                    toml::from_str(&text).map_err(|e| anyhow!("--config {}: {e}", p.display()))?;
+                (c, p.parent().map(PathBuf::from).unwrap_or_default())
+            }
+            None => (ServeConfig::default(), PathBuf::new()),
+        };
+        let rel = |p: Option<PathBuf>| p.map(|p| base.join(p));
+        Ok(ServeSettings {
+            model: self
+                .model
+                .clone()
+                .or_else(|| rel(file.model))
+                .ok_or_else(|| {
+                    anyhow!(
+                        "--model: give the model folder (or BECAUSE_MODEL, or model in --config)"
+                    )
+                })?,
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080))),
+            api_key_file: self.api_key_file.clone().or_else(|| rel(file.api_key_file)),
+            database: self.database.clone().or_else(|| rel(file.database)),
+        })
+    }
 }
 
 /// Arguments of `because run`.

@@ -40,7 +40,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// `because serve`.
-fn serve(a: &crate::args::ServeArgs) -> anyhow::Result<()> {
+fn serve(args: &crate::args::ServeArgs) -> anyhow::Result<()> {
+    let a = args.settings()?;
     let key = match &a.api_key_file {
         Some(p) => {
             let k = std::fs::read_to_string(p)

@@ -1155,10 +1155,16 @@ fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Option<(
 
 /// Starts `because serve` and returns it with its address.
 fn start_server(args: &[&str]) -> (std::process::Child, String) {
+    start_server_with(args, &[])
+}
+
+/// Starts `because serve` with environment variables.
+fn start_server_with(args: &[&str], env: &[(&str, &str)]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_because"))
         .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .args(["--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -1258,4 +1264,48 @@ fn acknowledged_events_survive_kill_9() {
             "acknowledged event {k} was lost"
         );
     }
+}
+
+#[test]
+fn serve_settings_come_from_flags_environment_and_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    ok(&[
+        "train",
+        "--data",
+        data.join("interactions.csv").to_str().unwrap(),
+        "--model",
+        "pop",
+        "--out",
+        dir.path().join("model").to_str().unwrap(),
+    ]);
+    std::fs::write(dir.path().join("key"), "from-the-config-file-key").unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        "model = \"model\"\napi_key_file = \"key\"\nlisten = \"127.0.0.1:8080\"\n",
+    )
+    .unwrap();
+    let db = dir.path().join("custom.sqlite");
+    let (mut server, addr) = start_server_with(
+        &["--config", config.to_str().unwrap()],
+        &[("BECAUSE_DATABASE", db.to_str().unwrap())],
+    );
+    let event = r#"{"events": [{"user": "1", "item": "1"}]}"#;
+    let denied = http(&addr, "POST", "/v1/events", "wrong", event);
+    let stored = http(
+        &addr,
+        "POST",
+        "/v1/events",
+        "from-the-config-file-key",
+        event,
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(denied.map(|r| r.0), Some(401));
+    assert_eq!(stored.map(|r| r.0), Some(200));
+    assert!(db.is_file(), "the database named by BECAUSE_DATABASE");
+    std::fs::write(&config, "modle = \"model\"\n").unwrap();
+    let e = fails(&["serve", "--config", config.to_str().unwrap()]);
+    assert!(e.contains("`modle`") && e.contains("line 1"), "{e}");
 }
