@@ -1309,3 +1309,84 @@ fn serve_settings_come_from_flags_environment_and_a_file() {
     let e = fails(&["serve", "--config", config.to_str().unwrap()]);
     assert!(e.contains("`modle`") && e.contains("line 1"), "{e}");
 }
+
+#[test]
+fn no_request_fails_while_the_model_is_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    let model = dir.path().join("model");
+    let train = |spec: &str| {
+        ok(&[
+            "train",
+            "--data",
+            log.to_str().unwrap(),
+            "--model",
+            spec,
+            "--out",
+            model.to_str().unwrap(),
+        ]);
+    };
+    train("ease:lambda=10");
+    let key = "a-test-key-of-some-length";
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key).unwrap();
+    let (mut server, addr) = start_server(&[
+        "--model",
+        model.to_str().unwrap(),
+        "--api-key-file",
+        key_file.to_str().unwrap(),
+    ]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let path = format!(
+                        "/v1/users/{}/recommendations?k=5&explain=true",
+                        1 + (n + c) % 50
+                    );
+                    statuses.push(http(&addr, "GET", &path, "", "").map(|r| r.0));
+                    n += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Retrain into the folder and reload, over and over, under that load.
+    let mut kinds = Vec::new();
+    for spec in [
+        "itemknn:neighbours=20",
+        "ease:lambda=50",
+        "pop",
+        "ease:lambda=10",
+    ] {
+        train(spec);
+        let (status, body) = http(&addr, "POST", "/v1/admin/reload", key, "").unwrap();
+        assert_eq!(status, 200, "{body}");
+        kinds.push(body);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses: Vec<Option<u16>> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    server.kill().unwrap();
+    let _ = server.wait();
+    eprintln!("{} requests during 4 reloads", statuses.len());
+    assert!(statuses.len() > 20, "{} requests", statuses.len());
+    let failed = statuses.iter().filter(|s| **s != Some(200)).count();
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed during reloads",
+        statuses.len()
+    );
+    assert!(
+        kinds[0].contains("itemknn") && kinds[2].contains("\"pop"),
+        "{kinds:?}"
+    );
+}
