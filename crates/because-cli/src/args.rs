@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// A TOML file with any of the settings above.
     #[arg(long, env = "BECAUSE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Reload the model when the folder changes (a new model written into
+    /// it, or a `current` link pointed at another folder), checked every second.
+    #[arg(long, env = "BECAUSE_WATCH")]
+    pub watch: bool,
 }
 
 /// The `--config` file of `because serve`.

@@ -72,7 +72,7 @@ fn serve(args: &crate::args::ServeArgs) -> anyhow::Result<()> {
     );
     use std::io::Write;
     std::io::stdout().flush()?;
-    because_server::run(state, listener)?;
+    because_server::run(state, listener, args.watch)?;
     Ok(())
 }
 

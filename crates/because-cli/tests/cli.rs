@@ -1390,3 +1390,47 @@ fn no_request_fails_while_the_model_is_reloaded() {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn a_watched_link_swaps_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    for (name, spec) in [("v1", "ease:lambda=10"), ("v2", "itemknn:neighbours=20")] {
+        ok(&[
+            "train",
+            "--data",
+            log.to_str().unwrap(),
+            "--model",
+            spec,
+            "--out",
+            dir.path().join(name).to_str().unwrap(),
+        ]);
+    }
+    let current = dir.path().join("current");
+    std::os::unix::fs::symlink(dir.path().join("v1"), &current).unwrap();
+    let (mut server, addr) = start_server(&["--model", current.to_str().unwrap(), "--watch"]);
+    let kind = || {
+        let (_, body) = http(&addr, "GET", "/v1/model", "", "").unwrap();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["kind"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(kind(), "ease");
+    // Point the link at the new folder, atomically.
+    let tmp = dir.path().join("current.tmp");
+    std::os::unix::fs::symlink(dir.path().join("v2"), &tmp).unwrap();
+    std::fs::rename(&tmp, &current).unwrap();
+    let mut swapped = false;
+    for _ in 0..50 {
+        if kind() == "itemknn" {
+            swapped = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(swapped, "the server did not follow the link");
+}

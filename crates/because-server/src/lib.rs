@@ -513,15 +513,51 @@ async fn time_limit(req: Request<Body>, next: axum::middleware::Next) -> Respons
     }
 }
 
+/// What identifies the model folder's current contents: where it resolves
+/// (a `current` link may point elsewhere) and when its manifest changed.
+fn folder_version(folder: &FsPath) -> Option<(PathBuf, std::time::SystemTime)> {
+    let real = std::fs::canonicalize(folder).ok()?;
+    let modified = std::fs::metadata(real.join("manifest.json"))
+        .and_then(|m| m.modified())
+        .ok()?;
+    Some((real, modified))
+}
+
+/// Reloads the model whenever the folder (or the link it is) changes,
+/// checking every `every`. A folder that does not open keeps the old model
+/// in service; the next change is tried again.
+pub async fn watch(state: State, every: Duration) {
+    let folder = state.folder.clone();
+    let mut seen = folder_version(&folder);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = folder_version(&folder);
+        if now.is_some() && now != seen {
+            let s = state.clone();
+            if let Ok(Ok(_)) = tokio::task::spawn_blocking(move || s.reload()).await {
+                seen = now;
+            }
+        }
+    }
+}
+
 /// Serves `state` on a bound listener until Ctrl-C, on a runtime of its
 /// own: for callers without one (the command line binds first, so it can
-/// say where it listens).
-pub fn run(state: State, listener: std::net::TcpListener) -> std::io::Result<()> {
+/// say where it listens). With `watch`, the model folder is checked for a
+/// new model every second.
+pub fn run(
+    state: State,
+    listener: std::net::TcpListener,
+    watch_folder: bool,
+) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async {
+            if watch_folder {
+                tokio::spawn(watch(state.clone(), Duration::from_secs(1)));
+            }
             let listener = tokio::net::TcpListener::from_std(listener)?;
             serve(state, listener).await
         })
