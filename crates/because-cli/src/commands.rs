@@ -67,7 +67,7 @@ fn serve(args: &crate::args::ServeArgs) -> anyhow::Result<()> {
         if keyed {
             ""
         } else {
-            " (no API key: admin routes are open; give --api-key-file)"
+            " (no API key: writes and admin routes are closed; give --api-key-file)"
         }
     );
     use std::io::Write;

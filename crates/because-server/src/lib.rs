@@ -68,7 +68,7 @@ pub fn default_database(folder: &FsPath) -> PathBuf {
 
 impl State {
     /// Serves the model folder `folder`; writes and admin routes need
-    /// `api_key` when one is given.
+    /// `api_key`, and are closed without one.
     pub fn open(
         folder: PathBuf,
         api_key: Option<String>,
@@ -333,7 +333,11 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 fn authorized(s: &State, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(key) = &s.api_key else {
-        return Ok(());
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this server has no API key (--api-key-file), so writes and admin routes are closed",
+        ));
     };
     let given = headers
         .get("authorization")

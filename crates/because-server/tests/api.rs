@@ -230,7 +230,24 @@ async fn reload_needs_the_key_and_swaps_the_model() {
     let (_, v) = call(&state, "GET", "/v1/model", "", None).await;
     assert_eq!(v["kind"], "itemknn");
     assert_eq!(before.info().kind, "ease");
-    // Reads need no key.
+    // Reads need no key; without a key configured, writes are closed.
+    let open = State::open(
+        dir.path().join("model"),
+        None,
+        Some(dir.path().join("o.sqlite")),
+    )
+    .unwrap();
+    let (s, _) = call(&open, "POST", "/v1/admin/reload", "", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = call(
+        &open,
+        "POST",
+        "/v1/events",
+        r#"{"events": [{"user": "u1", "item": "i1"}]}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = call(&state, "GET", "/v1/users/u1/recommendations", "", None).await;
     assert_eq!(s, StatusCode::OK);
 }
