@@ -435,23 +435,7 @@ impl ModelHandle {
                 let code_of = |name: &str| events.iter().position(|e| e.name == name);
                 for k in order {
                     let e = &sequence[k];
-                    let value = match (e.value, &e.event) {
-                        (Some(v), _) if !(v.is_finite() && v >= 0.0) => {
-                            return Err(bad(
-                                "sequence",
-                                format!(
-                                    "value {v} of {:?} is not a finite non-negative number",
-                                    e.item
-                                ),
-                            ))
-                        }
-                        (Some(v), _) => v,
-                        (None, Some(ev)) => match code_of(ev) {
-                            Some(c) => events[c].weight,
-                            None => self.inner.event_weights.weight(ev),
-                        },
-                        (None, None) => 1.0,
-                    };
+                    let value = self.event_value(e, "sequence")?;
                     match self.inner.items.get(&e.item) {
                         Some(i) => {
                             items.push(i);
@@ -523,6 +507,29 @@ impl ModelHandle {
         self.recommend_with_events(req, &[])
     }
 
+    /// An event's value: as given (finite and non-negative), else the weight
+    /// its type had in training (or the default weights), else 1.
+    fn event_value(&self, e: &SequenceEvent, field: &'static str) -> Result<f32> {
+        match (e.value, &e.event) {
+            (Some(v), _) if v.is_finite() && v >= 0.0 => Ok(v),
+            (Some(v), _) => Err(bad(
+                field,
+                format!(
+                    "value {v} of {:?} is not a finite non-negative number",
+                    e.item
+                ),
+            )),
+            (None, Some(ev)) => Ok(self
+                .inner
+                .meta
+                .events
+                .iter()
+                .find(|t| &t.name == ev)
+                .map_or_else(|| self.inner.event_weights.weight(ev), |t| t.weight)),
+            (None, None) => Ok(1.0),
+        }
+    }
+
     /// The subject with `events` (feedback stored since training, oldest
     /// first) folded into its history, without retraining: a known user's
     /// training history plus the events, or the events alone for a user the
@@ -540,26 +547,7 @@ impl ModelHandle {
                 r.ignored.push(e.item.clone());
                 continue;
             };
-            let value = match (e.value, &e.event) {
-                (Some(v), _) if v.is_finite() && v >= 0.0 => v,
-                (Some(v), _) => {
-                    return Err(bad(
-                        "events",
-                        format!(
-                            "value {v} of {:?} is not a finite non-negative number",
-                            e.item
-                        ),
-                    ))
-                }
-                (None, Some(ev)) => self
-                    .inner
-                    .meta
-                    .events
-                    .iter()
-                    .find(|t| &t.name == ev)
-                    .map_or_else(|| self.inner.event_weights.weight(ev), |t| t.weight),
-                (None, None) => 1.0,
-            };
+            let value = self.event_value(e, "events")?;
             match r.items.iter().position(|&h| h == i) {
                 Some(k) => r.values[k] += value,
                 None => {
