@@ -78,10 +78,11 @@ pub struct ServeArgs {
     /// A file holding the API key that writes and admin routes need.
     #[arg(long, env = "BECAUSE_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
-    /// The SQLite database of feedback events (default: MODEL.events.sqlite
-    /// beside the model folder).
+    /// Where feedback events are stored: `sqlite:PATH` (or a path) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (default:
+    /// MODEL.events.sqlite beside the model folder).
     #[arg(long, env = "BECAUSE_DATABASE")]
-    pub database: Option<PathBuf>,
+    pub database: Option<String>,
     /// A TOML file with any of the settings above.
     #[arg(long, env = "BECAUSE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -101,8 +102,8 @@ pub struct ServeConfig {
     pub listen: Option<std::net::SocketAddr>,
     /// The API key file.
     pub api_key_file: Option<PathBuf>,
-    /// The event database.
-    pub database: Option<PathBuf>,
+    /// The event database (a SQLite path is relative to this file).
+    pub database: Option<String>,
 }
 
 /// Settings of `because serve`, resolved.
@@ -115,7 +116,7 @@ pub struct ServeSettings {
     /// The API key file.
     pub api_key_file: Option<PathBuf>,
     /// The event database.
-    pub database: Option<PathBuf>,
+    pub database: Option<because_server::events::Database>,
 }
 
 impl ServeArgs {
@@ -147,7 +148,16 @@ impl ServeArgs {
                 .or(file.listen)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080))),
             api_key_file: self.api_key_file.clone().or_else(|| rel(file.api_key_file)),
-            database: self.database.clone().or_else(|| rel(file.database)),
+            database: match (&self.database, file.database) {
+                (Some(d), _) => Some(because_server::events::Database::parse(d)?),
+                (None, Some(d)) => Some(match because_server::events::Database::parse(&d)? {
+                    because_server::events::Database::Sqlite(p) => {
+                        because_server::events::Database::Sqlite(base.join(p))
+                    }
+                    pg => pg,
+                }),
+                (None, None) => None,
+            },
         })
     }
 }

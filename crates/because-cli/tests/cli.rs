@@ -1199,16 +1199,35 @@ fn acknowledged_events_survive_kill_9() {
     let key = "a-test-key-of-some-length";
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, key).unwrap();
-    let args = [
-        "--model",
-        model.to_str().unwrap(),
-        "--api-key-file",
-        key_file.to_str().unwrap(),
-    ];
-    let (mut server, addr) = start_server(&args);
+    // The same test against each database (PostgreSQL when configured).
+    for db in because_server::events::testing::databases(dir.path()) {
+        let setting = match &db {
+            because_server::events::Database::Postgres(url) => url.clone(),
+            sqlite => sqlite.to_string(),
+        };
+        eprintln!("against {db}");
+        let args = [
+            "--model",
+            model.to_str().unwrap(),
+            "--api-key-file",
+            key_file.to_str().unwrap(),
+            "--database",
+            &setting,
+        ];
+        killed_mid_stream(&args, key);
+    }
+}
+
+/// Streams keyed events to a server started with `args`, kills it with
+/// SIGKILL mid-stream, restarts it, and checks every acknowledged event is
+/// stored exactly once.
+fn killed_mid_stream(args: &[&str], key: &'static str) {
+    let (mut server, addr) = start_server(args);
     // Stream batches of keyed events; kill the server mid-stream.
+    let batches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let sender = {
         let addr = addr.clone();
+        let batches = batches.clone();
         std::thread::spawn(move || {
             let mut acked = Vec::new();
             // At most 8,000 events, under the 10,000 a history lists.
@@ -1222,23 +1241,33 @@ fn acknowledged_events_survive_kill_9() {
                     .collect();
                 let body = format!(r#"{{"events": [{}]}}"#, events.join(","));
                 match http(&addr, "POST", "/v1/events", key, &body) {
-                    Some((200, _)) => acked.extend(keys),
+                    Some((200, _)) => {
+                        acked.extend(keys);
+                        batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     _ => break,
                 }
             }
             acked
         })
     };
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Kill it once a quarter of the stream is acknowledged: mid-stream,
+    // however fast the machine.
+    let start = std::time::Instant::now();
+    while batches.load(std::sync::atomic::Ordering::SeqCst) < 100
+        && start.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     server.kill().unwrap(); // SIGKILL
     let _ = server.wait();
     let acked = sender.join().unwrap();
     assert!(
-        acked.len() >= 20,
-        "the server acknowledged {} events",
+        (2_000..8_000).contains(&acked.len()),
+        "the server acknowledged {} events before it was killed",
         acked.len()
     );
-    let (mut server, addr) = start_server(&args);
+    let (mut server, addr) = start_server(args);
     let listed = http(&addr, "GET", "/v1/users/stream/events", key, "");
     server.kill().unwrap();
     let _ = server.wait();

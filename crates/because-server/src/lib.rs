@@ -37,7 +37,7 @@ use std::path::{Path as FsPath, PathBuf};
 pub mod events;
 pub mod metrics;
 
-use events::{Event, EventStore, StoreError, Stored};
+use events::{Database, Event, EventStore, StoreError, Stored};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -67,15 +67,17 @@ pub fn default_database(folder: &FsPath) -> PathBuf {
 }
 
 impl State {
-    /// Serves the model folder `folder`; writes and admin routes need
-    /// `api_key`, and are closed without one.
+    /// Serves the model folder `folder`, storing events in `database`
+    /// (by default [`default_database`]); writes and admin routes need
+    /// `api_key`, and are closed without one. Blocking: with PostgreSQL,
+    /// call it outside an async context or in `spawn_blocking`.
     pub fn open(
         folder: PathBuf,
         api_key: Option<String>,
-        database: Option<PathBuf>,
+        database: Option<Database>,
     ) -> Result<State, OpenError> {
         let handle = ModelHandle::open(&folder)?;
-        let db = database.unwrap_or_else(|| default_database(&folder));
+        let db = database.unwrap_or_else(|| Database::Sqlite(default_database(&folder)));
         Ok(State {
             model: Arc::new(RwLock::new(handle)),
             events: Arc::new(EventStore::open(&db)?),
@@ -177,7 +179,7 @@ impl From<ServiceError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::Database(_) => ApiError::new(
+            StoreError::Database { .. } | StoreError::Setting { .. } => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "the event database failed; nothing of this batch was stored",
@@ -418,7 +420,7 @@ async fn metrics_text(Extract(s): Extract<State>) -> Response {
         .flatten();
     (
         [("content-type", "text/plain; version=0.0.4")],
-        s.metrics.render(&spec, stored),
+        s.metrics.render(&spec, stored, &s.events),
     )
         .into_response()
 }

@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests and latency by route and status class,
-//! the model served, and the events stored.
+//! the model served, the events stored and the event database's latency.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -9,14 +9,43 @@ use std::time::Duration;
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
 
+/// A latency histogram: cumulative counts per bucket, sum and count.
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn record(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (b, &le) in self.buckets.iter_mut().zip(&BUCKETS) {
+            if secs <= le {
+                *b += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    /// Writes the histogram's lines for `name{label}`.
+    fn write(&self, out: &mut String, name: &str, label: &str) {
+        for (le, n) in BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{{label},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{label},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{label}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{label}}} {}", self.count);
+    }
+}
+
 #[derive(Default)]
 struct Route {
     /// Requests by status class (`2xx`, `4xx`, `5xx`).
     by_status: BTreeMap<String, u64>,
-    /// Cumulative counts per bucket, and the sum and count of latencies.
-    buckets: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+    latency: Histogram,
 }
 
 /// Counters shared by every request.
@@ -33,18 +62,16 @@ impl Metrics {
         *r.by_status
             .entry(format!("{}xx", status / 100))
             .or_default() += 1;
-        let secs = took.as_secs_f64();
-        for (b, &le) in r.buckets.iter_mut().zip(&BUCKETS) {
-            if secs <= le {
-                *b += 1;
-            }
-        }
-        r.sum += secs;
-        r.count += 1;
+        r.latency.record(took);
     }
 
     /// The exposition text, with the model and the events stored.
-    pub fn render(&self, model: &str, events_stored: Option<u64>) -> String {
+    pub fn render(
+        &self,
+        model: &str,
+        events_stored: Option<u64>,
+        store: &crate::events::EventStore,
+    ) -> String {
         let mut out = String::new();
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(
@@ -66,26 +93,10 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE because_request_seconds histogram");
         for (route, r) in routes.iter() {
-            for (le, n) in BUCKETS.iter().zip(&r.buckets) {
-                let _ = writeln!(
-                    out,
-                    "because_request_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "because_request_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                r.count
-            );
-            let _ = writeln!(
-                out,
-                "because_request_seconds_sum{{route=\"{route}\"}} {}",
-                r.sum
-            );
-            let _ = writeln!(
-                out,
-                "because_request_seconds_count{{route=\"{route}\"}} {}",
-                r.count
+            r.latency.write(
+                &mut out,
+                "because_request_seconds",
+                &format!("route=\"{route}\""),
             );
         }
         let _ = writeln!(out, "# HELP because_model_info The model served.");
@@ -96,6 +107,24 @@ impl Metrics {
             let _ = writeln!(out, "# HELP because_events_stored Feedback events stored.");
             let _ = writeln!(out, "# TYPE because_events_stored gauge");
             let _ = writeln!(out, "because_events_stored {n}");
+        }
+        let backend = store.database().backend();
+        let _ = writeln!(
+            out,
+            "# HELP because_database_seconds Event database latency by operation."
+        );
+        let _ = writeln!(out, "# TYPE because_database_seconds histogram");
+        let ops = store
+            .latency
+            .by_operation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (op, h) in ops.iter() {
+            h.write(
+                &mut out,
+                "because_database_seconds",
+                &format!("backend=\"{backend}\",operation=\"{op}\""),
+            );
         }
         out
     }

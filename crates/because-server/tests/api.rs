@@ -7,6 +7,7 @@ use because_core::rng::Rng;
 use because_core::testing::block_data;
 use because_models::persist::{self, Meta};
 use because_models::ModelSpec;
+use because_server::events::{testing, Database};
 use because_server::{app, State, MAX_BODY};
 use because_service::{ModelHandle, RecommendRequest};
 use http_body_util::BodyExt;
@@ -234,7 +235,7 @@ async fn reload_needs_the_key_and_swaps_the_model() {
     let open = State::open(
         dir.path().join("model"),
         None,
-        Some(dir.path().join("o.sqlite")),
+        Some(Database::Sqlite(dir.path().join("o.sqlite"))),
     )
     .unwrap();
     let (s, _) = call(&open, "POST", "/v1/admin/reload", "", None).await;
@@ -295,11 +296,45 @@ async fn garbage_never_gets_a_server_error() {
     }
 }
 
+/// Opens a state off the async threads (PostgreSQL's client blocks).
+async fn open_state(folder: &Path, key: Option<String>, db: Option<Database>) -> State {
+    let folder = folder.to_path_buf();
+    tokio::task::spawn_blocking(move || State::open(folder, key, db).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn count(state: &State) -> u64 {
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || s.events().count().unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn events_are_stored_once_and_fold_into_recommendations() {
     let dir = tempfile::tempdir().unwrap();
     save_model("ease:lambda=10", &dir.path().join("model"));
-    let state = State::open(dir.path().join("model"), Some("k".repeat(16)), None).unwrap();
+    let path = dir.path().to_path_buf();
+    let mut databases = tokio::task::spawn_blocking(move || testing::databases(&path))
+        .await
+        .unwrap();
+    // The default database too: a file beside the model folder.
+    databases.insert(
+        0,
+        because_server::events::Database::Sqlite(because_server::default_database(
+            &dir.path().join("model"),
+        )),
+    );
+    for db in databases {
+        eprintln!("against {db}");
+        stored_once_and_folded_in(&dir.path().join("model"), db).await;
+    }
+    assert!(dir.path().join("model.events.sqlite").is_file());
+}
+
+async fn stored_once_and_folded_in(model: &Path, db: Database) {
+    let state = open_state(model, Some("k".repeat(16)), Some(db.clone())).await;
     let key = "k".repeat(16);
     let batch = r#"{"events": [
         {"user": "u3", "item": "i20", "event": "view", "idempotency_key": "a"},
@@ -375,12 +410,20 @@ async fn events_are_stored_once_and_fold_into_recommendations() {
         let (s, v) = call(&state, "POST", "/v1/events", bad, Some(&key)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
     }
+    // The database's latency is measured.
+    let (_, text) = call(&state, "GET", "/metrics", "", None).await;
+    let text = text.as_str().unwrap().to_string();
+    let line = format!(
+        "because_database_seconds_count{{backend=\"{}\",operation=\"insert\"}} 2",
+        db.backend()
+    );
+    assert!(text.contains(&line), "{line} in {text}");
     // Acknowledged events survive a restart.
-    let count = state.events().count().unwrap();
+    let stored = count(&state).await;
+    assert_eq!(stored, 6);
     drop(state);
-    let again = State::open(dir.path().join("model"), None, None).unwrap();
-    assert_eq!(again.events().count().unwrap(), count);
-    assert!(dir.path().join("model.events.sqlite").is_file());
+    let again = open_state(model, None, Some(db)).await;
+    assert_eq!(count(&again).await, stored);
 }
 
 #[tokio::test]

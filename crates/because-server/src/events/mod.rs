@@ -1,0 +1,378 @@
+//! Durable feedback. Events go to SQLite (WAL, `synchronous=FULL`) or to
+//! PostgreSQL, one transaction per batch, and a batch is acknowledged only
+//! after its transaction commits. An event whose idempotency key is already
+//! stored is not stored again.
+//!
+//! [`EventStore`] validates every batch once, times every call to the
+//! database (for `/metrics`), and hands the rest to a [`Backend`]: both
+//! backends keep the same versioned schema and pass the same tests.
+
+mod postgres;
+mod sqlite;
+pub mod testing;
+
+use crate::metrics::Histogram;
+use because_service::SequenceEvent;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The schema version this build writes; older databases are migrated.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The most events one batch may hold.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The longest ID or event type accepted, in bytes.
+pub const MAX_ID: usize = 256;
+
+/// One feedback event, as clients send it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// The user's ID.
+    pub user: String,
+    /// The item's ID.
+    pub item: String,
+    /// The event type (`view`, `addtocart`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Its value (by default the model's weight of its type, or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f32>,
+    /// Milliseconds since the epoch (by default, when it was received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<i64>,
+    /// A key that makes retries safe: an event is stored once per key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// What a batch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// Events written.
+    pub stored: usize,
+    /// Events whose idempotency key was already stored (not written again).
+    pub duplicates: usize,
+}
+
+/// Errors of the event store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An event is invalid (names the field and the event's position).
+    #[error("events[{index}].{field}: {reason}")]
+    Invalid {
+        /// Position in the batch.
+        index: usize,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The batch is empty or too large.
+    #[error("events: {0}")]
+    Batch(String),
+    /// The database setting does not name a database.
+    #[error("--database {given:?}: {reason}")]
+    Setting {
+        /// The setting as given.
+        given: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database failed (the message is for logs, never for clients).
+    #[error("the event database ({backend}) failed: {message}")]
+    Database {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// What the driver said.
+        message: String,
+    },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Database {
+            backend: "sqlite",
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> StoreError {
+        StoreError::Database {
+            backend: "postgres",
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Where events are stored: `sqlite:PATH` (or a bare path) or a
+/// `postgres://` / `postgresql://` connection URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (with its password, if any: never shown).
+    Postgres(String),
+}
+
+impl Database {
+    /// Reads a `--database` setting.
+    pub fn parse(s: &str) -> Result<Database, StoreError> {
+        let bad = |reason: &str| StoreError::Setting {
+            given: redact(s),
+            reason: reason.into(),
+        };
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            s.parse::<::postgres::Config>()
+                .map_err(|e| bad(&format!("not a PostgreSQL connection URL ({e})")))?;
+            return Ok(Database::Postgres(s.to_string()));
+        }
+        let path = s.strip_prefix("sqlite:").unwrap_or(s);
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(bad(
+                "names no file; use sqlite:PATH or postgres://USER@HOST/DATABASE",
+            ));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            if scheme != "sqlite" {
+                return Err(bad(&format!(
+                    "unknown scheme {scheme:?}; use sqlite:PATH or postgres://USER@HOST/DATABASE"
+                )));
+            }
+        }
+        Ok(Database::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The backend's name, as metrics and logs show it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// A URL with its password replaced by `***`.
+fn redact(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return s.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => s.to_string(),
+    }
+}
+
+impl fmt::Display for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Database::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What a database must do; [`EventStore`] has validated every batch
+/// before it gets here.
+trait Backend: Send + Sync {
+    /// Stores the batch in one transaction and returns how many events were
+    /// written (the rest had a stored idempotency key).
+    fn insert(&self, events: &[Event], now_ms: i64) -> Result<usize, StoreError>;
+    /// The user's latest `limit` events, newest first.
+    fn latest(&self, user: &str, limit: usize) -> Result<Vec<Event>, StoreError>;
+    /// How many events are stored.
+    fn count(&self) -> Result<u64, StoreError>;
+    /// Every stored event in the order it was stored.
+    fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError>;
+}
+
+/// Database latency by operation, for `/metrics`.
+#[derive(Default)]
+pub(crate) struct Latency {
+    pub(crate) by_operation: Mutex<std::collections::BTreeMap<&'static str, Histogram>>,
+}
+
+/// The event store: validation, timing, and a database behind them.
+pub struct EventStore {
+    backend: Box<dyn Backend>,
+    database: Database,
+    pub(crate) latency: Latency,
+}
+
+fn check_id(index: usize, field: &'static str, s: &str) -> Result<(), StoreError> {
+    let bad = |reason: &str| StoreError::Invalid {
+        index,
+        field,
+        reason: reason.into(),
+    };
+    if s.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if s.len() > MAX_ID {
+        return Err(bad(&format!("is longer than {MAX_ID} bytes")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(bad("has control characters"));
+    }
+    Ok(())
+}
+
+/// Checks a batch: its size, every ID, every value.
+pub fn validate(events: &[Event]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::Batch("the batch is empty".into()));
+    }
+    if events.len() > MAX_BATCH {
+        return Err(StoreError::Batch(format!(
+            "{} events; at most {MAX_BATCH} per batch",
+            events.len()
+        )));
+    }
+    for (index, e) in events.iter().enumerate() {
+        check_id(index, "user", &e.user)?;
+        check_id(index, "item", &e.item)?;
+        if let Some(t) = &e.event {
+            check_id(index, "event", t)?;
+        }
+        if let Some(k) = &e.idempotency_key {
+            check_id(index, "idempotency_key", k)?;
+        }
+        if let Some(v) = e.value {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(StoreError::Invalid {
+                    index,
+                    field: "value",
+                    reason: format!("{v} is not a finite non-negative number"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl EventStore {
+    /// Opens the database, creating it and migrating its schema to
+    /// [`SCHEMA_VERSION`]. Blocking; with PostgreSQL, call it outside an
+    /// async context (or in `spawn_blocking`), as every other method.
+    pub fn open(database: &Database) -> Result<EventStore, StoreError> {
+        let backend: Box<dyn Backend> = match database {
+            Database::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Database::Postgres(url) => Box::new(postgres::Postgres::open(url)?),
+        };
+        Ok(EventStore {
+            backend,
+            database: database.clone(),
+            latency: Latency::default(),
+        })
+    }
+
+    /// The database (its password redacted when shown).
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    fn timed<T>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let start = Instant::now();
+        let out = f();
+        let took = start.elapsed();
+        let mut ops = self
+            .latency
+            .by_operation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        ops.entry(operation).or_default().record(took);
+        out
+    }
+
+    /// Validates and stores a batch in one transaction; returns after it
+    /// has committed. An invalid batch stores nothing.
+    pub fn insert(&self, events: &[Event], now_ms: i64) -> Result<Stored, StoreError> {
+        validate(events)?;
+        let stored = self.timed("insert", || self.backend.insert(events, now_ms))?;
+        Ok(Stored {
+            stored,
+            duplicates: events.len() - stored,
+        })
+    }
+
+    /// A user's stored events, oldest first (at most `limit`, the latest).
+    pub fn history(&self, user: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let mut out = self.timed("history", || self.backend.latest(user, limit))?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// How many events are stored.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.timed("count", || self.backend.count())
+    }
+
+    /// Visits every stored event in the order it was stored (for training).
+    pub fn scan(&self, mut visit: impl FnMut(Event)) -> Result<(), StoreError> {
+        self.timed("scan", || self.backend.scan(&mut visit))
+    }
+}
+
+impl Event {
+    /// The event as a step of a sequence, for fold-in.
+    pub fn as_sequence_event(&self) -> SequenceEvent {
+        SequenceEvent {
+            item: self.item.clone(),
+            time: self.time,
+            event: self.event.clone(),
+            value: self.value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_settings() {
+        assert_eq!(
+            Database::parse("sqlite:/tmp/x.db").unwrap(),
+            Database::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            Database::parse("sqlite:///tmp/x.db").unwrap(),
+            Database::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            Database::parse("events.sqlite").unwrap(),
+            Database::Sqlite("events.sqlite".into())
+        );
+        let pg = Database::parse("postgres://me:secret@localhost:5432/db").unwrap();
+        assert_eq!(pg.backend(), "postgres");
+        assert_eq!(pg.to_string(), "postgres://me:***@localhost:5432/db");
+        for bad in ["sqlite:", "mysql://x/y", ""] {
+            assert!(Database::parse(bad).is_err(), "{bad}");
+        }
+        let e = Database::parse("mysql://me:secret@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Events in a SQLite file: WAL, `synchronous=FULL`, one connection.
+
+use super::{Backend, Event, StoreError, SCHEMA_VERSION};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::Mutex;
+
+pub(super) struct Sqlite {
+    conn: Mutex<Connection>,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        user: r.get(0)?,
+        item: r.get(1)?,
+        event: r.get(2)?,
+        value: r.get::<_, Option<f64>>(3)?.map(|v| v as f32),
+        time: Some(r.get(4)?),
+        idempotency_key: r.get(5)?,
+    })
+}
+
+impl Sqlite {
+    pub(super) fn open(path: &Path) -> Result<Sqlite, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
+        )?;
+        let version: i64 = conn
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+            .optional()?
+            .flatten()
+            .unwrap_or(0);
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Database {
+                backend: "sqlite",
+                message: format!(
+                    "{} has schema version {version}; this build knows {SCHEMA_VERSION} at most",
+                    path.display()
+                ),
+            });
+        }
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 CREATE TABLE IF NOT EXISTS events (
+                     id INTEGER PRIMARY KEY,
+                     user TEXT NOT NULL,
+                     item TEXT NOT NULL,
+                     event TEXT,
+                     value REAL,
+                     time INTEGER NOT NULL,
+                     idempotency_key TEXT UNIQUE,
+                     received INTEGER NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS events_by_user ON events (user, time, id);
+                 INSERT INTO schema_version (version) VALUES (1);
+                 COMMIT;",
+            )?;
+        }
+        Ok(Sqlite {
+            conn: Mutex::new(conn),
+        })
+    }
+}
+
+impl Backend for Sqlite {
+    fn insert(&self, events: &[Event], now_ms: i64) -> Result<usize, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction()?;
+        let mut stored = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events (user, item, event, value, time, idempotency_key, received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for e in events {
+                stored += insert.execute(params![
+                    e.user,
+                    e.item,
+                    e.event,
+                    e.value.map(f64::from),
+                    e.time.unwrap_or(now_ms),
+                    e.idempotency_key,
+                    now_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(stored)
+    }
+
+    fn latest(&self, user: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = conn.prepare_cached(
+            "SELECT user, item, event, value, time, idempotency_key FROM events
+             WHERE user = ?1 ORDER BY time DESC, id DESC LIMIT ?2",
+        )?;
+        let out = q
+            .query_map(params![user, limit as i64], row)?
+            .collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = conn.prepare(
+            "SELECT user, item, event, value, time, idempotency_key FROM events ORDER BY id",
+        )?;
+        for e in q.query_map([], row)? {
+            visit(e?);
+        }
+        Ok(())
+    }
+}
