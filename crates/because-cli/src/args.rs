@@ -629,9 +629,19 @@ impl From<FinalArg> for Final {
 /// Arguments of `because train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The data.
+    /// The interaction log (CSV, TSV, u.data, ratings.dat, JSON Lines or
+    /// Parquet; .gz allowed). With --database, optional: the stored events
+    /// are added to it.
+    #[arg(long, required_unless_present = "database")]
+    pub data: Option<PathBuf>,
+    /// How to read it (and how to weigh stored events' types).
     #[command(flatten)]
-    pub data: DataArgs,
+    pub read: ReadArgs,
+    /// Train on the feedback events `because serve` stored in this database
+    /// (`sqlite:PATH` or `postgres://...`), with --data's log when given.
+    /// An event's value is its own, else its type's --event-weights weight.
+    #[arg(long)]
+    pub database: Option<String>,
     /// The model, as `kind` or `kind:key=value,...` (`because models` lists the kinds).
     #[arg(long, long_help = model_help(), default_value = "ease")]
     pub model: String,

@@ -122,6 +122,13 @@ pub(crate) fn load_with(
     spinner.set_message("cleaning and filtering");
     let loaded = apply_filters(loaded, filters)?;
     spinner.finish_and_clear();
+    print_loaded(&loaded);
+    println!("  read in {:.2}s", start.elapsed().as_secs_f64());
+    Ok(loaded)
+}
+
+/// Prints what was read, kept and dropped, step by step.
+pub(crate) fn print_loaded(loaded: &Loaded) {
     print!("{}", loaded.report.summary());
     for step in loaded.report.steps.iter().skip(1) {
         println!(
@@ -130,13 +137,11 @@ pub(crate) fn load_with(
         );
     }
     println!(
-        "  {} users, {} items, {} interactions in {:.2}s",
+        "  {} users, {} items, {} interactions",
         loaded.dataset.users.len(),
         loaded.dataset.items.len(),
         loaded.dataset.interactions.len(),
-        start.elapsed().as_secs_f64()
     );
-    Ok(loaded)
 }
 
 /// Reads a feature file for `vocab` (of items, or of users), printing how

@@ -6,7 +6,7 @@ use crate::args::{
     EvaluateArgs, ExperimentData, ExplainEvalArgs, FidelityData, ReadArgs, SplitFlags, TrainArgs,
     TuneArgs,
 };
-use crate::commands::{create_dir, load, load_with, optional_features, write_json};
+use crate::commands::{create_dir, load_with, optional_features, write_json};
 use crate::using::Sources;
 use anyhow::{anyhow, bail, Context};
 use because_core::{Interactions, Recommender, Split, Vocab};
@@ -222,7 +222,7 @@ fn titles_of(features: Option<&Features>, items: &Vocab) -> Vec<String> {
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
     spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
-    let (loaded, _) = load(&a.data)?;
+    let loaded = training_data(a)?;
     let d = &loaded.dataset;
     let values = if spec.needs_ratings() {
         if !d.has_ratings {
@@ -250,11 +250,51 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         &x,
         json!({ "fit_seconds": secs, "values": how }),
         titles_of(features.as_ref(), &d.items),
-        event_types(&d.event_names, &a.data.read)?,
+        event_types(&d.event_names, &a.read)?,
     );
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
     Ok(())
+}
+
+/// What `train` trains on: the log, the stored events, or both (merged as
+/// one log's repeated pairs are), cleaned and filtered, with the report
+/// printed.
+fn training_data(a: &TrainArgs) -> anyhow::Result<because_data::Loaded> {
+    let (read, filters) = a.read.options()?;
+    let Some(setting) = &a.database else {
+        let path = a
+            .data
+            .as_deref()
+            .ok_or_else(|| anyhow!("--data: give the log"))?;
+        return crate::commands::load_with(path, &read, &filters);
+    };
+    let db = because_server::events::Database::parse(setting)?;
+    let spinner = crate::progress::spinner(format!("reading the events stored in {db}"));
+    let store = because_server::events::EventStore::open(&db)?;
+    let events = store.dataset(|t| read.event_weights.weight(t))?;
+    spinner.finish_and_clear();
+    if events.interactions.is_empty() && a.data.is_none() {
+        bail!("--database {db}: no events are stored there");
+    }
+    let name = format!("events in {db}");
+    // Events have types: by default the strongest of a repeated pair wins.
+    let policy = read
+        .duplicates
+        .unwrap_or(because_core::DuplicatePolicy::Max);
+    let loaded = match &a.data {
+        None => because_data::Loaded::from_dataset(&name, events)
+            .merge_duplicates(policy, &read.event_weights),
+        Some(path) => because_data::read_interactions(path, &read)?.append(
+            &name,
+            events,
+            policy,
+            &read.event_weights,
+        )?,
+    };
+    let loaded = because_data::clean::apply_filters(loaded, &filters)?;
+    crate::commands::print_loaded(&loaded);
+    Ok(loaded)
 }
 
 pub(crate) fn print_trials(trials: &[Trial], k: usize) {

@@ -1463,3 +1463,89 @@ fn a_watched_link_swaps_the_model() {
     let _ = server.wait();
     assert!(swapped, "the server did not follow the link");
 }
+
+#[test]
+fn train_learns_from_stored_events_with_or_without_the_log() {
+    use because_server::events::{testing, Database, Event, EventStore};
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    let log = log.to_str().unwrap();
+    let event = |user: &str, item: &str, kind: &str, key: String| Event {
+        user: user.into(),
+        item: item.into(),
+        event: Some(kind.into()),
+        value: None,
+        time: Some(1_700_000_000_000),
+        idempotency_key: Some(key),
+    };
+    for db in testing::databases(dir.path()) {
+        let setting = match &db {
+            Database::Postgres(url) => url.clone(),
+            sqlite => sqlite.to_string(),
+        };
+        // Nothing stored yet: training on the database alone says so.
+        drop(EventStore::open(&db).unwrap());
+        let e = fails(&["train", "--database", &setting, "--out", "unused"]);
+        assert!(e.contains("no events are stored"), "{e}");
+        // A newcomer and an item the log has never seen, bought by many.
+        let mut batch: Vec<Event> = (1..=6)
+            .map(|u| event(&u.to_string(), "brand-new", "transaction", format!("t{u}")))
+            .collect();
+        batch.push(event("newcomer", "1", "view", "n1".into()));
+        batch.push(event("newcomer", "brand-new", "addtocart", "n2".into()));
+        // The same pair twice: merged, the strongest event winning.
+        batch.push(event("newcomer", "brand-new", "view", "n3".into()));
+        EventStore::open(&db).unwrap().insert(&batch, 0).unwrap();
+
+        let both = dir.path().join(format!("both-{}", db.backend()));
+        let text = ok(&[
+            "train",
+            "--data",
+            log,
+            "--database",
+            &setting,
+            "--model",
+            "itemknn",
+            "--out",
+            both.to_str().unwrap(),
+        ]);
+        assert!(text.contains("+ events in"), "{text}");
+        assert!(text.contains("merge duplicates"), "{text}");
+        let m = both.to_str().unwrap();
+        let text = ok(&["recommend", "--model", m, "--user", "newcomer", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["fallback"].is_null(), "the newcomer is known: {v}");
+        let text = ok(&["similar", "--model", m, "--item", "brand-new", "--k", "3"]);
+        assert!(text.contains(" 3. "), "{text}");
+        // The log's users are there too.
+        let text = ok(&["recommend", "--model", m, "--user", "1", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["fallback"].is_null(), "{v}");
+
+        // The events alone: only their users and items.
+        let alone = dir.path().join(format!("alone-{}", db.backend()));
+        let text = ok(&[
+            "train",
+            "--database",
+            &setting,
+            "--model",
+            "pop",
+            "--out",
+            alone.to_str().unwrap(),
+        ]);
+        assert!(text.contains("9 rows read, 8 kept"), "{text}");
+        let text = ok(&[
+            "recommend",
+            "--model",
+            alone.to_str().unwrap(),
+            "--user",
+            "1",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["items"][0]["item"], "1", "{v}");
+        let e = fails(&["train", "--database", "mysql://x/y", "--out", "unused"]);
+        assert!(e.contains("--database"), "{e}");
+    }
+}

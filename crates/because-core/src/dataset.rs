@@ -1,4 +1,4 @@
-use crate::{Interactions, Vocab};
+use crate::{Columns, Interactions, Vocab};
 
 /// An interaction log together with the vocabularies that name its users
 /// and items and the names of its event types.
@@ -56,6 +56,60 @@ impl Dataset {
         }
     }
 
+    /// Several logs mapped to one vocabulary: the first's IDs first, then
+    /// those only later ones have, in order; event types likewise. Returns
+    /// the joined vocabularies and event names, and each log's interactions
+    /// in the joint index space (event codes kept only if every log has
+    /// them).
+    pub fn in_one_vocabulary(datasets: &[&Dataset]) -> crate::Result<OneVocabulary> {
+        let (mut users, mut items) = (Vocab::new(), Vocab::new());
+        let mut events: Vec<String> = Vec::new();
+        let with_events = datasets.iter().all(|d| d.interactions.events().is_some());
+        let mut maps = Vec::with_capacity(datasets.len());
+        for d in datasets {
+            let u: Vec<u32> = d.users.ids().map(|id| users.intern(id)).collect();
+            let i: Vec<u32> = d.items.ids().map(|id| items.intern(id)).collect();
+            let mut e = Vec::with_capacity(d.event_names.len());
+            for name in &d.event_names {
+                let code = match events.iter().position(|n| n == name) {
+                    Some(p) => p,
+                    None => {
+                        events.push(name.clone());
+                        events.len() - 1
+                    }
+                };
+                e.push(u8::try_from(code).map_err(|_| {
+                    crate::Error::TooMany(format!(
+                        "more than 255 distinct event types across {} logs",
+                        datasets.len()
+                    ))
+                })?);
+            }
+            maps.push((u, i, e));
+        }
+        let mut interactions = Vec::with_capacity(datasets.len());
+        for (d, (umap, imap, emap)) in datasets.iter().zip(&maps) {
+            let mut cols = Columns::default();
+            for r in d.interactions.iter() {
+                let e = r.event.filter(|_| with_events).map(|e| emap[e as usize]);
+                cols.push(
+                    umap[r.user as usize],
+                    imap[r.item as usize],
+                    r.value,
+                    r.time,
+                    e,
+                );
+            }
+            interactions.push(Interactions::from_columns(users.len(), items.len(), cols)?);
+        }
+        Ok(OneVocabulary {
+            users,
+            items,
+            event_names: if with_events { events } else { Vec::new() },
+            interactions,
+        })
+    }
+
     /// Share of the user-item matrix that is empty.
     pub fn sparsity(&self) -> f64 {
         let cells = self.users.len() as f64 * self.items.len() as f64;
@@ -64,6 +118,19 @@ impl Dataset {
         }
         1.0 - self.interactions.len() as f64 / cells
     }
+}
+
+/// Logs in one vocabulary: see [`Dataset::in_one_vocabulary`].
+#[derive(Clone, Debug)]
+pub struct OneVocabulary {
+    /// Every log's users.
+    pub users: Vocab,
+    /// Every log's items.
+    pub items: Vocab,
+    /// Every log's event types (empty unless every log has them).
+    pub event_names: Vec<String>,
+    /// Each log's interactions, in the order given, in this index space.
+    pub interactions: Vec<Interactions>,
 }
 
 #[cfg(test)]

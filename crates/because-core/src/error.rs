@@ -53,6 +53,9 @@ pub enum Error {
         /// Where.
         detail: String,
     },
+    /// More of something than is supported (such as event types).
+    #[error("{0}")]
+    TooMany(String),
     /// Arrays that must have the same length do not.
     #[error("shape mismatch: {0}")]
     Shape(String),

@@ -46,7 +46,7 @@ mod vocab;
 pub use capability::{
     Capabilities, Decompose, Decomposition, ItemEmbeddings, PopularityPrior, RatingPredictor,
 };
-pub use dataset::Dataset;
+pub use dataset::{Dataset, OneVocabulary};
 pub use error::{Error, Result};
 pub use interactions::{Columns, DuplicatePolicy, Interaction, Interactions};
 pub use recommend::{

@@ -228,6 +228,115 @@ pub struct ReadOptions {
     pub time_unit: TimeUnit,
 }
 
+impl Loaded {
+    /// A dataset that was not read from a file (such as the events a server
+    /// stored), named `name`: every interaction counts as a row read and kept.
+    pub fn from_dataset(name: &str, dataset: Dataset) -> Loaded {
+        let n = dataset.interactions.len();
+        let report = CleanReport {
+            file: name.to_string(),
+            rows_read: n,
+            rows_kept: n,
+            users: dataset.users.len(),
+            items: dataset.items.len(),
+            steps: vec![crate::report::Step {
+                name: "read".into(),
+                before: n,
+                after: n,
+            }],
+            ..CleanReport::default()
+        };
+        let source = SourceInfo {
+            path: PathBuf::from(name),
+            format: Format::Delimited,
+            delimiter: None,
+            gzip: false,
+            has_header: true,
+            role_names: [
+                Some("user".into()),
+                Some("item".into()),
+                None,
+                Some("time".into()),
+                Some("event".into()),
+            ],
+            time_format: TimeFormat::Millis,
+        };
+        Loaded {
+            dataset,
+            report,
+            source,
+        }
+    }
+
+    /// This log and `other` (named `name`) as one: IDs mapped to one
+    /// vocabulary (this log's first), `other`'s interactions counted as rows
+    /// read, and repeated user-item pairs merged by `policy` (event types
+    /// weighed by `weights`), the report counting what was merged.
+    pub fn append(
+        self,
+        name: &str,
+        other: Dataset,
+        policy: DuplicatePolicy,
+        weights: &EventWeights,
+    ) -> Result<Loaded> {
+        let Loaded {
+            dataset,
+            mut report,
+            source,
+        } = self;
+        let joint = Dataset::in_one_vocabulary(&[&dataset, &other])?;
+        let added = other.interactions.len();
+        let before = report.rows_kept;
+        let mut cols = Columns::default();
+        for x in &joint.interactions {
+            for r in x.iter() {
+                cols.push(r.user, r.item, r.value, r.time, r.event);
+            }
+        }
+        let all = Interactions::from_columns(joint.users.len(), joint.items.len(), cols)?;
+        report.rows_read += added;
+        report.file = format!("{} + {name}", report.file);
+        report.steps.push(crate::report::Step {
+            name: format!("add {name}"),
+            before,
+            after: before + added,
+        });
+        report.rows_kept = before + added;
+        let dataset = Dataset {
+            users: joint.users,
+            items: joint.items,
+            interactions: all,
+            event_names: joint.event_names,
+            has_time: dataset.has_time && other.has_time,
+            has_ratings: dataset.has_ratings && other.has_ratings,
+        };
+        Ok(Loaded {
+            dataset,
+            report,
+            source,
+        }
+        .merge_duplicates(policy, weights))
+    }
+
+    /// Repeated user-item pairs merged by `policy` (event types weighed by
+    /// `weights`), the report counting what was merged.
+    pub fn merge_duplicates(mut self, policy: DuplicatePolicy, weights: &EventWeights) -> Loaded {
+        let d = &mut self.dataset;
+        let strength: Vec<f32> = d.event_names.iter().map(|n| weights.weight(n)).collect();
+        let (all, removed) = std::mem::take(&mut d.interactions).dedup(policy, &strength);
+        let kept = all.len();
+        d.interactions = all;
+        if removed > 0 {
+            let step = format!("merge duplicates ({policy:?})").to_lowercase();
+            self.report
+                .drop_many(Reason::Duplicate, step, kept + removed, kept);
+        }
+        self.report.users = d.users.len();
+        self.report.items = d.items.len();
+        self
+    }
+}
+
 /// Where the data came from, and how to write data back in the same shape.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SourceInfo {

@@ -220,50 +220,13 @@ impl Parts {
         values: Values,
     ) -> Result<Parts> {
         let datasets = [train.1, validation.1, test.1];
-        let (mut users, mut items) = (Vocab::new(), Vocab::new());
-        let mut events: Vec<String> = Vec::new();
-        let maps: Vec<(Vec<u32>, Vec<u32>, Vec<u8>)> = datasets
-            .iter()
-            .map(|d| {
-                let u: Vec<u32> = d.users.ids().map(|id| users.intern(id)).collect();
-                let i: Vec<u32> = d.items.ids().map(|id| items.intern(id)).collect();
-                let e: Vec<u8> = d
-                    .event_names
-                    .iter()
-                    .map(|name| match events.iter().position(|n| n == name) {
-                        Some(p) => p as u8,
-                        None => {
-                            events.push(name.clone());
-                            (events.len() - 1) as u8
-                        }
-                    })
-                    .collect();
-                (u, i, e)
-            })
-            .collect();
-        if events.len() > 255 {
-            return Err(Error::Internal(format!(
-                "{} distinct event types across the parts; at most 255 are supported",
-                events.len()
-            )));
-        }
-        let with_events = datasets.iter().all(|d| d.interactions.events().is_some());
-        let mut remapped = Vec::with_capacity(3);
-        for (d, (umap, imap, emap)) in datasets.iter().zip(&maps) {
-            let x = &d.interactions;
-            let mut cols = Columns::default();
-            for r in x.iter() {
-                let e = r.event.filter(|_| with_events).map(|e| emap[e as usize]);
-                cols.push(
-                    umap[r.user as usize],
-                    imap[r.item as usize],
-                    r.value,
-                    r.time,
-                    e,
-                );
-            }
-            remapped.push(Interactions::from_columns(users.len(), items.len(), cols)?);
-        }
+        let because_core::OneVocabulary {
+            users,
+            items,
+            event_names: events,
+            interactions: remapped,
+        } = Dataset::in_one_vocabulary(&datasets)?;
+        let with_events = !events.is_empty();
         let [t, v, s]: [Interactions; 3] = remapped
             .try_into()
             .map_err(|_| Error::Internal("three parts expected".into()))?;

@@ -12,6 +12,7 @@ mod sqlite;
 pub mod testing;
 
 use crate::metrics::Histogram;
+use because_core::{Columns, Dataset, Interactions, Vocab};
 use because_service::SequenceEvent;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -331,6 +332,54 @@ impl EventStore {
     /// Visits every stored event in the order it was stored (for training).
     pub fn scan(&self, mut visit: impl FnMut(Event)) -> Result<(), StoreError> {
         self.timed("scan", || self.backend.scan(&mut visit))
+    }
+
+    /// Every stored event as a dataset to train on: users, items and event
+    /// types numbered in the order first stored (an event without a type is
+    /// `(none)`, as in a log), times in milliseconds, and each event's value
+    /// its own or else `weight` of its type. Duplicates are kept: the
+    /// caller merges them as it merges a log's.
+    pub fn dataset(&self, weight: impl Fn(&str) -> f32) -> Result<Dataset, StoreError> {
+        let (mut users, mut items) = (Vocab::new(), Vocab::new());
+        let mut types: Vec<String> = Vec::new();
+        let mut cols = Columns::default();
+        let mut too_many = None;
+        self.scan(|e| {
+            let name = e.event.as_deref().unwrap_or("(none)");
+            let code = match types.iter().position(|t| t == name) {
+                Some(c) => c,
+                None => {
+                    types.push(name.to_string());
+                    types.len() - 1
+                }
+            };
+            let Ok(code) = u8::try_from(code) else {
+                too_many = Some(types.len());
+                return;
+            };
+            let value = e.value.unwrap_or_else(|| weight(name));
+            let (u, i) = (users.intern(&e.user), items.intern(&e.item));
+            cols.push(u, i, value, e.time.unwrap_or(0), Some(code));
+        })?;
+        let bad = |message: String| StoreError::Database {
+            backend: self.database.backend(),
+            message,
+        };
+        if let Some(n) = too_many {
+            return Err(bad(format!(
+                "at least {n} distinct event types are stored; at most 255 can be trained on"
+            )));
+        }
+        let interactions = Interactions::from_columns(users.len(), items.len(), cols)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(Dataset {
+            users,
+            items,
+            interactions,
+            event_names: types,
+            has_time: true,
+            has_ratings: false,
+        })
     }
 }
 
