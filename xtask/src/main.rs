@@ -2,8 +2,10 @@
 //!
 //! * `test`: fetch the real data sets, then run every test with them.
 //! * `fetch-data [DIR]`: fetch MovieLens-100k (default `data/ml-100k`).
+//! * `api`: schemathesis against `because serve` and its OpenAPI document.
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
 
+mod api;
 mod bench;
 
 use anyhow::{bail, Context};
@@ -17,8 +19,9 @@ fn main() -> anyhow::Result<()> {
         Some("test") => test(&root, &args[1..]),
         Some("fetch-data") => fetch_data(&root, args.get(1).map(PathBuf::from)).map(|_| ()),
         Some("bench") => bench::run(&root, &args[1..]),
+        Some("api") => api::run(&root),
         _ => {
-            eprintln!("usage: cargo xtask <test | fetch-data [DIR] | bench load [--rows N]>");
+            eprintln!("usage: cargo xtask <test | api | fetch-data [DIR] | bench load [--rows N]>");
             bail!("unknown task {:?}", args.first());
         }
     }
@@ -61,5 +64,7 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     // Doc tests are not part of --all-targets.
     run(Command::new(env!("CARGO"))
         .current_dir(root)
-        .args(["test", "--workspace", "--doc"]))
+        .args(["test", "--workspace", "--doc"]))?;
+    // The HTTP API against its OpenAPI document.
+    api::run(root)
 }

@@ -56,7 +56,7 @@ pub trait PopularityPrior {
 }
 
 /// What a model kind can do, as declared in the registry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Capabilities {
     /// `similar_items` works.
     pub similar_items: bool,

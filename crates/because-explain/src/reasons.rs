@@ -25,7 +25,7 @@ use because_models::Model;
 use serde::Serialize;
 
 /// An item as people see it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ItemRef {
     /// Dense index in the model (not shown: it means nothing outside).
     #[serde(skip)]
@@ -37,7 +37,7 @@ pub struct ItemRef {
 }
 
 /// A history item and its additive share of the score.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Weighted {
     /// The history item.
     pub item: ItemRef,
@@ -46,7 +46,7 @@ pub struct Weighted {
 }
 
 /// A supporting item and how often the user reached a funnel stage on it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Engaged {
     /// The item.
     pub item: ItemRef,
@@ -57,7 +57,7 @@ pub struct Engaged {
 }
 
 /// What a reason rests on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// A claim about the model's score for this history, checked against the
@@ -69,7 +69,7 @@ pub enum Basis {
 }
 
 /// The evidence behind a reason, by kind.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Evidence {
     /// History items that carry the score (a collaborative reason).
@@ -163,7 +163,7 @@ pub enum Evidence {
 /// the item (exemplar) or the lift (user feature, trend); for item features, the
 /// number of supporting items sharing the level; for a counterfactual, the
 /// ranks lost.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Reason {
     /// What the reason rests on.
     pub basis: Basis,
@@ -177,7 +177,7 @@ pub struct Reason {
 }
 
 /// A recommendation explained: score, exact contributions and reasons.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Explained {
     /// The recommended item.
     pub item: ItemRef,

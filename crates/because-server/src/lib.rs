@@ -358,10 +358,13 @@ fn authorized(s: &State, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Reloaded {
-    model: String,
-    data_fingerprint: String,
+/// The model a reload swapped in.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Reloaded {
+    /// The model, as a full spec.
+    pub model: String,
+    /// Fingerprint of its training data.
+    pub data_fingerprint: String,
 }
 
 async fn reload(Extract(s): Extract<State>, headers: HeaderMap) -> ApiResult<Reloaded> {
@@ -395,10 +398,13 @@ async fn post_events(
     Ok(Json(stored))
 }
 
-#[derive(Serialize, Deserialize)]
-struct UserEvents {
-    user: String,
-    events: Vec<Event>,
+/// A user's stored events.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UserEvents {
+    /// The user's ID.
+    pub user: String,
+    /// Their events, oldest first (at most [`MAX_FOLDED`], the latest).
+    pub events: Vec<Event>,
 }
 
 async fn user_events(
@@ -441,8 +447,26 @@ async fn measure(
     res
 }
 
-/// The OpenAPI 3 document of every route.
+/// The OpenAPI 3 document of every route: paths and request schemas
+/// written by hand, response schemas generated from the types
+/// ([`response_schemas`]; a test keeps the file equal to them).
 pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The JSON schemas of every response body, generated from the types that
+/// serialize them, by name.
+pub fn response_schemas() -> serde_json::Map<String, serde_json::Value> {
+    let mut g = schemars::generate::SchemaSettings::openapi3()
+        .for_serialize()
+        .into_generator();
+    g.subschema_for::<because_service::Recommendations>();
+    g.subschema_for::<because_service::ExplainResponse>();
+    g.subschema_for::<because_service::SimilarItems>();
+    g.subschema_for::<because_service::ModelInfo>();
+    g.subschema_for::<Stored>();
+    g.subschema_for::<UserEvents>();
+    g.subschema_for::<Reloaded>();
+    g.take_definitions(true)
+}
 
 /// Every route, as (method, path): the router serves exactly these, and the
 /// OpenAPI document describes exactly these (a test checks both).

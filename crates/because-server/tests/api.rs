@@ -454,3 +454,28 @@ async fn the_openapi_document_describes_exactly_the_routes() {
         assert_ne!(v["error"]["message"], "no such route", "{method} {path}");
     }
 }
+
+#[test]
+fn response_schemas_in_the_openapi_document_are_generated_from_the_types() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let mut doc: serde_json::Value = serde_json::from_str(because_server::OPENAPI).unwrap();
+    let generated = because_server::response_schemas();
+    let schemas = doc["components"]["schemas"].as_object_mut().unwrap();
+    let stale: Vec<&String> = generated
+        .iter()
+        .filter(|(name, schema)| schemas.get(*name) != Some(schema))
+        .map(|(name, _)| name)
+        .collect();
+    if std::env::var_os("BECAUSE_BLESS").is_some() {
+        for (name, schema) in &generated {
+            schemas.insert(name.clone(), schema.clone());
+        }
+        let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    assert!(
+        stale.is_empty(),
+        "openapi.json's schemas {stale:?} differ from the types; rerun with BECAUSE_BLESS=1"
+    );
+}

@@ -101,7 +101,9 @@ fn an_invalid_batch_stores_nothing() {
             other => panic!("{other:?}"),
         }
         bad[1].item = "b".into();
-        bad[1].value = Some(f32::NAN);
+        bad[1].value = Some(f64::NAN);
+        assert!(store.insert(&bad, 0).is_err());
+        bad[1].value = Some(1e39);
         assert!(store.insert(&bad, 0).is_err());
         bad[1].value = None;
         bad[1].user = "x".repeat(300);

@@ -207,7 +207,7 @@ impl RecommendRequest {
 }
 
 /// What kind of subject a response is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectKind {
     /// A user by ID.
@@ -219,7 +219,7 @@ pub enum SubjectKind {
 }
 
 /// Who a response is about, as the model saw it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SubjectInfo {
     /// User, history or sequence.
     pub kind: SubjectKind,
@@ -235,7 +235,7 @@ pub struct SubjectInfo {
 }
 
 /// Why a response does not come from the model's personal scores.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Fallback {
     /// What was used instead (`popularity`: the most chosen items of the
     /// training data).
@@ -245,7 +245,7 @@ pub struct Fallback {
 }
 
 /// One recommended (or similar) item.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Recommended {
     /// 1-based rank.
     pub rank: usize,
@@ -264,7 +264,7 @@ pub struct Recommended {
 }
 
 /// Recommendations for one subject.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Recommendations {
     /// The model, as a full spec.
     pub model: String,
@@ -318,7 +318,7 @@ pub struct ExplainRequest {
 }
 
 /// An explanation of one recommendation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExplainResponse {
     /// The model, as a full spec.
     pub model: String,
@@ -349,7 +349,7 @@ pub struct SimilarRequest {
 }
 
 /// The items most similar to one item.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SimilarItems {
     /// The model, as a full spec.
     pub model: String,
@@ -360,7 +360,7 @@ pub struct SimilarItems {
 }
 
 /// The model's kind, parameters, sizes and capabilities.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ModelInfo {
     /// The kind.
     pub kind: String,

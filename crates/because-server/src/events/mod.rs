@@ -26,12 +26,16 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// The most events one batch may hold.
 pub const MAX_BATCH: usize = 10_000;
 
-/// The longest ID or event type accepted, in bytes.
+/// The largest event value accepted.
+pub const MAX_VALUE: f64 = 3.0e38;
+
+/// The longest ID, event type or idempotency key accepted, in characters.
 pub const MAX_ID: usize = 256;
 
 /// One feedback event, as clients send it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "StoredEvent")]
 pub struct Event {
     /// The user's ID.
     pub user: String,
@@ -40,9 +44,10 @@ pub struct Event {
     /// The event type (`view`, `addtocart`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
-    /// Its value (by default the model's weight of its type, or 1).
+    /// Its value (by default the model's weight of its type, or 1): finite,
+    /// from 0 to [`MAX_VALUE`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f32>,
+    pub value: Option<f64>,
     /// Milliseconds since the epoch (by default, when it was received).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<i64>,
@@ -52,7 +57,7 @@ pub struct Event {
 }
 
 /// What a batch did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stored {
     /// Events written.
     pub stored: usize,
@@ -226,8 +231,8 @@ fn check_id(index: usize, field: &'static str, s: &str) -> Result<(), StoreError
     if s.is_empty() {
         return Err(bad("is empty"));
     }
-    if s.len() > MAX_ID {
-        return Err(bad(&format!("is longer than {MAX_ID} bytes")));
+    if s.chars().count() > MAX_ID {
+        return Err(bad(&format!("is longer than {MAX_ID} characters")));
     }
     if s.chars().any(char::is_control) {
         return Err(bad("has control characters"));
@@ -256,11 +261,11 @@ pub fn validate(events: &[Event]) -> Result<(), StoreError> {
             check_id(index, "idempotency_key", k)?;
         }
         if let Some(v) = e.value {
-            if !(v.is_finite() && v >= 0.0) {
+            if !(v.is_finite() && (0.0..=MAX_VALUE).contains(&v)) {
                 return Err(StoreError::Invalid {
                     index,
                     field: "value",
-                    reason: format!("{v} is not a finite non-negative number"),
+                    reason: format!("{v} is not a number from 0 to {MAX_VALUE}"),
                 });
             }
         }
@@ -357,7 +362,7 @@ impl EventStore {
                 too_many = Some(types.len());
                 return;
             };
-            let value = e.value.unwrap_or_else(|| weight(name));
+            let value = e.value.map_or_else(|| weight(name), |v| v as f32);
             let (u, i) = (users.intern(&e.user), items.intern(&e.item));
             cols.push(u, i, value, e.time.unwrap_or(0), Some(code));
         })?;
@@ -390,7 +395,7 @@ impl Event {
             item: self.item.clone(),
             time: self.time,
             event: self.event.clone(),
-            value: self.value,
+            value: self.value.map(|v| v as f32),
         }
     }
 }

@@ -23,7 +23,7 @@ fn row(r: &postgres::Row) -> Result<Event, postgres::Error> {
         user: r.try_get(0)?,
         item: r.try_get(1)?,
         event: r.try_get(2)?,
-        value: r.try_get::<_, Option<f64>>(3)?.map(|v| v as f32),
+        value: r.try_get(3)?,
         time: Some(r.try_get(4)?),
         idempotency_key: r.try_get(5)?,
     })
@@ -140,7 +140,7 @@ impl Backend for Postgres {
         let users: Vec<&str> = events.iter().map(|e| e.user.as_str()).collect();
         let items: Vec<&str> = events.iter().map(|e| e.item.as_str()).collect();
         let types: Vec<Option<&str>> = events.iter().map(|e| e.event.as_deref()).collect();
-        let values: Vec<Option<f64>> = events.iter().map(|e| e.value.map(f64::from)).collect();
+        let values: Vec<Option<f64>> = events.iter().map(|e| e.value).collect();
         let times: Vec<i64> = events.iter().map(|e| e.time.unwrap_or(now_ms)).collect();
         let keys: Vec<Option<&str>> = events
             .iter()

@@ -14,7 +14,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         user: r.get(0)?,
         item: r.get(1)?,
         event: r.get(2)?,
-        value: r.get::<_, Option<f64>>(3)?.map(|v| v as f32),
+        value: r.get(3)?,
         time: Some(r.get(4)?),
         idempotency_key: r.get(5)?,
     })
@@ -82,7 +82,7 @@ impl Backend for Sqlite {
                     e.user,
                     e.item,
                     e.event,
-                    e.value.map(f64::from),
+                    e.value,
                     e.time.unwrap_or(now_ms),
                     e.idempotency_key,
                     now_ms
