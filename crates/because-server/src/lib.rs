@@ -13,6 +13,7 @@
 //! * `GET /v1/model` → `ModelInfo`.
 //! * `POST /v1/admin/reload` (API key): reopens the model folder and swaps
 //!   it in; requests in flight finish on the model they started with.
+//! * `GET /` and `GET /assets/{file}`: the web pages, compiled in.
 //! * `GET /healthz` (the process is up) and `GET /readyz` (a model is loaded).
 //!
 //! Errors are JSON with a stable shape, `{"error": {"code", "message"}}`:
@@ -34,6 +35,7 @@ use because_service::{
 use serde::{Deserialize, Serialize};
 use std::path::{Path as FsPath, PathBuf};
 
+pub mod assets;
 pub mod events;
 pub mod metrics;
 
@@ -136,7 +138,11 @@ struct ErrorDetail {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -471,6 +477,8 @@ pub fn response_schemas() -> serde_json::Map<String, serde_json::Value> {
 /// Every route, as (method, path): the router serves exactly these, and the
 /// OpenAPI document describes exactly these (a test checks both).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/assets/{file}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -506,6 +514,8 @@ async fn not_found() -> ApiError {
 /// time limit per request.
 pub fn app(state: State) -> Router {
     Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::file))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/model", get(model_info))

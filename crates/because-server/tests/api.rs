@@ -479,3 +479,40 @@ fn response_schemas_in_the_openapi_document_are_generated_from_the_types() {
         "openapi.json's schemas {stale:?} differ from the types; rerun with BECAUSE_BLESS=1"
     );
 }
+
+#[tokio::test]
+async fn the_pages_are_served_from_the_binary_with_a_strict_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    save_model("ease:lambda=10", &dir.path().join("model"));
+    let state = State::open(dir.path().join("model"), None, None).unwrap();
+    for (uri, kind) in [
+        ("/", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/style.css", "text/css"),
+    ] {
+        let res = app(state.clone())
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        let h = res.headers();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{uri}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        // Nothing is loaded from elsewhere.
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{uri}"
+        );
+    }
+    let (s, v) = call(&state, "GET", "/assets/../openapi.json", "", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = call(&state, "GET", "/assets/nope.js", "", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "not_found");
+}
