@@ -257,6 +257,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("load") => run_load(root, size),
         Some("models") => run_models(root, size),
-        _ => bail!("usage: cargo xtask bench load|models [--size tiny|small|medium|ml20m]"),
+        Some("serve") => crate::bench_serve::run(root, size),
+        _ => bail!("usage: cargo xtask bench load|models|serve [--size tiny|small|medium|ml20m]"),
     }
 }

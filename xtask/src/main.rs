@@ -4,9 +4,11 @@
 //! * `fetch-data [DIR]`: fetch MovieLens-100k (default `data/ml-100k`).
 //! * `api`: schemathesis against `because serve` and its OpenAPI document.
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
+//! * `bench serve`: `because serve` under load (oha), events per second, kill -9.
 
 mod api;
 mod bench;
+mod bench_serve;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};

@@ -758,9 +758,13 @@ pub struct RecommendArgs {
     /// Where `--all` writes (default: recommendations.json beside the model).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Explain each recommendation (exact contributions, narrative, counterfactual).
+    /// Explain each recommendation (exact contributions, typed reasons, narrative).
     #[arg(long)]
     pub explain: bool,
+    /// With --explain, also find each item's counterfactual (the history
+    /// items without which it leaves the list), verified by re-ranking.
+    #[arg(long, requires = "explain")]
+    pub counterfactuals: bool,
     /// What the explanations may draw on besides the model.
     #[command(flatten)]
     pub sources: ExplainSources,

@@ -161,6 +161,7 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     let h = open(&a.model, a.explain.then_some(&a.sources))?;
     let req = RecommendRequest {
         explain: a.explain,
+        counterfactuals: a.counterfactuals,
         ..RecommendRequest::new(subject(a.user.as_deref(), a.history.as_deref())?, a.k)
     };
     let r = h.recommend(&req).map_err(flags)?;

@@ -500,36 +500,63 @@ pub fn exemplar(
     exclude: Option<u32>,
     min_group: usize,
 ) -> Option<Exemplar> {
+    exemplar_with(model, e, exclude, min_group, &mut Groups::default())
+}
+
+/// The groups [`exemplar_with`] has formed (people with a set of history
+/// items, as a bitset of users, and their number), kept across the items of
+/// one list: their top supporting items are often the same.
+#[derive(Default)]
+pub struct Groups(std::collections::HashMap<Vec<u32>, (Vec<u64>, usize)>);
+
+/// [`exemplar`], reusing the groups of earlier calls for the same subject.
+pub fn exemplar_with(
+    model: &Model,
+    e: &Explanation,
+    exclude: Option<u32>,
+    min_group: usize,
+    groups: &mut Groups,
+) -> Option<Exemplar> {
     let iu = &model.train().iu;
     let users_of = |i: u32| iu.row_indices(i as usize);
-    let intersect = |a: &[u32], b: &[u32]| -> Vec<u32> {
-        let (mut x, mut y, mut out) = (0, 0, Vec::new());
-        while x < a.len() && y < b.len() {
-            match a[x].cmp(&b[y]) {
-                std::cmp::Ordering::Less => x += 1,
-                std::cmp::Ordering::Greater => y += 1,
-                std::cmp::Ordering::Equal => {
-                    out.push(a[x]);
-                    x += 1;
-                    y += 1;
-                }
-            }
+    // Membership in a bitset of users: linear in the lists' lengths, with
+    // no branchy merges (popular items have tens of thousands of users).
+    let words = model.n_users().div_ceil(64);
+    let mark = |users: &[u32]| -> Vec<u64> {
+        let mut bits = vec![0u64; words];
+        for &u in users {
+            bits[u as usize / 64] |= 1 << (u % 64);
         }
-        out
+        bits
     };
+    let has = |bits: &[u64], u: u32| bits[u as usize / 64] >> (u % 64) & 1 == 1;
     let top = e.top_items(2);
     for take in (1..=top.len()).rev() {
-        let mut group: Vec<u32> = users_of(top[0]).to_vec();
-        for &i in &top[1..take] {
-            group = intersect(&group, users_of(i));
-        }
-        group.retain(|&u| Some(u) != exclude);
-        let chose = intersect(&group, users_of(e.item)).len();
+        let (group, of) = groups.0.entry(top[..take].to_vec()).or_insert_with(|| {
+            let mut group = mark(users_of(top[0]));
+            for &i in &top[1..take] {
+                let both: Vec<u32> = users_of(i)
+                    .iter()
+                    .copied()
+                    .filter(|&u| has(&group, u))
+                    .collect();
+                group = mark(&both);
+            }
+            if let Some(u) = exclude {
+                if (u as usize) < model.n_users() {
+                    group[u as usize / 64] &= !(1 << (u % 64));
+                }
+            }
+            let of = group.iter().map(|w| w.count_ones() as usize).sum();
+            (group, of)
+        });
+        let (group, of) = (&*group, *of);
+        let chose = users_of(e.item).iter().filter(|&&u| has(group, u)).count();
         if chose >= min_group {
             return Some(Exemplar {
                 items: top[..take].to_vec(),
                 people: chose,
-                of: group.len(),
+                of,
             });
         }
     }

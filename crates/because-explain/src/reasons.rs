@@ -17,8 +17,8 @@
 //! holds another user's identity or history.
 
 use crate::{
-    counterfactual, exemplar, explain, feature_matches, narrative, session_reason, Contribution,
-    Counterfactual, Explanation, Templates,
+    counterfactual, exemplar_with, explain, feature_matches, narrative, session_reason,
+    Contribution, Counterfactual, Explanation, Templates,
 };
 use because_core::{Dataset, Recommender, Result, Vocab};
 use because_models::Model;
@@ -450,7 +450,19 @@ impl<'a> Explainer<'a> {
     /// Explains `target` for `s`.
     pub fn explain(&self, s: &Subject, target: u32) -> Result<Explained> {
         let e = explain(self.model, s.items, s.values, target)?;
-        Ok(self.assemble(s, &e))
+        Ok(self.assemble_with(s, &e, &mut crate::Groups::default()))
+    }
+
+    /// Explains each of `targets` for `s`, as [`Explainer::explain`] does
+    /// one, sharing the decomposition's work (one factorization of the
+    /// subject's system for ALS).
+    pub fn explain_many(&self, s: &Subject, targets: &[u32]) -> Result<Vec<Explained>> {
+        let es = crate::explain_many(self.model, s.items, s.values, targets)?;
+        let mut groups = crate::Groups::default();
+        Ok(es
+            .iter()
+            .map(|e| self.assemble_with(s, e, &mut groups))
+            .collect())
     }
 
     /// Explains an item recommended by the popularity fallback (an unknown
@@ -544,7 +556,7 @@ impl<'a> Explainer<'a> {
         }
     }
 
-    fn assemble(&self, s: &Subject, e: &Explanation) -> Explained {
+    fn assemble_with(&self, s: &Subject, e: &Explanation, groups: &mut crate::Groups) -> Explained {
         let t = &self.templates;
         let title = |i: u32| (self.name)(i).title;
         let mut reasons = Vec::new();
@@ -614,7 +626,7 @@ impl<'a> Explainer<'a> {
                 });
             }
         }
-        if let Some(x) = exemplar(self.model, e, s.user, self.min_group) {
+        if let Some(x) = exemplar_with(self.model, e, s.user, self.min_group, groups) {
             let items = self.names(&x.items);
             reasons.push(Reason {
                 basis: Basis::Data,

@@ -274,6 +274,8 @@ struct ListQuery {
     k: usize,
     #[serde(default)]
     explain: bool,
+    #[serde(default)]
+    counterfactuals: bool,
 }
 
 fn ten() -> usize {
@@ -289,6 +291,7 @@ async fn user_recommendations(
         query.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text()))?;
     let req = RecommendRequest {
         explain: q.explain,
+        counterfactuals: q.counterfactuals,
         ..RecommendRequest::new(Subject::User { user }, q.k)
     };
     recommend_folded(s, req).await.map(Json)

@@ -612,16 +612,19 @@ impl ModelHandle {
             .collect();
         let mut explanations_unsupported = None;
         if req.explain {
-            for (it, s) in items.iter_mut().zip(&scored) {
-                match self.explain_resolved(&r, s.item, req.k) {
-                    Ok(e) => it.explanation = Some(e),
-                    // The list stands without explanations for models that have none.
-                    Err(ServiceError::Model(e @ because_core::Error::Unsupported { .. })) => {
-                        explanations_unsupported = Some(e.to_string());
-                        break;
+            let targets: Vec<u32> = scored.iter().map(|s| s.item).collect();
+            let n = if req.counterfactuals { req.k } else { 0 };
+            match self.explain_list(&r, &targets, n) {
+                Ok(explained) => {
+                    for (it, e) in items.iter_mut().zip(explained) {
+                        it.explanation = Some(e);
                     }
-                    Err(e) => return Err(e),
                 }
+                // The list stands without explanations for models that have none.
+                Err(ServiceError::Model(e @ because_core::Error::Unsupported { .. })) => {
+                    explanations_unsupported = Some(e.to_string());
+                }
+                Err(e) => return Err(e),
             }
         }
         Ok(Recommendations {
@@ -680,10 +683,20 @@ impl ModelHandle {
     }
 
     fn explain_resolved(&self, r: &Resolved, item: u32, n: usize) -> Result<Explained> {
+        Ok(self
+            .explain_list(r, &[item], n)?
+            .pop()
+            .expect("one explanation per target"))
+    }
+
+    /// Explains several items for one subject, sharing the work: one
+    /// factorization of the subject's system, one pass over their log.
+    /// `n` is the list size counterfactuals are about (0: none).
+    fn explain_list(&self, r: &Resolved, targets: &[u32], n: usize) -> Result<Vec<Explained>> {
         let name = |i: u32| self.item_ref(i);
         let x = self.explainer(&name, n);
         if r.items.is_empty() {
-            return Ok(x.explain_fallback(item));
+            return Ok(targets.iter().map(|&t| x.explain_fallback(t)).collect());
         }
         let c = &self.inner.context;
         let activity = match (&c.log, r.subject.user_index) {
@@ -695,7 +708,7 @@ impl ModelHandle {
         let session = activity
             .as_ref()
             .map(|a| a.latest_session(because_core::DEFAULT_SESSION_TIMEOUT_MS));
-        Ok(x.explain(
+        Ok(x.explain_many(
             &because_explain::Subject {
                 items: &r.items,
                 values: &r.values,
@@ -703,7 +716,7 @@ impl ModelHandle {
                 latest_session: session.as_deref(),
                 activity: activity.as_ref(),
             },
-            item,
+            targets,
         )?)
     }
 

@@ -118,6 +118,8 @@ struct RecommendJson {
     deny: Vec<Id>,
     #[serde(default)]
     explain: bool,
+    #[serde(default)]
+    counterfactuals: bool,
 }
 
 impl TryFrom<RecommendJson> for RecommendRequest {
@@ -130,6 +132,7 @@ impl TryFrom<RecommendJson> for RecommendRequest {
             allow: j.allow.map(ids),
             deny: ids(j.deny),
             explain: j.explain,
+            counterfactuals: j.counterfactuals,
         })
     }
 }
@@ -180,6 +183,12 @@ pub struct RecommendRequest {
     /// Explain each recommendation.
     #[serde(default)]
     pub explain: bool,
+    /// With `explain`, also search each item's counterfactual (the history
+    /// items without which it leaves the list), verified by re-ranking:
+    /// several full re-rankings per item, so off by default in lists; a
+    /// single item's explanation (`ExplainRequest`) always has it.
+    #[serde(default)]
+    pub counterfactuals: bool,
 }
 
 impl RecommendRequest {
@@ -192,6 +201,7 @@ impl RecommendRequest {
             allow: None,
             deny: Vec::new(),
             explain: false,
+            counterfactuals: false,
         }
     }
 

@@ -79,10 +79,38 @@ fn responses_match_their_snapshots() {
     let recs = h
         .recommend(&RecommendRequest {
             explain: true,
+            counterfactuals: true,
             ..RecommendRequest::user(&user, 3)
         })
         .unwrap();
     assert_snapshot(&snapshot("recommend.json"), &recs);
+    // Without counterfactuals (the default in lists), the same explanations
+    // less the counterfactual reason.
+    let cheap = h
+        .recommend(&RecommendRequest {
+            explain: true,
+            ..RecommendRequest::user(&user, 3)
+        })
+        .unwrap();
+    for (full, cheap) in recs.items.iter().zip(&cheap.items) {
+        let (full, cheap) = (
+            full.explanation.as_ref().unwrap(),
+            cheap.explanation.as_ref().unwrap(),
+        );
+        let kept: Vec<_> = full
+            .reasons
+            .iter()
+            .filter(|r| {
+                !matches!(
+                    r.evidence,
+                    because_explain::reasons::Evidence::Counterfactual { .. }
+                )
+            })
+            .collect();
+        assert_eq!(cheap.reasons.iter().collect::<Vec<_>>(), kept);
+        assert_eq!(cheap.contributions, full.contributions);
+        assert_eq!(cheap.score, full.score);
+    }
     let item = recs.items[0].item.clone();
     let why = h
         .explain(&ExplainRequest {
