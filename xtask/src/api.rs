@@ -15,9 +15,7 @@ use std::process::{Command, Stdio};
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = crate::target_dir(root);
     crate::run(Command::new(env!("CARGO")).current_dir(root).args([
         "build",
         "-p",

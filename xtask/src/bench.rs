@@ -123,16 +123,7 @@ fn prepare(
     size: &str,
     packages: &[&str],
 ) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    sh(Command::new(env!("CARGO")).current_dir(root).args([
-        "build",
-        "--release",
-        "-p",
-        "because-cli",
-    ]))?;
-    let because = target.join("release").join("because");
+    let (target, because) = crate::release_because(root)?;
     let data_dir = target.join("bench-data").join(size);
     if !data_dir.join("interactions.csv").is_file() {
         sh(Command::new(&because)

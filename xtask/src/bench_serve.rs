@@ -33,12 +33,6 @@ struct Load {
     errors: u64,
 }
 
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
 fn oha(target: &Path) -> anyhow::Result<PathBuf> {
     if let Ok(out) = Command::new("oha").arg("--version").output() {
         if out.status.success() {
@@ -345,15 +339,8 @@ fn fresh_postgres() -> Option<String> {
 }
 
 pub fn run(root: &Path, size: &str) -> anyhow::Result<()> {
-    let target = target_dir(root);
+    let (target, because) = crate::release_because(root)?;
     let oha = oha(&target)?;
-    sh(Command::new(env!("CARGO")).current_dir(root).args([
-        "build",
-        "--release",
-        "-p",
-        "because-cli",
-    ]))?;
-    let because = target.join("release").join("because");
     let data = target.join("bench-data").join(size);
     if !data.join("interactions.csv").is_file() {
         sh(Command::new(&because)

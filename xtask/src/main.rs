@@ -29,6 +29,26 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Where cargo builds: `CARGO_TARGET_DIR`, or `target/` in the workspace.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Builds `because` in release mode; returns the target folder and the binary.
+pub(crate) fn release_because(root: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let target = target_dir(root);
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "because-cli",
+    ]))?;
+    let because = target.join("release").join("because");
+    Ok((target, because))
+}
+
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
