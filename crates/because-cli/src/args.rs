@@ -90,6 +90,11 @@ pub struct ServeArgs {
     /// it, or a `current` link pointed at another folder), checked every second.
     #[arg(long, env = "BECAUSE_WATCH")]
     pub watch: bool,
+    /// Read routes need the API key too (recommendations, explanations,
+    /// similar items, model information); probes, metrics and the API
+    /// document stay open.
+    #[arg(long, env = "BECAUSE_PROTECT_READS")]
+    pub protect_reads: bool,
 }
 
 /// The `--config` file of `because serve`.
@@ -104,6 +109,9 @@ pub struct ServeConfig {
     pub api_key_file: Option<PathBuf>,
     /// The event database (a SQLite path is relative to this file).
     pub database: Option<String>,
+    /// Whether read routes need the API key.
+    #[serde(default)]
+    pub protect_reads: bool,
 }
 
 /// Settings of `because serve`, resolved.
@@ -117,6 +125,8 @@ pub struct ServeSettings {
     pub api_key_file: Option<PathBuf>,
     /// The event database.
     pub database: Option<because_server::events::Database>,
+    /// Whether read routes need the API key.
+    pub protect_reads: bool,
 }
 
 impl ServeArgs {
@@ -158,6 +168,7 @@ impl ServeArgs {
                 }),
                 (None, None) => None,
             },
+            protect_reads: self.protect_reads || file.protect_reads,
         })
     }
 }

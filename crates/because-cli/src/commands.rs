@@ -56,7 +56,11 @@ fn serve(args: &crate::args::ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let keyed = key.is_some();
-    let state = because_server::State::open(a.model.clone(), key, a.database.clone())?;
+    if a.protect_reads && !keyed {
+        anyhow::bail!("--protect-reads: give the key with --api-key-file");
+    }
+    let state = because_server::State::open(a.model.clone(), key, a.database.clone())?
+        .protect_reads(a.protect_reads);
     let listener = std::net::TcpListener::bind(a.listen)
         .with_context(|| format!("--listen: cannot listen on {}", a.listen))?;
     println!(

@@ -1549,3 +1549,40 @@ fn train_learns_from_stored_events_with_or_without_the_log() {
         assert!(e.contains("--database"), "{e}");
     }
 }
+
+#[test]
+fn protected_reads_need_a_key_and_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("model");
+    let m = model.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        data.join("interactions.csv").to_str().unwrap(),
+        "--model",
+        "pop",
+        "--out",
+        m,
+    ]);
+    let e = fails(&["serve", "--model", m, "--protect-reads"]);
+    assert!(
+        e.contains("--protect-reads") && e.contains("--api-key-file"),
+        "{e}"
+    );
+    let key = "a-test-key-of-some-length";
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key).unwrap();
+    let (mut server, addr) = start_server_with(
+        &["--model", m, "--api-key-file", key_file.to_str().unwrap()],
+        &[("BECAUSE_PROTECT_READS", "true")],
+    );
+    let without = http(&addr, "GET", "/v1/users/1/recommendations", "wrong-key", "");
+    let with = http(&addr, "GET", "/v1/users/1/recommendations", key, "");
+    let health = http(&addr, "GET", "/healthz", "", "");
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(without.unwrap().0, 401);
+    assert_eq!(with.unwrap().0, 200);
+    assert_eq!(health.unwrap().0, 200);
+}

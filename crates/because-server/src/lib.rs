@@ -39,7 +39,7 @@ pub mod assets;
 pub mod events;
 pub mod metrics;
 
-use events::{Database, Event, EventStore, StoreError, Stored};
+use events::{Database, Event, EventStore, StoreError};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -55,6 +55,7 @@ pub struct State {
     model: Arc<RwLock<ModelHandle>>,
     folder: PathBuf,
     api_key: Option<Arc<str>>,
+    protect_reads: bool,
     events: Arc<EventStore>,
     metrics: Arc<metrics::Metrics>,
 }
@@ -86,7 +87,16 @@ impl State {
             metrics: Arc::default(),
             folder,
             api_key: api_key.map(Arc::from),
+            protect_reads: false,
         })
+    }
+
+    /// With `yes`, read routes need the API key too (recommendations,
+    /// explanations, similar items, model information); `/healthz`,
+    /// `/readyz`, `/metrics`, `/openapi.json` and the pages stay open.
+    pub fn protect_reads(mut self, yes: bool) -> State {
+        self.protect_reads = yes;
+        self
     }
 
     /// The event store.
@@ -392,19 +402,46 @@ struct EventBatch {
     events: Vec<Event>,
 }
 
+/// What `POST /v1/events` did.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EventsStored {
+    /// Events written (durably: the answer comes after the commit).
+    pub stored: usize,
+    /// Events whose idempotency key was already stored (not written again).
+    pub duplicates: usize,
+    /// Events of the batch on items the model served now does not know:
+    /// stored all the same, they enter at the next retrain.
+    pub unknown_items: usize,
+}
+
 async fn post_events(
     Extract(s): Extract<State>,
     headers: HeaderMap,
     json: Result<Json<EventBatch>, JsonRejection>,
-) -> ApiResult<Stored> {
+) -> ApiResult<EventsStored> {
     authorized(&s, &headers)?;
     let batch = body(json)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let store = s.events.clone();
-    let stored = blocking(move || store.insert(&batch.events, now)).await?;
-    Ok(Json(stored))
+    let model = s.model();
+    let (stored, unknown_items) = blocking(move || {
+        let stored = store.insert(&batch.events, now)?;
+        let unknown = batch
+            .events
+            .iter()
+            .filter(|e| model.items().get(&e.item).is_none())
+            .count();
+        Ok::<_, StoreError>((stored, unknown))
+    })
+    .await?;
+    s.metrics.unknown_items(unknown_items as u64);
+    Ok(Json(EventsStored {
+        stored: stored.stored,
+        duplicates: stored.duplicates,
+        unknown_items,
+    }))
 }
 
 /// A user's stored events.
@@ -418,8 +455,11 @@ pub struct UserEvents {
 
 async fn user_events(
     Extract(s): Extract<State>,
+    headers: HeaderMap,
     Path(user): Path<String>,
 ) -> ApiResult<UserEvents> {
+    // A person's raw events are theirs: listing them always needs the key.
+    authorized(&s, &headers)?;
     let store = s.events.clone();
     let u = user.clone();
     let events = blocking(move || store.history(&u, MAX_FOLDED)).await?;
@@ -471,7 +511,7 @@ pub fn response_schemas() -> serde_json::Map<String, serde_json::Value> {
     g.subschema_for::<because_service::ExplainResponse>();
     g.subschema_for::<because_service::SimilarItems>();
     g.subschema_for::<because_service::ModelInfo>();
-    g.subschema_for::<Stored>();
+    g.subschema_for::<EventsStored>();
     g.subschema_for::<UserEvents>();
     g.subschema_for::<Reloaded>();
     g.take_definitions(true)
@@ -516,11 +556,7 @@ async fn not_found() -> ApiError {
 /// The application: every route over `state`, with bounded bodies and a
 /// time limit per request.
 pub fn app(state: State) -> Router {
-    Router::new()
-        .route("/", get(assets::index))
-        .route("/assets/{file}", get(assets::file))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let mut reads = Router::new()
         .route("/v1/model", get(model_info))
         .route("/v1/recommend", post(recommend))
         .route(
@@ -528,7 +564,19 @@ pub fn app(state: State) -> Router {
             get(user_recommendations),
         )
         .route("/v1/explain", post(explain))
-        .route("/v1/items/{item}/similar", get(similar))
+        .route("/v1/items/{item}/similar", get(similar));
+    if state.protect_reads {
+        reads = reads.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_key,
+        ));
+    }
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::file))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(reads)
         .route("/v1/admin/reload", post(reload))
         .route("/v1/events", post(post_events))
         .route("/v1/users/{user}/events", get(user_events))
@@ -539,6 +587,17 @@ pub fn app(state: State) -> Router {
         .layer(axum::middleware::from_fn(time_limit))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), measure))
         .with_state(state)
+}
+
+async fn require_key(
+    Extract(s): Extract<State>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorized(&s, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn time_limit(req: Request<Body>, next: axum::middleware::Next) -> Response {

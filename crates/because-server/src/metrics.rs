@@ -52,9 +52,16 @@ struct Route {
 #[derive(Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<String, Route>>,
+    unknown_items: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
+    /// Counts events received on items the model does not know.
+    pub fn unknown_items(&self, n: u64) {
+        self.unknown_items
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Records one request.
     pub fn record(&self, route: &str, status: u16, took: Duration) {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
@@ -108,6 +115,17 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE because_events_stored gauge");
             let _ = writeln!(out, "because_events_stored {n}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP because_events_unknown_items_total Events received on items the model does not know (stored; they enter at the next retrain)."
+        );
+        let _ = writeln!(out, "# TYPE because_events_unknown_items_total counter");
+        let _ = writeln!(
+            out,
+            "because_events_unknown_items_total {}",
+            self.unknown_items
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
         let backend = store.database().backend();
         let _ = writeln!(
             out,

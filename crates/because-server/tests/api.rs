@@ -251,6 +251,24 @@ async fn reload_needs_the_key_and_swaps_the_model() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _) = call(&state, "GET", "/v1/users/u1/recommendations", "", None).await;
     assert_eq!(s, StatusCode::OK);
+    // With protected reads, every /v1 route needs the key; probes do not.
+    let private = state.clone().protect_reads(true);
+    for (method, uri, body) in [
+        ("GET", "/v1/users/u1/recommendations", ""),
+        ("GET", "/v1/model", ""),
+        ("GET", "/v1/items/i1/similar", ""),
+        ("POST", "/v1/recommend", r#"{"user": "u1"}"#),
+        ("POST", "/v1/explain", r#"{"user": "u1", "item": "i2"}"#),
+    ] {
+        let (s, _) = call(&private, method, uri, body, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{uri}");
+        let (s, v) = call(&private, method, uri, body, Some("s3cret")).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+    }
+    for uri in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/"] {
+        let (s, _) = call(&private, "GET", uri, "", None).await;
+        assert_eq!(s, StatusCode::OK, "{uri}");
+    }
 }
 
 #[tokio::test]
@@ -350,13 +368,21 @@ async fn stored_once_and_folded_in(model: &Path, db: Database) {
         (v["stored"].as_u64(), v["duplicates"].as_u64()),
         (Some(4), Some(0))
     );
+    // The event on an item the model does not know is stored and counted.
+    assert_eq!(v["unknown_items"], 1, "{v}");
     // A retry stores nothing twice (the two keyed events), the rest again.
     let (_, v) = call(&state, "POST", "/v1/events", batch, Some(&key)).await;
     assert_eq!(
         (v["stored"].as_u64(), v["duplicates"].as_u64()),
         (Some(2), Some(2))
     );
-    let (s, v) = call(&state, "GET", "/v1/users/u3/events", "", None).await;
+    let (s, _) = call(&state, "GET", "/v1/users/u3/events", "", None).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "a person's events need the key"
+    );
+    let (s, v) = call(&state, "GET", "/v1/users/u3/events", "", Some(&key)).await;
     assert_eq!(s, StatusCode::OK);
     // The two keyed events once, the unkeyed one on an unknown item twice.
     assert_eq!(v["events"].as_array().unwrap().len(), 4, "{v}");
@@ -413,6 +439,10 @@ async fn stored_once_and_folded_in(model: &Path, db: Database) {
     // The database's latency is measured.
     let (_, text) = call(&state, "GET", "/metrics", "", None).await;
     let text = text.as_str().unwrap().to_string();
+    assert!(
+        text.contains("because_events_unknown_items_total 2"),
+        "{text}"
+    );
     let line = format!(
         "because_database_seconds_count{{backend=\"{}\",operation=\"insert\"}} 2",
         db.backend()
