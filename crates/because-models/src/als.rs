@@ -153,18 +153,44 @@ fn cg_solve(
     }
 }
 
-/// The system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` of one row, in f64.
+/// The system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` of one row, in
+/// f64: the rows gathered, then one gemm (`(W·Y_u)ᵀ · Y_u`) on this thread.
+/// Training's final solve and every fold-in build it here, so the factors
+/// served and the decompositions explained come from the same numbers.
 fn system_matrix(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], f: usize) -> Vec<f64> {
     let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
-    for (&i, &c) in items.iter().zip(conf) {
-        let yi = &y[i as usize * f..(i as usize + 1) * f];
-        for p in 0..f {
-            let w = (c - 1.0) as f64 * yi[p] as f64;
-            for q in 0..f {
-                a[p * f + q] += w * yi[q] as f64;
-            }
+    let n = items.len();
+    if n == 0 || f == 0 {
+        return a;
+    }
+    let (mut rows, mut weighted) = (vec![0.0f64; n * f], vec![0.0f64; n * f]);
+    for (((r, w), &i), &c) in rows
+        .chunks_mut(f)
+        .zip(weighted.chunks_mut(f))
+        .zip(items)
+        .zip(conf)
+    {
+        let c1 = (c - 1.0) as f64;
+        for ((rp, wp), &v) in r
+            .iter_mut()
+            .zip(w.iter_mut())
+            .zip(&y[i as usize * f..][..f])
+        {
+            *rp = v as f64;
+            *wp = c1 * v as f64;
         }
     }
+    let ym = faer::MatRef::from_row_major_slice(&rows, n, f);
+    let wm = faer::MatRef::from_row_major_slice(&weighted, n, f);
+    let am = faer::MatMut::from_row_major_slice_mut(&mut a, f, f);
+    faer::linalg::matmul::matmul(
+        am,
+        faer::Accum::Add,
+        wm.transpose(),
+        ym,
+        1.0f64,
+        faer::Par::Seq,
+    );
     a
 }
 
@@ -312,6 +338,16 @@ impl AlsParams {
                 break;
             }
         }
+        // Serve what is explained: every user's factors solved exactly
+        // against the final item factors, as a history is folded in and
+        // decomposed. (Conjugate-gradient steps, and even an exact solve
+        // before the last item update, leave them close but not equal.)
+        let exact = AlsParams {
+            solver: Solver::Cholesky,
+            ..self.clone()
+        };
+        exact.half_step(&m.train.ui, &m.item_factors, &mut m.user_factors);
+        check_finite("als", "user factors solved exactly", &m.user_factors)?;
         Ok(Als {
             params: m.params,
             train: m.train,

@@ -96,3 +96,81 @@ pub fn check_capabilities(model: &Model, x: &Interactions) {
         "{kind}: mismatched times"
     );
 }
+
+/// Asserts that one model gives one ranking: for known users of `x` (its
+/// training data), the single-user path, the batched path (which
+/// evaluation and `recommendations.json` use) and, for models with an exact
+/// decomposition, the score that the explanation decomposes (the user's
+/// training history, folded in) give every item the same score (1e-5
+/// relative) and the same top 10; the contributions add up to that score;
+/// and for an ad-hoc history the served score is the decomposed one.
+///
+/// # Panics
+/// When two paths disagree.
+pub fn check_one_ranking(model: &Model, x: &Interactions) {
+    let kind = model.kind();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()) + 1e-6;
+    let n = model.n_items();
+    for u in (0..x.n_users() as u32).step_by(3) {
+        let single = model.scores(&Query::User(u)).unwrap();
+        let mut batch = vec![0.0; n];
+        model.score_users_into(&[u], &mut batch).unwrap();
+        for i in 0..n {
+            assert!(
+                close(single[i], batch[i]),
+                "{kind}: user {u} item {i}: single {} vs batched {}",
+                single[i],
+                batch[i]
+            );
+        }
+        let one = model
+            .recommend(&because_core::Request::new(Query::User(u), 10))
+            .unwrap();
+        let many = model.recommend_users(&[u], 10).unwrap();
+        let ids = |s: &[because_core::Scored]| s.iter().map(|s| s.item).collect::<Vec<_>>();
+        assert_eq!(ids(&one), ids(&many[0]), "{kind}: user {u}'s top 10");
+        let Some(d) = model.decomposer() else {
+            continue;
+        };
+        let (items, values) = (x.user_items(u), x.user_values(u));
+        if items.is_empty() {
+            continue;
+        }
+        for s in &one {
+            let dec = d.decompose(items, values, s.item);
+            assert!(
+                close(dec.score, s.score),
+                "{kind}: user {u} item {}: explained {} vs served {}",
+                s.item,
+                dec.score,
+                s.score
+            );
+            let sum: f32 = dec.weights.iter().sum();
+            assert!(
+                (sum - dec.score).abs() <= 1e-4 * (1.0 + dec.score.abs()),
+                "{kind}: contributions {sum} vs score {}",
+                dec.score
+            );
+        }
+        // An ad-hoc history: served as a history, explained the same way.
+        let (h_items, h_values) = (&items[..items.len() - 1], &values[..values.len() - 1]);
+        if h_items.is_empty() {
+            continue;
+        }
+        let served = model
+            .scores(&Query::History {
+                items: h_items,
+                values: h_values,
+            })
+            .unwrap();
+        for t in (0..n as u32).step_by((n / 5).max(1)) {
+            let dec = d.decompose(h_items, h_values, t);
+            assert!(
+                close(dec.score, served[t as usize]),
+                "{kind}: history of user {u}, item {t}: explained {} vs served {}",
+                dec.score,
+                served[t as usize]
+            );
+        }
+    }
+}

@@ -48,6 +48,15 @@ fn declared_capabilities_are_true() {
 }
 
 #[test]
+fn one_model_gives_one_ranking() {
+    let x = block_data(40, 30, 8, 7);
+    for spec in specs() {
+        let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+        because_models::testing::check_one_ranking(&model, &x);
+    }
+}
+
+#[test]
 fn help_lists_every_kind_with_its_defaults() {
     let help = registry::help();
     for e in registry::kinds() {
