@@ -122,22 +122,65 @@ pub fn gather_rows(m: &[f32], f: usize, rows: &[u32]) -> Vec<f32> {
 /// The lower Cholesky factor of a symmetric positive definite `A`
 /// (`f × f`, row-major), in place.
 pub fn cholesky(mut a: Vec<f64>, f: usize) -> Vec<f64> {
-    for j in 0..f {
-        let mut d = a[j * f + j];
-        for k in 0..j {
-            d -= a[j * f + k] * a[j * f + k];
-        }
-        let d = d.max(1e-12).sqrt();
-        a[j * f + j] = d;
-        for i in j + 1..f {
-            let mut s = a[i * f + j];
-            for k in 0..j {
-                s -= a[i * f + k] * a[j * f + k];
+    use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+    // faer's blocked factorization (SIMD across the whole row); a matrix it
+    // finds not positive definite (rounding, a degenerate history) takes
+    // the clamped loop below instead.
+    let mut fast = a.clone();
+    let req = cholesky_in_place_scratch::<f64>(f, faer::Par::Seq, Default::default());
+    let mut buf = faer::dyn_stack::MemBuffer::new(req);
+    let stack = faer::dyn_stack::MemStack::new(&mut buf);
+    // `A` is symmetric, so its row-major storage read column-major is `A`
+    // again: factor that contiguous view, then lay `L` out row-major.
+    let view = faer::MatMut::from_column_major_slice_mut(&mut fast, f, f);
+    if cholesky_in_place(
+        view,
+        Default::default(),
+        faer::Par::Seq,
+        stack,
+        Default::default(),
+    )
+    .is_ok()
+    {
+        for i in 0..f {
+            for j in 0..=i {
+                a[i * f + j] = fast[j * f + i];
             }
-            a[i * f + j] = s / d;
+        }
+        return a;
+    }
+    for j in 0..f {
+        let (upto, below) = a.split_at_mut((j + 1) * f);
+        let row_j = &mut upto[j * f..];
+        let d = (row_j[j] - dot64(&row_j[..j], &row_j[..j]))
+            .max(1e-12)
+            .sqrt();
+        row_j[j] = d;
+        let l_j = &row_j[..j];
+        for row_i in below.chunks_exact_mut(f) {
+            row_i[j] = (row_i[j] - dot64(&row_i[..j], l_j)) / d;
         }
     }
     a
+}
+
+/// `a · b` in f64 with four independent accumulators, so that it
+/// vectorizes (a single running sum cannot be reordered).
+#[inline(always)]
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut total = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        total += x * y;
+    }
+    total
 }
 
 /// Solves `L Lᵀ x = b` given the factor `L` of [`cholesky`].
