@@ -181,7 +181,9 @@ pub struct Reason {
 pub struct Explained {
     /// The recommended item.
     pub item: ItemRef,
-    /// Its score for this history.
+    /// The score decomposed: the model's score for this subject, the one
+    /// that was served (single, batched and explained paths agree to 1e-5
+    /// relative; the conformance suite checks it for every model).
     pub score: f32,
     /// Whether `contributions`, `other_contributions` and `bias` add up to the score.
     pub exact: bool,
