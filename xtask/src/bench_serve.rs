@@ -341,7 +341,8 @@ fn fresh_postgres() -> Option<String> {
 pub fn run(root: &Path, size: &str) -> anyhow::Result<()> {
     let (target, because) = crate::release_because(root)?;
     let oha = oha(&target)?;
-    let data = target.join("bench-data").join(size);
+    // Events and times, unlike `bench load`'s ratings: a folder of its own.
+    let data = target.join("bench-data").join(format!("{size}-events"));
     if !data.join("interactions.csv").is_file() {
         sh(Command::new(&because)
             .args(["generate", "-q", "--size", size, "--out"])
