@@ -72,47 +72,112 @@ fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     })
 }
 
+/// The same log in the orders users have: grouped by user (as generated),
+/// by time (a real log: users interleaved) and shuffled. Written once.
+fn orders(data_dir: &Path) -> anyhow::Result<Vec<(&'static str, std::path::PathBuf)>> {
+    let grouped = data_dir.join("interactions.csv");
+    let by_time = data_dir.join("interactions-by-time.csv");
+    let shuffled = data_dir.join("interactions-shuffled.csv");
+    if !by_time.is_file() || !shuffled.is_file() {
+        // In a process of its own: a child started from a process that once
+        // held the whole log would report that high-water mark as its peak.
+        sh(Command::new(std::env::current_exe()?)
+            .args(["bench", "write-orders"])
+            .arg(data_dir))?;
+    }
+    Ok(vec![
+        ("grouped by user", grouped),
+        ("by time", by_time),
+        ("shuffled", shuffled),
+    ])
+}
+
+/// `cargo xtask bench write-orders DIR`: writes `DIR/interactions.csv` by
+/// time and shuffled (see [`orders`]).
+pub fn write_orders(data_dir: &Path) -> anyhow::Result<()> {
+    let grouped = data_dir.join("interactions.csv");
+    let by_time = data_dir.join("interactions-by-time.csv");
+    let shuffled = data_dir.join("interactions-shuffled.csv");
+    {
+        eprintln!("writing the log by time and shuffled");
+        let text = std::fs::read_to_string(&grouped)?;
+        let mut lines = text.lines();
+        let header = lines.next().context("an empty log")?;
+        let col = header
+            .split(',')
+            .position(|c| c == "timestamp")
+            .context("no timestamp column")?;
+        let mut rows: Vec<&str> = lines.collect();
+        let time = |l: &str| -> i64 {
+            l.split(',')
+                .nth(col)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0)
+        };
+        let write = |path: &Path, rows: &[&str]| -> anyhow::Result<()> {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+            use std::io::Write;
+            writeln!(out, "{header}")?;
+            for r in rows {
+                writeln!(out, "{r}")?;
+            }
+            Ok(())
+        };
+        // Stable: ties keep the generated order.
+        rows.sort_by_cached_key(|l| time(l));
+        write(&by_time, &rows)?;
+        // Fisher-Yates with a fixed xorshift stream.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for i in (1..rows.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            rows.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        write(&shuffled, &rows)?;
+    }
+    Ok(())
+}
+
 pub fn run_load(root: &Path, size: &str) -> anyhow::Result<()> {
     let (because, data_dir, python) = prepare(root, size, &["pandas", "scipy"])?;
-    let csv = data_dir.join("interactions.csv");
     let script = data_dir.join("bench-load.py");
     std::fs::write(&script, PANDAS_SCRIPT)?;
-    let size = std::fs::metadata(&csv)?.len();
-    // Ours: `because bench-load` prints its load time, rows and the structure's size.
-    let ours = measure(
-        Command::new(&because)
-            .args(["clean", "--bench", "--data"])
-            .arg(&csv),
-    )?;
-    let theirs = measure(Command::new(&python).arg(&script).arg(&csv))?;
-    let fields: Vec<&str> = ours.stdout.split_whitespace().collect();
-    let structure: u64 = fields.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
     let mb = |b: u64| b as f64 / 1e6;
-    println!("file: {} ({:.0} MB)", csv.display(), mb(size));
-    println!(
-        "because: load {:.2}s (process {:.2}s), peak {:.0} MB, structure {:.0} MB, rows {}",
-        ours.seconds,
-        ours.wall,
-        mb(ours.peak_bytes),
-        mb(structure),
-        fields.get(1).unwrap_or(&"?")
-    );
-    println!(
-        "pandas+scipy: load {:.2}s (process {:.2}s), peak {:.0} MB, nnz {}",
-        theirs.seconds,
-        theirs.wall,
-        mb(theirs.peak_bytes),
-        theirs.stdout.split_whitespace().nth(1).unwrap_or("?")
-    );
-    println!(
-        "speed-up: {:.2}x (target >= 3x)",
-        theirs.seconds / ours.seconds
-    );
-    if structure > 0 {
+    let mut table = Vec::new();
+    for (order, csv) in orders(&data_dir)? {
+        // Ours: `because clean --bench` prints its load time, rows and the
+        // structure's size.
+        let ours = measure(
+            Command::new(&because)
+                .args(["clean", "--bench", "--data"])
+                .arg(&csv),
+        )?;
+        let theirs = measure(Command::new(&python).arg(&script).arg(&csv))?;
+        let fields: Vec<&str> = ours.stdout.split_whitespace().collect();
+        let structure: u64 = fields.get(2).and_then(|s| s.parse().ok()).unwrap_or(0);
         println!(
-            "peak / structure: {:.2} (target <= 2)",
-            ours.peak_bytes as f64 / structure as f64
+            "{order}: {} ({:.0} MB), {} rows; processes took {:.2} s (because) and {:.2} s (python)",
+            csv.display(),
+            mb(std::fs::metadata(&csv)?.len()),
+            fields.get(1).unwrap_or(&"?"),
+            ours.wall,
+            theirs.wall
         );
+        table.push(format!(
+            "| {order:<16} | {:>6.2} s | {:>6.2} s | {:>5.2}x | {:>5.0} MB | {:>5.2} | {:>5.0} MB |",
+            ours.seconds,
+            theirs.seconds,
+            theirs.seconds / ours.seconds,
+            mb(ours.peak_bytes),
+            ours.peak_bytes as f64 / structure.max(1) as f64,
+            mb(theirs.peak_bytes),
+        ));
+    }
+    println!("\n| file order       | because   | pandas+scipy | speed-up (>= 3x) | our peak | peak / structure (<= 2) | their peak |");
+    println!("|---|---|---|---|---|---|---|");
+    for row in table {
+        println!("{row}");
     }
     Ok(())
 }
@@ -249,6 +314,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("load") => run_load(root, size),
         Some("models") => run_models(root, size),
         Some("serve") => crate::bench_serve::run(root, size),
+        Some("write-orders") => write_orders(Path::new(args.get(1).map_or(".", String::as_str))),
         _ => bail!("usage: cargo xtask bench load|models|serve [--size tiny|small|medium|ml20m]"),
     }
 }

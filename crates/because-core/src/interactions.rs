@@ -111,26 +111,15 @@ impl Columns {
     }
 }
 
-/// Moves `col[i]` to position `dest[i]` for all `i`, in place, following
-/// the permutation's cycles. `visited` is a scratch bitset, cleared on return.
-fn permute_in_place<T: Copy>(col: &mut [T], dest: &[u32], visited: &mut [u64]) {
-    for start in 0..col.len() {
-        if visited[start / 64] & (1 << (start % 64)) != 0 {
-            continue;
-        }
-        let mut cur = start;
-        let mut carried = col[start];
-        loop {
-            visited[cur / 64] |= 1 << (cur % 64);
-            let next = dest[cur] as usize;
-            std::mem::swap(&mut col[next], &mut carried);
-            cur = next;
-            if cur == start {
-                break;
-            }
-        }
+/// `col` with `col[i]` moved to position `dest[i]` for all `i`.
+fn scatter<T: Copy + Default>(col: Vec<T>, dest: &[u32]) -> Vec<T> {
+    // Independent writes (the memory system overlaps them), where following
+    // the permutation's cycles in place waits on one random access at a time.
+    let mut out = vec![T::default(); col.len()];
+    for (&v, &d) in col.iter().zip(dest) {
+        out[d as usize] = v;
     }
-    visited.iter_mut().for_each(|w| *w = 0);
+    out
 }
 
 /// Splits `data` into the mutable row slices given by `indptr`.
@@ -211,12 +200,13 @@ impl Interactions {
         drop(users);
         drop(cursor);
         if dest.iter().enumerate().any(|(i, &d)| d as usize != i) {
-            let mut visited = vec![0u64; n.div_ceil(64)];
-            permute_in_place(&mut items, &dest, &mut visited);
-            permute_in_place(&mut values, &dest, &mut visited);
-            permute_in_place(&mut times, &dest, &mut visited);
+            // One column at a time, so the peak is the columns, `dest` and
+            // one copy of the widest column.
+            items = scatter(items, &dest);
+            values = scatter(values, &dest);
+            times = scatter(times, &dest);
             if !events.is_empty() {
-                permute_in_place(&mut events, &dest, &mut visited);
+                events = scatter(events, &dest);
             }
         }
         drop(dest);
