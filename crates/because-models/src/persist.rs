@@ -12,6 +12,7 @@ use crate::common::Train;
 use crate::{registry, Model};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
 use safetensors::tensor::{Dtype, TensorView};
+
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,16 +85,67 @@ pub struct Loaded {
 
 /// A 64-bit checksum of bytes (word-wise multiply-rotate; not cryptographic).
 pub fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0x243F_6A88_85A3_08D3 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(27);
+    let mut c = Checksum::new(bytes.len() as u64);
+    c.update(bytes);
+    c.finish()
+}
+
+/// [`checksum`] computed piece by piece, as a file is read: the same value
+/// whatever the pieces.
+pub struct Checksum {
+    h: u64,
+    pending: [u8; 8],
+    n_pending: usize,
+}
+
+impl Checksum {
+    /// A checksum of `len` bytes still to come.
+    pub fn new(len: u64) -> Checksum {
+        Checksum {
+            h: 0x243F_6A88_85A3_08D3 ^ len,
+            pending: [0; 8],
+            n_pending: 0,
+        }
     }
-    for &b in chunks.remainder() {
-        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
+
+    fn word(&mut self, w: u64) {
+        self.h = (self.h ^ w)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(27);
     }
-    h ^ (h >> 29)
+
+    /// The next bytes.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        if self.n_pending > 0 {
+            let take = (8 - self.n_pending).min(bytes.len());
+            self.pending[self.n_pending..self.n_pending + take].copy_from_slice(&bytes[..take]);
+            self.n_pending += take;
+            bytes = &bytes[take..];
+            if self.n_pending < 8 {
+                return;
+            }
+            self.word(u64::from_le_bytes(self.pending));
+            self.n_pending = 0;
+        }
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
+        }
+        let rest = chunks.remainder();
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.n_pending = rest.len();
+    }
+
+    /// The checksum of everything given.
+    pub fn finish(self) -> u64 {
+        let mut h = self.h;
+        for &b in &self.pending[..self.n_pending] {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01B3);
+        }
+        h ^ (h >> 29)
+    }
 }
 
 /// A fingerprint of an interaction log: sizes and a checksum of its content.
@@ -239,9 +291,24 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     write_file_atomic(&dir.join("manifest.json"), &text)
 }
 
+/// One tensor's data, read straight into its typed buffer.
+enum Data {
+    F32(Vec<f32>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+struct Tensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Option<Data>,
+}
+
 /// The tensors of a model folder, read by name with their shapes checked.
+/// Each is read once from disk into its own typed buffer (no second copy),
+/// and handed over when asked for.
 pub struct TensorsIn<'a> {
-    st: safetensors::SafeTensors<'a>,
+    tensors: std::cell::RefCell<std::collections::HashMap<String, Tensor>>,
     path: &'a Path,
 }
 
@@ -252,56 +319,209 @@ impl TensorsIn<'_> {
             message: m,
         }
     }
-    fn view(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<TensorView<'_>> {
-        let v = self
-            .st
-            .tensor(name)
-            .map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
-        if v.dtype() != dtype || v.shape() != shape {
+    fn take(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<Data> {
+        let mut tensors = self.tensors.borrow_mut();
+        let t = tensors
+            .get_mut(name)
+            .ok_or_else(|| self.invalid(format!("missing tensor {name:?}")))?;
+        if t.dtype != dtype || t.shape != shape {
             return Err(self.invalid(format!(
                 "tensor {name:?} is {:?}{:?}, expected {dtype:?}{shape:?}",
-                v.dtype(),
-                v.shape()
+                t.dtype, t.shape
             )));
         }
-        Ok(v)
+        t.data
+            .take()
+            .ok_or_else(|| self.invalid(format!("tensor {name:?} was read twice")))
     }
     /// The dense `f32` tensor `name`, which must have `shape`.
     pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let v = self.view(name, Dtype::F32, shape)?;
-        Ok(v.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        match self.take(name, Dtype::F32, shape)? {
+            Data::F32(v) => Ok(v),
+            _ => Err(self.invalid(format!("tensor {name:?} is not f32"))),
+        }
     }
     /// The `u32` tensor `name`, which must have `shape`.
     pub fn u32(&self, name: &str, shape: &[usize]) -> Result<Vec<u32>> {
-        let v = self.view(name, Dtype::U32, shape)?;
-        Ok(v.data()
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        match self.take(name, Dtype::U32, shape)? {
+            Data::U32(v) => Ok(v),
+            _ => Err(self.invalid(format!("tensor {name:?} is not u32"))),
+        }
+    }
+    fn u64(&self, name: &str, shape: &[usize]) -> Result<Vec<u64>> {
+        match self.take(name, Dtype::U64, shape)? {
+            Data::U64(v) => Ok(v),
+            _ => Err(self.invalid(format!("tensor {name:?} is not u64"))),
+        }
     }
     fn len_of(&self, name: &str) -> Result<usize> {
-        let v = self
-            .st
-            .tensor(name)
-            .map_err(|_| self.invalid(format!("missing tensor {name:?}")))?;
-        Ok(v.shape().iter().product())
+        let tensors = self.tensors.borrow();
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| self.invalid(format!("missing tensor {name:?}")))?;
+        Ok(t.shape.iter().product())
     }
     /// The sparse matrix saved by [`TensorsOut::csr`], which must be `rows × cols`.
     pub fn csr(&self, prefix: &str, rows: usize, cols: usize) -> Result<CsrMatrix> {
-        let indptr_v = self.view(&format!("{prefix}.indptr"), Dtype::U64, &[rows + 1])?;
-        let indptr: Vec<usize> = indptr_v
-            .data()
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as usize)
+        let indptr: Vec<usize> = self
+            .u64(&format!("{prefix}.indptr"), &[rows + 1])?
+            .into_iter()
+            .map(|v| v as usize)
             .collect();
         let nnz = self.len_of(&format!("{prefix}.indices"))?;
         let indices = self.u32(&format!("{prefix}.indices"), &[nnz])?;
         let data = self.f32(&format!("{prefix}.data"), &[nnz])?;
         Ok(CsrMatrix::from_parts(rows, cols, indptr, indices, data)?)
     }
+}
+
+/// Reads a safetensors file of `expected_len` bytes: its header, then each
+/// tensor straight into a typed buffer, checksumming every byte on the way.
+/// Returns the tensors and the checksum.
+fn read_tensors(
+    path: &Path,
+    expected_len: u64,
+) -> Result<(std::collections::HashMap<String, Tensor>, u64)> {
+    use std::io::Read;
+    let io = |e: std::io::Error| PersistError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let invalid = |m: String| PersistError::Invalid {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let truncated = || invalid("the file ends early: it is truncated".into());
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len != expected_len {
+        return Err(invalid(format!(
+            "{len} bytes, the manifest says {expected_len}: the file is truncated or from another save"
+        )));
+    }
+    let mut sum = Checksum::new(len);
+    let mut head = [0u8; 8];
+    file.read_exact(&mut head).map_err(|_| truncated())?;
+    sum.update(&head);
+    let header_len = u64::from_le_bytes(head);
+    if header_len > len.saturating_sub(8) || header_len > 100 << 20 {
+        return Err(invalid(format!(
+            "a header of {header_len} bytes does not fit the file"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(|_| truncated())?;
+    sum.update(&header);
+    let data_len = len - 8 - header_len;
+    let parsed: serde_json::Map<String, Value> = serde_json::from_slice(&header)
+        .map_err(|e| invalid(format!("the tensor header is not valid JSON ({e})")))?;
+    // (name, dtype, shape, start, end), in file order.
+    let mut entries = Vec::new();
+    for (name, v) in parsed {
+        if name == "__metadata__" {
+            continue;
+        }
+        let dtype = match v["dtype"].as_str() {
+            Some("F32") => Dtype::F32,
+            Some("U32") => Dtype::U32,
+            Some("U64") => Dtype::U64,
+            other => {
+                return Err(invalid(format!(
+                    "tensor {name:?} has an unsupported dtype {other:?}"
+                )))
+            }
+        };
+        let shape: Vec<usize> = v["shape"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|d| d.as_u64().unwrap_or(u64::MAX) as usize)
+                    .collect()
+            })
+            .ok_or_else(|| invalid(format!("tensor {name:?} has no shape")))?;
+        let offsets = v["data_offsets"].as_array();
+        let (start, end) = match offsets.map(|o| {
+            (
+                o.first().and_then(Value::as_u64),
+                o.get(1).and_then(Value::as_u64),
+            )
+        }) {
+            Some((Some(a), Some(b))) if a <= b && b <= data_len => (a, b),
+            _ => return Err(invalid(format!("tensor {name:?} has bad data offsets"))),
+        };
+        let width = if dtype == Dtype::U64 { 8 } else { 4 };
+        let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if count.and_then(|c| c.checked_mul(width)) != Some((end - start) as usize) {
+            return Err(invalid(format!(
+                "tensor {name:?}: its shape does not match its bytes"
+            )));
+        }
+        entries.push((name, dtype, shape, start, end));
+    }
+    entries.sort_by_key(|e| e.3);
+    let mut at = 0u64;
+    let mut tensors = std::collections::HashMap::new();
+    let mut skip = Vec::new();
+    for (name, dtype, shape, start, end) in entries {
+        if start < at {
+            return Err(invalid(format!("tensor {name:?} overlaps another")));
+        }
+        if start > at {
+            // Bytes between tensors still count toward the checksum.
+            skip.resize((start - at) as usize, 0);
+            file.read_exact(&mut skip).map_err(|_| truncated())?;
+            sum.update(&skip);
+        }
+        let count = ((end - start) / if dtype == Dtype::U64 { 8 } else { 4 }) as usize;
+        let data = match dtype {
+            Dtype::F32 => {
+                let mut v = vec![0f32; count];
+                file.read_exact(bytemuck::cast_slice_mut(&mut v))
+                    .map_err(|_| truncated())?;
+                sum.update(bytemuck::cast_slice(&v));
+                if cfg!(target_endian = "big") {
+                    v.iter_mut()
+                        .for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+                }
+                Data::F32(v)
+            }
+            Dtype::U32 => {
+                let mut v = vec![0u32; count];
+                file.read_exact(bytemuck::cast_slice_mut(&mut v))
+                    .map_err(|_| truncated())?;
+                sum.update(bytemuck::cast_slice(&v));
+                if cfg!(target_endian = "big") {
+                    v.iter_mut().for_each(|x| *x = u32::from_le(*x));
+                }
+                Data::U32(v)
+            }
+            _ => {
+                let mut v = vec![0u64; count];
+                file.read_exact(bytemuck::cast_slice_mut(&mut v))
+                    .map_err(|_| truncated())?;
+                sum.update(bytemuck::cast_slice(&v));
+                if cfg!(target_endian = "big") {
+                    v.iter_mut().for_each(|x| *x = u64::from_le(*x));
+                }
+                Data::U64(v)
+            }
+        };
+        tensors.insert(
+            name,
+            Tensor {
+                dtype,
+                shape,
+                data: Some(data),
+            },
+        );
+        at = end;
+    }
+    if at < data_len {
+        skip.resize((data_len - at) as usize, 0);
+        file.read_exact(&mut skip).map_err(|_| truncated())?;
+        sum.update(&skip);
+    }
+    Ok((tensors, sum.finish()))
 }
 
 /// Loads a model folder, verifying its format version, checksum and shapes.
@@ -360,26 +580,18 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         .resolve_typed(&given)
         .map_err(|e| invalid(format!("params: {e}")))?;
     let tpath = dir.join("model.safetensors");
-    let bytes = std::fs::read(&tpath).map_err(|e| PersistError::Io {
-        path: tpath.clone(),
-        source: e,
-    })?;
-    let expected_len = m["tensors"]["bytes"].as_u64().unwrap_or(0) as usize;
-    let tinvalid = |msg: String| PersistError::Invalid {
-        path: tpath.clone(),
-        message: msg,
+    let expected_len = m["tensors"]["bytes"].as_u64().unwrap_or(0);
+    let (tensors, sum) = read_tensors(&tpath, expected_len)?;
+    if m["tensors"]["checksum"].as_str() != Some(format!("{sum:016x}").as_str()) {
+        return Err(PersistError::Invalid {
+            path: tpath.clone(),
+            message: "checksum mismatch: the file is corrupted or from another save".into(),
+        });
+    }
+    let t = TensorsIn {
+        tensors: std::cell::RefCell::new(tensors),
+        path: &tpath,
     };
-    if bytes.len() != expected_len {
-        return Err(tinvalid(format!("{} bytes, the manifest says {expected_len}: the file is truncated or from another save", bytes.len())));
-    }
-    let sum = format!("{:016x}", checksum(&bytes));
-    if m["tensors"]["checksum"].as_str() != Some(sum.as_str()) {
-        return Err(tinvalid(
-            "checksum mismatch: the file is corrupted or from another save".into(),
-        ));
-    }
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| tinvalid(e.to_string()))?;
-    let t = TensorsIn { st, path: &tpath };
     let train = Train::from_matrix(t.csr("train", nu, ni)?);
     let model = entry.load(&params, train, &t)?;
     if model.n_users() != nu || model.n_items() != ni {
@@ -421,4 +633,24 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         )));
     }
     Ok(Loaded { model, meta })
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_is_the_same_however_the_bytes_arrive() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in [0, 1, 7, 8, 9, 63, 1000] {
+            let whole = checksum(&bytes[..len]);
+            for piece in [1, 3, 8, 13, 1000] {
+                let mut c = Checksum::new(len as u64);
+                for p in bytes[..len].chunks(piece) {
+                    c.update(p);
+                }
+                assert_eq!(c.finish(), whole, "len {len}, pieces of {piece}");
+            }
+        }
+    }
 }
