@@ -153,48 +153,65 @@ fn cg_solve(
     }
 }
 
-/// The system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` of one row, in
-/// f64: the rows gathered, then one gemm (`(W·Y_u)ᵀ · Y_u`) on this thread.
-/// Training's final solve and every fold-in build it here, so the factors
-/// served and the decompositions explained come from the same numbers.
-fn system_matrix(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], f: usize) -> Vec<f64> {
-    let mut a: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
+/// A row's item factors gathered (`n × f`), and each scaled by `c − 1`.
+fn gather(y: &[f32], items: &[u32], conf: &[f32], f: usize) -> (Vec<f32>, Vec<f32>) {
     let n = items.len();
-    if n == 0 || f == 0 {
-        return a;
-    }
-    let (mut rows, mut weighted) = (vec![0.0f64; n * f], vec![0.0f64; n * f]);
+    let (mut rows, mut weighted) = (vec![0.0f32; n * f], vec![0.0f32; n * f]);
     for (((r, w), &i), &c) in rows
         .chunks_mut(f)
         .zip(weighted.chunks_mut(f))
         .zip(items)
         .zip(conf)
     {
-        let c1 = (c - 1.0) as f64;
+        let c1 = c - 1.0;
         for ((rp, wp), &v) in r
             .iter_mut()
             .zip(w.iter_mut())
             .zip(&y[i as usize * f..][..f])
         {
-            *rp = v as f64;
-            *wp = c1 * v as f64;
+            *rp = v;
+            *wp = c1 * v;
         }
     }
-    let ym = faer::MatRef::from_row_major_slice(&rows, n, f);
-    let wm = faer::MatRef::from_row_major_slice(&weighted, n, f);
-    let am = faer::MatMut::from_row_major_slice_mut(&mut a, f, f);
-    faer::linalg::matmul::matmul(
-        am,
-        faer::Accum::Add,
-        wm.transpose(),
-        ym,
-        1.0f64,
-        faer::Par::Seq,
-    );
-    a
+    (rows, weighted)
 }
 
-/// Exact solve of the same system by Cholesky (in f64).
+/// The system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` of one row from
+/// its [`gather`]ed factors, in f64 for the factorization: one f32 gemm
+/// (`(W·Y_u)ᵀ · Y_u`, the factors' own precision) on this thread.
+/// Training's final solve and every fold-in build it here, so the factors
+/// served and the decompositions explained come from the same numbers.
+fn system_from(yty: &[f32], rows: &[f32], weighted: &[f32], f: usize) -> Vec<f64> {
+    let n = rows.len() / f.max(1);
+    if n == 0 {
+        return yty.iter().map(|&v| v as f64).collect();
+    }
+    let mut extra = vec![0.0f32; f * f];
+    let ym = faer::MatRef::from_row_major_slice(rows, n, f);
+    let wm = faer::MatRef::from_row_major_slice(weighted, n, f);
+    let em = faer::MatMut::from_row_major_slice_mut(&mut extra, f, f);
+    faer::linalg::matmul::matmul(
+        em,
+        faer::Accum::Replace,
+        wm.transpose(),
+        ym,
+        1.0f32,
+        faer::Par::Seq,
+    );
+    yty.iter()
+        .zip(&extra)
+        .map(|(&a, &b)| a as f64 + b as f64)
+        .collect()
+}
+
+/// The system matrix of one row (see [`system_from`]).
+fn system_matrix(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], f: usize) -> Vec<f64> {
+    let (rows, weighted) = gather(y, items, conf, f);
+    system_from(yty, &rows, &weighted, f)
+}
+
+/// Exact solve of the same system by Cholesky (in f64), the factor rows
+/// gathered once for the matrix and the right-hand side `Σ c_i y_i`.
 pub(crate) fn cholesky_solve(
     yty: &[f32],
     y: &[f32],
@@ -202,13 +219,14 @@ pub(crate) fn cholesky_solve(
     conf: &[f32],
     f: usize,
 ) -> Vec<f32> {
+    let (rows, weighted) = gather(y, items, conf, f);
     let mut b = vec![0.0f64; f];
-    for (&i, &c) in items.iter().zip(conf) {
-        for (bp, &yp) in b.iter_mut().zip(&y[i as usize * f..(i as usize + 1) * f]) {
+    for (r, &c) in rows.chunks_exact(f.max(1)).zip(conf) {
+        for (bp, &yp) in b.iter_mut().zip(r) {
             *bp += c as f64 * yp as f64;
         }
     }
-    crate::common::solve_spd(system_matrix(yty, y, items, conf, f), b, f)
+    crate::common::solve_spd(system_from(yty, &rows, &weighted, f), b, f)
         .into_iter()
         .map(|v| v as f32)
         .collect()
