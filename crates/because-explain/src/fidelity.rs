@@ -37,7 +37,7 @@ impl FidelityOptions {
 }
 
 /// A mean with its 95% bootstrap interval.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Estimate {
     /// The mean.
     pub mean: f64,
@@ -57,7 +57,7 @@ impl Estimate {
 }
 
 /// The fidelity of a model's explanations.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FidelitySummary {
     /// The model's full specification.
     pub model: String,
@@ -204,7 +204,7 @@ pub fn measure_model(model: &Model, opts: &FidelityOptions) -> Result<Fidelity> 
 }
 
 /// An item that drives recommendations: how often it is among the top-3 reasons.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Driver {
     /// Its external ID.
     pub item: String,
@@ -215,7 +215,7 @@ pub struct Driver {
 }
 
 /// A latent dimension, its items named.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NamedTheme {
     /// The dimension.
     pub dimension: usize,
@@ -226,7 +226,7 @@ pub struct NamedTheme {
 }
 
 /// What drives a model's recommendations across users.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GlobalView {
     /// Popularity bias of everyone's top `n`.
     pub popularity_bias: PopularityBias,

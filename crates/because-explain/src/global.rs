@@ -6,7 +6,7 @@ use because_models::Model;
 use serde::{Deserialize, Serialize};
 
 /// Popularity bias of a set of recommendation lists.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PopularityBias {
     /// Share of recommendations that are among the most popular 1% of items.
     pub top1_share_of_recommendations: f64,
@@ -79,7 +79,7 @@ pub fn feature_drivers(
 }
 
 /// A latent dimension described by its items.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Theme {
     /// The dimension.
     pub dimension: usize,

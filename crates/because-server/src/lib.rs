@@ -11,6 +11,8 @@
 //! * `POST /v1/explain`: an `ExplainRequest` → `ExplainResponse`.
 //! * `GET /v1/items/{item}/similar?k=10` → `SimilarItems`.
 //! * `GET /v1/model` → `ModelInfo`.
+//! * `GET /v1/model/fidelity` → `ModelFidelity`: how faithful the
+//!   explanations are, measured on first request and kept per model.
 //! * `POST /v1/admin/reload` (API key): reopens the model folder and swaps
 //!   it in; requests in flight finish on the model they started with.
 //! * `GET /` and `GET /assets/{file}`: the web pages, compiled in.
@@ -339,6 +341,13 @@ async fn similar(
         .map(Json)
 }
 
+async fn model_fidelity(Extract(s): Extract<State>) -> ApiResult<because_service::ModelFidelity> {
+    let h = s.model();
+    blocking(move || Ok::<_, ServiceError>(h.fidelity()))
+        .await
+        .map(Json)
+}
+
 async fn model_info(Extract(s): Extract<State>) -> Json<because_service::ModelInfo> {
     Json(s.model().info())
 }
@@ -511,6 +520,7 @@ pub fn response_schemas() -> serde_json::Map<String, serde_json::Value> {
     g.subschema_for::<because_service::ExplainResponse>();
     g.subschema_for::<because_service::SimilarItems>();
     g.subschema_for::<because_service::ModelInfo>();
+    g.subschema_for::<because_service::ModelFidelity>();
     g.subschema_for::<EventsStored>();
     g.subschema_for::<UserEvents>();
     g.subschema_for::<Reloaded>();
@@ -527,6 +537,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/v1/model"),
+    ("get", "/v1/model/fidelity"),
     ("post", "/v1/recommend"),
     ("get", "/v1/users/{user}/recommendations"),
     ("get", "/v1/users/{user}/events"),
@@ -558,6 +569,7 @@ async fn not_found() -> ApiError {
 pub fn app(state: State) -> Router {
     let mut reads = Router::new()
         .route("/v1/model", get(model_info))
+        .route("/v1/model/fidelity", get(model_fidelity))
         .route("/v1/recommend", post(recommend))
         .route(
             "/v1/users/{user}/recommendations",

@@ -51,6 +51,7 @@ pub use types::*;
 
 use because_core::{top_k, Query, Recommender, Request, Scored, Sequence as CoreSequence, Vocab};
 use because_data::EventWeights;
+use because_explain::fidelity::FidelitySummary;
 use because_explain::reasons::{Activity, ItemRef};
 use because_explain::{Explained, Explainer};
 use because_models::persist::{self, Meta, PersistError};
@@ -129,7 +130,22 @@ struct Inner {
     popularity: Vec<f32>,
     context: Context,
     event_weights: EventWeights,
+    /// The fidelity of its explanations, measured when first asked for.
+    fidelity: std::sync::OnceLock<std::result::Result<FidelitySummary, String>>,
 }
+
+/// How [`ModelHandle::fidelity`] measures: 50 training users evenly
+/// sampled, their top 10 explained, 3 named items removed against 10
+/// random draws, counterfactuals of up to 5 items, seed 42.
+pub const FIDELITY: because_explain::fidelity::FidelityOptions =
+    because_explain::fidelity::FidelityOptions {
+        users: 50,
+        n: 10,
+        k: 3,
+        draws: 10,
+        max_size: 5,
+        seed: 42,
+    };
 
 /// A trained model opened for use: cheap to clone, safe to share between threads.
 #[derive(Clone)]
@@ -232,6 +248,7 @@ impl ModelHandle {
                 popularity,
                 context: Context::default(),
                 event_weights: EventWeights::default(),
+                fidelity: Default::default(),
             }),
         })
     }
@@ -248,6 +265,7 @@ impl ModelHandle {
                 popularity: i.popularity.clone(),
                 context,
                 event_weights: i.event_weights.clone(),
+                fidelity: Default::default(),
             }),
         }
     }
@@ -280,6 +298,23 @@ impl ModelHandle {
     /// The explanation context.
     pub fn context(&self) -> &Context {
         &self.inner.context
+    }
+
+    /// How faithful this model's explanations are, measured once (with
+    /// [`FIDELITY`]) on its own training users and kept for the life of the
+    /// handle: the deletion test, counterfactual validity, coverage. A model
+    /// without explanations says why in `unavailable`.
+    pub fn fidelity(&self) -> ModelFidelity {
+        let measured = self.inner.fidelity.get_or_init(|| {
+            because_explain::fidelity::measure_model(&self.inner.model, &FIDELITY)
+                .map(|f| f.summary)
+                .map_err(|e| e.to_string())
+        });
+        ModelFidelity {
+            model: self.inner.model.spec().to_string(),
+            summary: measured.as_ref().ok().cloned(),
+            unavailable: measured.as_ref().err().cloned(),
+        }
     }
 
     /// The model's kind, parameters, sizes and capabilities.

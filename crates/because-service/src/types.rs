@@ -369,6 +369,19 @@ pub struct SimilarItems {
     pub items: Vec<Recommended>,
 }
 
+/// How faithful a model's explanations are.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct ModelFidelity {
+    /// The model, as a full spec.
+    pub model: String,
+    /// The measured fidelity (`None` when the model has no explanations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<because_explain::fidelity::FidelitySummary>,
+    /// Why there is no summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
 /// The model's kind, parameters, sizes and capabilities.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ModelInfo {

@@ -485,3 +485,22 @@ fn sequence_events_take_the_model_s_weights_and_codes() {
         assert!((g.score - w.score).abs() <= 1e-5 * (1.0 + w.score.abs()));
     }
 }
+
+#[test]
+fn fidelity_is_measured_once_per_model_and_says_when_there_is_none() {
+    let f = fixture("ease:lambda=10");
+    let h = ModelHandle::open(&f.model).unwrap();
+    let first = h.fidelity();
+    let s = first.summary.as_ref().expect("EASE explains");
+    assert!(s.recommendations > 0 && s.n == 10 && s.k == 3, "{s:?}");
+    // The named items matter more than random ones: the explanations are
+    // true to the model.
+    assert!(
+        s.deletion_rank_drop_named.mean > s.deletion_rank_drop_random.mean,
+        "{s:?}"
+    );
+    assert_eq!(h.fidelity(), first, "kept, not measured again");
+    let bpr = fixture("bpr:factors=8,epochs=5");
+    let v = ModelHandle::open(&bpr.model).unwrap().fidelity();
+    assert!(v.summary.is_none() && v.unavailable.is_some(), "{v:?}");
+}
