@@ -64,7 +64,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         let _ = server.kill();
         bail!("because serve did not say where it listens: {line:?}");
     };
+    // Its caches go to the scratch folder, not the working tree.
     let status = Command::new(&st)
+        .current_dir(&work)
         .arg("--config-file")
         .arg(root.join("crates/because-server/schemathesis.toml"))
         .arg("run")
