@@ -56,6 +56,16 @@ pub enum Error {
     /// More of something than is supported (such as event types).
     #[error("{0}")]
     TooMany(String),
+    /// The work needs more memory than the machine has available.
+    #[error("{what} needs about {need_gb:.1} GB of memory; {available_gb:.1} GB is available")]
+    OutOfMemory {
+        /// The work.
+        what: String,
+        /// Its estimate, in GB.
+        need_gb: f64,
+        /// Memory available now (`MemAvailable`), in GB.
+        available_gb: f64,
+    },
     /// Arrays that must have the same length do not.
     #[error("shape mismatch: {0}")]
     Shape(String),

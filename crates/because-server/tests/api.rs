@@ -118,7 +118,10 @@ async fn routes_answer_what_the_service_answers() {
     assert_eq!(v["capabilities"]["exact_decomposition"], true);
     let (s, v) = call(&state, "GET", "/v1/model/fidelity", "", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert!(v["summary"]["deletion_rank_drop_named"]["mean"].is_number(), "{v}");
+    assert!(
+        v["summary"]["deletion_rank_drop_named"]["mean"].is_number(),
+        "{v}"
+    );
     // Prometheus metrics count what was served, by route.
     let (s, v) = call(&state, "GET", "/metrics", "", None).await;
     assert_eq!(s, StatusCode::OK);
