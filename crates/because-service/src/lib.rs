@@ -393,29 +393,14 @@ impl ModelHandle {
     fn resolve(&self, s: &Subject) -> Result<Resolved> {
         let m = &self.inner.model;
         Ok(match s {
-            Subject::User { user } => match self.inner.users.get(user) {
-                Some(u) => {
-                    let (items, values) = m.history(u);
-                    Resolved {
-                        items: items.to_vec(),
-                        values: values.to_vec(),
-                        times: None,
-                        events: None,
-                        ordered: false,
-                        events_used: 0,
-                        subject: SubjectInfo {
-                            kind: SubjectKind::User,
-                            user: Some(user.clone()),
-                            known: true,
-                            history_items: items.len(),
-                            user_index: Some(u),
-                        },
-                        ignored: Vec::new(),
-                    }
-                }
-                None => Resolved {
-                    items: Vec::new(),
-                    values: Vec::new(),
+            Subject::User { user } => {
+                // An unknown user has no history here (the fallback, or
+                // their stored events, take over).
+                let u = self.inner.users.get(user);
+                let (items, values) = u.map_or((&[][..], &[][..]), |u| m.history(u));
+                Resolved {
+                    items: items.to_vec(),
+                    values: values.to_vec(),
                     times: None,
                     events: None,
                     ordered: false,
@@ -423,13 +408,13 @@ impl ModelHandle {
                     subject: SubjectInfo {
                         kind: SubjectKind::User,
                         user: Some(user.clone()),
-                        known: false,
-                        history_items: 0,
-                        user_index: None,
+                        known: u.is_some(),
+                        history_items: items.len(),
+                        user_index: u,
                     },
                     ignored: Vec::new(),
-                },
-            },
+                }
+            }
             Subject::History { history } => {
                 let (mut items, ignored) = self.items_of(history, "history")?;
                 // A bag: repeated items count once, as in training.

@@ -57,7 +57,7 @@ pub struct Event {
 }
 
 /// What a batch did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stored {
     /// Events written.
     pub stored: usize,

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 const POOL: usize = 8;
 
 /// The advisory lock key that serializes migrations ("because" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6265_6361_7573_65;
+const MIGRATION_LOCK: i64 = 0x0062_6563_6175_7365;
 
 pub(super) struct Postgres {
     config: Config,
