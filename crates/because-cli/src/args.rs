@@ -95,6 +95,10 @@ pub struct ServeArgs {
     /// document stay open.
     #[arg(long, env = "BECAUSE_PROTECT_READS")]
     pub protect_reads: bool,
+    /// What explanations and the dashboard may draw on besides the model
+    /// (read again at each reload).
+    #[command(flatten)]
+    pub sources: ExplainSources,
 }
 
 /// The `--config` file of `because serve`.
@@ -112,6 +116,12 @@ pub struct ServeConfig {
     /// Whether read routes need the API key.
     #[serde(default)]
     pub protect_reads: bool,
+    /// Item features (relative to this file).
+    pub items: Option<PathBuf>,
+    /// User features (relative to this file).
+    pub users: Option<PathBuf>,
+    /// The raw event log (relative to this file).
+    pub events: Option<PathBuf>,
 }
 
 /// Settings of `because serve`, resolved.
@@ -127,6 +137,8 @@ pub struct ServeSettings {
     pub database: Option<because_server::events::Database>,
     /// Whether read routes need the API key.
     pub protect_reads: bool,
+    /// Explanation context, when any file is given.
+    pub context: Option<because_service::ContextOptions>,
 }
 
 impl ServeArgs {
@@ -169,6 +181,21 @@ impl ServeArgs {
                 (None, None) => None,
             },
             protect_reads: self.protect_reads || file.protect_reads,
+            context: {
+                let src = &self.sources;
+                let items = src.items.clone().or_else(|| rel(file.items));
+                let users = src.users.clone().or_else(|| rel(file.users));
+                let events = src.events.clone().or_else(|| rel(file.events));
+                (items.is_some() || users.is_some() || events.is_some()).then(|| {
+                    because_service::ContextOptions {
+                        items,
+                        users,
+                        events,
+                        trend_days: src.trend_days,
+                        ..Default::default()
+                    }
+                })
+            },
         })
     }
 }

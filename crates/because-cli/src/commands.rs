@@ -59,8 +59,11 @@ fn serve(args: &crate::args::ServeArgs) -> anyhow::Result<()> {
     if a.protect_reads && !keyed {
         anyhow::bail!("--protect-reads: give the key with --api-key-file");
     }
-    let state = because_server::State::open(a.model.clone(), key, a.database.clone())?
+    let mut state = because_server::State::open(a.model.clone(), key, a.database.clone())?
         .protect_reads(a.protect_reads);
+    if let Some(ctx) = a.context.clone() {
+        state = state.with_context(ctx).map_err(crate::using::flags)?;
+    }
     let listener = std::net::TcpListener::bind(a.listen)
         .with_context(|| format!("--listen: cannot listen on {}", a.listen))?;
     println!(
@@ -441,7 +444,8 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         method: format!("{method:?}"),
         seed: a.seed,
     };
-    let comparison = crate::modeling::compare_demo(&loaded, &s, source, &out.join("models"))?;
+    let comparison =
+        crate::modeling::compare_demo(&loaded, &s, source, items.as_ref(), &out.join("models"))?;
     println!("\n== 6. recommending");
     // Explanations also draw on the raw event log (funnel stages, the latest
     // session) and the user features.

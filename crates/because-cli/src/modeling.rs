@@ -653,7 +653,7 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
                 "metric": options.metric.to_string(),
                 "selected_by": tuned.comparison.selected_by,
                 "validation": tuned.trials[tuned.chosen].validation,
-                "test": trial.test.mean(&options.metric.to_string()),
+                "test": trial.test.summary(42),
                 "test_model": options.final_mode.note(),
                 "trained_on": "train + validation + test",
             }),
@@ -899,9 +899,11 @@ pub fn compare_demo(
     loaded: &Loaded,
     split: &Split,
     source: Source,
+    items: Option<&Features>,
     out: &Path,
 ) -> anyhow::Result<DemoComparison> {
     let parts = Parts::from_split(&loaded.dataset, split, source, Values::Auto)?;
+    let titles = titles_of(items, &parts.items);
     let specs: Vec<ModelSpec> = [
         "pop",
         "itemknn",
@@ -938,8 +940,10 @@ pub fn compare_demo(
             json!({
                 "selected_by": c.selected_by,
                 "validation_ndcg@10": c.best_trial().validation.mean("ndcg@10"),
+                "test": c.best_trial().test.summary(42),
+                "test_protocol": "trained on train; validation folded into each test user's profile; full ranking",
             }),
-            Vec::new(),
+            titles,
             event_types(&parts.event_names, &ReadArgs::defaults())?,
         ),
         &model_dir,

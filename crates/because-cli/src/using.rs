@@ -18,7 +18,7 @@ use std::time::Instant;
 pub(crate) use because_service::{read_log, user_columns, Context as Sources};
 
 /// A service error in the words of the command line: fields become flags.
-fn flags(e: ServiceError) -> anyhow::Error {
+pub(crate) fn flags(e: ServiceError) -> anyhow::Error {
     match e {
         ServiceError::UnknownItem { id } => anyhow!("--item: {id} is unknown to the model"),
         ServiceError::BadRequest { field, reason } => {

@@ -95,6 +95,28 @@ pub struct UserResult {
     pub values: Vec<[f64; 6]>,
 }
 
+/// A metric's mean over users, with its 95% bootstrap interval when it is a
+/// per-user metric (catalogue measures such as coverage have none).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// The mean.
+    pub mean: f64,
+    /// Its 95% bootstrap interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
+}
+
+/// An evaluation's metrics, each with its interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationSummary {
+    /// Users evaluated.
+    pub users: usize,
+    /// Cut-offs.
+    pub ks: Vec<usize>,
+    /// By name (`ndcg@10`).
+    pub metrics: std::collections::BTreeMap<String, MetricValue>,
+}
+
 /// Results of one evaluation.
 #[derive(Clone, Debug, Serialize)]
 pub struct Evaluation {
@@ -146,6 +168,25 @@ impl Evaluation {
         let ki = self.ks.iter().position(|&x| Some(x) == k.parse().ok())?;
         let m = metrics::NAMES.iter().position(|&n| n == name)?;
         Some(self.per_user.iter().map(|r| r.values[ki][m]).collect())
+    }
+
+    /// Every metric's mean, with a 95% bootstrap interval (1000 resamples,
+    /// `seed`) for the per-user ones: what is saved with a model and shown
+    /// on the dashboard's model page.
+    pub fn summary(&self, seed: u64) -> EvaluationSummary {
+        let mut metrics = std::collections::BTreeMap::new();
+        for (key, mean) in self.table() {
+            let ci95 = self.per_user_values(&key).map(|v| {
+                let (lo, hi) = bootstrap_ci(&v, 1000, 0.95, seed);
+                [lo, hi]
+            });
+            metrics.insert(key, MetricValue { mean, ci95 });
+        }
+        EvaluationSummary {
+            users: self.users,
+            ks: self.ks.clone(),
+            metrics,
+        }
     }
 
     /// All metric names with values, for tables and JSON.

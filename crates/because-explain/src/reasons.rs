@@ -301,6 +301,11 @@ impl Trend {
         })
     }
 
+    /// The window, in milliseconds before the log's latest event.
+    pub fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
     /// Events on `item` in the window, and its rate there over its rate
     /// across the whole log.
     pub fn of(&self, item: u32) -> (u32, f32) {

@@ -10,6 +10,15 @@
 //! * `GET /v1/users/{user}/recommendations?k=10&explain=false` → the same.
 //! * `POST /v1/explain`: an `ExplainRequest` → `ExplainResponse`.
 //! * `GET /v1/items/{item}/similar?k=10` → `SimilarItems`.
+//! * `GET /v1/items?q=alien&limit=10` → `ItemSearch` (by ID or title).
+//! * `GET /v1/items/{item}` → `ItemInfo`: popularity, features, trend,
+//!   activity over time, and to how many users it is recommended.
+//! * `GET /v1/users/{user}/history?limit=50` → `UserHistory`: what the
+//!   model knows of the user (the items its explanations name).
+//! * `POST /v1/explain/map`: a `MapRequest` → `ExplanationMap`: history ×
+//!   recommendations, exact contributions and similarity.
+//! * `GET /v1/model/map?limit=300` → `EmbeddingMap`.
+//! * `GET /v1/live` → `Live`: events per minute, requests and latency.
 //! * `GET /v1/model` → `ModelInfo`.
 //! * `GET /v1/model/fidelity` → `ModelFidelity`: how faithful the
 //!   explanations are, measured on first request and kept per model.
@@ -32,7 +41,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use because_service::{
-    ExplainRequest, ModelHandle, RecommendRequest, ServiceError, SimilarRequest, Subject,
+    ContextOptions, ExplainRequest, MapRequest, ModelHandle, RecommendRequest, ServiceError,
+    SimilarRequest, Subject,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path as FsPath, PathBuf};
@@ -60,6 +70,8 @@ pub struct State {
     protect_reads: bool,
     events: Arc<EventStore>,
     metrics: Arc<metrics::Metrics>,
+    /// What explanations draw on besides the model, read again at reload.
+    context: Option<Arc<ContextOptions>>,
 }
 
 /// The default event database of a model folder: a file beside it.
@@ -90,7 +102,19 @@ impl State {
             folder,
             api_key: api_key.map(Arc::from),
             protect_reads: false,
+            context: None,
         })
+    }
+
+    /// Explanations and the dashboard also draw on these files (item and
+    /// user features, the raw event log), read now and again at each
+    /// reload. Blocking.
+    pub fn with_context(mut self, opts: ContextOptions) -> Result<State, ServiceError> {
+        let model = self.model();
+        let handle = model.with_context(model.read_context(&opts)?);
+        self.model = Arc::new(RwLock::new(handle));
+        self.context = Some(Arc::new(opts));
+        Ok(self)
     }
 
     /// With `yes`, read routes need the API key too (recommendations,
@@ -113,7 +137,10 @@ impl State {
 
     /// Reopens the model folder and swaps the new model in.
     pub fn reload(&self) -> Result<ModelHandle, ServiceError> {
-        let fresh = ModelHandle::open(&self.folder)?;
+        let mut fresh = ModelHandle::open(&self.folder)?;
+        if let Some(opts) = &self.context {
+            fresh = fresh.with_context(fresh.read_context(opts)?);
+        }
         *self.model.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
         Ok(fresh)
     }
@@ -348,6 +375,142 @@ async fn model_fidelity(Extract(s): Extract<State>) -> ApiResult<because_service
         .map(Json)
 }
 
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    #[serde(default = "fifty")]
+    limit: usize,
+}
+
+fn fifty() -> usize {
+    50
+}
+
+async fn user_history(
+    Extract(s): Extract<State>,
+    Path(user): Path<String>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<because_service::UserHistory> {
+    let q = query(q)?;
+    let h = s.model();
+    blocking(move || h.history(&user, q.limit)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchQuery {
+    q: String,
+    #[serde(default = "ten")]
+    limit: usize,
+}
+
+async fn search_items(
+    Extract(s): Extract<State>,
+    q: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<because_service::ItemSearch> {
+    let q = query(q)?;
+    let h = s.model();
+    blocking(move || h.search_items(&q.q, q.limit))
+        .await
+        .map(Json)
+}
+
+async fn item_info(
+    Extract(s): Extract<State>,
+    Path(item): Path<String>,
+) -> ApiResult<because_service::ItemInfo> {
+    let h = s.model();
+    blocking(move || h.item_info(&item)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapQuery {
+    #[serde(default = "three_hundred")]
+    limit: usize,
+}
+
+fn three_hundred() -> usize {
+    300
+}
+
+async fn model_map(
+    Extract(s): Extract<State>,
+    q: Result<Query<MapQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<because_service::EmbeddingMap> {
+    let q = query(q)?;
+    let h = s.model();
+    blocking(move || h.embedding_map(q.limit)).await.map(Json)
+}
+
+async fn explain_map(
+    Extract(s): Extract<State>,
+    json: Result<Json<MapRequest>, JsonRejection>,
+) -> ApiResult<because_service::ExplanationMap> {
+    let req = body(json)?;
+    let extra = stored_events(&s, &req.subject).await?;
+    let h = s.model();
+    blocking(move || h.explanation_map_with_events(&req, &extra))
+        .await
+        .map(Json)
+}
+
+/// Events stored in one minute.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MinuteCount {
+    /// Start of the minute, milliseconds since the epoch.
+    pub start: i64,
+    /// Events received in it.
+    pub events: u64,
+}
+
+/// What the server is doing now: for the dashboard's live view.
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Live {
+    /// The model served, as a full spec.
+    pub model: String,
+    /// Seconds since the server started.
+    pub uptime_seconds: f64,
+    /// Feedback events stored in all.
+    pub events_stored: u64,
+    /// Events received in each of the last [`LIVE_MINUTES`] minutes, oldest first.
+    pub events_per_minute: Vec<MinuteCount>,
+    /// Requests and latency per route since the server started.
+    pub routes: Vec<metrics::RouteStats>,
+}
+
+/// The minutes of events `GET /v1/live` counts.
+pub const LIVE_MINUTES: usize = 15;
+
+async fn live(Extract(s): Extract<State>) -> ApiResult<Live> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let store = s.events.clone();
+    let (stored, minutes) = blocking(move || {
+        Ok::<_, StoreError>((
+            store.count()?,
+            store.received_per_minute(now, LIVE_MINUTES)?,
+        ))
+    })
+    .await?;
+    Ok(Json(Live {
+        model: s.model().info().spec,
+        uptime_seconds: s.metrics.uptime_seconds(),
+        events_stored: stored,
+        events_per_minute: minutes
+            .into_iter()
+            .map(|(start, events)| MinuteCount { start, events })
+            .collect(),
+        routes: s.metrics.routes(),
+    }))
+}
+
 async fn model_info(Extract(s): Extract<State>) -> Json<because_service::ModelInfo> {
     Json(s.model().info())
 }
@@ -524,6 +687,12 @@ pub fn response_schemas() -> serde_json::Map<String, serde_json::Value> {
     g.subschema_for::<EventsStored>();
     g.subschema_for::<UserEvents>();
     g.subschema_for::<Reloaded>();
+    g.subschema_for::<because_service::UserHistory>();
+    g.subschema_for::<because_service::ItemSearch>();
+    g.subschema_for::<because_service::ItemInfo>();
+    g.subschema_for::<because_service::EmbeddingMap>();
+    g.subschema_for::<because_service::ExplanationMap>();
+    g.subschema_for::<Live>();
     g.take_definitions(true)
 }
 
@@ -543,6 +712,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/users/{user}/events"),
     ("post", "/v1/explain"),
     ("get", "/v1/items/{item}/similar"),
+    ("get", "/v1/items/{item}"),
+    ("get", "/v1/items"),
+    ("get", "/v1/users/{user}/history"),
+    ("get", "/v1/model/map"),
+    ("post", "/v1/explain/map"),
+    ("get", "/v1/live"),
     ("post", "/v1/events"),
     ("post", "/v1/admin/reload"),
 ];
@@ -576,6 +751,11 @@ pub fn app(state: State) -> Router {
             get(user_recommendations),
         )
         .route("/v1/explain", post(explain))
+        .route("/v1/explain/map", post(explain_map))
+        .route("/v1/model/map", get(model_map))
+        .route("/v1/users/{user}/history", get(user_history))
+        .route("/v1/items", get(search_items))
+        .route("/v1/items/{item}", get(item_info))
         .route("/v1/items/{item}/similar", get(similar));
     if state.protect_reads {
         reads = reads.route_layer(axum::middleware::from_fn_with_state(
@@ -593,6 +773,7 @@ pub fn app(state: State) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/users/{user}/events", get(user_events))
         .route("/metrics", get(metrics_text))
+        .route("/v1/live", get(live))
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

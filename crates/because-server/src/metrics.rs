@@ -49,10 +49,50 @@ struct Route {
 }
 
 /// Counters shared by every request.
-#[derive(Default)]
 pub struct Metrics {
     routes: Mutex<BTreeMap<String, Route>>,
     unknown_items: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            routes: Mutex::default(),
+            unknown_items: Default::default(),
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// One route's requests since the server started.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RouteStats {
+    /// The route, as the router matched it (`/v1/recommend`).
+    pub route: String,
+    /// Requests answered.
+    pub requests: u64,
+    /// Of which answered 4xx (the client's mistake).
+    pub client_errors: u64,
+    /// Of which answered 5xx.
+    pub server_errors: u64,
+    /// Mean latency in milliseconds.
+    pub mean_ms: f64,
+    /// The latency bucket (upper bound, milliseconds) that holds the 95th
+    /// percentile; `null` when it is above the largest bucket (1 s).
+    pub p95_ms: Option<f64>,
+}
+
+impl Histogram {
+    /// The upper bound of the bucket holding quantile `q`, in seconds.
+    fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let want = (q * self.count as f64).ceil() as u64;
+        BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .find(|&(_, &n)| n >= want.max(1))
+            .map(|(&le, _)| le)
+    }
 }
 
 impl Metrics {
@@ -70,6 +110,34 @@ impl Metrics {
             .entry(format!("{}xx", status / 100))
             .or_default() += 1;
         r.latency.record(took);
+    }
+
+    /// Seconds since the server started.
+    pub fn uptime_seconds(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Requests and latency per route since the server started.
+    pub fn routes(&self) -> Vec<RouteStats> {
+        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        routes
+            .iter()
+            .map(|(route, r)| {
+                let status = |s: &str| r.by_status.get(s).copied().unwrap_or(0);
+                RouteStats {
+                    route: route.clone(),
+                    requests: r.latency.count,
+                    client_errors: status("4xx"),
+                    server_errors: status("5xx"),
+                    mean_ms: if r.latency.count == 0 {
+                        0.0
+                    } else {
+                        1000.0 * r.latency.sum / r.latency.count as f64
+                    },
+                    p95_ms: r.latency.quantile_bound(0.95).map(|s| s * 1000.0),
+                }
+            })
+            .collect()
     }
 
     /// The exposition text, with the model and the events stored.

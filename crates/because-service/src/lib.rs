@@ -43,9 +43,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod browse;
 mod context;
 mod types;
 
+pub use browse::*;
 pub use context::{read_log, user_columns, Context, ContextOptions};
 pub use types::*;
 
@@ -132,6 +134,9 @@ struct Inner {
     event_weights: EventWeights,
     /// The fidelity of its explanations, measured when first asked for.
     fidelity: std::sync::OnceLock<std::result::Result<FidelitySummary, String>>,
+    /// For how many users each item is in the top [`REACH_K`], counted
+    /// when first asked for.
+    reach: std::sync::OnceLock<std::result::Result<Vec<u32>, String>>,
 }
 
 /// How [`ModelHandle::fidelity`] measures: 50 training users evenly
@@ -249,6 +254,7 @@ impl ModelHandle {
                 context: Context::default(),
                 event_weights: EventWeights::default(),
                 fidelity: Default::default(),
+                reach: Default::default(),
             }),
         })
     }
@@ -266,6 +272,7 @@ impl ModelHandle {
                 context,
                 event_weights: i.event_weights.clone(),
                 fidelity: Default::default(),
+                reach: Default::default(),
             }),
         }
     }
@@ -302,13 +309,34 @@ impl ModelHandle {
 
     /// How faithful this model's explanations are, measured once (with
     /// [`FIDELITY`]) on its own training users and kept for the life of the
-    /// handle: the deletion test, counterfactual validity, coverage. A model
-    /// without explanations says why in `unavailable`.
+    /// handle: the deletion test, counterfactual validity, coverage, and
+    /// the global view (popularity bias, driver items and genres, themes of
+    /// latent dimensions, reach). A model without explanations says why in
+    /// `unavailable`.
     pub fn fidelity(&self) -> ModelFidelity {
         let measured = self.inner.fidelity.get_or_init(|| {
-            because_explain::fidelity::measure_model(&self.inner.model, &FIDELITY)
-                .map(|f| f.summary)
-                .map_err(|e| e.to_string())
+            let m = &self.inner.model;
+            let measured = because_explain::fidelity::measure_model(m, &FIDELITY)
+                .map_err(|e| e.to_string())?;
+            let genre = self
+                .inner
+                .context
+                .items
+                .as_ref()
+                .and_then(|f| f.genre_like());
+            let mut summary = measured.summary;
+            summary.global = Some(
+                because_explain::fidelity::global_view(
+                    m,
+                    &measured.measured,
+                    FIDELITY.n,
+                    &|i| self.inner.items.id(i).to_string(),
+                    &|i| self.item_ref(i).title,
+                    genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
+                )
+                .map_err(|e| e.to_string())?,
+            );
+            Ok(summary)
         });
         ModelFidelity {
             model: self.inner.model.spec().to_string(),
@@ -329,6 +357,13 @@ impl ModelHandle {
             capabilities: m.entry().capabilities,
             data_fingerprint: self.inner.meta.data_fingerprint.clone(),
             metrics: self.inner.meta.metrics.clone(),
+            event_types: self
+                .inner
+                .meta
+                .events
+                .iter()
+                .map(|e| e.name.clone())
+                .collect(),
         }
     }
 
@@ -797,6 +832,25 @@ impl ModelHandle {
         k: usize,
         rows: usize,
     ) -> Result<ExplanationMap> {
+        self.explanation_map_with_events(
+            &MapRequest {
+                subject: subject.clone(),
+                k,
+                rows,
+            },
+            &[],
+        )
+    }
+
+    /// [`ModelHandle::explanation_map`] with stored feedback folded in, as
+    /// [`ModelHandle::recommend_with_events`] folds it: the map is of the
+    /// same list.
+    pub fn explanation_map_with_events(
+        &self,
+        req: &MapRequest,
+        events: &[SequenceEvent],
+    ) -> Result<ExplanationMap> {
+        let (k, rows) = (req.k, req.rows);
         if k == 0 || k > MAX_EXPLAINED {
             return Err(bad("k", format!("must be between 1 and {MAX_EXPLAINED}")));
         }
@@ -806,7 +860,7 @@ impl ModelHandle {
                 format!("must be between 1 and {MAX_EXPLAINED}"),
             ));
         }
-        let r = self.resolve(subject)?;
+        let r = self.fold(self.resolve(&req.subject)?, events)?;
         if r.items.is_empty() {
             return Err(bad("subject", "has no known history to map"));
         }

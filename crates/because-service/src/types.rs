@@ -327,6 +327,44 @@ pub struct ExplainRequest {
     pub n: usize,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapJson {
+    user: Option<Id>,
+    history: Option<Vec<Id>>,
+    sequence: Option<Vec<SequenceEvent>>,
+    #[serde(default = "default_k")]
+    k: usize,
+    #[serde(default = "default_k")]
+    rows: usize,
+}
+
+impl TryFrom<MapJson> for MapRequest {
+    type Error = String;
+    fn try_from(j: MapJson) -> Result<Self, String> {
+        Ok(MapRequest {
+            subject: subject(j.user, j.history, j.sequence)?,
+            k: j.k,
+            rows: j.rows,
+        })
+    }
+}
+
+/// How a subject's history drives its top `k` recommendations, for the
+/// `rows` history items that drive them most. As JSON, like
+/// [`RecommendRequest`] with `k` and `rows` (both default 10).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MapJson")]
+pub struct MapRequest {
+    /// Whose recommendations.
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// Recommendations (columns).
+    pub k: usize,
+    /// History items (rows).
+    pub rows: usize,
+}
+
 /// An explanation of one recommendation.
 #[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExplainResponse {
@@ -401,11 +439,14 @@ pub struct ModelInfo {
     pub data_fingerprint: String,
     /// Metrics saved with the model.
     pub metrics: serde_json::Value,
+    /// The event types of the training log (`view`, `purchase`...), which
+    /// feedback events may name; empty for logs without types.
+    pub event_types: Vec<String>,
 }
 
 /// A subject's history against its top recommendations: for figures and
 /// dashboards.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExplanationMap {
     /// The history items that drive the recommendations most (rows).
     pub history: Vec<ItemRef>,

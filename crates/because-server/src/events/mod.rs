@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 /// The schema version this build writes; older databases are migrated.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The most events one batch may hold.
 pub const MAX_BATCH: usize = 10_000;
@@ -205,6 +205,9 @@ trait Backend: Send + Sync {
     fn latest(&self, user: &str, limit: usize) -> Result<Vec<Event>, StoreError>;
     /// How many events are stored.
     fn count(&self) -> Result<u64, StoreError>;
+    /// Events received since `since_ms`, counted per minute of receipt
+    /// (minute start, count), oldest first; minutes without events left out.
+    fn received_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, u64)>, StoreError>;
     /// Every stored event in the order it was stored.
     fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError>;
 }
@@ -332,6 +335,28 @@ impl EventStore {
     /// How many events are stored.
     pub fn count(&self) -> Result<u64, StoreError> {
         self.timed("count", || self.backend.count())
+    }
+
+    /// Events received in the `minutes` minutes up to `now_ms`, per minute
+    /// of receipt, oldest first, every minute listed (zero when none).
+    pub fn received_per_minute(
+        &self,
+        now_ms: i64,
+        minutes: usize,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let last = now_ms.div_euclid(60_000) * 60_000;
+        let first = last - (minutes.max(1) as i64 - 1) * 60_000;
+        let counted = self.timed("per_minute", || self.backend.received_per_minute(first))?;
+        Ok((0..minutes.max(1) as i64)
+            .map(|m| {
+                let start = first + m * 60_000;
+                let n = counted
+                    .iter()
+                    .find(|&&(s, _)| s == start)
+                    .map_or(0, |&(_, n)| n);
+                (start, n)
+            })
+            .collect())
     }
 
     /// Visits every stored event in the order it was stored (for training).

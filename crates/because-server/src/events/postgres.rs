@@ -76,6 +76,14 @@ impl Postgres {
                  INSERT INTO because_schema_version (version) VALUES (1);",
             )?;
         }
+        if version < 2 {
+            // Version 2: events by the time they were received (the
+            // dashboard's events per minute).
+            tx.batch_execute(
+                "CREATE INDEX IF NOT EXISTS because_events_by_received ON because_events (received);
+                 INSERT INTO because_schema_version (version) VALUES (2);",
+            )?;
+        }
         tx.commit()?;
         store.give_back(client);
         Ok(store)
@@ -185,6 +193,24 @@ impl Backend for Postgres {
                 .query_one("SELECT COUNT(*) FROM because_events", &[])?
                 .try_get(0)?;
             Ok(n as u64)
+        })
+    }
+
+    fn received_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.with(|c| {
+            c.query(
+                "SELECT received / 60000 AS minute, COUNT(*) FROM because_events
+                 WHERE received >= $1 GROUP BY minute ORDER BY minute",
+                &[&since_ms],
+            )?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<_, i64>(0)? * 60_000,
+                    r.try_get::<_, i64>(1)? as u64,
+                ))
+            })
+            .collect()
         })
     }
 

@@ -61,6 +61,16 @@ impl Sqlite {
                  COMMIT;",
             )?;
         }
+        if version < 2 {
+            // Version 2: events by the time they were received (the
+            // dashboard's events per minute).
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
+                 CREATE INDEX IF NOT EXISTS events_by_received ON events (received);
+                 INSERT INTO schema_version (version) VALUES (2);
+                 COMMIT;",
+            )?;
+        }
         Ok(Sqlite {
             conn: Mutex::new(conn),
         })
@@ -108,6 +118,20 @@ impl Backend for Sqlite {
     fn count(&self) -> Result<u64, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         Ok(conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn received_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = conn.prepare_cached(
+            "SELECT received / 60000 AS minute, COUNT(*) FROM events
+             WHERE received >= ?1 GROUP BY minute ORDER BY minute",
+        )?;
+        let out = q
+            .query_map(params![since_ms], |r| {
+                Ok((r.get::<_, i64>(0)? * 60_000, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(out)
     }
 
     fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError> {
