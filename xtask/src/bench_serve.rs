@@ -17,7 +17,7 @@
 
 use crate::run as sh;
 use anyhow::{bail, Context};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,18 +67,11 @@ fn serve(
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot start because serve")?;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .map(str::to_string);
-    match addr {
-        Some(a) => Ok((child, a)),
-        None => {
+    match crate::served::listening_on(&mut child) {
+        Ok(a) => Ok((child, a)),
+        Err(e) => {
             let _ = child.kill();
-            bail!("because serve did not say where it listens: {line:?}")
+            Err(e)
         }
     }
 }

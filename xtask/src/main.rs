@@ -3,12 +3,15 @@
 //! * `test`: fetch the real data sets, then run every test with them.
 //! * `fetch-data [DIR]`: fetch MovieLens-100k (default `data/ml-100k`).
 //! * `api`: schemathesis against `because serve` and its OpenAPI document.
+//! * `dashboard`: the web dashboard end to end in headless Chromium.
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
 //! * `bench serve`: `because serve` under load (oha), events per second, kill -9.
 
 mod api;
 mod bench;
 mod bench_serve;
+mod dashboard;
+mod served;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -22,8 +25,9 @@ fn main() -> anyhow::Result<()> {
         Some("fetch-data") => fetch_data(&root, args.get(1).map(PathBuf::from)).map(|_| ()),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("api") => api::run(&root),
+        Some("dashboard") => dashboard::run(&root),
         _ => {
-            eprintln!("usage: cargo xtask <test | api | fetch-data [DIR] | bench load [--rows N]>");
+            eprintln!("usage: cargo xtask <test | api | dashboard | fetch-data [DIR] | bench load [--rows N]>");
             bail!("unknown task {:?}", args.first());
         }
     }
@@ -88,5 +92,7 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
         .current_dir(root)
         .args(["test", "--workspace", "--doc"]))?;
     // The HTTP API against its OpenAPI document.
-    api::run(root)
+    api::run(root)?;
+    // The dashboard in a real browser.
+    dashboard::run(root)
 }

@@ -526,8 +526,11 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     );
     println!("   HTML report:   {}", out.join("report.html").display());
     println!(
-        "\nserve the best model over HTTP with:\n   because serve --model {}",
-        comparison.model_dir.display()
+        "\nserve the best model over HTTP, with its dashboard at http://127.0.0.1:8080/, with:\n   because serve --model {} --items {} --users {} --events {}",
+        comparison.model_dir.display(),
+        files.items.display(),
+        files.users.display(),
+        files.interactions.display()
     );
     Ok(())
 }

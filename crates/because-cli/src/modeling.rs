@@ -894,7 +894,7 @@ pub struct DemoComparison {
 
 /// The demo's model comparison: every model kind with settings that suit
 /// small data, trained on train, tested with validation folded in; the
-/// best on validation is saved.
+/// best on validation is refitted on all the data and saved.
 pub fn compare_demo(
     loaded: &Loaded,
     split: &Split,
@@ -930,18 +930,23 @@ pub fn compare_demo(
         &out.join("figures"),
     )
     .context("comparison figure")?;
+    // What a user would deploy: the best configuration refitted on every
+    // interaction given, as `run` and `tune` save it.
+    let best = c.best_trial().spec.clone();
+    let production = because_eval::experiment::fit_production(&best, &parts)?;
     let model_dir = out.join("best");
     persist::save(
-        &compared.best_model,
+        &production,
         &meta_for(
             &parts.users,
             &parts.items,
-            &parts.training().train,
+            &parts.for_spec(&best)?.all,
             json!({
                 "selected_by": c.selected_by,
                 "validation_ndcg@10": c.best_trial().validation.mean("ndcg@10"),
                 "test": c.best_trial().test.summary(42),
                 "test_protocol": "trained on train; validation folded into each test user's profile; full ranking",
+                "trained_on": "train + validation + test",
             }),
             titles,
             event_types(&parts.event_names, &ReadArgs::defaults())?,
@@ -951,7 +956,7 @@ pub fn compare_demo(
     Ok(DemoComparison {
         comparison: compared.comparison,
         model_dir,
-        model: compared.best_model,
+        model: production,
     })
 }
 

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use because_core::rng::Rng;
 use because_core::testing::block_data;
+use because_core::Recommender;
 use because_models::persist::{self, Meta};
 use because_models::ModelSpec;
 use because_server::events::{testing, Database};
@@ -540,7 +541,9 @@ async fn the_pages_are_served_from_the_binary_with_a_strict_policy() {
         assert!(csp.contains("default-src 'self'"), "{csp}");
         let body = res.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8(body.to_vec()).unwrap();
-        // Nothing is loaded from elsewhere.
+        // Nothing is loaded from elsewhere (SVG's namespace is a name, not
+        // an address).
+        let text = text.replace("\"http://www.w3.org/2000/svg\"", "");
         assert!(
             !text.contains("http://") && !text.contains("https://"),
             "{uri}"
@@ -551,4 +554,194 @@ async fn the_pages_are_served_from_the_binary_with_a_strict_policy() {
     let (s, v) = call(&state, "GET", "/assets/nope.js", "", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error"]["code"], "not_found");
+}
+
+/// A model with embeddings, its item titles and genres, and its event log
+/// with types and times: what the dashboard's routes draw on.
+fn dashboard_state(dir: &Path, key: Option<String>) -> (State, ModelHandle) {
+    let x = block_data(40, 30, 8, 7);
+    let model = "als:factors=8,iterations=5"
+        .parse::<ModelSpec>()
+        .unwrap()
+        .fit(&x)
+        .unwrap();
+    let meta = Meta {
+        user_ids: (0..40).map(|u| format!("u{u}")).collect(),
+        item_ids: (0..30).map(|i| format!("i{i}")).collect(),
+        data_fingerprint: persist::fingerprint(&x),
+        ..Meta::default()
+    };
+    persist::save(&model, &meta, &dir.join("model")).unwrap();
+    let mut items = String::from("item_id,title,genres\n");
+    for i in 0..30 {
+        let genre = ["Drama", "Comedy", "Horror"][i % 3];
+        items += &format!("i{i},Film number {i},{genre}\n");
+    }
+    std::fs::write(dir.join("items.csv"), items).unwrap();
+    let mut log = String::from("user_id,item_id,timestamp,event\n");
+    for u in 0..40u32 {
+        for (k, &i) in x.user_items(u).iter().enumerate() {
+            let t = 1_700_000_000_000i64 + 3_600_000 * (u as i64 * 50 + k as i64);
+            log += &format!("u{u},i{i},{t},view\n");
+        }
+    }
+    std::fs::write(dir.join("log.csv"), log).unwrap();
+    let state = State::open(dir.join("model"), key, None)
+        .unwrap()
+        .with_context(because_service::ContextOptions {
+            items: Some(dir.join("items.csv")),
+            events: Some(dir.join("log.csv")),
+            ..Default::default()
+        })
+        .unwrap();
+    let handle = state.model();
+    (state, handle)
+}
+
+#[tokio::test]
+async fn the_dashboards_routes_answer_from_the_model_and_its_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "a-key-long-enough-123".to_string();
+    let (state, handle) = dashboard_state(dir.path(), Some(key.clone()));
+
+    // History: the log's events, newest first; the profile is the model's row.
+    let (s, h) = call(&state, "GET", "/v1/users/u3/history?limit=4", "", None).await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    assert_eq!(h["source"], "event_log");
+    let entries = h["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    let times: Vec<i64> = entries
+        .iter()
+        .map(|e| e["time"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+    assert_eq!(entries[0]["event"], "view");
+    let u3 = handle.users().get("u3").unwrap();
+    let profile = h["profile"].as_array().unwrap();
+    assert_eq!(profile.len(), handle.model().history(u3).0.len());
+
+    // What-if with nothing left out: the profile sent back as a sequence
+    // gives the same list and scores as the user's own recommendations.
+    let sequence: Vec<serde_json::Value> = profile
+        .iter()
+        .map(|p| serde_json::json!({"item": p["item"]["id"], "value": p["value"]}))
+        .collect();
+    let body = serde_json::json!({"sequence": sequence, "k": 10}).to_string();
+    let (s, what_if) = call(&state, "POST", "/v1/recommend", &body, None).await;
+    assert_eq!(s, StatusCode::OK, "{what_if}");
+    let (_, served) = call(&state, "GET", "/v1/users/u3/recommendations?k=10", "", None).await;
+    let list = |v: &serde_json::Value| -> Vec<(String, f64)> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["item"].as_str().unwrap().to_string(),
+                    r["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (list(&what_if), list(&served));
+    assert_eq!(a.len(), 10);
+    for ((ia, sa), (ib, sb)) in a.iter().zip(&b) {
+        assert_eq!(ia, ib);
+        assert!(
+            (sa - sb).abs() <= 1e-5 * (1.0 + sb.abs()),
+            "{sa} against {sb}"
+        );
+    }
+
+    // Search: the exact ID first, then titles by popularity.
+    let (s, found) = call(&state, "GET", "/v1/items?q=i2&limit=3", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(found["items"][0]["item"]["id"], "i2");
+    let (_, found) = call(&state, "GET", "/v1/items?q=NUMBER%201&limit=50", "", None).await;
+    let hits = found["items"].as_array().unwrap();
+    assert_eq!(hits.len(), 11, "number 1 and 10 to 19");
+    let pops: Vec<f64> = hits
+        .iter()
+        .map(|h| h["popularity"].as_f64().unwrap())
+        .collect();
+    assert!(pops.windows(2).all(|w| w[0] >= w[1]));
+    let (s, _) = call(&state, "GET", "/v1/items?q=%20&limit=3", "", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // An item: popularity, genres, activity, and reach counted over everyone.
+    let (s, item) = call(&state, "GET", "/v1/items/i5", "", None).await;
+    assert_eq!(s, StatusCode::OK, "{item}");
+    let i5 = handle.items().get("i5").unwrap();
+    let users = handle.model().train().iu.row_indices(i5 as usize).len();
+    assert_eq!(item["popularity"].as_f64().unwrap() as usize, users);
+    assert_eq!(item["features"][0]["values"][0], "Horror");
+    let all = handle.recommend_all(10).unwrap();
+    let reach = all
+        .users
+        .values()
+        .filter(|l| l.iter().any(|r| r.item == "i5"))
+        .count();
+    assert_eq!(item["reach"]["users"].as_u64().unwrap() as usize, reach);
+    let activity: u64 = item["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        activity as usize, users,
+        "one event per training pair in this log"
+    );
+    let (s, _) = call(&state, "GET", "/v1/items/nope", "", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The embedding map: the most popular first.
+    let (s, map) = call(&state, "GET", "/v1/model/map?limit=5", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let points = map["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5);
+    assert!(points[0]["group"].is_string());
+
+    // The history × recommendations map is of the list served.
+    let (s, m) = call(
+        &state,
+        "POST",
+        "/v1/explain/map",
+        r#"{"user": "u3", "k": 4, "rows": 3}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    let mapped: Vec<&str> = m["recommended"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["item"].as_str().unwrap())
+        .collect();
+    let top4: Vec<&str> = b.iter().take(4).map(|(i, _)| i.as_str()).collect();
+    assert_eq!(mapped, top4);
+    assert_eq!(m["contributions"].as_array().unwrap().len(), 3);
+
+    // Live: an event stored now is counted in the current minute.
+    let (s, _) = call(
+        &state,
+        "POST",
+        "/v1/events",
+        r#"{"events": [{"user": "u3", "item": "i1"}]}"#,
+        Some(&key),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, live) = call(&state, "GET", "/v1/live", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let minutes = live["events_per_minute"].as_array().unwrap();
+    assert_eq!(minutes.len(), because_server::LIVE_MINUTES);
+    assert_eq!(minutes.last().unwrap()["events"], 1);
+    assert_eq!(live["events_stored"], 1);
+    let routes = live["routes"].as_array().unwrap();
+    assert!(routes.iter().any(|r| r["route"] == "/v1/events"));
+
+    // The fidelity summary carries the global view.
+    let (_, f) = call(&state, "GET", "/v1/model/fidelity", "", None).await;
+    assert!(f["summary"]["global"]["top_driver_items"].is_array(), "{f}");
 }

@@ -179,3 +179,28 @@ fn a_database_that_cannot_open_says_which() {
     };
     assert!(e.contains("sqlite"), "{e}");
 }
+
+#[test]
+fn events_are_counted_per_minute_of_receipt() {
+    each_database(|db| {
+        let store = EventStore::open(db).unwrap();
+        let minute = 60_000i64;
+        let now = 1_000 * minute + 30_000;
+        // Two batches received two minutes ago, one this minute, one long ago.
+        store
+            .insert(
+                &[event("u", "a", 1, None), event("u", "b", 2, None)],
+                now - 2 * minute,
+            )
+            .unwrap();
+        store.insert(&[event("u", "c", 3, None)], now).unwrap();
+        store
+            .insert(&[event("u", "d", 4, None)], now - 60 * minute)
+            .unwrap();
+        let counts = store.received_per_minute(now, 5).unwrap();
+        let starts: Vec<i64> = counts.iter().map(|c| c.0).collect();
+        assert_eq!(starts, (996..=1000).map(|m| m * minute).collect::<Vec<_>>());
+        let n: Vec<u64> = counts.iter().map(|c| c.1).collect();
+        assert_eq!(n, vec![0, 0, 2, 0, 1]);
+    });
+}

@@ -280,11 +280,7 @@ impl ModelHandle {
                         .is_some_and(|t| t.to_lowercase().contains(&needle))
             })
             .collect();
-        hits.sort_by(|&a, &b| {
-            i.popularity[b as usize]
-                .total_cmp(&i.popularity[a as usize])
-                .then(a.cmp(&b))
-        });
+        hits.sort_by(|&a, &b| self.more_popular(a, b));
         let items = exact
             .into_iter()
             .chain(hits)
@@ -298,6 +294,12 @@ impl ModelHandle {
             query: q.to_string(),
             items,
         })
+    }
+
+    /// The more popular item first; ties by index.
+    fn more_popular(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let p = &self.inner.popularity;
+        p[b as usize].total_cmp(&p[a as usize]).then(a.cmp(&b))
     }
 
     /// For how many users each item is in the model's top [`REACH_K`],
@@ -441,11 +443,7 @@ impl ModelHandle {
         let xy = because_explain::global::pca_2d(factors, d);
         let genre = i.context.items.as_ref().and_then(|f| f.genre_like());
         let mut order: Vec<u32> = (0..i.items.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            i.popularity[b as usize]
-                .total_cmp(&i.popularity[a as usize])
-                .then(a.cmp(&b))
-        });
+        order.sort_by(|&a, &b| self.more_popular(a, b));
         let points = order
             .into_iter()
             .take(limit)

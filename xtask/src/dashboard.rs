@@ -1,0 +1,77 @@
+//! `cargo xtask dashboard`: the dashboard end to end in headless Chromium.
+//!
+//! Serves the demo's model with its features and event log, starts
+//! chromedriver (Debian's `chromium` and `chromium-driver`), and runs
+//! `crates/because-server/tests/browser/dashboard.py`, which drives the
+//! browser over the WebDriver protocol with Python's standard library only.
+//! Screenshots of every page land in `<target>/dashboard-screenshots/`.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The first of `names` found on the `PATH`, or the path in `env`.
+fn program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Kills chromedriver (and the browsers it started) when dropped.
+struct Driver(std::process::Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(root: &Path) -> anyhow::Result<()> {
+    let chromium = program(
+        "BECAUSE_CHROMIUM",
+        &["chromium", "chromium-browser", "google-chrome"],
+    )
+    .context("no Chromium: install Debian's `chromium` (or set BECAUSE_CHROMIUM)")?;
+    let chromedriver = program("BECAUSE_CHROMEDRIVER", &["chromedriver"]).context(
+        "no chromedriver: install Debian's `chromium-driver` (or set BECAUSE_CHROMEDRIVER)",
+    )?;
+    let served = crate::served::demo_server(root, "dashboard-check", crate::served::CONTEXT)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", chromedriver.display()))?,
+    );
+    let shots = crate::target_dir(root).join("dashboard-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots)?;
+    let status = Command::new("python3")
+        .arg(root.join("crates/because-server/tests/browser/dashboard.py"))
+        .env("BECAUSE_BASE", format!("http://{}", served.addr))
+        .env("BECAUSE_KEY", served.key)
+        .env("BECAUSE_WEBDRIVER", format!("http://127.0.0.1:{port}"))
+        .env("BECAUSE_CHROMIUM", &chromium)
+        .env("BECAUSE_SHOTS", &shots)
+        .env("BECAUSE_DEMO", served.work.join("demo"))
+        .status()
+        .context("cannot run python3")?;
+    drop(served);
+    if !status.success() {
+        bail!(
+            "the dashboard's browser test failed (screenshots so far in {})",
+            shots.display()
+        );
+    }
+    eprintln!("dashboard screenshots: {}", shots.display());
+    Ok(())
+}
