@@ -227,6 +227,9 @@ fn plot(h: &ModelHandle, subject: &Subject, e: &Explained, dir: &Path) -> anyhow
     let map = h
         .explanation_map(subject, 10, 15)
         .map_err(|err| anyhow!("--plot: {err}"))?;
+    if map.history.is_empty() {
+        anyhow::bail!("--plot: the subject has no known history to map");
+    }
     let titles = |v: &[because_explain::reasons::ItemRef]| -> Vec<String> {
         v.iter().map(|i| i.title.clone()).collect()
     };

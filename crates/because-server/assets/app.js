@@ -288,6 +288,8 @@ async function userPage(user) {
     removed: new Set(),
     added: [],
     served: null,
+    feedback: [],
+    titles: new Map(),
   };
   const historyPanel = panel("History", loading("loading the history…"));
   const addPanel = panel("What if…");
@@ -345,8 +347,20 @@ async function userPage(user) {
   }
 
   function titleOf(id) {
-    const p = state.history.profile.find((x) => x.item.id === id);
+    const p = state.history.profile.find((x) => x.item.id === id) || state.titles.get(id);
     return p ? p.item.title : id;
+  }
+
+  // Feedback stored for the user since training: listing a person's raw
+  // events needs the API key, so only with one.
+  async function loadFeedback() {
+    state.feedback = [];
+    if (!apiKey()) return;
+    try {
+      state.feedback = (await api(`/v1/users/${encodeURIComponent(user)}/events`, { key: true })).events;
+    } catch (e) {
+      state.feedback = [];
+    }
   }
 
   async function drawMap() {
@@ -383,7 +397,13 @@ async function userPage(user) {
           e.time ? el("span", { class: "when" }, when(e.time)) : null)));
     }
     const src = h.source === "event_log" ? "events from the log the server was given, newest first" : "the model's training data, strongest first";
-    historyPanel.replaceChildren(el("h2", {}, "History"),
+    const feedback = state.feedback.length
+      ? el("div", { class: "stored" }, el("h3", {}, "Feedback since training"),
+        el("ul", { class: "history" }, state.feedback.slice().reverse().map((e) => el("li", {},
+          itemLink({ id: e.item, title: titleOf(e.item) }),
+          el("span", { class: "meta" }, el("span", { class: `chip event-${e.event}` }, e.event || "event"), el("span", { class: "when" }, when(e.time)))))))
+      : null;
+    historyPanel.replaceChildren(el("h2", {}, "History"), feedback,
       el("p", { class: "muted" }, `${h.total} ${h.source === "event_log" ? "events" : "items"}: ${src}.`),
       h.known ? list : el("p", { class: "note" }, "The model does not know this user: they get the popular items until they have feedback."));
   }
@@ -433,9 +453,11 @@ async function userPage(user) {
           key: true,
           body: { events: [{ user, item: item.id, event: select.value, idempotency_key: key }] },
         });
-        status.textContent = `Stored ${select.value} of ${item.title} (${r.stored} new). The list below now folds it in.`;
+        status.textContent = `Stored ${select.value} of ${item.title} (${r.stored} new). The list now folds it in.`;
+        state.titles.set(item.id, { item });
         state.removed.clear();
         state.added = [];
+        await loadFeedback();
         drawHistory();
         refresh();
       } catch (e) {
@@ -453,6 +475,7 @@ async function userPage(user) {
     historyPanel.replaceChildren(el("h2", {}, "History"), el("p", { class: "note" }, e.message));
     state.history = { user, known: false, source: "training", total: 0, entries: [], profile: [] };
   }
+  await loadFeedback();
   drawHistory();
   drawAdd();
   drawFeedback();

@@ -721,6 +721,18 @@ async fn the_dashboards_routes_answer_from_the_model_and_its_context() {
     let top4: Vec<&str> = b.iter().take(4).map(|(i, _)| i.as_str()).collect();
     assert_eq!(mapped, top4);
     assert_eq!(m["contributions"].as_array().unwrap().len(), 3);
+    // No known history: no rows, and the popularity fallback's list.
+    let (s, m) = call(
+        &state,
+        "POST",
+        "/v1/explain/map",
+        r#"{"sequence": []}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["history"].as_array().unwrap().len(), 0);
+    assert_eq!(m["recommended"].as_array().unwrap().len(), 10);
 
     // Live: an event stored now is counted in the current minute.
     let (s, _) = call(

@@ -825,7 +825,8 @@ impl ModelHandle {
 
     /// How a subject's history drives its top recommendations: each
     /// history item's exact contribution to each recommended item, and
-    /// their similarity (for figures and dashboards).
+    /// their similarity (for figures and dashboards). A subject without a
+    /// known history maps no rows; its list is the popularity fallback.
     pub fn explanation_map(
         &self,
         subject: &Subject,
@@ -861,10 +862,22 @@ impl ModelHandle {
             ));
         }
         let r = self.fold(self.resolve(&req.subject)?, events)?;
-        if r.items.is_empty() {
-            return Err(bad("subject", "has no known history to map"));
-        }
         let m = &self.inner.model;
+        if Self::fallback(&r).is_some() {
+            // Nothing to map: the list is the popularity fallback.
+            return Ok(ExplanationMap {
+                history: Vec::new(),
+                recommended: self
+                    .popular(k, &[], None)
+                    .iter()
+                    .enumerate()
+                    .map(|(rank, s)| self.scored(rank, s))
+                    .collect(),
+                contributions: Vec::new(),
+                similarity: Vec::new(),
+                similarity_basis: String::new(),
+            });
+        }
         // The same top k that `recommend` gives.
         let recs = m.recommend(&Request::new(r.query(), k))?;
         let targets: Vec<u32> = recs.iter().map(|s| s.item).collect();

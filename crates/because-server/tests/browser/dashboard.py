@@ -10,7 +10,9 @@ screenshots go), BECAUSE_DEMO (the demo's output folder).
 import base64
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,7 +47,12 @@ class Browser:
             except OSError:
                 pass
             time.sleep(0.1)
+        # A fresh profile, and none of the browser's own background traffic:
+        # the page's requests are the only ones.
+        self.profile = profile = tempfile.mkdtemp(prefix="because-chromium-")
         args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
                 "--window-size=1280,1000", "--lang=en-US"]
         status, v = http("POST", f"{DRIVER}/session", {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -101,6 +108,7 @@ class Browser:
 
     def quit(self):
         http("DELETE", f"{DRIVER}/session/{self.session}")
+        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 CARDS = """
@@ -205,6 +213,7 @@ def run(b, user):
     b.wait("return document.querySelectorAll('.card .narrative').length >= 5", "cards after feedback")
     fed = b.js(CARDS)
     check(first["item"] not in [c["item"] for c in fed], f"{title} left the list once bought")
+    b.wait("return document.querySelectorAll('.stored li').length === 1", "the feedback in the history")
     b.shot("3-feedback")
 
     # An item's page, from a card's title.
