@@ -1,0 +1,5 @@
+"""implicit's module name for ALS: `because.als.AlternatingLeastSquares`."""
+
+from ._models import ALS as AlternatingLeastSquares
+
+__all__ = ["AlternatingLeastSquares"]

@@ -1,0 +1,5 @@
+"""implicit's module name for BPR: `because.bpr.BayesianPersonalizedRanking`."""
+
+from ._models import BPR as BayesianPersonalizedRanking
+
+__all__ = ["BayesianPersonalizedRanking"]
