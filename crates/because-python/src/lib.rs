@@ -450,10 +450,16 @@ struct Model {
     handle: ModelHandle,
 }
 
+/// What a Python callback raised, to raise again once training returns
+/// (the callback runs on a worker thread, whose error state is its own).
+type Raised = Arc<Mutex<Option<PyErr>>>;
+
 /// Calls a Python callback after each epoch: `callback(epoch, of, loss)`;
-/// a true return value stops training.
+/// a true return value stops training, and an exception stops it and is
+/// kept in `raised`.
 fn observer(
     callback: Option<Py<PyAny>>,
+    raised: Raised,
 ) -> impl FnMut(&because_core::Epoch<'_>) -> ControlFlow<()> + Send {
     move |e| {
         let Some(cb) = &callback else {
@@ -463,7 +469,7 @@ fn observer(
             Ok(r) if r.is_truthy(py).unwrap_or(false) => ControlFlow::Break(()),
             Ok(_) => ControlFlow::Continue(()),
             Err(err) => {
-                err.restore(py);
+                *raised.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
                 ControlFlow::Break(())
             }
         })
@@ -494,8 +500,8 @@ fn handle(
 }
 
 /// Fails with the callback's own exception if it raised one.
-fn callback_error(py: Python<'_>) -> PyResult<()> {
-    match PyErr::take(py) {
+fn callback_error(raised: &Raised) -> PyResult<()> {
+    match raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -527,11 +533,12 @@ impl Model {
             )));
         }
         let x = csr.interactions(n_users, n_items)?;
-        let mut obs = observer(callback);
+        let raised = Raised::default();
+        let mut obs = observer(callback, raised.clone());
         let fitted = compute(py, || {
             spec.fit_observed(&x, 0, &mut obs).map_err(core_error)
         });
-        callback_error(py)?;
+        callback_error(&raised)?;
         let fitted = fitted?;
         handle(
             fitted,
@@ -576,11 +583,12 @@ impl Model {
             values
         };
         let (x, _) = values.apply(d.interactions.clone(), d.has_ratings);
-        let mut obs = observer(callback);
+        let raised = Raised::default();
+        let mut obs = observer(callback, raised.clone());
         let fitted = compute(py, || {
             spec.fit_observed(&x, 0, &mut obs).map_err(core_error)
         });
-        callback_error(py)?;
+        callback_error(&raised)?;
         let weights = because_data::EventWeights::default();
         let mut m = handle(
             fitted?,
@@ -1027,6 +1035,7 @@ fn bar_chart_png<'py>(
             .map_or(0, |d| d.as_nanos())
     ));
     let png = compute(py, || {
+        std::fs::create_dir_all(&dir).map_err(value_error)?;
         let paths = because_plot::save(&fig, &dir, "figure").map_err(value_error)?;
         let bytes = std::fs::read(&paths[0]).map_err(value_error);
         let _ = std::fs::remove_dir_all(&dir);
