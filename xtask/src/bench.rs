@@ -303,6 +303,83 @@ pub fn run_models(root: &Path, size: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench python`: the Python binding's overhead against the
+/// same calls in Rust and against the command line.
+pub fn run_python(root: &Path, size: &str) -> anyhow::Result<()> {
+    let (because, data_dir, _) = prepare(root, size, &[])?;
+    let target = crate::target_dir(root);
+    let wheel = crate::python::build_wheel(root, "release")?;
+    let venv = crate::python::fresh_venv(&target, "bench-python-venv", &wheel, &[])?;
+    let model = data_dir.join("python-bench-model");
+    if !model.join("manifest.json").is_file() {
+        sh(Command::new(&because)
+            .args([
+                "train",
+                "--quiet",
+                "--model",
+                "als:factors=64,iterations=3",
+                "--data",
+            ])
+            .arg(data_dir.join("interactions.csv"))
+            .arg("--out")
+            .arg(&model))?;
+    }
+    let cli = measure(
+        Command::new(&because)
+            .args(["recommend", "--quiet", "--all", "--k", "10", "--model"])
+            .arg(&model)
+            .arg("--out")
+            .arg(data_dir.join("cli-recommendations.json"))
+            .env("RAYON_NUM_THREADS", "2"),
+    )?;
+    let py = measure(
+        Command::new(venv.join("bin").join("python"))
+            .arg(root.join("xtask/scripts/python_bench.py"))
+            .arg(&model)
+            .arg(data_dir.join("python-recommendations.json"))
+            .env("RAYON_NUM_THREADS", "2"),
+    )?;
+    let r: serde_json::Value = serde_json::from_str(py.stdout.trim())?;
+    let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let us = |s: f64| s * 1e6;
+    let ratio_own = f("python_single_own_history") / f("rust_single");
+    let ratio_row = f("python_single_with_row") / f("rust_single");
+    let batch = f("batch_json_seconds") / cli.wall;
+    println!(
+        "\none user (ALS, 64 factors, {} users, top 10; mean of 500 users x 20 calls):",
+        r["users"]
+    );
+    println!(
+        "  rust                          {:>8.1} us",
+        us(f("rust_single"))
+    );
+    println!(
+        "  python, model's own history   {:>8.1} us  ratio {ratio_own:.2} (target <= 2) {}",
+        us(f("python_single_own_history")),
+        if ratio_own <= 2.0 { "ok" } else { "MISSED" }
+    );
+    println!(
+        "  python, with the user's row   {:>8.1} us  ratio {ratio_row:.2}",
+        us(f("python_single_with_row"))
+    );
+    println!("every user, model loading included:");
+    println!(
+        "  command line (recommend --all, JSON)  {:>6.2} s",
+        cli.wall
+    );
+    println!(
+        "  python recommend_all (same JSON)      {:>6.2} s  ratio {batch:.2} (target <= 1.10) {}",
+        f("batch_json_seconds"),
+        if batch <= 1.10 { "ok" } else { "MISSED" }
+    );
+    println!(
+        "  python recommend(all users) arrays    {:>6.2} s  ratio {:.2}",
+        f("batch_arrays_seconds"),
+        f("batch_arrays_seconds") / cli.wall
+    );
+    Ok(())
+}
+
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let size = args
         .iter()
@@ -314,7 +391,10 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("load") => run_load(root, size),
         Some("models") => run_models(root, size),
         Some("serve") => crate::bench_serve::run(root, size),
+        Some("python") => run_python(root, size),
         Some("write-orders") => write_orders(Path::new(args.get(1).map_or(".", String::as_str))),
-        _ => bail!("usage: cargo xtask bench load|models|serve [--size tiny|small|medium|ml20m]"),
+        _ => bail!(
+            "usage: cargo xtask bench load|models|serve|python [--size tiny|small|medium|ml20m]"
+        ),
     }
 }

@@ -35,11 +35,18 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let chromium = program(
         "BECAUSE_CHROMIUM",
         &["chromium", "chromium-browser", "google-chrome"],
-    )
-    .context("no Chromium: install Debian's `chromium` (or set BECAUSE_CHROMIUM)")?;
-    let chromedriver = program("BECAUSE_CHROMEDRIVER", &["chromedriver"]).context(
-        "no chromedriver: install Debian's `chromium-driver` (or set BECAUSE_CHROMEDRIVER)",
-    )?;
+    );
+    let chromedriver = program("BECAUSE_CHROMEDRIVER", &["chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        let missing = "no Chromium or chromedriver: install Debian's `chromium` and \
+                       `chromium-driver` (or set BECAUSE_CHROMIUM and BECAUSE_CHROMEDRIVER)";
+        // CI requires the browser test; elsewhere it is skipped, loudly.
+        if std::env::var_os("BECAUSE_REQUIRE_BROWSER").is_some_and(|v| v == "1") {
+            bail!("{missing}");
+        }
+        eprintln!("SKIPPED the dashboard's browser test: {missing}");
+        return Ok(());
+    };
     let served = crate::served::demo_server(root, "dashboard-check", crate::served::CONTEXT)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -4,13 +4,16 @@
 //! * `fetch-data [DIR]`: fetch MovieLens-100k (default `data/ml-100k`).
 //! * `api`: schemathesis against `because serve` and its OpenAPI document.
 //! * `dashboard`: the web dashboard end to end in headless Chromium.
+//! * `python`: the Python package's wheel, installed fresh, under pytest.
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
 //! * `bench serve`: `because serve` under load (oha), events per second, kill -9.
+//! * `bench python`: the Python binding against the same calls in Rust and the CLI.
 
 mod api;
 mod bench;
 mod bench_serve;
 mod dashboard;
+mod python;
 mod served;
 
 use anyhow::{bail, Context};
@@ -26,8 +29,12 @@ fn main() -> anyhow::Result<()> {
         Some("bench") => bench::run(&root, &args[1..]),
         Some("api") => api::run(&root),
         Some("dashboard") => dashboard::run(&root),
+        Some("python") => {
+            let ml = fetch_data(&root, std::env::var_os("BECAUSE_ML100K").map(PathBuf::from))?;
+            python::run(&root, &ml)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <test | api | dashboard | fetch-data [DIR] | bench load [--rows N]>");
+            eprintln!("usage: cargo xtask <test | api | dashboard | python | fetch-data [DIR] | bench load [--rows N]>");
             bail!("unknown task {:?}", args.first());
         }
     }
@@ -38,6 +45,18 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
+}
+
+/// Builds `because` in the dev profile (as the tests are); returns the binary.
+pub(crate) fn debug_because(root: &Path) -> anyhow::Result<PathBuf> {
+    run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "-p",
+        "because-cli",
+        "--bin",
+        "because",
+    ]))?;
+    Ok(target_dir(root).join("debug").join("because"))
 }
 
 /// Builds `because` in release mode; returns the target folder and the binary.
@@ -94,5 +113,7 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     // The HTTP API against its OpenAPI document.
     api::run(root)?;
     // The dashboard in a real browser.
-    dashboard::run(root)
+    dashboard::run(root)?;
+    // The Python package, built as a wheel and installed fresh.
+    python::run(root, &ml)
 }

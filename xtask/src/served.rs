@@ -42,14 +42,7 @@ impl Drop for Served {
 /// the `extra` arguments (paths in them relative to the demo's output).
 pub fn demo_server(root: &Path, purpose: &str, extra: &[&str]) -> anyhow::Result<Served> {
     let target = crate::target_dir(root);
-    crate::run(Command::new(env!("CARGO")).current_dir(root).args([
-        "build",
-        "-p",
-        "because-cli",
-        "--bin",
-        "because",
-    ]))?;
-    let because = target.join("debug").join("because");
+    let because = crate::debug_because(root)?;
     let work = target.join(format!("{purpose}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
