@@ -926,22 +926,39 @@ impl Model {
         serde_json::to_string(&out).map_err(value_error)
     }
 
-    /// Every known user's top `n` as JSON (`recommendations.json`).
-    fn recommend_all(&self, py: Python<'_>, n: usize) -> PyResult<String> {
+    /// Every known user's top `n` as JSON (`recommendations.json`); with
+    /// `path`, written there (atomically, as `because recommend --all`
+    /// writes it) and an empty string returned.
+    #[pyo3(signature = (n, path=None))]
+    fn recommend_all(&self, py: Python<'_>, n: usize, path: Option<PathBuf>) -> PyResult<String> {
         let h = self.handle.clone();
-        let all = compute(py, move || h.recommend_all(n).map_err(service_error))?;
-        serde_json::to_string(&all).map_err(value_error)
+        compute(py, move || {
+            let all = h.recommend_all(n).map_err(service_error)?;
+            match path {
+                Some(p) => {
+                    let text = serde_json::to_string_pretty(&all).map_err(value_error)?;
+                    because_data::write_atomic(&p, |w| {
+                        std::io::Write::write_all(w, text.as_bytes())
+                    })
+                    .map_err(value_error)?;
+                    Ok(String::new())
+                }
+                None => serde_json::to_string(&all).map_err(value_error),
+            }
+        })
     }
 
     /// Seconds one `recommend` of user index `user` takes in Rust, the
-    /// mean of `reps` calls: the reference for the Python binding's overhead.
+    /// mean of `reps` calls of the library function the binding calls for
+    /// `recommend(user, N=n)`: the reference for the binding's overhead.
     fn time_recommend(&self, py: Python<'_>, user: u32, n: usize, reps: usize) -> PyResult<f64> {
         let m = self.handle.model().clone();
         compute(py, move || {
+            let deny: [&[u32]; 1] = [&[]];
             let start = std::time::Instant::now();
             for _ in 0..reps.max(1) {
                 let r = m
-                    .recommend(&Request::new(Query::User(user), n))
+                    .recommend_users_denying(&[user], n, &deny)
                     .map_err(core_error)?;
                 std::hint::black_box(r);
             }

@@ -36,6 +36,10 @@ def test_python_and_cli_agree_and_share_model_folders(ml100k, because_bin, tmp_p
             [r["score"] for r in mine["users"][user]], [r["score"] for r in recs], rtol=1e-6
         )
 
+    # Written by Rust, as the command line writes recommendations.json.
+    model.recommend_all(10, path=tmp_path / "py.json")
+    assert json.loads((tmp_path / "py.json").read_text()) == mine
+
     # A folder the command line wrote opens in Python and answers the same.
     loaded = because.load(cli_model)
     assert isinstance(loaded, because.ALS)

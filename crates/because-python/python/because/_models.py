@@ -263,8 +263,13 @@ class Recommender:
         ))
         return out
 
-    def recommend_all(self, N: int = 10) -> dict[str, Any]:
-        """Every known user's top `N`, as `recommendations.json` holds them."""
+    def recommend_all(self, N: int = 10, path=None) -> dict[str, Any] | None:
+        """Every known user's top `N`, as `recommendations.json` holds them;
+        with `path`, written there by Rust (as `because recommend --all`
+        writes it) instead of returned."""
+        if path is not None:
+            self._fitted().recommend_all(int(N), os.fspath(path))
+            return None
         return json.loads(self._fitted().recommend_all(int(N)))
 
     def info(self) -> dict[str, Any]:
