@@ -1,7 +1,7 @@
 //! `cargo xtask python`: builds the Python package's wheel with maturin,
 //! installs it into a fresh virtual environment and runs its tests with
 //! pytest (MovieLens-100k and the `because` binary at hand, as the real
-//! data tests require).
+//! data tests require; PySpark in local mode for `because.spark`).
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,9 @@ use std::process::Command;
 
 /// The maturin release the wheel is built with.
 const MATURIN: &str = "maturin==1.16.0";
+
+/// The PySpark release the Spark tests run on.
+pub const PYSPARK: &str = "pyspark==4.3.0";
 
 /// Makes `venv` afresh and installs `pkgs` (paths or requirements) into it.
 fn venv_with(venv: &Path, pkgs: &[&std::ffi::OsStr]) -> anyhow::Result<()> {
@@ -78,7 +81,14 @@ pub fn run(root: &Path, ml100k: &Path) -> anyhow::Result<()> {
     // The command line, for the tests that compare with it.
     let because = crate::debug_because(root)?;
     let wheel = build_wheel(root, "dev")?;
-    let venv = fresh_venv(&target, "python-test-venv", &wheel, &["pytest"])?;
+    // PySpark for the Spark tests (local mode, on the machine's Java 17);
+    // PySpark 4.3 does not fully support pandas 3.
+    let venv = fresh_venv(
+        &target,
+        "python-test-venv",
+        &wheel,
+        &["pytest", PYSPARK, "pyarrow", "pandas<3"],
+    )?;
     let status = Command::new(venv.join("bin").join("python"))
         .current_dir(root)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])

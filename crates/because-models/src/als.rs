@@ -32,6 +32,18 @@ pub enum Solver {
     Cholesky,
 }
 
+/// How the L2 penalty of each least-squares problem scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    /// `regularization` for every user and item, as implicit does.
+    Constant,
+    /// `regularization` times the row's number of interactions, as Spark
+    /// MLlib's ALS does (models imported from Spark use it, so that their
+    /// scores decompose exactly).
+    Count,
+}
+
 /// ALS parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +62,8 @@ pub struct AlsParams {
     pub solver: Solver,
     /// Seed of the initial factors.
     pub seed: u64,
+    /// How the penalty scales with a user's (or item's) interactions.
+    pub regularization_scaling: Scaling,
 }
 
 impl Default for AlsParams {
@@ -62,6 +76,7 @@ impl Default for AlsParams {
             cg_steps: 3,
             solver: Solver::ConjugateGradient,
             seed: 42,
+            regularization_scaling: Scaling::Constant,
         }
     }
 }
@@ -101,7 +116,8 @@ fn matvec(m: &[f32], x: &[f32], out: &mut [f32]) {
 }
 
 #[inline(always)]
-/// Conjugate-gradient refinement of `x` for `(YtY + Σ (c-1) y yᵀ) x = Σ c y`,
+/// Conjugate-gradient refinement of `x` for
+/// `(YtY + extra·I + Σ (c-1) y yᵀ) x = Σ c y`,
 /// where the rows `y` of this user's items are gathered contiguously in `yu`.
 fn cg_solve(
     x: &mut [f32],
@@ -109,12 +125,15 @@ fn cg_solve(
     yu: &[f32],
     conf: &[f32],
     steps: usize,
+    extra: f32,
     buf: &mut [Vec<f32>; 3],
 ) {
     let f = x.len();
     let [r, p, ap] = buf;
     matvec(yty, x, r);
-    r.iter_mut().for_each(|v| *v = -*v);
+    r.iter_mut()
+        .zip(x.iter())
+        .for_each(|(v, &xv)| *v = -(*v + extra * xv));
     for (yi, &c) in yu.chunks_exact(f).zip(conf) {
         let w = c - (c - 1.0) * dot(yi, x);
         r.iter_mut().zip(yi).for_each(|(rv, &yv)| *rv += w * yv);
@@ -126,6 +145,9 @@ fn cg_solve(
     }
     for _ in 0..steps {
         matvec(yty, p, ap);
+        ap.iter_mut()
+            .zip(p.iter())
+            .for_each(|(a, &pv)| *a += extra * pv);
         for (yi, &c) in yu.chunks_exact(f).zip(conf) {
             let w = (c - 1.0) * dot(yi, p);
             ap.iter_mut().zip(yi).for_each(|(a, &yv)| *a += w * yv);
@@ -176,20 +198,25 @@ fn gather(y: &[f32], items: &[u32], conf: &[f32], f: usize) -> (Vec<f32>, Vec<f3
     (rows, weighted)
 }
 
-/// The system matrix `YᵀY + reg·I + Σ (c_i − 1) y_i y_iᵀ` of one row from
+/// The system matrix `YᵀY + reg·I + extra·I + Σ (c_i − 1) y_i y_iᵀ` of one
+/// row (`reg·I` is in `yty`; `extra` is a per-row penalty) from
 /// its [`gather`]ed factors, in f64 for the factorization: one f32 gemm
 /// (`(W·Y_u)ᵀ · Y_u`, the factors' own precision) on this thread.
 /// Training's final solve and every fold-in build it here, so the factors
 /// served and the decompositions explained come from the same numbers.
-fn system_from(yty: &[f32], rows: &[f32], weighted: &[f32], f: usize) -> Vec<f64> {
+fn system_from(yty: &[f32], rows: &[f32], weighted: &[f32], f: usize, extra: f32) -> Vec<f64> {
     let n = rows.len() / f.max(1);
-    if n == 0 {
-        return yty.iter().map(|&v| v as f64).collect();
+    let mut out: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
+    for d in 0..f {
+        out[d * f + d] += extra as f64;
     }
-    let mut extra = vec![0.0f32; f * f];
+    if n == 0 {
+        return out;
+    }
+    let mut outer = vec![0.0f32; f * f];
     let ym = faer::MatRef::from_row_major_slice(rows, n, f);
     let wm = faer::MatRef::from_row_major_slice(weighted, n, f);
-    let em = faer::MatMut::from_row_major_slice_mut(&mut extra, f, f);
+    let em = faer::MatMut::from_row_major_slice_mut(&mut outer, f, f);
     faer::linalg::matmul::matmul(
         em,
         faer::Accum::Replace,
@@ -198,16 +225,23 @@ fn system_from(yty: &[f32], rows: &[f32], weighted: &[f32], f: usize) -> Vec<f64
         1.0f32,
         faer::Par::Seq,
     );
-    yty.iter()
-        .zip(&extra)
-        .map(|(&a, &b)| a as f64 + b as f64)
-        .collect()
+    out.iter_mut()
+        .zip(&outer)
+        .for_each(|(a, &b)| *a += b as f64);
+    out
 }
 
 /// The system matrix of one row (see [`system_from`]).
-fn system_matrix(yty: &[f32], y: &[f32], items: &[u32], conf: &[f32], f: usize) -> Vec<f64> {
+fn system_matrix(
+    yty: &[f32],
+    y: &[f32],
+    items: &[u32],
+    conf: &[f32],
+    f: usize,
+    extra: f32,
+) -> Vec<f64> {
     let (rows, weighted) = gather(y, items, conf, f);
-    system_from(yty, &rows, &weighted, f)
+    system_from(yty, &rows, &weighted, f, extra)
 }
 
 /// Exact solve of the same system by Cholesky (in f64), the factor rows
@@ -218,6 +252,7 @@ pub(crate) fn cholesky_solve(
     items: &[u32],
     conf: &[f32],
     f: usize,
+    extra: f32,
 ) -> Vec<f32> {
     let (rows, weighted) = gather(y, items, conf, f);
     let mut b = vec![0.0f64; f];
@@ -226,7 +261,7 @@ pub(crate) fn cholesky_solve(
             *bp += c as f64 * yp as f64;
         }
     }
-    crate::common::solve_spd(system_from(yty, &rows, &weighted, f), b, f)
+    crate::common::solve_spd(system_from(yty, &rows, &weighted, f, extra), b, f)
         .into_iter()
         .map(|v| v as f32)
         .collect()
@@ -257,6 +292,7 @@ impl pulp::WithSimd for SolveBlock<'_> {
         for (k, xr) in self.xs.chunks_mut(f).enumerate() {
             let r = self.first + k;
             let items = self.m.row_indices(r);
+            let extra = self.params.row_penalty(items.len());
             self.conf.clear();
             self.conf.extend(
                 self.m
@@ -278,12 +314,13 @@ impl pulp::WithSimd for SolveBlock<'_> {
                         self.gathered,
                         self.conf,
                         self.params.cg_steps,
+                        extra,
                         self.buf,
                     )
                 }
-                Solver::Cholesky => {
-                    xr.copy_from_slice(&cholesky_solve(self.yty, self.y, items, self.conf, f))
-                }
+                Solver::Cholesky => xr.copy_from_slice(&cholesky_solve(
+                    self.yty, self.y, items, self.conf, f, extra,
+                )),
             }
         }
     }
@@ -308,6 +345,22 @@ impl Validate for AlsParams {
 }
 
 impl AlsParams {
+    /// The penalty in `YᵀY + reg·I` shared by every row.
+    fn shared_penalty(&self) -> f32 {
+        match self.regularization_scaling {
+            Scaling::Constant => self.regularization,
+            Scaling::Count => 0.0,
+        }
+    }
+
+    /// The penalty added for a row of `n` interactions.
+    fn row_penalty(&self, n: usize) -> f32 {
+        match self.regularization_scaling {
+            Scaling::Constant => 0.0,
+            Scaling::Count => self.regularization * n as f32,
+        }
+    }
+
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Als> {
         self.fit_observed(x, &mut because_core::no_observer())
@@ -377,7 +430,7 @@ impl AlsParams {
 
     fn half_step(&self, m: &because_core::CsrMatrix, y: &[f32], x: &mut [f32]) {
         let f = self.factors;
-        let yty = gram(y, f, self.regularization);
+        let yty = gram(y, f, self.shared_penalty());
         // Compiled for the widest SIMD the processor has, chosen at run time.
         let arch = pulp::Arch::new();
         x.par_chunks_mut(f * BLOCK).enumerate().for_each_init(
@@ -406,6 +459,41 @@ impl AlsParams {
 }
 
 impl Als {
+    /// A model from factors trained elsewhere (such as Spark MLlib's ALS),
+    /// with the parameters they were trained with: `x` is the training
+    /// data, whose rows are the users' histories (for exclusion, fold-in
+    /// and explanations); the factors are row-major, users (items) ×
+    /// `params.factors`.
+    pub fn from_factors(
+        params: AlsParams,
+        x: &Interactions,
+        user_factors: Vec<f32>,
+        item_factors: Vec<f32>,
+    ) -> Result<Als> {
+        params.validate()?;
+        let train = Train::new(x);
+        let f = params.factors;
+        for (what, v, n) in [
+            ("user factors", &user_factors, train.ui.n_rows()),
+            ("item factors", &item_factors, train.ui.n_cols()),
+        ] {
+            if v.len() != n * f {
+                return Err(Error::Shape(format!(
+                    "{} {what} for {n} rows of {f} factors",
+                    v.len()
+                )));
+            }
+            check_finite("als", what, v)?;
+        }
+        Ok(Als {
+            params,
+            train,
+            user_factors,
+            item_factors,
+            yty: Default::default(),
+        })
+    }
+
     /// Latent factors of `user`.
     pub fn user_factors(&self, user: u32) -> &[f32] {
         let f = self.params.factors;
@@ -474,13 +562,13 @@ impl Als {
             .collect()
     }
 
-    /// `YᵀY + reg·I`, cached.
+    /// `YᵀY + reg·I` (without `reg` when it scales per row), cached.
     fn yty(&self) -> &[f32] {
         self.yty.get_or_init(|| {
             gram(
                 &self.item_factors,
                 self.params.factors,
-                self.params.regularization,
+                self.params.shared_penalty(),
             )
         })
     }
@@ -493,6 +581,7 @@ impl Als {
             items,
             conf,
             self.params.factors,
+            self.params.row_penalty(items.len()),
         )
     }
 
@@ -508,6 +597,7 @@ impl Als {
             items,
             &conf,
             self.params.factors,
+            self.params.row_penalty(items.len()),
         )
     }
 }

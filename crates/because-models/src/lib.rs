@@ -40,7 +40,7 @@ mod svd;
 pub mod testing;
 mod userknn;
 
-pub use als::{Als, AlsParams, Solver};
+pub use als::{Als, AlsParams, Scaling, Solver};
 pub use bpr::{Bpr, BprParams, Loss};
 pub use common::Train;
 pub use ease::{Ease, EaseParams};

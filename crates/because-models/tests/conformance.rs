@@ -17,6 +17,7 @@ fn specs() -> Vec<String> {
             "pop",
             "itemknn:weighting=bm25",
             "als:factors=8,iterations=3,solver=cholesky",
+            "als:factors=8,iterations=3,regularization=0.5,regularization_scaling=count",
             "bpr:factors=8,epochs=10,loss=warp",
         ]
         .map(String::from),
@@ -271,4 +272,30 @@ fn manifests_are_validated_as_fitting_is() {
             "{to}: {e}"
         );
     }
+}
+
+#[test]
+fn an_als_model_rebuilt_from_its_factors_is_the_same_model() {
+    // What importing factors trained elsewhere (Spark's ALS) relies on.
+    let x = block_data(40, 30, 8, 7);
+    let spec = "als:factors=6,iterations=4,regularization=0.3,regularization_scaling=count";
+    let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+    let als = model.downcast::<because_models::Als>().unwrap();
+    let f = als.params().factors;
+    let users: Vec<f32> = (0..40).flat_map(|u| als.user_factors(u).to_vec()).collect();
+    let items: Vec<f32> = (0..30).flat_map(|i| als.item_factors(i).to_vec()).collect();
+    let rebuilt =
+        because_models::Als::from_factors(als.params().clone(), &x, users, items).unwrap();
+    let rebuilt = because_models::Model::new(rebuilt).unwrap();
+    assert_eq!(rebuilt.spec(), model.spec());
+    for u in 0..40 {
+        assert_eq!(
+            rebuilt.scores(&Query::User(u)).unwrap(),
+            model.scores(&Query::User(u)).unwrap()
+        );
+    }
+    because_models::testing::check_one_ranking(&rebuilt, &x);
+    // Wrong shapes are refused, naming what is wrong.
+    let bad = because_models::Als::from_factors(als.params().clone(), &x, vec![0.0; f], vec![]);
+    assert!(bad.unwrap_err().to_string().contains("user factors"));
 }

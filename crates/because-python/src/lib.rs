@@ -609,6 +609,42 @@ impl Model {
         Ok(m)
     }
 
+    /// An ALS model from factors trained elsewhere (Spark MLlib's ALS):
+    /// `params` as JSON (the ALS parameters), the IDs naming rows, the
+    /// training matrix (users × items CSR bytes) and the factors (float32
+    /// bytes, row-major).
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn from_als_factors(
+        py: Python<'_>,
+        params: &str,
+        user_ids: Vec<String>,
+        item_ids: Vec<String>,
+        indptr: &[u8],
+        indices: &[u8],
+        data: &[u8],
+        user_factors: &[u8],
+        item_factors: &[u8],
+    ) -> PyResult<Model> {
+        let params: because_models::AlsParams = serde_json::from_str(params)
+            .map_err(|e| value_error(format!("ALS parameters: {e}")))?;
+        let (n_users, n_items) = (user_ids.len(), item_ids.len());
+        let csr = Csr::new(indptr, indices, data, n_items)?;
+        if csr.rows() != n_users {
+            return Err(value_error(format!(
+                "{} training rows for {n_users} users",
+                csr.rows()
+            )));
+        }
+        let x = csr.interactions(n_users, n_items)?;
+        let (uf, itf) = (f32s(user_factors)?, f32s(item_factors)?);
+        let model = compute(py, || {
+            let als = because_models::Als::from_factors(params, &x, uf, itf).map_err(core_error)?;
+            Fitted::new(als).map_err(core_error)
+        })?;
+        handle(model, user_ids, item_ids, &x)
+    }
+
     /// Opens a model folder (written by `because train`, `tune`, `run` or
     /// `save`).
     #[staticmethod]
@@ -1026,6 +1062,40 @@ fn evaluate(
     serde_json::to_string(&out).map_err(value_error)
 }
 
+/// The six ranking metrics of each list at `k` against each user's
+/// relevant items (IDs as text), as float64 bytes (lists × 6, in the order
+/// precision, recall, ndcg, map, mrr, hitrate): the evaluator's own
+/// definitions, for metrics computed elsewhere (Spark partitions).
+#[pyfunction]
+fn metrics_at_k<'py>(
+    py: Python<'py>,
+    ranked: Vec<Vec<String>>,
+    relevant: Vec<Vec<String>>,
+    k: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    if ranked.len() != relevant.len() {
+        return Err(value_error("as many relevant sets as lists are needed"));
+    }
+    if k == 0 {
+        return Err(value_error("`k` must be at least 1"));
+    }
+    let out = compute(py, || {
+        let mut vocab = because_core::Vocab::new();
+        let mut out = Vec::with_capacity(ranked.len() * 6 * 8);
+        for (list, rel) in ranked.iter().zip(&relevant) {
+            let list: Vec<u32> = list.iter().map(|i| vocab.intern(i)).collect();
+            let mut rel: Vec<u32> = rel.iter().map(|i| vocab.intern(i)).collect();
+            rel.sort_unstable();
+            rel.dedup();
+            for v in because_eval::metrics::at_k(&list, &rel, k) {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Ok(out)
+    })?;
+    Ok(py_bytes(py, &out))
+}
+
 /// Renders a figure (the plotting library's JSON form) to PNG bytes.
 #[pyfunction]
 fn bar_chart_png<'py>(
@@ -1069,6 +1139,7 @@ fn _because(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(bar_chart_png, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics_at_k, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
