@@ -312,20 +312,7 @@ pub fn run_python(root: &Path, size: &str) -> anyhow::Result<()> {
     let target = crate::target_dir(root);
     let wheel = crate::python::build_wheel(root, "release")?;
     let venv = crate::python::fresh_venv(&target, "bench-python-venv", &wheel, &[])?;
-    let model = data_dir.join("python-bench-model");
-    if !model.join("manifest.json").is_file() {
-        sh(Command::new(&because)
-            .args([
-                "train",
-                "--quiet",
-                "--model",
-                "als:factors=64,iterations=3",
-                "--data",
-            ])
-            .arg(data_dir.join("interactions.csv"))
-            .arg("--out")
-            .arg(&model))?;
-    }
+    let model = bench_model(&because, &data_dir)?;
     let cli = measure(
         Command::new(&because)
             .args(["recommend", "--quiet", "--all", "--k", "10", "--model"])
@@ -386,6 +373,63 @@ pub fn run_python(root: &Path, size: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The ALS model the Python and Spark benchmarks share: trained by the
+/// command line on the generated data, once.
+fn bench_model(because: &Path, data_dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let model = data_dir.join("python-bench-model");
+    if !model.join("manifest.json").is_file() {
+        sh(Command::new(because)
+            .args([
+                "train",
+                "--quiet",
+                "--model",
+                "als:factors=64,iterations=3",
+                "--data",
+            ])
+            .arg(data_dir.join("interactions.csv"))
+            .arg("--out")
+            .arg(&model))?;
+    }
+    Ok(model)
+}
+
+/// `cargo xtask bench spark`: recommend + explain rows per second on Spark
+/// in `local[1]` and `local[2]`, what is shipped, memory per worker.
+pub fn run_spark(root: &Path, size: &str, users: usize) -> anyhow::Result<()> {
+    let (because, data_dir, _) = prepare(root, size, &[])?;
+    let target = crate::target_dir(root);
+    let wheel = crate::python::build_wheel(root, "release")?;
+    let venv = crate::python::fresh_venv(
+        &target,
+        "bench-spark-venv",
+        &wheel,
+        &[crate::python::PYSPARK, "pyarrow", "pandas<3"],
+    )?;
+    let model = bench_model(&because, &data_dir)?;
+    let out = measure(
+        Command::new(venv.join("bin").join("python"))
+            .arg(root.join("xtask/scripts/spark_bench.py"))
+            .arg(&model)
+            .arg(users.to_string())
+            .args(["local[1]", "local[2]"]),
+    )?;
+    println!("\nrecommend + explain on Spark, top 10 of {users} users (ALS, 64 factors, no counterfactuals):");
+    for line in out.stdout.lines().filter(|l| l.starts_with('{')) {
+        let r: serde_json::Value = serde_json::from_str(line)?;
+        println!(
+            "  {:<9} {:>8} rows in {:>6.1} s = {:>7.0} rows/s; {} Python workers, peak {:.0} MB each; model folder shipped: {:.1} MB",
+            r["master"].as_str().unwrap_or("?"),
+            r["rows"],
+            r["seconds"].as_f64().unwrap_or(f64::NAN),
+            r["rows_per_second"].as_f64().unwrap_or(f64::NAN),
+            r["python_workers"],
+            r["worker_peak_mb"].as_f64().unwrap_or(f64::NAN),
+            r["model_bytes"].as_f64().unwrap_or(f64::NAN) / 1e6,
+        );
+    }
+    Ok(())
+}
+
 pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let size = args
         .iter()
@@ -398,9 +442,18 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("models") => run_models(root, size),
         Some("serve") => crate::bench_serve::run(root, size),
         Some("python") => run_python(root, size),
+        Some("spark") => {
+            let users = args
+                .iter()
+                .position(|a| a == "--users")
+                .and_then(|k| args.get(k + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20_000);
+            run_spark(root, size, users)
+        }
         Some("write-orders") => write_orders(Path::new(args.get(1).map_or(".", String::as_str))),
         _ => bail!(
-            "usage: cargo xtask bench load|models|serve|python [--size tiny|small|medium|ml20m]"
+            "usage: cargo xtask bench load|models|serve|python|spark [--size tiny|small|medium|ml20m]"
         ),
     }
 }

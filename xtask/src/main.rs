@@ -8,6 +8,7 @@
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
 //! * `bench serve`: `because serve` under load (oha), events per second, kill -9.
 //! * `bench python`: the Python binding against the same calls in Rust and the CLI.
+//! * `bench spark [--users N]`: recommend + explain on Spark in local[1] and local[2].
 
 mod api;
 mod bench;

@@ -114,3 +114,23 @@ def test_distributed_evaluation_equals_the_local_evaluator(spark, ml100k, tmp_pa
     for m in bspark.METRICS:
         want = float(local[(local.metric == m) & (local.k == 10)]["mean"].iloc[0])
         assert abs(got[f"{m}@10"] - want) <= 1e-12, (m, got[f"{m}@10"], want)
+
+
+def test_the_example_job(spark, ratings, tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    log = tmp_path / "ratings.parquet"
+    ratings.rename(columns={"user_id": "user", "item_id": "item"}).head(20000).to_parquet(log)
+    job = Path(__file__).resolve().parents[3] / "examples" / "spark_job.py"
+    out = subprocess.run(
+        [sys.executable, str(job), str(log), str(tmp_path / "recs.parquet"), "--spark-als", "--k", "3"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    assert "regularization_scaling=count" in out
+    import pandas as pd
+
+    recs = pd.read_parquet(tmp_path / "recs.parquet")
+    assert set(recs.columns) >= {"user", "rank", "item", "score", "narrative", "contributions"}
+    assert len(recs) == 3 * recs.user.nunique()
+    assert recs.narrative.str.startswith("Because").all()
