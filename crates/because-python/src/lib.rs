@@ -1122,11 +1122,13 @@ fn bar_chart_png<'py>(
             .map_or(0, |d| d.as_nanos())
     ));
     let png = compute(py, || {
-        std::fs::create_dir_all(&dir).map_err(value_error)?;
-        let paths = because_plot::save(&fig, &dir, "figure").map_err(value_error)?;
-        let bytes = std::fs::read(&paths[0]).map_err(value_error);
+        let drawn = std::fs::create_dir_all(&dir)
+            .map_err(value_error)
+            .and_then(|()| because_plot::save(&fig, &dir, "figure").map_err(value_error))
+            .and_then(|paths| std::fs::read(&paths[0]).map_err(value_error));
+        // Removed whether or not drawing worked.
         let _ = std::fs::remove_dir_all(&dir);
-        bytes
+        drawn
     })?;
     Ok(py_bytes(py, &png))
 }

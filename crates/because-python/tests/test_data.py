@@ -41,6 +41,10 @@ def test_pandas_round_trip_and_matrix(tmp_path):
     assert m.shape == (3, 3) and m.sum() == pytest.approx(9.0)
     with pytest.raises(KeyError, match="no column"):
         because.from_pandas(df, user="nope")
+    # Times with a time zone are read as the instants they are.
+    aware = df.assign(t=df["t"].dt.tz_localize("Europe/Paris"))
+    back = because.from_pandas(aware, user="u", item="i", time="t").to_pandas()
+    assert back["timestamp"].min() == pd.Timestamp("1970-01-01 23:00")
 
 
 def test_splits_and_evaluation(ml100k):

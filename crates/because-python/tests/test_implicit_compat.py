@@ -59,6 +59,14 @@ def test_recalculate_user_scores_a_new_row(small):
     assert (ids_new == ids_known).all()
 
 
+def test_asking_for_more_than_the_catalogue_gives_the_catalogue(small):
+    model = implicit.EASE(regularization=10).fit(small, show_progress=False)
+    ids, scores = model.recommend(np.arange(3), small[:3], N=10**9, filter_already_liked_items=False)
+    assert ids.shape == (3, small.shape[1])
+    sim, _ = model.similar_items(0, N=10**9, filter_items=[1, 2])
+    assert len(sim) == small.shape[1] - 3
+
+
 def test_filters_and_candidates(small):
     model = implicit.EASE(regularization=10).fit(small, show_progress=False)
     ids, _ = model.recommend(0, small[0], N=5)

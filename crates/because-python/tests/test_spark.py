@@ -96,6 +96,14 @@ def test_a_spark_als_model_is_explained_exactly(spark, ratings, tmp_path):
     assert isinstance(because.load(tmp_path / "spark-als"), because.ALS)
     with pytest.raises(ValueError, match="implicit"):
         bspark.from_spark_als(fitted, df, estimator=SparkALS(implicitPrefs=False))
+    with pytest.raises(ValueError, match="nonnegative"):
+        bspark.from_spark_als(fitted, df, estimator=SparkALS(implicitPrefs=True, nonnegative=True))
+    # PySpark's default seed is a hash, often negative: still imported.
+    unseeded = SparkALS(rank=16, regParam=0.05, alpha=2.0, implicitPrefs=True,
+                        userCol="user", itemCol="item", ratingCol="rating")
+    bspark.from_spark_als(fitted, df, estimator=unseeded)
+    with pytest.raises(ValueError, match="repeated pairs"):
+        bspark.from_spark_als(fitted, df.union(df.limit(5)), estimator=als)
 
 
 def test_distributed_evaluation_equals_the_local_evaluator(spark, ml100k, tmp_path):

@@ -73,7 +73,9 @@ function apiKey() {
 async function api(path, options = {}) {
   const headers = { Accept: "application/json" };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  if (options.key && apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
+  // The key goes with every request once given: writes need it, and so do
+  // reads on a server started with --protect-reads.
+  if (apiKey()) headers.Authorization = `Bearer ${apiKey()}`;
   let res;
   try {
     res = await fetch(path, {
@@ -200,11 +202,18 @@ function counterfactualLine(r) {
 function card(rec, previous) {
   const x = rec.explanation;
   const li = el("li", { class: "card", "data-item": rec.item, "data-score": String(rec.score) });
+  // Against the list before the what-if: new, moved, or rescored.
   let moved = "";
   if (previous) {
     const before = previous.get(rec.item);
     if (before === undefined) moved = "new here";
-    else if (before !== rec.rank) moved = `was #${before}`;
+    else {
+      const parts = [];
+      if (before.rank !== rec.rank) parts.push(`was #${before.rank}`);
+      const delta = rec.score - before.score;
+      if (Math.abs(delta) > 1e-6 * (1 + Math.abs(before.score))) parts.push(`score ${delta > 0 ? "+" : ""}${fmt(delta)}`);
+      moved = parts.join(", ");
+    }
     if (moved) li.classList.add("changed");
   }
   li.append(el("header", {},
@@ -275,6 +284,10 @@ function heatmap(map, which) {
 
 let live = null;
 
+// Bumped at every navigation: a page drawn by an older navigation's
+// requests, when they come back late, is not shown.
+let generation = 0;
+
 function stopLive() {
   if (live) clearInterval(live);
   live = null;
@@ -287,7 +300,7 @@ async function userPage(user) {
     history: null,
     removed: new Set(),
     added: [],
-    served: null,
+    baseline: null,
     feedback: [],
     titles: new Map(),
   };
@@ -304,26 +317,45 @@ async function userPage(user) {
 
   const whatIf = () => state.removed.size > 0 || state.added.length > 0;
 
+  // The profile the model scores the user from, less what is left out
+  // (unless `whole`).
+  function profileSequence(whole = false) {
+    return state.history.profile
+      .filter((p) => whole || !state.removed.has(p.item.id))
+      .map((p) => ({ item: p.item.id, value: p.value }));
+  }
+
   function subject() {
     if (!whatIf()) return { user };
-    const seq = state.history.profile
-      .filter((p) => !state.removed.has(p.item.id))
-      .map((p) => ({ item: p.item.id, value: p.value }));
+    const seq = profileSequence();
     for (const a of state.added) seq.push({ item: a.id, value: 1 });
     return { sequence: seq };
   }
 
+  let latest = 0;
+
   async function refresh() {
+    const token = ++latest;
+    const mine = generation;
+    const current = () => token === latest && mine === generation;
     clearAlert();
     const cards = el("ol", { class: "cards", "aria-live": "polite" });
     const head = el("div", { class: "whatif-bar" });
     recsPanel.replaceChildren(el("h2", {}, "Recommendations"), head, loading("scoring…"));
     let r;
     try {
+      if (whatIf() && !state.baseline) {
+        // What-ifs are compared with the same profile scored with nothing
+        // changed (as served, the list also folds in stored feedback).
+        const base = await api("/v1/recommend", { body: { sequence: profileSequence(true), k: K } });
+        state.baseline = new Map(base.items.map((x) => [x.item, { rank: x.rank, score: x.score }]));
+      }
       r = whatIf()
         ? await api("/v1/recommend", { body: { ...subject(), k: K, explain: true, counterfactuals: true } })
         : await api(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${K}&explain=true&counterfactuals=true`);
+      if (!current()) return;
     } catch (e) {
+      if (!current()) return;
       recsPanel.replaceChildren(el("h2", {}, "Recommendations"), el("p", { class: "note" }, `No recommendations: ${e.message}`));
       showAlert(e.message);
       return;
@@ -335,13 +367,12 @@ async function userPage(user) {
       head.append(el("strong", { class: "mode" }, `What if: ${parts.join("; ")}`),
         el("button", { class: "plain", type: "button", onclick: () => { state.removed.clear(); state.added = []; drawHistory(); refresh(); } }, "Back to the real history"));
     } else {
-      state.served = new Map(r.items.map((x) => [x.item, x.rank]));
       head.append(el("span", { class: "mode muted" }, "As served"));
       if (r.events_used) head.append(el("span", { class: "chip events-used" }, `${r.events_used} feedback event${r.events_used > 1 ? "s" : ""} folded in`));
     }
     if (r.fallback) head.append(el("p", { class: "note" }, `Not personal: ${r.fallback.reason}; showing ${r.fallback.strategy}.`));
     if (r.explanations_unsupported) head.append(el("p", { class: "note" }, r.explanations_unsupported));
-    for (const x of r.items) cards.append(card(x, whatIf() ? state.served : null));
+    for (const x of r.items) cards.append(card(x, whatIf() ? state.baseline : null));
     recsPanel.replaceChildren(el("h2", {}, "Recommendations"), head, cards);
     drawMap();
   }
@@ -365,8 +396,10 @@ async function userPage(user) {
 
   async function drawMap() {
     mapPanel.replaceChildren(el("h2", {}, "How the history drives them"), loading("mapping…"));
+    const mine = generation;
     try {
       const m = await api("/v1/explain/map", { body: { ...subject(), k: K, rows: 10 } });
+      if (mine !== generation) return;
       const holder = el("div", {}, heatmap(m, "contributions"));
       const pick = (which) => () => holder.replaceChildren(heatmap(m, which));
       mapPanel.replaceChildren(el("h2", {}, "How the history drives them"),
@@ -403,7 +436,7 @@ async function userPage(user) {
           itemLink({ id: e.item, title: titleOf(e.item) }),
           el("span", { class: "meta" }, el("span", { class: `chip event-${e.event}` }, e.event || "event"), el("span", { class: "when" }, when(e.time)))))))
       : null;
-    historyPanel.replaceChildren(el("h2", {}, "History"), feedback,
+    historyPanel.replaceChildren(...[el("h2", {}, "History"), feedback].filter(Boolean),
       el("p", { class: "muted" }, `${h.total} ${h.source === "event_log" ? "events" : "items"}: ${src}.`),
       h.known ? list : el("p", { class: "note" }, "The model does not know this user: they get the popular items until they have feedback."));
   }
@@ -505,17 +538,20 @@ function barChart(values, labels, opts = {}) {
 
 async function itemPage(id) {
   const view = $("view");
+  const mine = generation;
   view.replaceChildren(loading("loading the item…"));
   let item;
   try {
     item = await api(`/v1/items/${encodeURIComponent(id)}`);
+    if (mine !== generation) return;
   } catch (e) {
+    if (mine !== generation) return;
     view.replaceChildren(el("p", { class: "note" }, `No such item: ${e.message}`));
     showAlert(e.message);
     return;
   }
   const genres = (x) => new Set(x.features.flatMap((f) => (f.name === "year" ? [] : f.values)));
-  const mine = genres(item);
+  const ownGenres = genres(item);
   const stats = el("div", { class: "stats" },
     el("div", {}, el("div", { class: "stat" }, item.popularity.toLocaleString()), el("div", { class: "muted" }, `users have it (#${item.popularity_rank} of ${item.n_items})`)),
     el("div", { class: "reach" }, el("div", { class: "stat" }, item.reach.users.toLocaleString()), el("div", { class: "muted" }, `users have it in their top ${item.reach.k} (${pct(item.reach.share)})`)));
@@ -533,10 +569,11 @@ async function itemPage(id) {
   try {
     const sim = await api(`/v1/items/${encodeURIComponent(id)}/similar?k=10`);
     const infos = await Promise.all(sim.items.map((s) => api(`/v1/items/${encodeURIComponent(s.item)}`).catch(() => null)));
+    if (mine !== generation) return;
     const basis = info && info.capabilities.item_embeddings ? "cosine of the model's item vectors" : "the model's item-to-item score";
     const rows = sim.items.map((s, k) => {
       const other = infos[k];
-      const shared = other ? [...genres(other)].filter((g) => mine.has(g)) : [];
+      const shared = other ? [...genres(other)].filter((g) => ownGenres.has(g)) : [];
       return el("tr", {},
         el("td", { class: "num" }, String(s.rank)),
         el("td", {}, el("a", { href: `#/item/${encodeURIComponent(s.item)}` }, s.title || s.item)),
@@ -747,8 +784,9 @@ async function livePage() {
       }))));
     last = { l, t: now };
   };
+  const mine = generation;
   await tick();
-  live = setInterval(tick, 3000);
+  if (mine === generation) live = setInterval(tick, 3000);
 }
 
 // ------------------------------------------------------------------ home
@@ -762,6 +800,9 @@ function homePage() {
 // ---------------------------------------------------------------- router
 
 async function route() {
+  // In-page anchors (the skip link) are not pages.
+  if (location.hash && !location.hash.startsWith("#/")) return;
+  generation += 1;
   stopLive();
   clearAlert();
   const [, page, arg] = (location.hash || "#/").split("/");
@@ -793,6 +834,11 @@ $("key-form").addEventListener("submit", (e) => {
   sessionStorage.setItem("because-key", $("key").value);
   $("key").value = "";
   $("key-state").textContent = apiKey() ? "kept for this tab" : "cleared";
+});
+
+document.querySelector(".skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  $("view").focus();
 });
 
 window.addEventListener("hashchange", route);

@@ -53,7 +53,8 @@ pub struct UserHistory {
     /// Newest first for an event log; largest value first for training data.
     pub entries: Vec<HistoryEntry>,
     /// What the model scores the user from: one entry per item with its
-    /// training value (largest first; the first [`MAX_BROWSE`]). Sent back
+    /// training value (largest first; all of it, up to the
+    /// [`MAX_HISTORY`](crate::MAX_HISTORY) a request may carry). Sent back
     /// as a `sequence` of `{item, value}`, less some items, it asks "what
     /// if these were not in the history?".
     pub profile: Vec<ProfileEntry>,
@@ -203,7 +204,7 @@ impl ModelHandle {
                 .total_cmp(&values[a])
                 .then(items[a].cmp(&items[b]))
         });
-        order.truncate(MAX_BROWSE);
+        order.truncate(crate::MAX_HISTORY);
         let profile: Vec<ProfileEntry> = order
             .iter()
             .map(|&k| ProfileEntry {
@@ -409,7 +410,8 @@ impl ModelHandle {
         let (Some(&first), Some(&last)) = (x.times().iter().min(), x.times().iter().max()) else {
             return Vec::new();
         };
-        let width = ((last - first) / BUCKETS as i64).max(1);
+        // Rounded up, so the last bucket is no wider than the others.
+        let width = ((last - first) / BUCKETS as i64 + 1).max(1);
         let mut counts = [0u32; BUCKETS];
         for (k, &i) in x.items().iter().enumerate() {
             if i == local {

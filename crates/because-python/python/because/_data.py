@@ -139,8 +139,9 @@ def from_pandas(
         times = np.zeros(len(df), dtype="<i8")
     else:
         t = df[time]
-        if np.issubdtype(t.dtype, np.datetime64):
-            times = (t.astype("datetime64[ms]").astype(np.int64)).to_numpy(dtype="<i8")
+        if pd.api.types.is_datetime64_any_dtype(t):
+            ms = (pd.to_datetime(t, utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+            times = ms.to_numpy(dtype="<i8")
         else:
             times = t.to_numpy(dtype="<i8")
     return Interactions(

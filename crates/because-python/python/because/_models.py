@@ -154,6 +154,7 @@ class Recommender:
         users = users.astype(np.int64)
         if N < 1:
             raise ValueError(f"N must be at least 1, got {N}")
+        N = min(int(N), m.n_items)
         if not recalculate_user:
             _arrays.check_indices(users, m.n_users, "user")
         elif (users < 0).any():
@@ -190,7 +191,10 @@ class Recommender:
             raise ValueError(f"N must be at least 1, got {N}")
         deny = set() if filter_items is None else set(_arrays.check_indices(filter_items, m.n_items, "item").tolist())
         allow = None if items is None else set(_arrays.check_indices(items, m.n_items, "item").tolist())
-        n = m.n_items if (deny or allow is not None) else int(N)
+        N = min(int(N), m.n_items)
+        # Enough candidates to fill N after the filters: all items only when
+        # a candidate list is given.
+        n = m.n_items if allow is not None else min(m.n_items, int(N) + len(deny))
         ids, scores = _arrays.ids_scores(*m.similar_items(_arrays.u32(its), n), len(its), n)
         if deny or allow is not None:
             out_i = np.full((len(its), N), -1, dtype=np.int32)

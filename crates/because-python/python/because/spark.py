@@ -25,7 +25,10 @@ item. Explicit-feedback models (`implicitPrefs=False`) fit observed ratings
 only, a different system with no `YᵀY` term over all items: their scores do
 not decompose this way, and `from_spark_als` refuses them rather than
 explain them wrongly. Ratings must be positive (Spark gives non-positive
-ones preference 0, which this decomposition does not model).
+ones preference 0, which this decomposition does not model), each (user,
+item) pair must appear once (Spark counts every row in its system), and the
+model must not be `nonnegative` (Spark then solves each user by
+non-negative least squares).
 """
 
 from __future__ import annotations
@@ -101,16 +104,25 @@ def recommend_and_explain(
     shipped once."""
     from pyspark import SparkFiles
 
+    import shutil
+    import tempfile
+
     spark = users_df.sparkSession
     path = os.path.abspath(os.fspath(model_path))
-    if not os.path.isfile(os.path.join(path, "manifest.json")):
+    manifest = os.path.join(path, "manifest.json")
+    if not os.path.isfile(manifest):
         raise ValueError(f"model_path: {path} is not a model folder (no manifest.json)")
-    name = os.path.basename(path.rstrip("/"))
+    # Shipped under a name that changes when the model is saved again, so
+    # that executors never keep serving an older model from the same path.
+    stamp = os.stat(manifest).st_mtime_ns
+    name = f"{os.path.basename(path.rstrip('/'))}-{stamp}"
     sc = spark.sparkContext
     shipped = getattr(sc, "_because_shipped", set())
-    if path not in shipped:
-        sc.addFile(path, recursive=True)
-        shipped.add(path)
+    if name not in shipped:
+        copy = os.path.join(tempfile.mkdtemp(prefix="because-ship-"), name)
+        shutil.copytree(path, copy)
+        sc.addFile(copy, recursive=True)
+        shipped.add(name)
         sc._because_shipped = shipped
     if user_col not in users_df.columns:
         raise KeyError(f"user_col: no column {user_col!r} (the frame has {users_df.columns})")
@@ -169,7 +181,14 @@ def from_spark_als(
     ucol = setting(user_col, "getUserCol", "user")
     icol = setting(item_col, "getItemCol", "item")
     rcol = setting(rating_col, "getRatingCol", "rating")
-    seed = int(estimator.getSeed()) if estimator is not None else 0
+    # PySpark's default seed is a (possibly negative) hash; it plays no part
+    # in imported factors, so any value that fits will do.
+    seed = int(estimator.getSeed()) % (1 << 64) if estimator is not None else 0
+    if estimator is not None and estimator.getNonnegative():
+        raise ValueError(
+            "nonnegative: Spark solved each user by non-negative least squares, not the linear "
+            "system the decomposition splits, so its scores would not add up; refit with nonnegative=False"
+        )
     iterations = int(estimator.getMaxIter()) if estimator is not None else 10
 
     uf = als_model.userFactors.toPandas().sort_values("id")
@@ -180,7 +199,11 @@ def from_spark_als(
     uidx = {u: k for k, u in enumerate(user_ids)}
     iidx = {i: k for k, i in enumerate(item_ids)}
     r = ratings_df.select(ucol, icol, rcol).toPandas()
-    r = r.groupby([ucol, icol], as_index=False)[rcol].sum()
+    if r.duplicated([ucol, icol]).any():
+        raise ValueError(
+            f"{ucol}, {icol}: repeated pairs: Spark counts each row in its system, which one summed "
+            "value cannot reproduce; merge them (as you want Spark to see them) before fitting"
+        )
     if (r[rcol] <= 0).any():
         raise ValueError(f"{rcol}: non-positive ratings have preference 0 in Spark; this import needs positive ones")
     rows = np.array([uidx.get(str(int(u)), -1) for u in r[ucol]])

@@ -176,13 +176,16 @@ def run(b, user):
     b.js("document.querySelector('.card .reasons summary').focus()")
     b.cmd("POST", f"/element/{b.find('.card .reasons summary')}/value", {"text": "\ue007"})
     b.wait("return document.querySelector('.card .reasons details').open", "a chip opened by Enter")
+    # Nothing on the page reads "null" or "undefined".
+    text = b.js("return document.body.innerText")
+    check("null" not in text.split() and "undefined" not in text.split(), "no null or undefined shown")
     b.shot("1-user")
 
     # What-if: leave out the first card's top contributing history item.
     first = cards[0]
     top = first["top"]
     b.click(f".history li[data-item='{top}'] button.leave-out")
-    b.wait("return (document.querySelector('.mode') || {}).textContent.startsWith('What if')", "the what-if list")
+    b.wait("return ((document.querySelector('.mode') || {}).textContent || '').startsWith('What if')", "the what-if list")
     b.wait("return document.querySelectorAll('.card .narrative').length >= 5", "what-if cards")
     after = b.js(CARDS)
     same = next((c for c in after if c["item"] == first["item"]), None)
@@ -195,7 +198,7 @@ def run(b, user):
         check(abs(total - c["score"]) <= 1e-3 * (1 + abs(c["score"])), "what-if bars add up too")
     b.shot("2-what-if")
     b.click(".whatif-bar button.plain")
-    b.wait("return (document.querySelector('.mode') || {}).textContent === 'As served'", "the list as served")
+    b.wait("return ((document.querySelector('.mode') || {}).textContent || '') === 'As served'", "the list as served")
     b.wait("return document.querySelectorAll('.card .narrative').length >= 5", "the served cards again")
     again = b.js(CARDS)
     check([c["item"] for c in again] == [c["item"] for c in cards], "back to the real history, the same list")
