@@ -181,12 +181,19 @@ impl Interactions {
             )));
         }
         let Columns {
-            users,
+            mut users,
             mut items,
             mut values,
             mut times,
             mut events,
         } = cols;
+        // Columns built by pushing carry up to twice their length in spare
+        // capacity; release it first, so the peak below is the data itself.
+        users.shrink_to_fit();
+        items.shrink_to_fit();
+        values.shrink_to_fit();
+        times.shrink_to_fit();
+        events.shrink_to_fit();
         // Destination of each interaction: a stable counting sort by user.
         let mut cursor = indptr[..n_users].to_vec();
         let dest: Vec<u32> = users
@@ -210,11 +217,6 @@ impl Interactions {
             }
         }
         drop(dest);
-        // Growth slack is never touched, but release it so sizes are honest.
-        items.shrink_to_fit();
-        values.shrink_to_fit();
-        times.shrink_to_fit();
-        events.shrink_to_fit();
         let mut x = Interactions {
             n_users,
             n_items,
