@@ -291,26 +291,32 @@ pub trait Recommender: Send + Sync {
         }
         const BATCH: usize = 128;
         let n = self.n_items();
+        let batch = |us: &[u32], ds: &[&[u32]]| -> Result<Vec<Vec<Scored>>> {
+            let mut scores = vec![0.0f32; us.len() * n];
+            self.score_users_into(us, &mut scores)?;
+            Ok(us
+                .iter()
+                .zip(ds)
+                .zip(scores.chunks_mut(n.max(1)))
+                .map(|((&u, d), row)| {
+                    for &i in self.history(u).0.iter().chain(d.iter()) {
+                        if let Some(s) = row.get_mut(i as usize) {
+                            *s = f32::NEG_INFINITY;
+                        }
+                    }
+                    top_k(row, k)
+                })
+                .collect())
+        };
+        // One batch runs on the calling thread: no hand-off to a pool for,
+        // say, a single user's request.
+        if users.len() <= BATCH {
+            return batch(users, deny);
+        }
         let batches: Vec<Vec<Vec<Scored>>> = users
             .par_chunks(BATCH)
             .zip(deny.par_chunks(BATCH))
-            .map(|(us, ds)| -> Result<Vec<Vec<Scored>>> {
-                let mut scores = vec![0.0f32; us.len() * n];
-                self.score_users_into(us, &mut scores)?;
-                Ok(us
-                    .iter()
-                    .zip(ds)
-                    .zip(scores.chunks_mut(n.max(1)))
-                    .map(|((&u, d), row)| {
-                        for &i in self.history(u).0.iter().chain(d.iter()) {
-                            if let Some(s) = row.get_mut(i as usize) {
-                                *s = f32::NEG_INFINITY;
-                            }
-                        }
-                        top_k(row, k)
-                    })
-                    .collect())
-            })
+            .map(|(us, ds)| batch(us, ds))
             .collect::<Result<_>>()?;
         Ok(batches.into_iter().flatten().collect())
     }

@@ -82,20 +82,29 @@ fn num_threads() -> PyResult<usize> {
 /// Runs `f` without the GIL, in the pool, turning a panic into a
 /// `RuntimeError`.
 fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    compute_where(py, false, f)
+}
+
+/// [`compute`], on the calling thread when `inline` (work that runs on one
+/// thread anyway, where the hand-off to the pool would cost more than it).
+fn compute_where<T: Send>(
+    py: Python<'_>,
+    inline: bool,
+    f: impl FnOnce() -> PyResult<T> + Send,
+) -> PyResult<T> {
     let pool = pool()?;
     py.detach(|| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.install(f))).unwrap_or_else(
-            |p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown".into());
-                Err(PyRuntimeError::new_err(format!(
-                    "because failed inside (a bug, please report it): {msg}"
-                )))
-            },
-        )
+        let run = || if inline { f() } else { pool.install(f) };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown".into());
+            Err(PyRuntimeError::new_err(format!(
+                "because failed inside (a bug, please report it): {msg}"
+            )))
+        })
     })
 }
 
@@ -807,7 +816,10 @@ impl Model {
                 }));
             }
         }
-        let lists: Vec<Vec<Scored>> = compute(py, || {
+        // One user's list is computed on one thread whatever the pool (the
+        // library batches users by 128), so it stays on this one.
+        let inline = users.len() == 1;
+        let lists: Vec<Vec<Scored>> = compute_where(py, inline, || {
             // The batched path serves the common case: the trained users,
             // their own histories left out.
             let own = |j: usize| {
