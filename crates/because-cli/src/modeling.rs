@@ -18,7 +18,7 @@ use because_eval::experiment::{
     Metric, Parts, Production, Search, Setup, Source, Trial, TuneOptions, Values,
 };
 use because_explain::fidelity::{self, FidelityOptions, FidelitySummary, GlobalView};
-use because_models::persist::{self, Meta};
+use because_models::persist;
 use because_models::{Model, ModelSpec};
 use because_report::{
     comparison_figure, deletion_figure, embedding_map, reach_figure, save_figures, tuning_figure,
@@ -183,32 +183,12 @@ pub(crate) fn event_types(
     read: &ReadArgs,
 ) -> anyhow::Result<Vec<persist::EventType>> {
     let weights = read.options()?.0.event_weights;
-    Ok(names
-        .iter()
-        .map(|name| persist::EventType {
-            name: name.clone(),
-            weight: weights.weight(name),
-        })
-        .collect())
+    Ok(because_eval::experiment::event_types(names, &|n| {
+        weights.weight(n)
+    }))
 }
 
-pub(crate) fn meta_for(
-    users: &Vocab,
-    items: &Vocab,
-    x: &Interactions,
-    metrics: serde_json::Value,
-    titles: Vec<String>,
-    events: Vec<persist::EventType>,
-) -> Meta {
-    Meta {
-        user_ids: users.ids().map(str::to_string).collect(),
-        item_ids: items.ids().map(str::to_string).collect(),
-        data_fingerprint: persist::fingerprint(x),
-        metrics,
-        item_titles: titles,
-        events,
-    }
-}
+pub(crate) use because_eval::experiment::meta_for;
 
 fn titles_of(features: Option<&Features>, items: &Vocab) -> Vec<String> {
     match features {
@@ -224,33 +204,25 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
     let loaded = training_data(a)?;
     let d = &loaded.dataset;
-    let values = if spec.needs_ratings() {
-        if !d.has_ratings {
-            bail!("{spec} predicts ratings, but the data has no rating column");
-        }
-        Values::AsIs
-    } else {
-        a.values.into()
-    };
-    let (x, how) = values.apply(d.interactions.clone(), d.has_ratings);
-    let start = Instant::now();
-    let epochs = crate::progress::Epochs::new(spec.to_string());
-    let model = spec.fit_observed(&x, 0, &mut epochs.observer())?;
-    drop(epochs);
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "trained {} on {} interactions ({how}) in {secs:.2}s",
-        model.spec(),
-        x.len()
-    );
+    let weights = a.read.options()?.0.event_weights;
     let features = optional_features(a.items.as_deref(), &d.items, true)?;
-    let meta = meta_for(
-        &d.users,
-        &d.items,
-        &x,
-        json!({ "fit_seconds": secs, "values": how }),
+    let epochs = crate::progress::Epochs::new(spec.to_string());
+    let trained = because_eval::experiment::train(
+        &spec,
+        d,
+        a.values.into(),
+        &|n| weights.weight(n),
         titles_of(features.as_ref(), &d.items),
-        event_types(&d.event_names, &a.read)?,
+        &mut epochs.observer(),
+    )?;
+    drop(epochs);
+    let (model, meta) = (trained.model, trained.meta);
+    println!(
+        "trained {} on {} interactions ({}) in {:.2}s",
+        model.spec(),
+        trained.interactions,
+        trained.values,
+        trained.seconds
     );
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
@@ -983,15 +955,9 @@ pub fn recommend_demo(
     let meta = persist::Meta {
         user_ids: loaded.dataset.users.ids().map(str::to_string).collect(),
         item_ids: loaded.dataset.items.ids().map(str::to_string).collect(),
-        events: loaded
-            .dataset
-            .event_names
-            .iter()
-            .map(|name| persist::EventType {
-                name: name.clone(),
-                weight: weights.weight(name),
-            })
-            .collect(),
+        events: because_eval::experiment::event_types(&loaded.dataset.event_names, &|n| {
+            weights.weight(n)
+        }),
         ..Default::default()
     };
     let handle = ModelHandle::new(c.model.clone(), meta)?.with_context(src.clone());

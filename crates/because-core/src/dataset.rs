@@ -56,6 +56,33 @@ impl Dataset {
         }
     }
 
+    /// The interactions in another index space (a model's vocabularies),
+    /// each user's rows still in time order; interactions of users or items
+    /// `users` and `items` do not have are left out and counted.
+    pub fn in_vocabulary(
+        &self,
+        users: &Vocab,
+        items: &Vocab,
+    ) -> crate::Result<(Interactions, usize)> {
+        let x = &self.interactions;
+        let umap: Vec<Option<u32>> = self.users.ids().map(|id| users.get(id)).collect();
+        let imap: Vec<Option<u32>> = self.items.ids().map(|id| items.get(id)).collect();
+        let mut cols = Columns::default();
+        let mut dropped = 0;
+        for u in 0..x.n_users() as u32 {
+            for k in x.range(u) {
+                match (umap[u as usize], imap[x.items()[k] as usize]) {
+                    (Some(mu), Some(mi)) => cols.push(mu, mi, x.values()[k], x.times()[k], None),
+                    _ => dropped += 1,
+                }
+            }
+        }
+        Ok((
+            Interactions::from_columns(users.len(), items.len(), cols)?,
+            dropped,
+        ))
+    }
+
     /// Several logs mapped to one vocabulary: the first's IDs first, then
     /// those only later ones have, in order; event types likewise. Returns
     /// the joined vocabularies and event names, and each log's interactions
@@ -136,6 +163,27 @@ pub struct OneVocabulary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_moves_into_another_vocabulary_and_counts_what_it_leaves() {
+        let x = Interactions::from_tuples(2, 2, [(0, 0, 1.0, 5), (0, 1, 2.0, 1), (1, 1, 3.0, 0)])
+            .unwrap();
+        let d = Dataset {
+            users: Vocab::from_ids(["a", "b"]),
+            items: Vocab::from_ids(["x", "y"]),
+            interactions: x,
+            ..Default::default()
+        };
+        // The model knows user a (as 1) and item y (as 0) only.
+        let (m, dropped) = d
+            .in_vocabulary(&Vocab::from_ids(["c", "a"]), &Vocab::from_ids(["y", "z"]))
+            .unwrap();
+        assert_eq!(dropped, 2);
+        assert_eq!((m.n_users(), m.n_items()), (2, 2));
+        assert_eq!(m.user_items(1), &[0]);
+        assert_eq!(m.user_values(1), &[2.0]);
+        assert!(m.user_items(0).is_empty());
+    }
 
     #[test]
     fn retain_compacts_ids() {

@@ -12,7 +12,7 @@
 use because_core::{Dataset, Interactions, Query, Recommender, Request, Scored};
 use because_data::clean::FilterOptions;
 use because_data::{read_interactions, Loaded, ReadOptions};
-use because_models::persist::{self, Meta};
+use because_models::persist;
 use because_models::{Model as Fitted, ModelSpec};
 use because_service::{ModelHandle, RecommendRequest, ServiceError, Subject};
 use pyo3::exceptions::{PyKeyError, PyNotImplementedError, PyRuntimeError, PyValueError};
@@ -106,6 +106,11 @@ fn compute_where<T: Send>(
             )))
         })
     })
+}
+
+/// A vocabulary's IDs in index order.
+fn ids(v: &because_core::Vocab) -> Vec<String> {
+    v.ids().map(str::to_string).collect()
 }
 
 // ------------------------------------------------------------------ bytes
@@ -354,22 +359,12 @@ impl Data {
 
     /// User IDs in index order.
     fn user_ids(&self) -> Vec<String> {
-        self.loaded
-            .dataset
-            .users
-            .ids()
-            .map(str::to_string)
-            .collect()
+        ids(&self.loaded.dataset.users)
     }
 
     /// Item IDs in index order.
     fn item_ids(&self) -> Vec<String> {
-        self.loaded
-            .dataset
-            .items
-            .ids()
-            .map(str::to_string)
-            .collect()
+        ids(&self.loaded.dataset.items)
     }
 
     /// Event type names, in code order.
@@ -491,21 +486,31 @@ fn spec_of(spec: &str) -> PyResult<ModelSpec> {
     Ok(s)
 }
 
+/// A model trained on `x`, whose rows `users` and `items` name.
 fn handle(
     model: Fitted,
     users: Vec<String>,
     items: Vec<String>,
     x: &Interactions,
 ) -> PyResult<Model> {
-    let meta = Meta {
-        user_ids: users,
-        item_ids: items,
-        data_fingerprint: persist::fingerprint(x),
-        ..Meta::default()
-    };
+    let meta = because_eval::experiment::meta_for(
+        &because_core::Vocab::from_ids(&users),
+        &because_core::Vocab::from_ids(&items),
+        x,
+        serde_json::Value::Null,
+        Vec::new(),
+        Vec::new(),
+    );
     Ok(Model {
         handle: ModelHandle::new(model, meta).map_err(service_error)?,
     })
+}
+
+fn experiment_error(e: because_eval::experiment::Error) -> PyErr {
+    match e {
+        because_eval::experiment::Error::Core(c) => core_error(c),
+        other => value_error(other),
+    }
 }
 
 /// Fails with the callback's own exception if it raised one.
@@ -581,41 +586,26 @@ impl Model {
             }
         };
         let d = &data.loaded.dataset;
-        let values = if spec.needs_ratings() {
-            if !d.has_ratings {
-                return Err(value_error(format!(
-                    "{spec} predicts ratings, but the data has no rating column"
-                )));
-            }
-            Values::AsIs
-        } else {
-            values
-        };
-        let (x, _) = values.apply(d.interactions.clone(), d.has_ratings);
         let raised = Raised::default();
         let mut obs = observer(callback, raised.clone());
-        let fitted = compute(py, || {
-            spec.fit_observed(&x, 0, &mut obs).map_err(core_error)
+        // What `because train` does, with the default event weights.
+        let weights = because_data::EventWeights::default();
+        let trained = compute(py, || {
+            because_eval::experiment::train(
+                &spec,
+                d,
+                values,
+                &|n| weights.weight(n),
+                Vec::new(),
+                &mut obs,
+            )
+            .map_err(experiment_error)
         });
         callback_error(&raised)?;
-        let weights = because_data::EventWeights::default();
-        let mut m = handle(
-            fitted?,
-            d.users.ids().map(str::to_string).collect(),
-            d.items.ids().map(str::to_string).collect(),
-            &x,
-        )?;
-        let mut meta = m.handle.meta().clone();
-        meta.events = d
-            .event_names
-            .iter()
-            .map(|name| persist::EventType {
-                name: name.clone(),
-                weight: weights.weight(name),
-            })
-            .collect();
-        m.handle = ModelHandle::new(m.handle.model().clone(), meta).map_err(service_error)?;
-        Ok(m)
+        let trained = trained?;
+        Ok(Model {
+            handle: ModelHandle::new(trained.model, trained.meta).map_err(service_error)?,
+        })
     }
 
     /// An ALS model from factors trained elsewhere (Spark MLlib's ALS):
@@ -721,11 +711,11 @@ impl Model {
     }
 
     fn user_ids(&self) -> Vec<String> {
-        self.handle.users().ids().map(str::to_string).collect()
+        ids(self.handle.users())
     }
 
     fn item_ids(&self) -> Vec<String> {
-        self.handle.items().ids().map(str::to_string).collect()
+        ids(self.handle.items())
     }
 
     /// Item factors as float32 bytes and their width, for models with
@@ -1027,44 +1017,21 @@ fn evaluate(
     ks: Vec<usize>,
     seed: u64,
 ) -> PyResult<String> {
-    let fitted: Vec<(String, Fitted, Vec<String>, Vec<String>)> = models
-        .iter()
-        .map(|m| {
-            (
-                m.handle.model().spec().to_string(),
-                m.handle.model().clone(),
-                m.handle.users().ids().map(str::to_string).collect(),
-                m.handle.items().ids().map(str::to_string).collect(),
-            )
-        })
-        .collect();
+    let handles: Vec<ModelHandle> = models.iter().map(|m| m.handle.clone()).collect();
     let loaded = test.loaded.clone();
     let out = compute(py, move || {
-        let d = &loaded.dataset;
         let mut results = Vec::new();
-        for (spec, model, users, items) in &fitted {
+        for h in &handles {
             // The test log in the model's own indices; unknown users and
             // items cannot be scored and are left out (and counted).
-            let uv = because_core::Vocab::from_ids(users);
-            let iv = because_core::Vocab::from_ids(items);
-            let mut cols = because_core::Columns::default();
-            let mut dropped = 0usize;
-            let x = &d.interactions;
-            for u in 0..x.n_users() as u32 {
-                for k in x.range(u) {
-                    match (uv.get(d.users.id(u)), iv.get(d.items.id(x.items()[k]))) {
-                        (Some(mu), Some(mi)) => {
-                            cols.push(mu, mi, x.values()[k], x.times()[k], None)
-                        }
-                        _ => dropped += 1,
-                    }
-                }
-            }
-            let t = Interactions::from_columns(uv.len(), iv.len(), cols).map_err(core_error)?;
-            let e = because_eval::evaluate(model, &t, &because_eval::Protocol::new(ks.clone()))
+            let (t, dropped) = loaded
+                .dataset
+                .in_vocabulary(h.users(), h.items())
+                .map_err(core_error)?;
+            let e = because_eval::evaluate(h.model(), &t, &because_eval::Protocol::new(ks.clone()))
                 .map_err(core_error)?;
             results.push(serde_json::json!({
-                "model": spec,
+                "model": h.model().spec().to_string(),
                 "dropped_unknown": dropped,
                 "summary": e.summary(seed),
             }));

@@ -52,6 +52,7 @@ mod compare;
 mod file;
 mod parts;
 pub mod study;
+mod train;
 mod tune;
 
 pub use compare::{
@@ -63,6 +64,7 @@ pub use file::{
     TuningRecord, FORMAT_VERSION,
 };
 pub use parts::{concat, PartCounts, PartSet, Parts, PartsReport, Source, Values};
+pub use train::{event_types, meta_for, train, Trained};
 pub use tune::{
     candidates, fit_production, tune, Grid, Metric, Search, TuneOptions, TuneTrial, Tuned,
 };
