@@ -1,0 +1,30 @@
+//! Neural and sequential recommendation models, trained on burn.
+//!
+//! # Brief overview
+//!
+//! [`SasRec`] (self-attention over each user's latest items) is trained on
+//! burn's autodiff over its `flex` CPU backend ([`train`](crate::train) holds
+//! the training graphs); the trained weights are plain arrays, so scoring,
+//! attention weights and occlusion run without the framework. Each model
+//! registers with the model registry through [`register`], the one list of
+//! this crate's kinds; callers (the command line, the server, the Python
+//! package) call it once at start-up, after which `sasrec:dim=64,...` specs
+//! work everywhere a built-in kind does.
+//!
+//! Training is deterministic for a seed: weights start from our own seeded
+//! generator and the backend's generator (dropout) is seeded from the same
+//! seed.
+#![deny(missing_docs)]
+
+mod sasrec;
+mod seq;
+mod train;
+
+pub use sasrec::{SasRec, SasRecParams, SeqLoss};
+pub use seq::Sequences;
+
+/// Adds this crate's model kinds to the registry (idempotent).
+pub fn register() -> because_core::Result<()> {
+    because_models::register::<SasRec>()?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! Every kind of this crate passes the registry's conformance checks.
+
+use because_core::testing::block_data;
+use because_models::testing::{check_capabilities, check_one_ranking};
+use because_core::Recommender;
+use because_models::{persist, ModelSpec};
+
+#[test]
+fn every_neural_kind_conforms_and_round_trips() {
+    because_neural::register().unwrap();
+    let x = block_data(40, 30, 8, 7);
+    for kind in ["sasrec"] {
+        let e = because_models::registry::lookup(kind).unwrap();
+        let spec: ModelSpec = format!("{kind}:{}", e.example).parse().unwrap();
+        let model = spec.fit(&x).unwrap();
+        check_capabilities(&model, &x);
+        check_one_ranking(&model, &x);
+        // Deterministic for a seed.
+        let again = spec.fit(&x).unwrap();
+        let q = because_core::Query::User(3);
+        assert_eq!(model.scores(&q).unwrap(), again.scores(&q).unwrap(), "{kind}: not deterministic");
+        // Saved and loaded, it scores the same.
+        let dir = tempfile::tempdir().unwrap();
+        let meta = persist::Meta {
+            user_ids: (0..x.n_users()).map(|u| format!("u{u}")).collect(),
+            item_ids: (0..x.n_items()).map(|i| format!("i{i}")).collect(),
+            ..Default::default()
+        };
+        persist::save(&model, &meta, dir.path()).unwrap();
+        let loaded = persist::load(dir.path()).unwrap().model;
+        for u in 0..5 {
+            let q = because_core::Query::User(u);
+            assert_eq!(model.scores(&q).unwrap(), loaded.scores(&q).unwrap(), "{kind}: reloaded");
+        }
+    }
+}
