@@ -782,11 +782,16 @@ pub struct RecommendArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// A user ID (unknown users get popular items, and are told so).
-    #[arg(long, conflicts_with_all = ["history", "all"])]
+    #[arg(long, conflicts_with_all = ["history", "sequence", "all"])]
     pub user: Option<String>,
     /// An ad-hoc history: item IDs, comma-separated.
-    #[arg(long, conflicts_with = "all")]
+    #[arg(long, conflicts_with_all = ["sequence", "all"])]
     pub history: Option<String>,
+    /// A session or recent activity in time order, oldest first: item IDs,
+    /// comma-separated. Sequential models (sasrec) read the order; the
+    /// others score it as a history.
+    #[arg(long, conflicts_with = "all")]
+    pub sequence: Option<String>,
     /// Every user, into a JSON file.
     #[arg(long)]
     pub all: bool,
@@ -872,11 +877,14 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// A user ID.
-    #[arg(long, conflicts_with = "history")]
+    #[arg(long, conflicts_with_all = ["history", "sequence"])]
     pub user: Option<String>,
     /// An ad-hoc history: item IDs, comma-separated.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sequence")]
     pub history: Option<String>,
+    /// A sequence in time order, oldest first: item IDs, comma-separated.
+    #[arg(long)]
+    pub sequence: Option<String>,
     /// The item to explain.
     #[arg(long)]
     pub item: String,

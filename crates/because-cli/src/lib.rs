@@ -26,6 +26,7 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     use clap::Parser;
+    because_service::register_models();
     run(Cli::try_parse_from(args)?)
 }
 

@@ -708,6 +708,25 @@ fn print_fidelity(s: &FidelitySummary) {
         ),
         None => println!("  stability: no recommendation shared between the two trainings"),
     }
+    if s.methods.len() > 1 {
+        println!(
+            "\n  deletion test by explanation method (rank drop removing the {} items each names):",
+            s.k
+        );
+        for m in &s.methods {
+            let ratio = m
+                .named_over_random
+                .map_or("-".to_string(), |r| format!("{r:.1}x random"));
+            println!(
+                "  {:<20} {:>8.2}  [{:.2}, {:.2}]  random {:>6.2}  {ratio}",
+                m.method.name(),
+                m.deletion_rank_drop_named.mean,
+                m.deletion_rank_drop_named.ci95[0],
+                m.deletion_rank_drop_named.ci95[1],
+                m.deletion_rank_drop_random.mean,
+            );
+        }
+    }
 }
 
 fn print_global(g: &GlobalView, genre: Option<&str>, themes: usize) {

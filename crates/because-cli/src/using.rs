@@ -48,21 +48,38 @@ fn open(dir: &Path, sources: Option<&ExplainSources>) -> anyhow::Result<ModelHan
     })
 }
 
-/// `--user` or `--history` as a subject.
-fn subject(user: Option<&str>, history: Option<&str>) -> anyhow::Result<Subject> {
-    match (user, history) {
-        (Some(u), _) => Ok(Subject::User {
+/// Comma-separated item IDs.
+fn ids(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--user`, `--history` or `--sequence` as a subject.
+fn subject(
+    user: Option<&str>,
+    history: Option<&str>,
+    sequence: Option<&str>,
+) -> anyhow::Result<Subject> {
+    match (user, history, sequence) {
+        (Some(u), _, _) => Ok(Subject::User {
             user: u.to_string(),
         }),
-        (None, Some(h)) => Ok(Subject::History {
-            history: h
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
+        (None, Some(h), _) => Ok(Subject::History { history: ids(h) }),
+        (None, None, Some(s)) => Ok(Subject::Sequence {
+            sequence: ids(s)
+                .into_iter()
+                .map(|item| because_service::SequenceEvent {
+                    item,
+                    time: None,
+                    event: None,
+                    value: None,
+                })
                 .collect(),
         }),
-        (None, None) => bail!("give --user or --history"),
+        (None, None, None) => bail!("give --user, --history or --sequence"),
     }
 }
 
@@ -155,14 +172,21 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if a.user.is_none() && a.history.is_none() {
-        bail!("give --user, --history or --all");
+    if a.user.is_none() && a.history.is_none() && a.sequence.is_none() {
+        bail!("give --user, --history, --sequence or --all");
     }
     let h = open(&a.model, a.explain.then_some(&a.sources))?;
     let req = RecommendRequest {
         explain: a.explain,
         counterfactuals: a.counterfactuals,
-        ..RecommendRequest::new(subject(a.user.as_deref(), a.history.as_deref())?, a.k)
+        ..RecommendRequest::new(
+            subject(
+                a.user.as_deref(),
+                a.history.as_deref(),
+                a.sequence.as_deref(),
+            )?,
+            a.k,
+        )
     };
     let r = h.recommend(&req).map_err(flags)?;
     if a.json {
@@ -184,7 +208,11 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
 
 pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
     let h = open(&a.model, Some(&a.sources))?;
-    let subject = subject(a.user.as_deref(), a.history.as_deref())?;
+    let subject = subject(
+        a.user.as_deref(),
+        a.history.as_deref(),
+        a.sequence.as_deref(),
+    )?;
     let r = h
         .explain(&ExplainRequest {
             subject: subject.clone(),

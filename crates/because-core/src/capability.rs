@@ -55,6 +55,80 @@ pub trait PopularityPrior {
     fn window_days(&self) -> Option<f64>;
 }
 
+/// An approximate attribution method a model offers over an ordered
+/// history (see [`Attribute`]).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// Each history item left out in turn and the target re-scored: the
+    /// measured effect of each item (score units).
+    Occlusion,
+    /// The attention of the last position over the history's positions in
+    /// the last layer, averaged over heads (weights sum to 1).
+    Attention,
+    /// Attention rollout across layers (Abnar and Zuidema, "Quantifying
+    /// Attention Flow in Transformers", ACL 2020): each layer's head-averaged
+    /// attention mixed half and half with the identity, multiplied through
+    /// the layers (weights sum to 1).
+    AttentionRollout,
+    /// The gradient of the score with respect to each history item's input
+    /// embedding, dotted with that embedding (in score units; a first-order
+    /// estimate of each item's effect).
+    GradientInput,
+}
+
+impl std::str::FromStr for Attribution {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Attribution> {
+        let all = [
+            Attribution::Occlusion,
+            Attribution::Attention,
+            Attribution::AttentionRollout,
+            Attribution::GradientInput,
+        ];
+        all.into_iter()
+            .find(|a| a.name() == s.trim().replace('-', "_"))
+            .ok_or_else(|| {
+                crate::Error::param(
+                    "method",
+                    format!(
+                        "unknown attribution method {s:?} (one of {})",
+                        all.map(Attribution::name).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl Attribution {
+    /// The name used in JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribution::Occlusion => "occlusion",
+            Attribution::Attention => "attention",
+            Attribution::AttentionRollout => "attention_rollout",
+            Attribution::GradientInput => "gradient_input",
+        }
+    }
+}
+
+/// Models with their own attribution methods over an ordered history
+/// (attention weights, gradients). They are approximate: the explanation
+/// layer measures each one's fidelity with the deletion test, beside
+/// occlusion (leaving each item out and re-scoring), which any model that
+/// folds in histories allows.
+pub trait Attribute {
+    /// The methods the model offers.
+    fn attributions(&self) -> &'static [Attribution];
+    /// One weight per history item, in history order, for `target`'s score
+    /// given the ordered history `items` (checked by the caller). Items the
+    /// model does not read (beyond its window) weigh 0.
+    fn attribute(&self, method: Attribution, items: &[u32], target: u32)
+        -> crate::Result<Vec<f32>>;
+}
+
 /// What a model kind can do, as declared in the registry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Capabilities {
@@ -72,6 +146,8 @@ pub struct Capabilities {
     pub rating_prediction: bool,
     /// Ad-hoc histories are scored without retraining.
     pub fold_in: bool,
+    /// The model offers its own attribution methods ([`Attribute`]).
+    pub attributions: bool,
 }
 
 impl Capabilities {
@@ -84,6 +160,7 @@ impl Capabilities {
         features: false,
         rating_prediction: false,
         fold_in: false,
+        attributions: false,
     };
 
     /// The names of the capabilities present, for help texts.
@@ -96,6 +173,7 @@ impl Capabilities {
             (self.features, "features"),
             (self.rating_prediction, "rating prediction"),
             (self.fold_in, "fold-in"),
+            (self.attributions, "attributions"),
         ]
         .into_iter()
         .filter(|(on, _)| *on)

@@ -44,7 +44,8 @@ pub mod testing;
 mod vocab;
 
 pub use capability::{
-    Capabilities, Decompose, Decomposition, ItemEmbeddings, PopularityPrior, RatingPredictor,
+    Attribute, Attribution, Capabilities, Decompose, Decomposition, ItemEmbeddings,
+    PopularityPrior, RatingPredictor,
 };
 pub use dataset::{Dataset, OneVocabulary};
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@
 //! with exclusions, allow- and deny-lists, batches, similar items) is
 //! provided here, so it behaves the same for every model.
 
-use crate::capability::{Decompose, ItemEmbeddings, PopularityPrior, RatingPredictor};
+use crate::capability::{Attribute, Decompose, ItemEmbeddings, PopularityPrior, RatingPredictor};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -164,6 +164,10 @@ pub trait Recommender: Send + Sync {
     }
     /// Popularity counts, if they are the model's score.
     fn popularity(&self) -> Option<&dyn PopularityPrior> {
+        None
+    }
+    /// The model's own attribution methods, if it has any.
+    fn attributor(&self) -> Option<&dyn Attribute> {
         None
     }
 

@@ -56,6 +56,22 @@ impl Estimate {
     }
 }
 
+/// The deletion test of one explanation method, over every measured
+/// recommendation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MethodFidelity {
+    /// The method (`exact`, `popularity`, `occlusion`, `attention`,
+    /// `attention_rollout`, `gradient_input`).
+    pub method: crate::Method,
+    /// Rank lost when the `k` items it names are removed.
+    pub deletion_rank_drop_named: Estimate,
+    /// Rank lost when `k` random history items are removed.
+    pub deletion_rank_drop_random: Estimate,
+    /// Named over random (how many times more the named items matter);
+    /// `None` when random removal costs nothing.
+    pub named_over_random: Option<f64>,
+}
+
 /// The fidelity of a model's explanations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FidelitySummary {
@@ -86,6 +102,9 @@ pub struct FidelitySummary {
     pub stability_top3_overlap: Option<f64>,
     /// What drives the model's recommendations across users.
     pub global: Option<GlobalView>,
+    /// The deletion test of each explanation method the model offers, its
+    /// default first.
+    pub methods: Vec<MethodFidelity>,
 }
 
 impl FidelitySummary {
@@ -118,6 +137,26 @@ impl FidelitySummary {
             explanation_coverage: est(col(&|r| flag(r.covered))),
             stability_top3_overlap: stability,
             global: None,
+            methods: crate::methods(model)
+                .into_iter()
+                .map(|m| {
+                    let pick = |f: &dyn Fn(&crate::Deletion) -> f64| -> Vec<f64> {
+                        measured
+                            .iter()
+                            .filter_map(|r| r.by_method.iter().find(|d| d.method == m))
+                            .map(|d| f(&d.deletion))
+                            .collect()
+                    };
+                    let named = est(pick(&|d| d.explained_drop));
+                    let random = est(pick(&|d| d.random_drop));
+                    MethodFidelity {
+                        method: m,
+                        named_over_random: (random.mean > 0.0).then(|| named.mean / random.mean),
+                        deletion_rank_drop_named: named,
+                        deletion_rank_drop_random: random,
+                    }
+                })
+                .collect(),
         }
     }
 }

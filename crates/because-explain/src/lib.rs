@@ -35,11 +35,11 @@ pub mod fidelity;
 pub mod global;
 pub mod reasons;
 
-pub use fidelity::{FidelityOptions, FidelitySummary};
+pub use fidelity::{FidelityOptions, FidelitySummary, MethodFidelity};
 pub use reasons::{Explained, Explainer, Reason, Subject};
 
 use because_core::rng::Rng;
-use because_core::{Error, Query, Recommender, Result};
+use because_core::{Attribution, Error, Query, Recommender, Result};
 use because_models::Model;
 use serde::Serialize;
 
@@ -50,6 +50,78 @@ pub struct Contribution {
     pub item: u32,
     /// Its additive contribution to the score.
     pub weight: f32,
+}
+
+/// What an explanation's contributions are.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// An exact decomposition: contributions add up to the score.
+    Exact,
+    /// The popularity model: the score is the item's count.
+    Popularity,
+    /// Each history item left out in turn and re-scored: measured effects.
+    Occlusion,
+    /// Attention of the last position, last layer, averaged over heads.
+    Attention,
+    /// Attention rollout across layers.
+    AttentionRollout,
+    /// Gradient × input on the history items' embeddings.
+    GradientInput,
+}
+
+impl Method {
+    /// The attribution method of a model behind this explanation method.
+    pub fn attribution(self) -> Option<Attribution> {
+        match self {
+            Method::Exact | Method::Popularity => None,
+            Method::Occlusion => Some(Attribution::Occlusion),
+            Method::Attention => Some(Attribution::Attention),
+            Method::AttentionRollout => Some(Attribution::AttentionRollout),
+            Method::GradientInput => Some(Attribution::GradientInput),
+        }
+    }
+    /// The explanation method of an attribution.
+    pub fn of(a: Attribution) -> Method {
+        match a {
+            Attribution::Occlusion => Method::Occlusion,
+            Attribution::Attention => Method::Attention,
+            Attribution::AttentionRollout => Method::AttentionRollout,
+            Attribution::GradientInput => Method::GradientInput,
+        }
+    }
+    /// Its name in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Popularity => "popularity",
+            other => other.attribution().map_or("", Attribution::name),
+        }
+    }
+}
+
+/// The explanation methods `model` offers, its default first: the exact
+/// decomposition or popularity where the model has one, else occlusion
+/// (measured effects) and then the model's own attribution methods.
+pub fn methods(model: &Model) -> Vec<Method> {
+    if model.decomposer().is_some() {
+        return vec![Method::Exact];
+    }
+    if model.popularity().is_some() {
+        return vec![Method::Popularity];
+    }
+    let mut out = Vec::new();
+    if let Some(a) = model.attributor() {
+        out.push(Method::Occlusion);
+        for &m in a.attributions() {
+            if m != Attribution::Occlusion {
+                out.push(Method::of(m));
+            }
+        }
+    }
+    out
 }
 
 /// Why an item is recommended, as plain data.
@@ -63,6 +135,8 @@ pub struct Explanation {
     pub bias: f32,
     /// Whether contributions plus bias add up to the score exactly.
     pub exact: bool,
+    /// What the contributions are.
+    pub method: Method,
     /// Every history item's contribution, largest first.
     pub contributions: Vec<Contribution>,
     /// Share of the positive contributions carried by the top three, in [0, 1].
@@ -103,7 +177,9 @@ pub fn explain_many(
             Ok(d.decompose_many(items, values, targets)
                 .into_iter()
                 .zip(targets)
-                .map(|(dec, &target)| assemble(items, target, dec.score, dec.weights, None))
+                .map(|(dec, &target)| {
+                    assemble(items, target, dec.score, dec.weights, None, Method::Exact)
+                })
                 .collect())
         }
         None => targets
@@ -113,8 +189,25 @@ pub fn explain_many(
     }
 }
 
-/// Explains `model`'s score for `target` given a history.
+/// Explains `model`'s score for `target` given a history, by the model's
+/// default method (the first of [`methods`]).
 pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Result<Explanation> {
+    let method = methods(model).first().copied().ok_or(Error::Unsupported {
+        op: "explanations",
+        model: model.kind(),
+    })?;
+    explain_by(model, items, values, target, method)
+}
+
+/// Explains `model`'s score for `target` given a history (in time order
+/// for sequential models) by `method`, which must be one of [`methods`].
+pub fn explain_by(
+    model: &Model,
+    items: &[u32],
+    values: &[f32],
+    target: u32,
+    method: Method,
+) -> Result<Explanation> {
     model.check_query(&Query::History { items, values })?;
     if target as usize >= model.n_items() {
         return Err(Error::UnknownItem {
@@ -122,19 +215,32 @@ pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Res
             n_items: model.n_items(),
         });
     }
-    let (score, weights, popularity) = if let Some(d) = model.decomposer() {
-        let dec = d.decompose(items, values, target);
-        (dec.score, dec.weights, None)
-    } else if let Some(p) = model.popularity() {
-        let c = p.item_counts()[target as usize];
-        (c, vec![0.0; items.len()], Some(c))
-    } else {
-        return Err(Error::Unsupported {
-            op: "exact explanations",
-            model: model.kind(),
-        });
+    let unsupported = || Error::Unsupported {
+        op: "this explanation method",
+        model: model.kind(),
     };
-    Ok(assemble(items, target, score, weights, popularity))
+    let (score, weights, popularity) = match method {
+        Method::Exact => {
+            let d = model.decomposer().ok_or_else(unsupported)?;
+            let dec = d.decompose(items, values, target);
+            (dec.score, dec.weights, None)
+        }
+        Method::Popularity => {
+            let p = model.popularity().ok_or_else(unsupported)?;
+            let c = p.item_counts()[target as usize];
+            (c, vec![0.0; items.len()], Some(c))
+        }
+        other => {
+            let a = model.attributor().ok_or_else(unsupported)?;
+            let m = other.attribution().ok_or_else(unsupported)?;
+            if !a.attributions().contains(&m) {
+                return Err(unsupported());
+            }
+            let score = model.scores(&Query::History { items, values })?[target as usize];
+            (score, a.attribute(m, items, target)?, None)
+        }
+    };
+    Ok(assemble(items, target, score, weights, popularity, method))
 }
 
 fn assemble(
@@ -143,6 +249,7 @@ fn assemble(
     score: f32,
     weights: Vec<f32>,
     popularity: Option<f32>,
+    method: Method,
 ) -> Explanation {
     let mut contributions: Vec<Contribution> = items
         .iter()
@@ -156,13 +263,21 @@ fn assemble(
         .take(3)
         .map(|c| c.weight.max(0.0))
         .sum();
-    let exact = popularity.is_none();
-    let bias = if exact { 0.0 } else { score };
+    let exact = method == Method::Exact;
+    // Popularity: all of the score; effects in score units: what they leave
+    // unexplained; attention weights are shares, not score units.
+    let bias = match method {
+        Method::Exact => 0.0,
+        Method::Popularity => score,
+        Method::Occlusion | Method::GradientInput => score - weights.iter().sum::<f32>(),
+        Method::Attention | Method::AttentionRollout => 0.0,
+    };
     Explanation {
         item: target,
         score,
         bias,
         exact,
+        method,
         contributions,
         confidence: if positive > 0.0 { top / positive } else { 0.0 },
         popularity,
@@ -282,6 +397,17 @@ pub fn counterfactual(
         if step == max_size || ki.is_empty() {
             break;
         }
+        if model.decomposer().is_none() {
+            // Without a decomposition of the competitors' scores: remove the
+            // item with the largest measured effect on the target's own score
+            // for the reduced history, and re-rank.
+            let x = explain(model, &ki, &kv, target)?;
+            let Some(c) = x.contributions.iter().find(|c| c.weight > 0.0) else {
+                break;
+            };
+            removed.push(c.item);
+            continue;
+        }
         for (i, s) in scores.iter_mut().enumerate() {
             if excluded[i] || i as u32 == target {
                 *s = f32::NEG_INFINITY;
@@ -382,6 +508,15 @@ pub fn deletion_test(
     })
 }
 
+/// The deletion test of one explanation method.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MethodDeletion {
+    /// The method.
+    pub method: Method,
+    /// Its deletion test.
+    pub deletion: Deletion,
+}
+
 /// Fidelity measurements for one explained recommendation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Measured {
@@ -401,6 +536,9 @@ pub struct Measured {
     pub covered: bool,
     /// The top three supporting items.
     pub top3: Vec<u32>,
+    /// The deletion test of every explanation method the model offers (the
+    /// default one first, as in `deletion`).
+    pub by_method: Vec<MethodDeletion>,
 }
 
 /// Explains and measures the top-`n` recommendations of `users` (for their
@@ -439,6 +577,25 @@ pub fn measure(
                     !named.is_empty() && rank_of(model, &ki, &kv, items, r.item)? > n;
                 let counterfactual = counterfactual(model, items, values, &e, n, max_size)?;
                 let supported = e.contributions.iter().any(|c| c.weight > 0.0);
+                let mut by_method = vec![MethodDeletion {
+                    method: e.method,
+                    deletion,
+                }];
+                for &m in methods(model).iter().skip(1) {
+                    let x = explain_by(model, items, values, r.item, m)?;
+                    by_method.push(MethodDeletion {
+                        method: m,
+                        deletion: deletion_test(
+                            model,
+                            items,
+                            values,
+                            &x,
+                            k,
+                            draws,
+                            seed ^ u as u64,
+                        )?,
+                    });
+                }
                 out.push(Measured {
                     user: u,
                     item: r.item,
@@ -448,6 +605,7 @@ pub fn measure(
                     supported,
                     covered: supported || e.popularity.is_some(),
                     top3: e.top_items(3),
+                    by_method,
                 });
             }
             Ok(out)
@@ -670,7 +828,14 @@ pub fn narrative(e: &Explanation, title: &dyn Fn(u32) -> String, t: &Templates) 
     let top: Vec<String> = e.top_items(3).into_iter().map(title).collect();
     let verb = t.get("verb").to_string();
     let positive = e.contributions.iter().filter(|c| c.weight > 0.0).count();
-    match top.as_slice() {
+    // Approximate methods say what the named titles rest on.
+    let key = format!("method.{}", e.method.name());
+    let evidence = if e.exact || top.is_empty() || !t.has(&key) {
+        String::new()
+    } else {
+        format!(" {}", t.fill(&key, &[]))
+    };
+    let sentence = match top.as_slice() {
         [] => t.fill("popular", &[]),
         [a] => t.fill("because_one", &[("verb", &verb), ("a", a)]),
         [a, b] => t.fill("because_two", &[("verb", &verb), ("a", a), ("b", b)]),
@@ -687,7 +852,8 @@ pub fn narrative(e: &Explanation, title: &dyn Fn(u32) -> String, t: &Templates) 
                 ("n", &(positive - 2).to_string()),
             ],
         ),
-    }
+    };
+    sentence + &evidence
 }
 
 /// A sentence for a verified counterfactual.
@@ -725,6 +891,7 @@ mod tests {
             score: 1.0,
             bias: 0.0,
             exact: true,
+            method: Method::Exact,
             contributions: vec![
                 Contribution {
                     item: 1,
@@ -840,6 +1007,7 @@ mod tests {
             score: 1.0,
             bias: 0.0,
             exact: true,
+            method: Method::Exact,
             contributions: vec![
                 Contribution {
                     item: 1,

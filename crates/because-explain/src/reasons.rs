@@ -187,6 +187,11 @@ pub struct Explained {
     pub score: f32,
     /// Whether `contributions`, `other_contributions` and `bias` add up to the score.
     pub exact: bool,
+    /// What the contributions are: `exact` (a decomposition), `popularity`,
+    /// `occlusion` (each item's measured effect on the score), or a model's
+    /// own approximate attribution (`attention`, `attention_rollout`,
+    /// `gradient_input`).
+    pub method: crate::Method,
     /// The part of the score no history item accounts for.
     pub bias: f32,
     /// Share of the positive contributions carried by the top three.
@@ -483,6 +488,7 @@ impl<'a> Explainer<'a> {
             item: (self.name)(target),
             score: count,
             exact: false,
+            method: crate::Method::Popularity,
             bias: count,
             confidence: 0.0,
             contributions: Vec::new(),
@@ -706,6 +712,7 @@ impl<'a> Explainer<'a> {
             item: (self.name)(e.item),
             score: e.score,
             exact: e.exact,
+            method: e.method,
             bias: e.bias,
             confidence: e.confidence,
             contributions: shown,

@@ -241,6 +241,9 @@ impl Recommender for Model {
     fn popularity(&self) -> Option<&dyn PopularityPrior> {
         self.inner().popularity()
     }
+    fn attributor(&self) -> Option<&dyn because_core::Attribute> {
+        self.inner().attributor()
+    }
 }
 
 #[cfg(test)]

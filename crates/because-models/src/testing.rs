@@ -36,6 +36,11 @@ pub fn check_capabilities(model: &Model, x: &Interactions) {
         c.rating_prediction,
         "{kind}: ratings"
     );
+    assert_eq!(
+        model.attributor().is_some(),
+        c.attributions,
+        "{kind}: attributions"
+    );
     let u = (0..x.n_users() as u32)
         .find(|&u| {
             let items = x.user_items(u);
@@ -62,6 +67,13 @@ pub fn check_capabilities(model: &Model, x: &Interactions) {
                 "{kind}: decomposed {} vs scored {s}",
                 dec.score
             );
+        }
+    }
+    if let Some(a) = model.attributor() {
+        for &m in a.attributions() {
+            let w = a.attribute(m, items, 0).unwrap();
+            assert_eq!(w.len(), items.len(), "{kind}: {m:?} weights per item");
+            assert!(w.iter().all(|v| v.is_finite()), "{kind}: {m:?} finite");
         }
     }
     if !c.fold_in {

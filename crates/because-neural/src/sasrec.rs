@@ -194,9 +194,8 @@ impl Weights {
     fn init(p: &SasRecParams, n_items: usize) -> Weights {
         let (d, f) = (p.dim, p.ffn);
         let mut rng = Rng::stream(p.seed, 0x5a5);
-        let mut normal = |n: usize, sd: f32| -> Vec<f32> {
-            (0..n).map(|_| rng.normal() as f32 * sd).collect()
-        };
+        let mut normal =
+            |n: usize, sd: f32| -> Vec<f32> { (0..n).map(|_| rng.normal() as f32 * sd).collect() };
         let sd = 1.0 / (d as f32).sqrt();
         let mut item = normal((n_items + 1) * d, sd);
         item[..d].fill(0.0);
@@ -244,7 +243,11 @@ impl Weights {
         max_len: usize,
     ) -> Vec<(String, &mut Vec<f32>, Vec<usize>)> {
         let mut out: Vec<(String, &mut Vec<f32>, Vec<usize>)> = vec![
-            ("item_embedding".into(), &mut self.item, vec![n_items + 1, d]),
+            (
+                "item_embedding".into(),
+                &mut self.item,
+                vec![n_items + 1, d],
+            ),
             ("position_embedding".into(), &mut self.pos, vec![max_len, d]),
             ("final_norm.g".into(), &mut self.lnf_g, vec![d]),
             ("final_norm.b".into(), &mut self.lnf_b, vec![d]),
@@ -306,15 +309,40 @@ pub(crate) fn forward(w: &Weights, s: Shape, items: &[u32], attention: bool) -> 
     let inv = 1.0 / (dh as f32).sqrt();
     for b in &w.blocks {
         for t in 0..n {
-            layer_norm(&x[t * d..(t + 1) * d], &b.ln1_g, &b.ln1_b, EPS, &mut a[t * d..(t + 1) * d]);
-            affine(&a[t * d..(t + 1) * d], &b.wq, &b.bq, &mut q[t * d..(t + 1) * d]);
-            affine(&a[t * d..(t + 1) * d], &b.wk, &b.bk, &mut k[t * d..(t + 1) * d]);
-            affine(&a[t * d..(t + 1) * d], &b.wv, &b.bv, &mut v[t * d..(t + 1) * d]);
+            layer_norm(
+                &x[t * d..(t + 1) * d],
+                &b.ln1_g,
+                &b.ln1_b,
+                EPS,
+                &mut a[t * d..(t + 1) * d],
+            );
+            affine(
+                &a[t * d..(t + 1) * d],
+                &b.wq,
+                &b.bq,
+                &mut q[t * d..(t + 1) * d],
+            );
+            affine(
+                &a[t * d..(t + 1) * d],
+                &b.wk,
+                &b.bk,
+                &mut k[t * d..(t + 1) * d],
+            );
+            affine(
+                &a[t * d..(t + 1) * d],
+                &b.wv,
+                &b.bv,
+                &mut v[t * d..(t + 1) * d],
+            );
         }
         let mut layer_maps = Vec::new();
         ctx.fill(0.0);
         for head in 0..h {
-            let mut map = if attention { vec![0.0f32; n * n] } else { Vec::new() };
+            let mut map = if attention {
+                vec![0.0f32; n * n]
+            } else {
+                Vec::new()
+            };
             let mut row = vec![0.0f32; n];
             for i in 0..n {
                 let qi = &q[i * d + head * dh..i * d + (head + 1) * dh];
@@ -365,10 +393,7 @@ pub(crate) fn forward(w: &Weights, s: Shape, items: &[u32], attention: bool) -> 
     }
     let mut z = vec![0.0f32; d];
     layer_norm(&x[(n - 1) * d..n * d], &w.lnf_g, &w.lnf_b, EPS, &mut z);
-    Pass {
-        z,
-        attention: maps,
-    }
+    Pass { z, attention: maps }
 }
 
 /// A fitted SASRec model.
@@ -423,6 +448,102 @@ impl SasRec {
     /// Mean training loss of each epoch.
     pub fn losses(&self) -> &[f32] {
         &self.losses
+    }
+}
+
+/// The row of the last position in each layer's head-averaged attention,
+/// or its rollout across layers (`n` weights, oldest first).
+fn attention_of_last(maps: &[Vec<Vec<f32>>], n: usize, rollout: bool) -> Vec<f32> {
+    let avg = |layer: &Vec<Vec<f32>>| -> Vec<f32> {
+        let mut m = vec![0.0f32; n * n];
+        for head in layer {
+            for (a, h) in m.iter_mut().zip(head) {
+                *a += h / layer.len() as f32;
+            }
+        }
+        m
+    };
+    let Some(last) = maps.last() else {
+        return vec![0.0; n];
+    };
+    if !rollout {
+        return avg(last)[(n - 1) * n..].to_vec();
+    }
+    // R = Â_L · … · Â_1 with Â = (A + I) / 2 (rows still sum to 1).
+    let mut r: Vec<f32> = (0..n * n)
+        .map(|k| f32::from(u8::from(k / n == k % n)))
+        .collect();
+    for layer in maps {
+        let mut a = avg(layer);
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = 0.5 * a[i * n + j] + if i == j { 0.5 } else { 0.0 };
+            }
+        }
+        let mut next = vec![0.0f32; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                let aik = a[i * n + k];
+                if aik != 0.0 {
+                    for j in 0..n {
+                        next[i * n + j] += aik * r[k * n + j];
+                    }
+                }
+            }
+        }
+        r = next;
+    }
+    r[(n - 1) * n..].to_vec()
+}
+
+impl because_core::Attribute for SasRec {
+    fn attributions(&self) -> &'static [because_core::Attribution] {
+        use because_core::Attribution::*;
+        &[Occlusion, Attention, AttentionRollout, GradientInput]
+    }
+    fn attribute(
+        &self,
+        method: because_core::Attribution,
+        items: &[u32],
+        target: u32,
+    ) -> Result<Vec<f32>> {
+        use because_core::Attribution::*;
+        let skip = items.len().saturating_sub(self.params.max_len);
+        let tail = &items[skip..];
+        let mut out = vec![0.0f32; items.len()];
+        if tail.is_empty() {
+            return Ok(out);
+        }
+        let weights = match method {
+            Occlusion => {
+                // Leaving out an item of a history longer than the window
+                // brings the next older item in: re-score the whole history.
+                let base = self.score_of(items, target);
+                let mut without = Vec::with_capacity(items.len());
+                for k in 0..items.len() {
+                    without.clear();
+                    without.extend(
+                        items
+                            .iter()
+                            .enumerate()
+                            .filter(|&(j, _)| j != k)
+                            .map(|(_, &i)| i),
+                    );
+                    out[k] = base - self.score_of(&without, target);
+                }
+                return Ok(out);
+            }
+            Attention | AttentionRollout => {
+                let pass = forward(&self.weights, self.shape(), tail, true);
+                attention_of_last(&pass.attention, tail.len(), method == AttentionRollout)
+            }
+            GradientInput => {
+                let net = train::SasNet::new(&self.weights, &self.params, self.n_items_());
+                net.gradient_input(tail, target, &self.params)?
+            }
+        };
+        out[skip..].copy_from_slice(&weights);
+        Ok(out)
     }
 }
 
@@ -524,6 +645,7 @@ impl ModelKind for SasRec {
         item_embeddings: true,
         ordered_sequences: true,
         fold_in: true,
+        attributions: true,
         ..Capabilities::NONE
     };
     const EPOCHS: Option<&'static str> = Some("epochs");
@@ -599,6 +721,9 @@ impl Recommender for SasRec {
     fn embeddings(&self) -> Option<&dyn because_core::ItemEmbeddings> {
         Some(self)
     }
+    fn attributor(&self) -> Option<&dyn because_core::Attribute> {
+        Some(self)
+    }
 }
 
 impl because_core::ItemEmbeddings for SasRec {
@@ -629,7 +754,14 @@ mod tests {
         // Non-trivial norms and biases, so that every weight is exercised.
         let mut rng = Rng::new(3);
         for b in &mut w.blocks {
-            for v in [&mut b.ln1_g, &mut b.ln1_b, &mut b.bq, &mut b.bo, &mut b.b1, &mut b.ln2_b] {
+            for v in [
+                &mut b.ln1_g,
+                &mut b.ln1_b,
+                &mut b.bq,
+                &mut b.bo,
+                &mut b.b1,
+                &mut b.ln2_b,
+            ] {
                 for x in v.iter_mut() {
                     *x += rng.normal() as f32 * 0.3;
                 }
@@ -644,7 +776,10 @@ mod tests {
             let row = (r * p.max_len + p.max_len - 1) * p.dim;
             for c in 0..p.dim {
                 let (a, b) = (hidden[row + c], pass.z[c]);
-                assert!((a - b).abs() < 1e-4, "sequence {r}, unit {c}: burn {a} vs plain {b}");
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "sequence {r}, unit {c}: burn {a} vs plain {b}"
+                );
             }
             // Attention rows are distributions over past positions.
             for layer in &pass.attention {
@@ -656,6 +791,76 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Gradient × input from burn's autodiff matches the derivative of the
+    /// plain forward pass along each item's embedding (central differences),
+    /// and occlusion is the score lost by leaving each item out.
+    #[test]
+    fn gradient_input_and_occlusion_are_what_they_claim() {
+        let p = SasRecParams {
+            dim: 8,
+            heads: 2,
+            ffn: 12,
+            max_len: 5,
+            layers: 2,
+            ..SasRecParams::default()
+        };
+        let n_items = 12;
+        let x = Interactions::from_tuples(1, n_items, (0..7u32).map(|t| (0, t + 2, 1.0, t as i64)))
+            .unwrap();
+        let model = SasRec {
+            params: p.clone(),
+            train: Train::new(&x),
+            seqs: Sequences::new(&x),
+            weights: Arc::new(Weights::init(&p, n_items)),
+            losses: vec![0.0; p.epochs],
+        };
+        use because_core::{Attribute, Attribution};
+        let items = [2u32, 5, 7, 3, 8, 4, 6];
+        let target = 11;
+        let g = model
+            .attribute(Attribution::GradientInput, &items, target)
+            .unwrap();
+        assert_eq!(
+            &g[..2],
+            &[0.0, 0.0],
+            "items beyond the window weigh nothing"
+        );
+        let eps = 1e-2f32;
+        for (k, &item) in items.iter().enumerate().skip(2) {
+            let scaled = |f: f32| {
+                let mut w = (*model.weights).clone();
+                let d = p.dim;
+                for c in 0..d {
+                    w.item[(item as usize + 1) * d + c] *= f;
+                }
+                let m = SasRec {
+                    weights: Arc::new(w),
+                    ..model.clone()
+                };
+                m.score_of(&items, target)
+            };
+            let numeric = (scaled(1.0 + eps) - scaled(1.0 - eps)) / (2.0 * eps);
+            assert!(
+                (numeric - g[k]).abs() < 2e-2 * (1.0 + numeric.abs()),
+                "item {item}: autodiff {} vs numeric {numeric}",
+                g[k]
+            );
+        }
+        let o = model
+            .attribute(Attribution::Occlusion, &items, target)
+            .unwrap();
+        let base = model.score_of(&items, target);
+        let without: Vec<u32> = items.iter().copied().filter(|&i| i != 8).collect();
+        assert!((o[4] - (base - model.score_of(&without, target))).abs() < 1e-6);
+        for m in [Attribution::Attention, Attribution::AttentionRollout] {
+            let a = model.attribute(m, &items, target).unwrap();
+            assert!(
+                (a.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+                "{m:?} sums to 1"
+            );
         }
     }
 }

@@ -45,7 +45,11 @@ impl Sequences {
         out.f32("sequence.values", &self.values, &[self.values.len()]);
     }
     /// Reads the sequences of `n_users` users back, checking their shape.
-    pub fn load(t: &TensorsIn<'_>, n_users: usize, n_items: usize) -> Result<Sequences, PersistError> {
+    pub fn load(
+        t: &TensorsIn<'_>,
+        n_users: usize,
+        n_items: usize,
+    ) -> Result<Sequences, PersistError> {
         let indptr = t.u32("sequence.indptr", &[n_users + 1])?;
         let len = *indptr.last().unwrap_or(&0) as usize;
         let bad = |m: &str| PersistError::Core(because_core::Error::Shape(m.to_string()));
@@ -118,7 +122,6 @@ pub fn shuffled(windows: &[Window], seed: u64, epoch: usize) -> Vec<Window> {
     Rng::stream(seed, epoch as u64).shuffle(&mut w);
     w
 }
-
 
 /// `out[j] = Σ_i x[i] · w[i, j]` plus `b`, for a row-major `w` of `x.len()` rows.
 pub fn affine(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
@@ -201,7 +204,10 @@ mod tests {
             .flat_map(|w| (w.start + 1..w.start + w.len + 1).map(move |t| (w.user, t)))
             .collect();
         targets.sort_unstable();
-        let expected: Vec<(u32, usize)> = (1..13).map(|t| (0, t)).chain((1..3).map(|t| (1, t))).collect();
+        let expected: Vec<(u32, usize)> = (1..13)
+            .map(|t| (0, t))
+            .chain((1..3).map(|t| (1, t)))
+            .collect();
         assert_eq!(targets, expected);
         assert!(w.iter().all(|w| w.len <= 5 && w.len > 0));
     }

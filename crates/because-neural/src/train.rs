@@ -84,7 +84,8 @@ fn norm(x: Tensor<2>, g: &Param<Tensor<1>>, b: &Param<Tensor<1>>) -> Tensor<2> {
     let mean = x.clone().mean_dim(1);
     let centred = x - mean;
     let var = centred.clone().powi_scalar(2).mean_dim(1);
-    centred / (var + EPS as f64).sqrt() * g.val().unsqueeze_dim::<2>(0) + b.val().unsqueeze_dim::<2>(0)
+    centred / (var + EPS as f64).sqrt() * g.val().unsqueeze_dim::<2>(0)
+        + b.val().unsqueeze_dim::<2>(0)
 }
 
 /// Inverted dropout with rate `p` (nothing when `p` is 0).
@@ -92,7 +93,11 @@ fn dropout<const D: usize>(x: Tensor<D>, p: f32) -> Tensor<D> {
     if p <= 0.0 {
         return x;
     }
-    let keep = Tensor::<D>::random(x.shape(), Distribution::Bernoulli(1.0 - p as f64), &x.device());
+    let keep = Tensor::<D>::random(
+        x.shape(),
+        Distribution::Bernoulli(1.0 - p as f64),
+        &x.device(),
+    );
     x * keep / (1.0 - p as f64)
 }
 
@@ -131,17 +136,27 @@ impl SasNet {
         }
     }
 
-    /// Hidden states `[batch · max_len, dim]` after the final norm.
+    /// Hidden states `[batch · len, dim]` after the final norm.
     pub(crate) fn hidden(&self, batch: &SeqBatch, p: &SasRecParams, drop: f32) -> Tensor<2> {
         let dev = self.item.val().device();
-        let (b, l, d, h) = (batch.rows, batch.len, p.dim, p.heads);
-        let dh = d / h;
+        let (b, l, d) = (batch.rows, batch.len, p.dim);
         let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), [b, l]), &dev);
         let emb = burn::tensor::module::embedding(self.item.val(), ids) * (d as f64).sqrt();
-        let x = emb + self.pos.val().unsqueeze_dim::<3>(0);
+        self.encode(emb, batch, p, drop)
+    }
+
+    /// The encoder over scaled item embeddings `[rows, len, dim]`: adds the
+    /// positions of the last `len` slots, then the blocks and the final norm.
+    fn encode(&self, emb: Tensor<3>, batch: &SeqBatch, p: &SasRecParams, drop: f32) -> Tensor<2> {
+        let dev = emb.device();
+        let (b, l, d, h) = (batch.rows, batch.len, p.dim, p.heads);
+        let dh = d / h;
+        let pos = self.pos.val().slice([p.max_len - l..p.max_len]);
+        let x = emb + pos.unsqueeze_dim::<3>(0);
         let mut x = dropout(x, drop).reshape([b * l, d]);
-        let mask = Tensor::<4, Bool>::from_data(TensorData::new(batch.mask.clone(), [b, 1, l, l]), &dev)
-            .expand([b, h, l, l]);
+        let mask =
+            Tensor::<4, Bool>::from_data(TensorData::new(batch.mask.clone(), [b, 1, l, l]), &dev)
+                .expand([b, h, l, l]);
         for blk in &self.blocks {
             let a = norm(x.clone(), &blk.ln1_g, &blk.ln1_b);
             let split = |t: Tensor<2>| t.reshape([b, l, h, dh]).swap_dims(1, 2);
@@ -160,22 +175,58 @@ impl SasNet {
         norm(x, &self.lnf_g, &self.lnf_b)
     }
 
+    /// Gradient × input of `target`'s score over the input embeddings of
+    /// `items` (at most `max_len`, oldest first): one weight per item.
+    pub(crate) fn gradient_input(
+        &self,
+        items: &[u32],
+        target: u32,
+        p: &SasRecParams,
+    ) -> Result<Vec<f32>> {
+        let dev = self.item.val().device();
+        let (n, d) = (items.len(), p.dim);
+        let ids: Vec<i64> = items.iter().map(|&i| i as i64 + 1).collect();
+        let rows = self.item.val().detach().select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &dev),
+        );
+        let input = (rows * (d as f64).sqrt())
+            .reshape([1, n, d])
+            .detach()
+            .require_grad();
+        let batch = SeqBatch::single(n);
+        let z = self.encode(input.clone(), &batch, p, 0.0).slice([n - 1..n]);
+        let t = Tensor::<1, Int>::from_data(TensorData::new(vec![target as i64 + 1], [1]), &dev);
+        let score = (z * self.item.val().select(0, t)).sum();
+        let grads = score.backward();
+        let g = input
+            .grad(&grads)
+            .ok_or_else(|| Error::Shape("no gradient for the input embeddings".into()))?;
+        let product = to_vec((g * input.detach()).sum_dim(2).reshape([n]))?;
+        Ok(product)
+    }
+
     /// The mean training loss of a batch.
     fn loss(&self, batch: &SeqBatch, p: &SasRecParams, negatives: Option<&[u32]>) -> Tensor<1> {
         let dev = self.item.val().device();
         let n_items = self.item.val().dims()[0] - 1;
         let pcount = batch.positions.len();
-        let z = self
-            .hidden(batch, p, p.dropout)
-            .select(0, Tensor::<1, Int>::from_data(TensorData::new(batch.positions.clone(), [pcount]), &dev));
-        let targets = Tensor::<1, Int>::from_data(TensorData::new(batch.targets.clone(), [pcount]), &dev);
+        let z = self.hidden(batch, p, p.dropout).select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(batch.positions.clone(), [pcount]), &dev),
+        );
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(batch.targets.clone(), [pcount]), &dev);
         match (p.loss, negatives) {
             (SeqLoss::Gbce, Some(neg)) => {
                 let emb = self.item.val();
                 let pos = emb.clone().select(0, targets + 1);
                 let pos_logit = (z.clone() * pos).sum_dim(1);
                 let neg_ids: Vec<i64> = neg.iter().map(|&i| i as i64 + 1).collect();
-                let neg_emb = emb.select(0, Tensor::<1, Int>::from_data(TensorData::new(neg_ids, [neg.len()]), &dev));
+                let neg_emb = emb.select(
+                    0,
+                    Tensor::<1, Int>::from_data(TensorData::new(neg_ids, [neg.len()]), &dev),
+                );
                 let neg_logit = z.matmul(neg_emb.transpose());
                 // gSASRec's β from the sampling rate α = k / (n - 1).
                 let alpha = neg.len() as f64 / (n_items.saturating_sub(1)).max(1) as f64;
@@ -274,6 +325,23 @@ impl SeqBatch {
             mask,
             positions,
             targets,
+        }
+    }
+    /// One unpadded sequence of `n` items (its inputs are given as embeddings).
+    pub(crate) fn single(n: usize) -> SeqBatch {
+        let mut mask = vec![false; n * n];
+        for i in 0..n {
+            for j in i + 1..n {
+                mask[i * n + j] = true;
+            }
+        }
+        SeqBatch {
+            rows: 1,
+            len: n,
+            ids: Vec::new(),
+            mask,
+            positions: Vec::new(),
+            targets: Vec::new(),
         }
     }
     /// A batch of single sequences (for checks), each right-aligned.

@@ -1,8 +1,8 @@
 //! Every kind of this crate passes the registry's conformance checks.
 
 use because_core::testing::block_data;
-use because_models::testing::{check_capabilities, check_one_ranking};
 use because_core::Recommender;
+use because_models::testing::{check_capabilities, check_one_ranking};
 use because_models::{persist, ModelSpec};
 
 #[test]
@@ -18,7 +18,11 @@ fn every_neural_kind_conforms_and_round_trips() {
         // Deterministic for a seed.
         let again = spec.fit(&x).unwrap();
         let q = because_core::Query::User(3);
-        assert_eq!(model.scores(&q).unwrap(), again.scores(&q).unwrap(), "{kind}: not deterministic");
+        assert_eq!(
+            model.scores(&q).unwrap(),
+            again.scores(&q).unwrap(),
+            "{kind}: not deterministic"
+        );
         // Saved and loaded, it scores the same.
         let dir = tempfile::tempdir().unwrap();
         let meta = persist::Meta {
@@ -30,7 +34,11 @@ fn every_neural_kind_conforms_and_round_trips() {
         let loaded = persist::load(dir.path()).unwrap().model;
         for u in 0..5 {
             let q = because_core::Query::User(u);
-            assert_eq!(model.scores(&q).unwrap(), loaded.scores(&q).unwrap(), "{kind}: reloaded");
+            assert_eq!(
+                model.scores(&q).unwrap(),
+                loaded.scores(&q).unwrap(),
+                "{kind}: reloaded"
+            );
         }
     }
 }

@@ -1114,6 +1114,7 @@ fn bar_chart_png<'py>(
 
 #[pymodule]
 fn _because(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    because_service::register_models();
     m.add_class::<Data>()?;
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

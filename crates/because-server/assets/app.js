@@ -159,6 +159,15 @@ function methodLabel(x) {
   if (x.reasons.some((r) => r.kind === "popularity")) {
     return "Popularity: the score is how often the item was chosen.";
   }
+  if (x.method === "occlusion" && x.contributions.length) {
+    return "Measured effects: each bar is how much the score falls when that item is left out (re-scored); the baseline is what no single item accounts for.";
+  }
+  if (x.method === "gradient_input" && x.contributions.length) {
+    return "Gradient × input: a first-order estimate of each item's effect on the score (approximate).";
+  }
+  if ((x.method === "attention" || x.method === "attention_rollout") && x.contributions.length) {
+    return "Attention weights: where the model looked (shares, not parts of the score; approximate).";
+  }
   return "Reasons from the data; this model's score does not decompose exactly.";
 }
 

@@ -51,6 +51,18 @@ pub use browse::*;
 pub use context::{read_log, user_columns, Context, ContextOptions};
 pub use types::*;
 
+/// Registers every model kind this build knows beyond the built-in ones
+/// (the neural and sequential models of `because-neural`), once per
+/// process. [`ModelHandle::open`] calls it; programs that parse model
+/// specifications (`sasrec:dim=64`) call it before parsing.
+pub fn register_models() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Registering our own kinds under their own names cannot clash.
+        let _ = because_neural::register();
+    });
+}
+
 use because_core::{top_k, Query, Recommender, Request, Scored, Sequence as CoreSequence, Vocab};
 use because_data::EventWeights;
 use because_explain::fidelity::FidelitySummary;
@@ -207,6 +219,7 @@ impl Resolved {
 impl ModelHandle {
     /// Opens a model folder (see `because_models::persist`).
     pub fn open(dir: &Path) -> Result<ModelHandle> {
+        register_models();
         let l = persist::load(dir)?;
         ModelHandle::new(l.model, l.meta)
     }
