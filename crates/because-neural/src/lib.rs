@@ -2,6 +2,9 @@
 //!
 //! # Brief overview
 //!
+//! [`Item2Vec`] learns item vectors by skip-gram with negative sampling
+//! over each user's sequence (plain Rust), and scores a history by its mean
+//! vector, which decomposes exactly into one similarity per history item.
 //! [`SasRec`] (self-attention over each user's latest items) is trained on
 //! burn's autodiff over its `flex` CPU backend ([`train`](crate::train) holds
 //! the training graphs); the trained weights are plain arrays, so scoring,
@@ -16,15 +19,18 @@
 //! seed.
 #![deny(missing_docs)]
 
+mod item2vec;
 mod sasrec;
 mod seq;
 mod train;
 
+pub use item2vec::{Item2Vec, Item2VecParams, Scoring};
 pub use sasrec::{SasRec, SasRecParams, SeqLoss};
 pub use seq::Sequences;
 
 /// Adds this crate's model kinds to the registry (idempotent).
 pub fn register() -> because_core::Result<()> {
     because_models::register::<SasRec>()?;
+    because_models::register::<Item2Vec>()?;
     Ok(())
 }

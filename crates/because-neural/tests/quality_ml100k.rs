@@ -182,3 +182,19 @@ fn sasrec_protocol_a() {
         "occlusion {named:.1} vs random {random:.1}"
     );
 }
+
+/// item2vec's mean-vector recommendations beat popularity under protocol A.
+#[test]
+fn item2vec_beats_popularity() {
+    because_neural::register().unwrap();
+    let Some(p) = parts() else { return };
+    let spec = std::env::var("BECAUSE_ITEM2VEC_SPEC").unwrap_or_else(|_| "item2vec".into());
+    let (_, test) = fit_watched(&spec, &p, 5);
+    let pop = ndcg(
+        &"pop".parse::<ModelSpec>().unwrap().fit(&p.train).unwrap(),
+        &p.test,
+        Some(&p.val),
+    );
+    eprintln!("item2vec test ndcg@10 {test:.4}, popularity {pop:.4}");
+    assert!(test > pop, "item2vec {test:.4} vs popularity {pop:.4}");
+}
