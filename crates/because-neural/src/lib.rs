@@ -5,7 +5,8 @@
 //! [`Item2Vec`] learns item vectors by skip-gram with negative sampling
 //! over each user's sequence (plain Rust), and scores a history by its mean
 //! vector, which decomposes exactly into one similarity per history item.
-//! [`SasRec`] (self-attention over each user's latest items) is trained on
+//! [`Gru4Rec`] (a GRU over the sequence, session-parallel mini-batches) and
+//! [`SasRec`] (self-attention over each user's latest items) are trained on
 //! burn's autodiff over its `flex` CPU backend ([`train`](crate::train) holds
 //! the training graphs); the trained weights are plain arrays, so scoring,
 //! attention weights and occlusion run without the framework. Each model
@@ -19,11 +20,13 @@
 //! seed.
 #![deny(missing_docs)]
 
+mod gru4rec;
 mod item2vec;
 mod sasrec;
 mod seq;
 mod train;
 
+pub use gru4rec::{Gru4Rec, Gru4RecParams};
 pub use item2vec::{Item2Vec, Item2VecParams, Scoring};
 pub use sasrec::{SasRec, SasRecParams, SeqLoss};
 pub use seq::Sequences;
@@ -32,5 +35,6 @@ pub use seq::Sequences;
 pub fn register() -> because_core::Result<()> {
     because_models::register::<SasRec>()?;
     because_models::register::<Item2Vec>()?;
+    because_models::register::<Gru4Rec>()?;
     Ok(())
 }

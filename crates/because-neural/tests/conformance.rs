@@ -9,7 +9,7 @@ use because_models::{persist, ModelSpec};
 fn every_neural_kind_conforms_and_round_trips() {
     because_neural::register().unwrap();
     let x = block_data(40, 30, 8, 7);
-    for kind in ["sasrec", "item2vec"] {
+    for kind in ["sasrec", "item2vec", "gru4rec"] {
         let e = because_models::registry::lookup(kind).unwrap();
         let spec: ModelSpec = format!("{kind}:{}", e.example).parse().unwrap();
         let model = spec.fit(&x).unwrap();

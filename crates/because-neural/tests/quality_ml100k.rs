@@ -198,3 +198,14 @@ fn item2vec_beats_popularity() {
     eprintln!("item2vec test ndcg@10 {test:.4}, popularity {pop:.4}");
     assert!(test > pop, "item2vec {test:.4} vs popularity {pop:.4}");
 }
+
+/// GRU4Rec beats RecBole's 0.120 (the bar: 0.122) under protocol A.
+#[test]
+fn gru4rec_protocol_a() {
+    because_neural::register().unwrap();
+    let Some(p) = parts() else { return };
+    let spec = std::env::var("BECAUSE_GRU4REC_SPEC").unwrap_or_else(|_| "gru4rec".into());
+    let (_, test) = fit_watched(&spec, &p, 2);
+    eprintln!("gru4rec test ndcg@10 {test:.4}");
+    assert!(test >= 0.122, "GRU4Rec test NDCG@10 {test:.4} < 0.122");
+}
