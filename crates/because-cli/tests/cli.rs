@@ -1586,3 +1586,73 @@ fn protected_reads_need_a_key_and_get_one() {
     assert_eq!(with.unwrap().0, 200);
     assert_eq!(health.unwrap().0, 200);
 }
+
+/// A sequential model through the command line: trained, asked for the
+/// next items of a session (order matters), explained by occlusion.
+#[test]
+fn sequential_models_train_recommend_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("sasrec");
+    let (log, m) = (data.join("interactions.csv"), model.to_str().unwrap());
+    ok(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=10,epochs=2",
+        "--out",
+        m,
+    ]);
+    let text = ok(&["recommend", "--model", m, "--user", "1", "--k", "3"]);
+    assert!(text.contains(" 3. "), "{text}");
+    let forward = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--sequence",
+        "1,2,3,4",
+        "--k",
+        "5",
+        "--json",
+    ]);
+    let backward = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--sequence",
+        "4,3,2,1",
+        "--k",
+        "5",
+        "--json",
+    ]);
+    assert_ne!(
+        forward, backward,
+        "the order of a session changes a sequential model's answer"
+    );
+    let v: serde_json::Value = serde_json::from_str(&forward).unwrap();
+    let first = v["items"][0]["item"].as_str().unwrap().to_string();
+    let text = ok(&[
+        "explain",
+        "--model",
+        m,
+        "--sequence",
+        "1,2,3,4",
+        "--item",
+        &first,
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(e["explanation"]["method"], "occlusion", "{text}");
+    assert_eq!(e["explanation"]["exact"], false, "{text}");
+    let e = fails(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "sasrec:heads=3",
+        "--out",
+        m,
+    ]);
+    assert!(e.contains("heads"), "{e}");
+}
