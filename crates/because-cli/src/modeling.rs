@@ -21,8 +21,8 @@ use because_explain::fidelity::{self, FidelityOptions, FidelitySummary, GlobalVi
 use because_models::persist;
 use because_models::{Model, ModelSpec};
 use because_report::{
-    comparison_figure, deletion_figure, embedding_map, reach_figure, save_figures, tuning_figure,
-    Report,
+    attention_figure, comparison_figure, deletion_figure, embedding_map, reach_figure,
+    save_figures, tuning_figure, Report,
 };
 use because_service::{ExplainRequest, ModelHandle, Subject};
 use serde_json::json;
@@ -801,6 +801,40 @@ fn global_of(
 }
 
 /// The embedding map of models with item embeddings.
+/// For attention models: the heat map of the first measured
+/// recommendation's attention (layers and heads × its user's latest items).
+fn attention_of_first(
+    model: &Model,
+    measured: &[because_explain::Measured],
+    items: &Vocab,
+    features: Option<&Features>,
+) -> Option<because_plot::Figure> {
+    let first = measured.first()?;
+    let (history, _) = model.history(first.user);
+    let maps = model.attributor()?.attention_maps(history)?;
+    // The latest 12 positions, where attention lives, labelled by short titles.
+    let keep = history.len().min(12);
+    let start = history.len() - keep;
+    let name = |i: u32| {
+        features
+            .and_then(|f| f.title(i))
+            .map_or_else(|| items.id(i).to_string(), str::to_string)
+    };
+    let short = |t: String| match t.char_indices().nth(11) {
+        Some((cut, _)) => format!("{}…", &t[..cut]),
+        None => t,
+    };
+    let labels: Vec<String> = history[start..].iter().map(|&i| short(name(i))).collect();
+    let rows: Vec<Vec<f32>> = maps.rows.iter().map(|r| r[start..].to_vec()).collect();
+    Some(attention_figure(
+        &name(first.item),
+        &labels,
+        maps.layers,
+        maps.heads,
+        &rows,
+    ))
+}
+
 fn embedding_figure(model: &Model, features: Option<&Features>) -> Option<because_plot::Figure> {
     let genre = features.and_then(|f| f.genre_like());
     model.item_embeddings().map(|(factors, d)| {
@@ -862,6 +896,9 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
     ];
     if let Some(map) = embedding_figure(&f.model, features.as_ref()) {
         figs.push(("embedding_map", map));
+    }
+    if let Some(att) = attention_of_first(&f.model, &f.measured, &items, features.as_ref()) {
+        figs.push(("attention", att));
     }
     f.summary.global = Some(global);
     create_dir(&a.out)?;

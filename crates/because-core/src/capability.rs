@@ -127,6 +127,25 @@ pub trait Attribute {
     /// model does not read (beyond its window) weigh 0.
     fn attribute(&self, method: Attribution, items: &[u32], target: u32)
         -> crate::Result<Vec<f32>>;
+    /// For attention models: the attention of the last position over the
+    /// history's positions in every layer and head (`layers × heads` rows
+    /// of `items.len()` weights, layer by layer; items beyond the model's
+    /// window weigh 0), for heat maps.
+    fn attention_maps(&self, items: &[u32]) -> Option<AttentionMaps> {
+        let _ = items;
+        None
+    }
+}
+
+/// Attention of the last position, per layer and head.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionMaps {
+    /// Layers.
+    pub layers: usize,
+    /// Heads per layer.
+    pub heads: usize,
+    /// `layers × heads` rows, each one weight per history item.
+    pub rows: Vec<Vec<f32>>,
 }
 
 /// What a model kind can do, as declared in the registry.

@@ -44,7 +44,7 @@ pub mod testing;
 mod vocab;
 
 pub use capability::{
-    Attribute, Attribution, Capabilities, Decompose, Decomposition, ItemEmbeddings,
+    AttentionMaps, Attribute, Attribution, Capabilities, Decompose, Decomposition, ItemEmbeddings,
     PopularityPrior, RatingPredictor,
 };
 pub use dataset::{Dataset, OneVocabulary};

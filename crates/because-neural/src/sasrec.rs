@@ -545,6 +545,30 @@ impl because_core::Attribute for SasRec {
         out[skip..].copy_from_slice(&weights);
         Ok(out)
     }
+    fn attention_maps(&self, items: &[u32]) -> Option<because_core::AttentionMaps> {
+        let skip = items.len().saturating_sub(self.params.max_len);
+        let tail = &items[skip..];
+        if tail.is_empty() {
+            return None;
+        }
+        let n = tail.len();
+        let pass = forward(&self.weights, self.shape(), tail, true);
+        let rows = pass
+            .attention
+            .iter()
+            .flat_map(|layer| layer.iter())
+            .map(|head| {
+                let mut row = vec![0.0f32; items.len()];
+                row[skip..].copy_from_slice(&head[(n - 1) * n..]);
+                row
+            })
+            .collect();
+        Some(because_core::AttentionMaps {
+            layers: self.params.layers,
+            heads: self.params.heads,
+            rows,
+        })
+    }
 }
 
 pub(crate) fn shape_of(p: &SasRecParams) -> Shape {

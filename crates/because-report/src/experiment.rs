@@ -1,7 +1,7 @@
 //! Figures of model comparisons, tuning runs and explanation fidelity,
 //! each built from plain numbers.
 
-use because_plot::{Bars, Figure, Lines, Scatter, Series};
+use because_plot::{Bars, Figure, Heatmap, Lines, Scatter, Series};
 
 /// Test nDCG@k and Recall@k per model: `(label, ndcg, recall)`.
 pub fn comparison_figure(k: usize, models: &[(String, f64, f64)]) -> Figure {
@@ -189,4 +189,27 @@ mod tests {
         let f = comparison_figure(10, &[("ease".into(), 0.3, 0.2)]);
         assert!(matches!(f, Figure::Bars(b) if b.values == [0.3, 0.2]));
     }
+}
+
+/// The attention of the last position over the history (columns, oldest
+/// first) in each layer and head (rows), for one recommendation.
+pub fn attention_figure(
+    item: &str,
+    history: &[String],
+    layers: usize,
+    heads: usize,
+    rows: &[Vec<f32>],
+) -> Figure {
+    let labels: Vec<String> = (0..layers)
+        .flat_map(|l| (0..heads).map(move |h| format!("layer {} head {}", l + 1, h + 1)))
+        .collect();
+    Figure::Heatmap(Heatmap {
+        title: format!("Attention behind {item}: the last position over the history"),
+        rows: labels,
+        cols: history.to_vec(),
+        values: rows
+            .iter()
+            .flat_map(|r| r.iter().map(|&v| v as f64))
+            .collect(),
+    })
 }

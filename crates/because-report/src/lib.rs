@@ -21,7 +21,8 @@
 mod experiment;
 
 pub use experiment::{
-    comparison_figure, deletion_figure, embedding_map, reach_figure, tuning_figure,
+    attention_figure, comparison_figure, deletion_figure, embedding_map, reach_figure,
+    tuning_figure,
 };
 
 use because_data::eda::Eda;
