@@ -81,3 +81,20 @@ def test_a_failing_callback_raises_its_own_error(small):
 
     with pytest.raises(RuntimeError, match="stop here"):
         because.ALS(factors=8, iterations=6).fit(small, show_progress=False, callback=boom)
+
+
+def test_sequential_and_neural_models_fit_and_reload(small, tmp_path):
+    for spec in (
+        "sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=8,epochs=2",
+        "gru4rec:dim=8,epochs=2,batch_size=16",
+        "item2vec:dim=8,epochs=2",
+    ):
+        model = because.Model(spec).fit(small, show_progress=False)
+        assert len(model.loss_history) == 2, spec
+        ids, scores = model.recommend(0, small[0], N=5)
+        assert len(ids) == 5 and np.all(np.diff(scores) <= 0), spec
+        assert not set(ids) & set(small[0].indices), spec
+        model.save(tmp_path / spec.split(":")[0])
+        back = because.load(tmp_path / spec.split(":")[0])
+        ids2, _ = back.recommend(0, small[0], N=5)
+        assert list(ids2) == list(ids), spec
