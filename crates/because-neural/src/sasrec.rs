@@ -518,9 +518,11 @@ impl because_core::Attribute for SasRec {
             Occlusion => {
                 // Leaving out an item of a history longer than the window
                 // brings the next older item in: re-score the whole history.
+                // Leaving out an item older than the window changes nothing:
+                // those weigh exactly 0.
                 let base = self.score_of(items, target);
                 let mut without = Vec::with_capacity(items.len());
-                for k in 0..items.len() {
+                for k in skip..items.len() {
                     without.clear();
                     without.extend(
                         items
