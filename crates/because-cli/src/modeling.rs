@@ -22,7 +22,7 @@ use because_models::persist;
 use because_models::{Model, ModelSpec};
 use because_report::{
     attention_figure, comparison_figure, deletion_figure, embedding_map, reach_figure,
-    save_figures, tuning_figure, Report,
+    save_figures, training_figure, tuning_figure, Report,
 };
 use because_service::{ExplainRequest, ModelHandle, Subject};
 use serde_json::json;
@@ -226,6 +226,21 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     );
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
+    // Iterative models with a loss: the training curve beside the model.
+    let losses: Vec<(f64, f64)> = meta.metrics["loss_per_epoch"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .enumerate()
+                .filter_map(|(k, l)| l.as_f64().map(|l| (k as f64 + 1.0, l)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if losses.len() > 1 {
+        let fig = training_figure(&model.spec().to_string(), &losses, None);
+        let written = save_figures(&[("training_loss", fig)], &a.out.join("figures"))?;
+        println!("wrote {}", written[0].display());
+    }
     Ok(())
 }
 

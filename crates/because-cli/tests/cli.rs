@@ -1604,6 +1604,10 @@ fn sequential_models_train_recommend_and_explain() {
         "--out",
         m,
     ]);
+    assert!(
+        model.join("figures/training_loss.png").is_file(),
+        "the training curve"
+    );
     let text = ok(&["recommend", "--model", m, "--user", "1", "--k", "3"]);
     assert!(text.contains(" 3. "), "{text}");
     let forward = ok(&[

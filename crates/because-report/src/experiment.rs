@@ -213,3 +213,31 @@ pub fn attention_figure(
             .collect(),
     })
 }
+
+/// Training curves: the loss of each epoch, and where measured, a
+/// validation metric (each as `(epoch, value)`).
+pub fn training_figure(
+    model: &str,
+    loss: &[(f64, f64)],
+    validation: Option<(&str, &[(f64, f64)])>,
+) -> Figure {
+    let mut series = vec![Series {
+        name: "training loss".into(),
+        points: loss.to_vec(),
+    }];
+    if let Some((metric, points)) = validation {
+        series.push(Series {
+            name: format!("validation {metric}"),
+            points: points.to_vec(),
+        });
+    }
+    Figure::Lines(Lines {
+        title: format!("Training {model}"),
+        x_label: "epoch".into(),
+        y_label: "loss".into(),
+        series,
+        log_x: false,
+        log_y: false,
+        x_ticks: None,
+    })
+}

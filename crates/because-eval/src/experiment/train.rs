@@ -86,13 +86,20 @@ pub fn train(
     let values = values.for_spec(spec, d.has_ratings)?;
     let (x, how) = values.apply(d.interactions.clone(), d.has_ratings);
     let start = Instant::now();
-    let model = spec.fit_observed(&x, 0, observer)?;
+    let mut losses: Vec<f64> = Vec::new();
+    let mut recording = |e: &because_core::Epoch<'_>| {
+        if let Some(l) = e.loss {
+            losses.push(l);
+        }
+        observer(e)
+    };
+    let model = spec.fit_observed(&x, 0, &mut recording)?;
     let seconds = start.elapsed().as_secs_f64();
     let meta = meta_for(
         &d.users,
         &d.items,
         &x,
-        serde_json::json!({ "fit_seconds": seconds, "values": how }),
+        serde_json::json!({ "fit_seconds": seconds, "values": how, "loss_per_epoch": losses }),
         titles,
         event_types(&d.event_names, weight),
     );
