@@ -213,6 +213,35 @@ impl GruNet {
             out_b: to_vec(self.out_b.val())?,
         })
     }
+    /// Gradient × input of `target`'s score over the input embeddings of
+    /// `items` (oldest first): one weight per item.
+    fn gradient_input(
+        &self,
+        w: &GruWeights,
+        items: &[u32],
+        target: u32,
+        d: usize,
+    ) -> Result<Vec<f32>> {
+        let dev = self.emb.val().device();
+        let n = items.len();
+        let rows: Vec<f32> = items
+            .iter()
+            .flat_map(|&i| w.emb[i as usize * d..(i as usize + 1) * d].iter().copied())
+            .collect();
+        let input = Tensor::<2>::from_data(TensorData::new(rows, [n, d]), &dev).require_grad();
+        let mut h = Tensor::<2>::zeros([1, d], &dev);
+        for t in 0..n {
+            h = self.cell(input.clone().slice([t..t + 1]), h, d);
+        }
+        let t = Tensor::<1, Int>::from_data(TensorData::new(vec![target as i64], [1]), &dev);
+        let score = (h * self.out.val().select(0, t)).sum();
+        let grads = score.backward();
+        let g = input
+            .grad(&grads)
+            .ok_or_else(|| Error::Shape("no gradient for the input embeddings".into()))?;
+        to_vec((g * input.detach()).sum_dim(1).reshape([n]))
+    }
+
     /// One cell step over `[b, d]` inputs and hidden states.
     fn cell(&self, x: Tensor<2>, h: Tensor<2>, d: usize) -> Tensor<2> {
         let gx = x.matmul(self.wx.val()) + self.bx.val().unsqueeze_dim::<2>(0);
@@ -486,7 +515,10 @@ impl because_core::ItemEmbeddings for Gru4Rec {
 
 impl because_core::Attribute for Gru4Rec {
     fn attributions(&self) -> &'static [because_core::Attribution] {
-        &[because_core::Attribution::Occlusion]
+        &[
+            because_core::Attribution::Occlusion,
+            because_core::Attribution::GradientInput,
+        ]
     }
     fn attribute(
         &self,
@@ -494,11 +526,25 @@ impl because_core::Attribute for Gru4Rec {
         items: &[u32],
         target: u32,
     ) -> Result<Vec<f32>> {
-        if method != because_core::Attribution::Occlusion {
-            return Err(Error::Unsupported {
-                op: "this attribution method",
-                model: "gru4rec",
-            });
+        let skip = items.len() - self.tail(items).len();
+        match method {
+            because_core::Attribution::Occlusion => {}
+            because_core::Attribution::GradientInput => {
+                let mut out = vec![0.0f32; items.len()];
+                if skip < items.len() {
+                    let net = GruNet::new(&self.weights, self.train.ui.n_cols(), self.params.dim);
+                    let g =
+                        net.gradient_input(&self.weights, &items[skip..], target, self.params.dim)?;
+                    out[skip..].copy_from_slice(&g);
+                }
+                return Ok(out);
+            }
+            _ => {
+                return Err(Error::Unsupported {
+                    op: "this attribution method",
+                    model: "gru4rec",
+                })
+            }
         }
         let base = self.score_of(items, target);
         let mut without = Vec::with_capacity(items.len());
@@ -547,6 +593,49 @@ mod tests {
         let plain = w.run(&items, p.dim);
         for (a, b) in burn.iter().zip(&plain) {
             assert!((a - b).abs() < 1e-5, "burn {a} vs plain {b}");
+        }
+    }
+
+    /// Gradient × input matches central differences of the plain model.
+    #[test]
+    fn gradient_input_matches_central_differences() {
+        let p = Gru4RecParams {
+            dim: 6,
+            ..Gru4RecParams::default()
+        };
+        let n = 9;
+        let x = Interactions::from_tuples(1, n, (0..5u32).map(|t| (0, t, 1.0, t as i64))).unwrap();
+        let model = Gru4Rec {
+            params: p.clone(),
+            train: Train::new(&x),
+            seqs: Sequences::new(&x),
+            weights: Arc::new(GruWeights::init(&p, n)),
+            losses: vec![0.0; p.epochs],
+        };
+        use because_core::{Attribute, Attribution};
+        let items = [3u32, 1, 6, 2];
+        let g = model
+            .attribute(Attribution::GradientInput, &items, 8)
+            .unwrap();
+        let eps = 1e-2f32;
+        for (k, &item) in items.iter().enumerate() {
+            let scaled = |f: f32| {
+                let mut w = (*model.weights).clone();
+                for c in 0..p.dim {
+                    w.emb[item as usize * p.dim + c] *= f;
+                }
+                Gru4Rec {
+                    weights: Arc::new(w),
+                    ..model.clone()
+                }
+                .score_of(&items, 8)
+            };
+            let numeric = (scaled(1.0 + eps) - scaled(1.0 - eps)) / (2.0 * eps);
+            assert!(
+                (numeric - g[k]).abs() < 1e-2 * (1.0 + numeric.abs()),
+                "item {item}: autodiff {} vs numeric {numeric}",
+                g[k]
+            );
         }
     }
 }
