@@ -487,6 +487,7 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         split_report.leaked_pairs
     ));
     crate::modeling::report_demo(&mut r, &comparison, &recs);
+    crate::modeling::sequential_demo(&mut r, &comparison, &out.join("models/figures"))?;
     if let Some((rows, paths)) = &fidelity {
         r.section("Explanations: fidelity and the global view");
         r.paragraph("Removing the items an explanation names must hurt the recommendation far more than removing random history items; counterfactuals are verified by re-scoring.");

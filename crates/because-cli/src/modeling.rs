@@ -452,7 +452,7 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let bar = crate::progress::bar(specs.len() as u64, "models fitted and evaluated");
-    let compared = compare(&parts, &specs, &setup, groups, &mut |t| {
+    let compared = compare(&parts, &specs, &setup, groups, &mut |t, _| {
         bar.suspend(|| {
             println!(
                 "  {:<36} fitted in {:.2}s, validation nDCG@{k} {:.4}",
@@ -821,20 +821,24 @@ fn global_of(
 fn attention_of_first(
     model: &Model,
     measured: &[because_explain::Measured],
-    items: &Vocab,
-    features: Option<&Features>,
+    name: &dyn Fn(u32) -> String,
 ) -> Option<because_plot::Figure> {
     let first = measured.first()?;
-    let (history, _) = model.history(first.user);
+    attention_of(model, first.user, first.item, name)
+}
+
+/// The attention heat map of `item` recommended to `user` (by index).
+fn attention_of(
+    model: &Model,
+    user: u32,
+    item: u32,
+    name: &dyn Fn(u32) -> String,
+) -> Option<because_plot::Figure> {
+    let (history, _) = model.history(user);
     let maps = model.attributor()?.attention_maps(history)?;
     // The latest 12 positions, where attention lives, labelled by short titles.
     let keep = history.len().min(12);
     let start = history.len() - keep;
-    let name = |i: u32| {
-        features
-            .and_then(|f| f.title(i))
-            .map_or_else(|| items.id(i).to_string(), str::to_string)
-    };
     let short = |t: String| match t.char_indices().nth(11) {
         Some((cut, _)) => format!("{}…", &t[..cut]),
         None => t,
@@ -842,7 +846,7 @@ fn attention_of_first(
     let labels: Vec<String> = history[start..].iter().map(|&i| short(name(i))).collect();
     let rows: Vec<Vec<f32>> = maps.rows.iter().map(|r| r[start..].to_vec()).collect();
     Some(attention_figure(
-        &name(first.item),
+        &name(item),
         &labels,
         maps.layers,
         maps.heads,
@@ -912,7 +916,13 @@ pub fn explain_eval(a: &ExplainEvalArgs) -> anyhow::Result<()> {
     if let Some(map) = embedding_figure(&f.model, features.as_ref()) {
         figs.push(("embedding_map", map));
     }
-    if let Some(att) = attention_of_first(&f.model, &f.measured, &items, features.as_ref()) {
+    let name = |i: u32| {
+        features
+            .as_ref()
+            .and_then(|f| f.title(i))
+            .map_or_else(|| items.id(i).to_string(), str::to_string)
+    };
+    if let Some(att) = attention_of_first(&f.model, &f.measured, &name) {
         figs.push(("attention", att));
     }
     f.summary.global = Some(global);
@@ -933,6 +943,13 @@ pub struct DemoComparison {
     /// Where the best model was saved.
     pub model_dir: PathBuf,
     model: Model,
+    /// The compared model with its own attribution methods (the sequential
+    /// one), as trained on the training part.
+    sequential: Option<Model>,
+    /// The comparison's vocabularies and item titles.
+    users: Vocab,
+    items: Vocab,
+    titles: Vec<String>,
 }
 
 /// The demo's model comparison: every model kind with settings that suit
@@ -947,6 +964,7 @@ pub fn compare_demo(
 ) -> anyhow::Result<DemoComparison> {
     let parts = Parts::from_split(&loaded.dataset, split, source, Values::Auto)?;
     let titles = titles_of(items, &parts.items);
+    let titles_for_report = titles.clone();
     let specs: Vec<ModelSpec> = [
         "pop",
         "itemknn",
@@ -954,12 +972,18 @@ pub fn compare_demo(
         "svd:factors=32",
         "als:factors=32,regularization=5",
         "bpr:factors=32,epochs=30",
+        "sasrec:dim=32,layers=1,heads=2,ffn=32,max_len=20,epochs=5,learning_rate=0.005,batch_size=256",
     ]
     .iter()
     .map(|s| s.parse())
     .collect::<Result<_, _>>()?;
     let setup = Setup::new(vec![5, 10, 20]);
-    let compared = compare(&parts, &specs, &setup, None, &mut |_| {})?;
+    let mut sequential: Option<Model> = None;
+    let compared = compare(&parts, &specs, &setup, None, &mut |_, m| {
+        if m.attributor().is_some() {
+            sequential = Some(m.clone());
+        }
+    })?;
     let c = &compared.comparison;
     print_trials(&c.trials, 10);
     println!("best on {}: {}", c.selected_by, c.best_trial().spec);
@@ -1000,6 +1024,10 @@ pub fn compare_demo(
         comparison: compared.comparison,
         model_dir,
         model: production,
+        sequential,
+        users: parts.users.clone(),
+        items: parts.items.clone(),
+        titles: titles_for_report,
     })
 }
 
@@ -1227,6 +1255,55 @@ pub fn explain_demo(
 }
 
 /// The demo report's model and recommendation sections.
+/// The sequential model of the demo's comparison, shown on one user: its
+/// first recommendation explained by occlusion (measured effects), and the
+/// attention heat map behind it (written to `figures`).
+pub fn sequential_demo(r: &mut Report, c: &DemoComparison, figures: &Path) -> anyhow::Result<()> {
+    let Some(model) = &c.sequential else {
+        return Ok(());
+    };
+    let Some(user) = (0..model.n_users() as u32).find(|&u| model.history(u).0.len() >= 8) else {
+        return Ok(());
+    };
+    let (h, v) = model.history(user);
+    let top = model.recommend(&because_core::Request::new(
+        because_core::Query::User(user),
+        1,
+    ))?;
+    let Some(first) = top.first() else {
+        return Ok(());
+    };
+    let title = |i: u32| match c.titles.get(i as usize) {
+        Some(t) if !t.is_empty() => t.clone(),
+        _ => c.items.id(i).to_string(),
+    };
+    let e = because_explain::explain(model, h, v, first.item)?;
+    let sentence = because_explain::narrative(&e, &title, &because_explain::Templates::default());
+    r.section(&format!("A sequential model: {}", model.spec()));
+    r.paragraph(&format!(
+        "For user {}, whose latest items are {}, it recommends {} first. {sentence}",
+        c.users.id(user),
+        h.iter()
+            .rev()
+            .take(5)
+            .map(|&i| title(i))
+            .collect::<Vec<_>>()
+            .join("; "),
+        title(first.item)
+    ));
+    if let Some(fig) = attention_of(model, user, first.item, &title) {
+        let paths = save_figures(&[("attention", fig)], figures)?;
+        r.paragraph("Where its attention went, per layer and head, for that recommendation (attention is approximate: the sentence above rests on measured effects).");
+        for p in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        {
+            r.svg_file(p);
+        }
+    }
+    Ok(())
+}
+
 pub fn report_demo(r: &mut Report, c: &DemoComparison, shown: &[Shown]) {
     let cmp = &c.comparison;
     r.section("Models").paragraph(Final::FoldIn.note());

@@ -294,14 +294,15 @@ pub struct Compared {
     pub best_model: Model,
 }
 
-/// Fits and evaluates each of `specs` (calling `on_trial` after each),
-/// chooses the best on validation and compares the others with it.
+/// Fits and evaluates each of `specs` (calling `on_trial` after each with
+/// the trial and its model), chooses the best on validation and compares
+/// the others with it.
 pub fn compare(
     parts: &Parts,
     specs: &[ModelSpec],
     setup: &Setup<'_>,
     groups: Option<Groups<'_>>,
-    on_trial: &mut dyn FnMut(&Trial),
+    on_trial: &mut dyn FnMut(&Trial, &Model),
 ) -> Result<Compared> {
     if specs.is_empty() {
         return Err(because_core::Error::param("models", "no model to compare").into());
@@ -316,7 +317,7 @@ pub fn compare(
     let mut best_model: Option<Model> = None;
     for spec in specs {
         let (trial, model) = fit_and_evaluate(spec, parts, setup)?;
-        on_trial(&trial);
+        on_trial(&trial, &model);
         trials.push(trial);
         if choose_best(&trials, &key) == trials.len() - 1 {
             best_model = Some(model);

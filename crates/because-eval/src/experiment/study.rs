@@ -88,7 +88,7 @@ pub fn run(
             None => chosen.push(m.spec.clone()),
         }
     }
-    let compared = compare(parts, &chosen, setup, None, &mut |t| {
+    let compared = compare(parts, &chosen, setup, None, &mut |t, _| {
         on_step(&t.spec.to_string(), true)
     })?;
     let best = &compared.comparison.best_trial().spec;
