@@ -49,13 +49,14 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// Builds `because` in the dev profile (as the tests are); returns the binary.
+/// It builds every target of the workspace, as `cargo test --workspace
+/// --all-targets` does, so that features resolve the same way and nothing
+/// the tests built (burn above all) is compiled a second time.
 pub(crate) fn debug_because(root: &Path) -> anyhow::Result<PathBuf> {
     run(Command::new(env!("CARGO")).current_dir(root).args([
         "build",
-        "-p",
-        "because-cli",
-        "--bin",
-        "because",
+        "--workspace",
+        "--all-targets",
     ]))?;
     Ok(target_dir(root).join("debug").join("because"))
 }

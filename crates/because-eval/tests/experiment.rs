@@ -56,8 +56,8 @@ fn given_parts_evaluate_as_the_same_split_made_internally() {
     assert_eq!(given.items.len(), internal.items.len());
     let setup = Setup::new(vec![5, 10]);
     let models = specs(&["pop", "itemknn", "ease:lambda=5"]);
-    let a = compare(&internal, &models, &setup, None, &mut |_| {}).unwrap();
-    let b = compare(&given, &models, &setup, None, &mut |_| {}).unwrap();
+    let a = compare(&internal, &models, &setup, None, &mut |_, _| {}).unwrap();
+    let b = compare(&given, &models, &setup, None, &mut |_, _| {}).unwrap();
     for (x, y) in a.comparison.trials.iter().zip(&b.comparison.trials) {
         assert_eq!(x.validation.table(), y.validation.table(), "{}", x.spec);
         assert_eq!(x.test.table(), y.test.table(), "{}", x.spec);
@@ -152,7 +152,7 @@ fn the_record_is_versioned_and_round_trips() {
         &specs(&["pop", "ease:lambda=5"]),
         &setup,
         None,
-        &mut |_| {},
+        &mut |_, _| {},
     )
     .unwrap()
     .comparison;
@@ -199,7 +199,7 @@ fn rating_predictors_need_ratings_and_get_errors() {
         std::slice::from_ref(&spec),
         &Setup::new(vec![10]),
         None,
-        &mut |_| {},
+        &mut |_, _| {},
     )
     .unwrap_err();
     assert!(matches!(e, Error::NoRatings { .. }), "{e}");
@@ -212,7 +212,7 @@ fn rating_predictors_need_ratings_and_get_errors() {
     // Rankers see every rating as one interaction; the predictor sees the ratings.
     assert!(parts.training().train.values().iter().all(|&v| v == 1.0));
     assert!(parts.ratings().train.values().iter().any(|&v| v > 1.0));
-    let c = compare(&parts, &[spec], &Setup::new(vec![10]), None, &mut |_| {})
+    let c = compare(&parts, &[spec], &Setup::new(vec![10]), None, &mut |_, _| {})
         .unwrap()
         .comparison;
     let r = c.trials[0].rating_errors.unwrap();
