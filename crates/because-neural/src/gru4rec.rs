@@ -24,7 +24,7 @@ use because_models::{ModelKind, Train, Validate};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, sigmoid, tanh};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -177,18 +177,6 @@ fn p2(v: &[f32], r: usize, c: usize, dev: &Device) -> Param<Tensor<2>> {
     Param::from_data(TensorData::new(v.to_vec(), [r, c]), dev)
 }
 
-fn dropout(x: Tensor<2>, p: f32) -> Tensor<2> {
-    if p <= 0.0 {
-        return x;
-    }
-    let keep = Tensor::<2>::random(
-        x.shape(),
-        Distribution::Bernoulli(1.0 - p as f64),
-        &x.device(),
-    );
-    x * keep / (1.0 - p as f64)
-}
-
 impl GruNet {
     fn new(w: &GruWeights, n: usize, d: usize) -> GruNet {
         let dev = device();
@@ -333,9 +321,9 @@ impl Gru4RecParams {
             losses: Vec::new(),
         };
         let dev = device();
-        dev.seed(self.seed);
         let mut net = GruNet::new(&model.weights, n, d);
         let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut steps = 0u64;
         for epoch in 1..=self.epochs {
             let mut order: Vec<usize> = (0..runs.len()).collect();
             Rng::stream(self.seed, epoch as u64).shuffle(&mut order);
@@ -354,11 +342,15 @@ impl Gru4RecParams {
                 let inputs: Vec<i64> = lanes.iter().map(|&(r, t)| runs[r][t] as i64).collect();
                 let targets: Vec<i64> = lanes.iter().map(|&(r, t)| runs[r][t + 1] as i64).collect();
                 let ids = Tensor::<1, Int>::from_data(TensorData::new(inputs, [b]), &dev);
-                let x_t = dropout(net.emb.val().select(0, ids), self.dropout);
+                steps += 1;
+                let mut drop = crate::train::Dropout::new(
+                    self.dropout,
+                    Rng::stream(self.seed ^ 0x6d40, steps),
+                );
+                let x_t = drop.apply(net.emb.val().select(0, ids));
                 let h = Tensor::<2>::from_data(TensorData::new(hidden.clone(), [b, d]), &dev);
                 let h_next = net.cell(x_t, h, d);
-                let logits = dropout(h_next.clone(), self.dropout)
-                    .matmul(net.out.val().transpose())
+                let logits = drop.apply(h_next.clone()).matmul(net.out.val().transpose())
                     + net.out_b.val().unsqueeze_dim::<2>(0);
                 let t = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &dev);
                 let loss = log_softmax(logits, 1)

@@ -612,7 +612,7 @@ impl SasRecParams {
         };
         let mut net = train::SasNet::new(&model.weights, self, n_items);
         let windows = seq::windows(&model.seqs, self.max_len);
-        let mut trainer = train::Trainer::new(self.learning_rate, self.seed);
+        let mut trainer = train::Trainer::new(self.learning_rate);
         for epoch in 1..=self.epochs {
             let order = seq::shuffled(&windows, self.seed, epoch);
             let mut total = 0.0f64;
@@ -625,7 +625,11 @@ impl SasRecParams {
                         .map(|_| rng.below(n_items as u64) as u32)
                         .collect::<Vec<u32>>()
                 });
-                let (next, loss) = trainer.step(net, &data, self, negatives.as_deref())?;
+                let stream = ((epoch as u64) << 32) | b as u64;
+                let mut drop =
+                    train::Dropout::new(self.dropout, Rng::stream(self.seed ^ 0xd40f, stream));
+                let (next, loss) =
+                    trainer.step(net, &data, self, negatives.as_deref(), &mut drop)?;
                 net = next;
                 total += loss as f64 * data.targets() as f64;
                 count += data.targets();
@@ -796,7 +800,9 @@ mod tests {
         let seqs = vec![vec![1u32, 4, 2, 8, 0, 3], vec![5u32, 7]];
         let batch = SeqBatch::of(&seqs, p.max_len);
         let net = SasNet::new(&w, &p, n_items);
-        let hidden = crate::train::to_vec(net.hidden(&batch, &p, 0.0)).unwrap();
+        let hidden =
+            crate::train::to_vec(net.hidden(&batch, &p, &mut crate::train::Dropout::off()))
+                .unwrap();
         for (r, s) in seqs.iter().enumerate() {
             let pass = forward(&w, shape_of(&p), s, true);
             let row = (r * p.max_len + p.max_len - 1) * p.dim;

@@ -8,11 +8,12 @@
 
 use crate::sasrec::{Block, SasRecParams, SeqLoss, Weights, EPS};
 use crate::seq::{Sequences, Window};
+use because_core::rng::Rng;
 use because_core::{Error, Result};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_sigmoid, log_softmax, relu, softmax};
-use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 /// The device training runs on: burn's CPU backend with autodiff.
 pub(crate) fn device() -> Device {
@@ -88,17 +89,43 @@ fn norm(x: Tensor<2>, g: &Param<Tensor<1>>, b: &Param<Tensor<1>>) -> Tensor<2> {
         + b.val().unsqueeze_dim::<2>(0)
 }
 
-/// Inverted dropout with rate `p` (nothing when `p` is 0).
-fn dropout<const D: usize>(x: Tensor<D>, p: f32) -> Tensor<D> {
-    if p <= 0.0 {
-        return x;
+/// Inverted dropout with rate `p`, its masks drawn from our own seeded
+/// generator (not the backend's global one), so that a model trains the
+/// same whatever else trains at the same time in the process.
+pub(crate) struct Dropout {
+    p: f32,
+    rng: Rng,
+}
+
+impl Dropout {
+    /// Dropout at rate `p` with masks from `rng`.
+    pub(crate) fn new(p: f32, rng: Rng) -> Dropout {
+        Dropout { p, rng }
     }
-    let keep = Tensor::<D>::random(
-        x.shape(),
-        Distribution::Bernoulli(1.0 - p as f64),
-        &x.device(),
-    );
-    x * keep / (1.0 - p as f64)
+    /// No dropout (evaluation, gradients for explanations).
+    pub(crate) fn off() -> Dropout {
+        Dropout::new(0.0, Rng::new(0))
+    }
+    /// `x` with each entry kept with probability `1 - p` and scaled by `1 / (1 - p)`.
+    pub(crate) fn apply<const D: usize>(&mut self, x: Tensor<D>) -> Tensor<D> {
+        if self.p <= 0.0 {
+            return x;
+        }
+        let shape = x.shape();
+        let n = shape.num_elements();
+        let scale = 1.0 / (1.0 - self.p);
+        let mask: Vec<f32> = (0..n)
+            .map(|_| {
+                if self.rng.next_f32() < self.p {
+                    0.0
+                } else {
+                    scale
+                }
+            })
+            .collect();
+        let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
+        x * mask
+    }
 }
 
 impl SasNet {
@@ -137,7 +164,12 @@ impl SasNet {
     }
 
     /// Hidden states `[batch · len, dim]` after the final norm.
-    pub(crate) fn hidden(&self, batch: &SeqBatch, p: &SasRecParams, drop: f32) -> Tensor<2> {
+    pub(crate) fn hidden(
+        &self,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        drop: &mut Dropout,
+    ) -> Tensor<2> {
         let dev = self.item.val().device();
         let (b, l, d) = (batch.rows, batch.len, p.dim);
         let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), [b, l]), &dev);
@@ -147,13 +179,19 @@ impl SasNet {
 
     /// The encoder over scaled item embeddings `[rows, len, dim]`: adds the
     /// positions of the last `len` slots, then the blocks and the final norm.
-    fn encode(&self, emb: Tensor<3>, batch: &SeqBatch, p: &SasRecParams, drop: f32) -> Tensor<2> {
+    fn encode(
+        &self,
+        emb: Tensor<3>,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        drop: &mut Dropout,
+    ) -> Tensor<2> {
         let dev = emb.device();
         let (b, l, d, h) = (batch.rows, batch.len, p.dim, p.heads);
         let dh = d / h;
         let pos = self.pos.val().slice([p.max_len - l..p.max_len]);
         let x = emb + pos.unsqueeze_dim::<3>(0);
-        let mut x = dropout(x, drop).reshape([b * l, d]);
+        let mut x = drop.apply(x).reshape([b * l, d]);
         let mask =
             Tensor::<4, Bool>::from_data(TensorData::new(batch.mask.clone(), [b, 1, l, l]), &dev)
                 .expand([b, h, l, l]);
@@ -165,12 +203,12 @@ impl SasNet {
             let v = split(linear(a, &blk.wv, &blk.bv));
             let scores = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt();
             let att = softmax(scores.mask_fill(mask.clone(), -1e9), 3);
-            let att = dropout(att, drop);
+            let att = drop.apply(att);
             let ctx = att.matmul(v).swap_dims(1, 2).reshape([b * l, d]);
-            x = x + dropout(linear(ctx, &blk.wo, &blk.bo), drop);
+            x = x + drop.apply(linear(ctx, &blk.wo, &blk.bo));
             let c = norm(x.clone(), &blk.ln2_g, &blk.ln2_b);
             let ff = linear(relu(linear(c, &blk.w1, &blk.b1)), &blk.w2, &blk.b2);
-            x = x + dropout(ff, drop);
+            x = x + drop.apply(ff);
         }
         norm(x, &self.lnf_g, &self.lnf_b)
     }
@@ -195,7 +233,9 @@ impl SasNet {
             .detach()
             .require_grad();
         let batch = SeqBatch::single(n);
-        let z = self.encode(input.clone(), &batch, p, 0.0).slice([n - 1..n]);
+        let z = self
+            .encode(input.clone(), &batch, p, &mut Dropout::off())
+            .slice([n - 1..n]);
         let t = Tensor::<1, Int>::from_data(TensorData::new(vec![target as i64 + 1], [1]), &dev);
         let score = (z * self.item.val().select(0, t)).sum();
         let grads = score.backward();
@@ -207,11 +247,17 @@ impl SasNet {
     }
 
     /// The mean training loss of a batch.
-    fn loss(&self, batch: &SeqBatch, p: &SasRecParams, negatives: Option<&[u32]>) -> Tensor<1> {
+    fn loss(
+        &self,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        negatives: Option<&[u32]>,
+        drop: &mut Dropout,
+    ) -> Tensor<1> {
         let dev = self.item.val().device();
         let n_items = self.item.val().dims()[0] - 1;
         let pcount = batch.positions.len();
-        let z = self.hidden(batch, p, p.dropout).select(
+        let z = self.hidden(batch, p, drop).select(
             0,
             Tensor::<1, Int>::from_data(TensorData::new(batch.positions.clone(), [pcount]), &dev),
         );
@@ -390,10 +436,8 @@ pub(crate) struct Trainer {
 }
 
 impl Trainer {
-    /// Adam with learning rate `lr`; `seed` seeds the backend's generator
-    /// (dropout masks).
-    pub(crate) fn new(lr: f32, seed: u64) -> Trainer {
-        device().seed(seed);
+    /// Adam with learning rate `lr`.
+    pub(crate) fn new(lr: f32) -> Trainer {
         Trainer {
             optim: AdamConfig::new().with_epsilon(1e-8).init(),
             lr: lr as f64,
@@ -407,11 +451,12 @@ impl Trainer {
         batch: &SeqBatch,
         p: &SasRecParams,
         negatives: Option<&[u32]>,
+        drop: &mut Dropout,
     ) -> Result<(SasNet, f32)> {
         if batch.targets() == 0 {
             return Ok((net, 0.0));
         }
-        let loss = net.loss(batch, p, negatives);
+        let loss = net.loss(batch, p, negatives, drop);
         let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         Ok((self.optim.step(self.lr, net, grads), value))

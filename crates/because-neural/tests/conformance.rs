@@ -42,3 +42,35 @@ fn every_neural_kind_conforms_and_round_trips() {
         }
     }
 }
+
+/// SASRec's sampled-negative loss (gBCE) trains to a finite loss that falls,
+/// and a model so trained passes the same checks.
+#[test]
+fn sasrec_trains_with_gbce() {
+    because_neural::register().unwrap();
+    let x = block_data(40, 30, 8, 7);
+    let p = because_neural::SasRecParams {
+        dim: 16,
+        layers: 1,
+        heads: 2,
+        ffn: 16,
+        max_len: 8,
+        epochs: 6,
+        batch_size: 16,
+        loss: because_neural::SeqLoss::Gbce,
+        negatives: 8,
+        learning_rate: 0.01,
+        ..Default::default()
+    };
+    let m = p.fit(&x).unwrap();
+    let l = m.losses();
+    assert!(l.iter().all(|v| v.is_finite()), "{l:?}");
+    assert!(l[l.len() - 1] < l[0], "gBCE loss does not fall: {l:?}");
+    let spec: ModelSpec =
+        "sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=8,epochs=2,loss=gbce,negatives=8"
+            .parse()
+            .unwrap();
+    let model = spec.fit(&x).unwrap();
+    check_capabilities(&model, &x);
+    check_one_ranking(&model, &x);
+}
