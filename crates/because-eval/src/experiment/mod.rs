@@ -43,7 +43,7 @@
 //! let method = SplitMethod::Random { validation: 0.2, test: 0.2, per_user: true };
 //! let parts = Parts::split(&dataset, method, 7, Values::Auto).unwrap();
 //! let specs: Vec<ModelSpec> = ["pop", "ease:lambda=5"].iter().map(|s| s.parse().unwrap()).collect();
-//! let compared = compare(&parts, &specs, &Setup::new(vec![5, 10]), None, &mut |_| {}).unwrap();
+//! let compared = compare(&parts, &specs, &Setup::new(vec![5, 10]), None, &mut |_, _| {}).unwrap();
 //! assert_eq!(compared.comparison.selected_by, "validation ndcg@10");
 //! assert_eq!(compared.comparison.trials.len(), 2);
 //! ```
