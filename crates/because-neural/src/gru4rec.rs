@@ -23,10 +23,21 @@ use because_models::persist::{PersistError, TensorsIn, TensorsOut};
 use because_models::{ModelKind, Train, Validate};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::{log_softmax, sigmoid, tanh};
+use burn::tensor::activation::{log_softmax, sigmoid, softmax, tanh};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// GRU4Rec's training loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GruLoss {
+    /// Cross-entropy over every item.
+    Softmax,
+    /// BPR-max (Hidasi and Karatzoglou, 2018) over the other lanes' targets
+    /// and `negatives` sampled items, with score regularization `bpreg`.
+    Bprmax,
+}
 
 /// GRU4Rec parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +58,12 @@ pub struct Gru4RecParams {
     pub session_gap_minutes: u64,
     /// How many of the latest items are read when scoring (0: all).
     pub max_len: usize,
+    /// The loss.
+    pub loss: GruLoss,
+    /// Sampled negatives per step, beside the other lanes' targets (BPR-max).
+    pub negatives: usize,
+    /// BPR-max's regularization of the negatives' scores.
+    pub bpreg: f32,
     /// Seed.
     pub seed: u64,
 }
@@ -61,6 +78,9 @@ impl Default for Gru4RecParams {
             epochs: 10,
             session_gap_minutes: 0,
             max_len: 0,
+            loss: GruLoss::Softmax,
+            negatives: 256,
+            bpreg: 1.0,
             seed: 42,
         }
     }
@@ -82,6 +102,12 @@ impl Validate for Gru4RecParams {
         }
         if !(self.dropout >= 0.0 && self.dropout < 1.0) {
             return Err(Error::param("dropout", "must be in [0, 1)"));
+        }
+        if self.negatives > 100_000 {
+            return Err(Error::param("negatives", "must be at most 100000"));
+        }
+        if !(self.bpreg >= 0.0 && self.bpreg <= 100.0) {
+            return Err(Error::param("bpreg", "must be in [0, 100]"));
         }
         Ok(())
     }
@@ -350,13 +376,45 @@ impl Gru4RecParams {
                 let x_t = drop.apply(net.emb.val().select(0, ids));
                 let h = Tensor::<2>::from_data(TensorData::new(hidden.clone(), [b, d]), &dev);
                 let h_next = net.cell(x_t, h, d);
-                let logits = drop.apply(h_next.clone()).matmul(net.out.val().transpose())
-                    + net.out_b.val().unsqueeze_dim::<2>(0);
-                let t = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &dev);
-                let loss = log_softmax(logits, 1)
-                    .gather(1, t.reshape([b, 1]))
-                    .mean()
-                    .neg();
+                let z = drop.apply(h_next.clone());
+                let loss = match self.loss {
+                    GruLoss::Softmax => {
+                        let logits = z.matmul(net.out.val().transpose())
+                            + net.out_b.val().unsqueeze_dim::<2>(0);
+                        let t = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &dev);
+                        log_softmax(logits, 1)
+                            .gather(1, t.reshape([b, 1]))
+                            .mean()
+                            .neg()
+                    }
+                    GruLoss::Bprmax => {
+                        let mut rng = Rng::stream(self.seed ^ 0xb9a, steps);
+                        let mut cands = targets.clone();
+                        cands.extend((0..self.negatives).map(|_| rng.below(n as u64) as i64));
+                        let c = cands.len();
+                        // A candidate equal to the lane's own target is not a negative.
+                        let mask: Vec<bool> = (0..b)
+                            .flat_map(|k| cands.iter().map(move |&j| (k, j)))
+                            .map(|(k, j)| j == targets[k])
+                            .collect();
+                        let ids = Tensor::<1, Int>::from_data(TensorData::new(cands, [c]), &dev);
+                        let scores = z.matmul(net.out.val().select(0, ids.clone()).transpose())
+                            + net.out_b.val().select(0, ids).unsqueeze_dim::<2>(0);
+                        let diag: Vec<i64> = (0..b as i64).collect();
+                        let pos = scores.clone().gather(
+                            1,
+                            Tensor::<2, Int>::from_data(TensorData::new(diag, [b, 1]), &dev),
+                        );
+                        let mask = Tensor::<2, burn::tensor::Bool>::from_data(
+                            TensorData::new(mask, [b, c]),
+                            &dev,
+                        );
+                        let w = softmax(scores.clone().mask_fill(mask, -1e9), 1);
+                        let ranked = (w.clone() * sigmoid(pos - scores.clone())).sum_dim(1);
+                        let reg = (w * scores.powi_scalar(2)).sum_dim(1) * self.bpreg as f64;
+                        ((ranked + 1e-24).log().neg() + reg).mean()
+                    }
+                };
                 let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
                 total += value as f64 * b as f64;
                 count += b;

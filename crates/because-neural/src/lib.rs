@@ -26,7 +26,7 @@ mod sasrec;
 mod seq;
 mod train;
 
-pub use gru4rec::{Gru4Rec, Gru4RecParams};
+pub use gru4rec::{Gru4Rec, Gru4RecParams, GruLoss};
 pub use item2vec::{Item2Vec, Item2VecParams, Scoring};
 pub use sasrec::{SasRec, SasRecParams, SeqLoss};
 pub use seq::Sequences;

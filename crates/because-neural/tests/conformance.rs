@@ -74,3 +74,30 @@ fn sasrec_trains_with_gbce() {
     check_capabilities(&model, &x);
     check_one_ranking(&model, &x);
 }
+
+/// GRU4Rec's BPR-max loss over in-batch and sampled negatives trains to a
+/// finite loss that falls, and the model passes the same checks.
+#[test]
+fn gru4rec_trains_with_bpr_max() {
+    because_neural::register().unwrap();
+    let x = block_data(40, 30, 8, 7);
+    let p = because_neural::Gru4RecParams {
+        dim: 8,
+        epochs: 6,
+        batch_size: 8,
+        loss: because_neural::GruLoss::Bprmax,
+        negatives: 8,
+        learning_rate: 0.01,
+        ..Default::default()
+    };
+    let m = p.fit(&x).unwrap();
+    let l = m.losses();
+    assert!(l.iter().all(|v| v.is_finite()), "{l:?}");
+    assert!(l[l.len() - 1] < l[0], "BPR-max loss does not fall: {l:?}");
+    let spec: ModelSpec = "gru4rec:dim=8,epochs=2,batch_size=8,loss=bprmax,negatives=8"
+        .parse()
+        .unwrap();
+    let model = spec.fit(&x).unwrap();
+    check_capabilities(&model, &x);
+    check_one_ranking(&model, &x);
+}
