@@ -152,6 +152,23 @@ function evidenceOf(r) {
   }
 }
 
+// The deletion test of each explanation method a model offers (sequential
+// models: occlusion, attention, rollout, gradient × input), so that people
+// can see which one is faithful for this model.
+function methodsTable(s) {
+  const methods = s.methods || [];
+  if (methods.length < 2) return "";
+  return el("div", {},
+    el("h3", {}, "Deletion test by explanation method"),
+    el("table", { class: "methods" },
+      el("thead", {}, el("tr", {}, el("th", {}, "method"), el("th", {}, "rank lost, named items"), el("th", {}, "random items"), el("th", {}, "named ÷ random"))),
+      el("tbody", {}, methods.map((m) => el("tr", {},
+        el("td", {}, m.method.replace(/_/g, " ")),
+        el("td", {}, `${fmt(m.deletion_rank_drop_named.mean, 1)} [${fmt(m.deletion_rank_drop_named.ci95[0], 1)}, ${fmt(m.deletion_rank_drop_named.ci95[1], 1)}]`),
+        el("td", {}, fmt(m.deletion_rank_drop_random.mean, 1)),
+        el("td", {}, m.named_over_random === null || m.named_over_random === undefined ? "–" : `${fmt(m.named_over_random, 1)}×`))))));
+}
+
 function methodLabel(x) {
   if (x.exact && x.contributions.length) {
     return "Exact decomposition: the bars below add up to the model's score.";
@@ -726,7 +743,8 @@ async function modelPage() {
           est("has a reason", s.explanation_coverage),
         ], "Shares of explanations"))),
     el("p", {}, `Verified counterfactuals name ${fmt(s.counterfactual_mean_size, 1)} items on average.`,
-      s.stability_top3_overlap !== null && s.stability_top3_overlap !== undefined ? ` Top-3 reasons overlap ${pct(s.stability_top3_overlap)} between two trainings.` : ""));
+      s.stability_top3_overlap !== null && s.stability_top3_overlap !== undefined ? ` Top-3 reasons overlap ${pct(s.stability_top3_overlap)} between two trainings.` : ""),
+    methodsTable(s));
   const g = s.global;
   if (!g) {
     globalPanel.remove();
