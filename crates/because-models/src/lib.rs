@@ -42,7 +42,7 @@ mod userknn;
 
 pub use als::{Als, AlsParams, Scaling, Solver};
 pub use bpr::{Bpr, BprParams, Loss};
-pub use common::Train;
+pub use common::{dot, Train};
 pub use ease::{Ease, EaseParams};
 pub use knn::{ItemKnn, ItemKnnParams, Weighting};
 pub use mf::{BiasedMf, MfParams};

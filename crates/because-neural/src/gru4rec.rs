@@ -14,7 +14,7 @@
 //! forward passes agree.
 
 use crate::seq::{affine, dot, Sequences};
-use crate::train::{device, to_vec};
+use crate::train::{device, param1, param2, to_vec};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, Epoch, EpochObserver, Error, Interactions, Query, Recommender, Result,
@@ -24,7 +24,7 @@ use because_models::{ModelKind, Train, Validate};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, sigmoid, softmax, tanh};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -196,24 +196,17 @@ struct GruNet {
     out_b: Param<Tensor<1>>,
 }
 
-fn p1(v: &[f32], dev: &Device) -> Param<Tensor<1>> {
-    Param::from_data(TensorData::new(v.to_vec(), [v.len()]), dev)
-}
-fn p2(v: &[f32], r: usize, c: usize, dev: &Device) -> Param<Tensor<2>> {
-    Param::from_data(TensorData::new(v.to_vec(), [r, c]), dev)
-}
-
 impl GruNet {
     fn new(w: &GruWeights, n: usize, d: usize) -> GruNet {
         let dev = device();
         GruNet {
-            emb: p2(&w.emb, n, d, &dev),
-            wx: p2(&w.wx, d, 3 * d, &dev),
-            wh: p2(&w.wh, d, 3 * d, &dev),
-            bx: p1(&w.bx, &dev),
-            bh: p1(&w.bh, &dev),
-            out: p2(&w.out, n, d, &dev),
-            out_b: p1(&w.out_b, &dev),
+            emb: param2(&w.emb, n, d, &dev),
+            wx: param2(&w.wx, d, 3 * d, &dev),
+            wh: param2(&w.wh, d, 3 * d, &dev),
+            bx: param1(&w.bx, &dev),
+            bh: param1(&w.bh, &dev),
+            out: param2(&w.out, n, d, &dev),
+            out_b: param1(&w.out_b, &dev),
         }
     }
     fn weights(&self) -> Result<GruWeights> {
@@ -596,21 +589,9 @@ impl because_core::Attribute for Gru4Rec {
                 })
             }
         }
-        let base = self.score_of(items, target);
-        let mut without = Vec::with_capacity(items.len());
-        Ok((0..items.len())
-            .map(|k| {
-                without.clear();
-                without.extend(
-                    items
-                        .iter()
-                        .enumerate()
-                        .filter(|&(j, _)| j != k)
-                        .map(|(_, &i)| i),
-                );
-                base - self.score_of(&without, target)
-            })
-            .collect())
+        Ok(crate::seq::occlusion(items, skip, |h| {
+            self.score_of(h, target)
+        }))
     }
 }
 

@@ -115,10 +115,11 @@ pub struct Item2Vec {
     train: Train,
     /// Unit-length item vectors, `n_items × dim` (zero for unseen items).
     unit: Vec<f32>,
-    /// What a history's mean is taken of (`n_items × dim`): input vectors
-    /// for `context` scoring, the unit vectors for `cosine`.
+    /// For `context` scoring, what a history's mean is taken of: the input
+    /// vectors (`n_items × dim`); empty for `cosine`, which uses `unit`.
     left: Vec<f32>,
-    /// What it is dotted with: context vectors, or the unit vectors.
+    /// For `context` scoring, what that mean is dotted with: the context
+    /// vectors; empty for `cosine`.
     right: Vec<f32>,
     losses: Vec<f32>,
 }
@@ -314,8 +315,8 @@ impl Item2Vec {
         self.unit = unit_rows(w_in, counts, d);
         match self.params.scoring {
             Scoring::Cosine => {
-                self.left = self.unit.clone();
-                self.right = self.unit.clone();
+                self.left = Vec::new();
+                self.right = Vec::new();
             }
             Scoring::Context => {
                 self.left = w_in.to_vec();
@@ -337,11 +338,16 @@ impl Item2Vec {
     fn row(&self, i: u32) -> &[f32] {
         &self.unit[i as usize * self.d()..(i as usize + 1) * self.d()]
     }
+    /// Row `i` of `m`, or of the unit vectors when `m` is empty (cosine).
+    fn rows_of<'a>(&'a self, m: &'a [f32], i: u32) -> &'a [f32] {
+        let m = if m.is_empty() { &self.unit[..] } else { m };
+        &m[i as usize * self.d()..(i as usize + 1) * self.d()]
+    }
     fn left_row(&self, i: u32) -> &[f32] {
-        &self.left[i as usize * self.d()..(i as usize + 1) * self.d()]
+        self.rows_of(&self.left, i)
     }
     fn right_row(&self, i: u32) -> &[f32] {
-        &self.right[i as usize * self.d()..(i as usize + 1) * self.d()]
+        self.rows_of(&self.right, i)
     }
     /// Mean training loss per pair of each epoch.
     pub fn losses(&self) -> &[f32] {
@@ -391,7 +397,7 @@ impl ModelKind for Item2Vec {
         let ni = train.ui.n_cols();
         let unit = t.f32("item_vectors", &[ni, params.dim])?;
         let (left, right) = match params.scoring {
-            Scoring::Cosine => (unit.clone(), unit.clone()),
+            Scoring::Cosine => (Vec::new(), Vec::new()),
             Scoring::Context => (
                 t.f32("input_vectors", &[ni, params.dim])?,
                 t.f32("context_vectors", &[ni, params.dim])?,
@@ -438,7 +444,12 @@ impl Recommender for Item2Vec {
                 }
             }
         }
-        crate::seq::score_all(&mean, &self.right, d, 0, out);
+        let right = if self.right.is_empty() {
+            &self.unit
+        } else {
+            &self.right
+        };
+        crate::seq::score_all(&mean, right, d, 0, out);
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {

@@ -520,20 +520,7 @@ impl because_core::Attribute for SasRec {
                 // brings the next older item in: re-score the whole history.
                 // Leaving out an item older than the window changes nothing:
                 // those weigh exactly 0.
-                let base = self.score_of(items, target);
-                let mut without = Vec::with_capacity(items.len());
-                for k in skip..items.len() {
-                    without.clear();
-                    without.extend(
-                        items
-                            .iter()
-                            .enumerate()
-                            .filter(|&(j, _)| j != k)
-                            .map(|(_, &i)| i),
-                    );
-                    out[k] = base - self.score_of(&without, target);
-                }
-                return Ok(out);
+                return Ok(seq::occlusion(items, skip, |h| self.score_of(h, target)));
             }
             Attention | AttentionRollout => {
                 let pass = forward(&self.weights, self.shape(), tail, true);

@@ -4,6 +4,7 @@
 
 use because_core::rng::Rng;
 use because_core::{Interactions, Query, Sequence};
+pub use because_models::dot;
 use because_models::persist::{PersistError, TensorsIn, TensorsOut};
 
 /// Each user's training items and values in time order (duplicates kept),
@@ -123,6 +124,22 @@ pub fn shuffled(windows: &[Window], seed: u64, epoch: usize) -> Vec<Window> {
     w
 }
 
+/// Occlusion: the score lost when each item of `items` is left out in turn,
+/// for the items from `from` on (a model that reads only its latest items
+/// is unaffected by older ones, which weigh exactly 0).
+pub fn occlusion(items: &[u32], from: usize, score: impl Fn(&[u32]) -> f32) -> Vec<f32> {
+    let base = score(items);
+    let mut out = vec![0.0f32; items.len()];
+    let mut without = Vec::with_capacity(items.len());
+    for k in from..items.len() {
+        without.clear();
+        without.extend_from_slice(&items[..k]);
+        without.extend_from_slice(&items[k + 1..]);
+        out[k] = base - score(&without);
+    }
+    out
+}
+
 /// `out[j] = Σ_i x[i] · w[i, j]` plus `b`, for a row-major `w` of `x.len()` rows.
 pub fn affine(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
     out.copy_from_slice(b);
@@ -146,23 +163,6 @@ pub fn layer_norm(x: &[f32], g: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
     for i in 0..x.len() {
         out[i] = (x[i] - mean) * inv * g[i] + b[i];
     }
-}
-
-/// `a · b`.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut total = (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]);
-    for (x, y) in ra.iter().zip(rb) {
-        total += x * y;
-    }
-    total
 }
 
 /// Scores every item as the dot product of `z` with its row of `emb`

@@ -28,11 +28,11 @@ pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| Error::Shape(format!("reading a tensor back: {e:?}")))
 }
 
-fn param1(v: &[f32], device: &Device) -> Param<Tensor<1>> {
+pub(crate) fn param1(v: &[f32], device: &Device) -> Param<Tensor<1>> {
     Param::from_data(TensorData::new(v.to_vec(), [v.len()]), device)
 }
 
-fn param2(v: &[f32], rows: usize, cols: usize, device: &Device) -> Param<Tensor<2>> {
+pub(crate) fn param2(v: &[f32], rows: usize, cols: usize, device: &Device) -> Param<Tensor<2>> {
     Param::from_data(TensorData::new(v.to_vec(), [rows, cols]), device)
 }
 

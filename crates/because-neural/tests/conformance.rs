@@ -9,9 +9,19 @@ use because_models::{persist, ModelSpec};
 fn every_neural_kind_conforms_and_round_trips() {
     because_neural::register().unwrap();
     let x = block_data(40, 30, 8, 7);
-    for kind in ["sasrec", "item2vec", "gru4rec"] {
-        let e = because_models::registry::lookup(kind).unwrap();
-        let spec: ModelSpec = format!("{kind}:{}", e.example).parse().unwrap();
+    let mut specs: Vec<String> = ["sasrec", "item2vec", "gru4rec"]
+        .iter()
+        .map(|k| {
+            format!(
+                "{k}:{}",
+                because_models::registry::lookup(k).unwrap().example
+            )
+        })
+        .collect();
+    specs.push("item2vec:dim=8,epochs=3,scoring=cosine".into());
+    for text in &specs {
+        let spec: ModelSpec = text.parse().unwrap();
+        let kind = text.as_str();
         let model = spec.fit(&x).unwrap();
         check_capabilities(&model, &x);
         check_one_ranking(&model, &x);
