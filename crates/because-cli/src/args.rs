@@ -686,9 +686,13 @@ pub struct TrainArgs {
     /// Interaction values.
     #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
     pub values: ValuesArg,
-    /// Item features with titles (kept in the model for readable output).
+    /// Item features with titles (kept in the model for readable output);
+    /// models that read features (twotower) learn from their columns.
     #[arg(long)]
     pub items: Option<PathBuf>,
+    /// User features, for models that read them (twotower).
+    #[arg(long)]
+    pub users: Option<PathBuf>,
     /// Output model folder.
     #[arg(long, default_value = "because-out/model")]
     pub out: PathBuf,
@@ -715,10 +719,12 @@ pub struct EvaluateArgs {
     /// How the test numbers use validation interactions.
     #[arg(long = "final", value_enum, default_value_t = FinalArg::FoldIn)]
     pub final_mode: FinalArg,
-    /// Item features: their genres or categories give intra-list diversity.
+    /// Item features: their genres or categories give intra-list
+    /// diversity, and models that read features (twotower) learn from them.
     #[arg(long)]
     pub items: Option<PathBuf>,
-    /// User features, for results per group (with --slice-by).
+    /// User features, for results per group (with --slice-by) and for
+    /// models that read features.
     #[arg(long)]
     pub users: Option<PathBuf>,
     /// A user-feature column to report results by (gender, country, ...).
@@ -768,6 +774,12 @@ pub struct TuneArgs {
     /// How the test numbers use validation interactions.
     #[arg(long = "final", value_enum, default_value_t = FinalArg::Refit)]
     pub final_mode: FinalArg,
+    /// Item features, for models that read them (twotower).
+    #[arg(long)]
+    pub items: Option<PathBuf>,
+    /// User features, for models that read them.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
     /// Output folder: evaluation.json, a figure per parameter, and in
     /// model/ the model to deploy (the chosen configuration refitted on all
     /// the data given: train, validation and test).

@@ -9,7 +9,7 @@ use crate::args::{
 use crate::commands::{create_dir, load_with, optional_features, write_json};
 use crate::using::Sources;
 use anyhow::{anyhow, bail, Context};
-use because_core::{Interactions, Recommender, Split, Vocab};
+use because_core::{Interactions, Recommender, SideInfo, Split, Vocab};
 use because_data::clean::FilterOptions;
 use because_data::features::Features;
 use because_data::Loaded;
@@ -199,6 +199,21 @@ fn titles_of(features: Option<&Features>, items: &Vocab) -> Vec<String> {
     }
 }
 
+/// The features fitting reads (for kinds that read them), encoded from
+/// the feature files given.
+fn side_info(items: Option<&Features>, users: Option<&Features>) -> anyhow::Result<SideInfo> {
+    let table = |f: Option<&Features>| -> anyhow::Result<_> {
+        Ok(match f {
+            Some(f) if !f.columns.is_empty() => Some(std::sync::Arc::new(f.table()?)),
+            _ => None,
+        })
+    };
+    Ok(SideInfo {
+        users: table(users)?,
+        items: table(items)?,
+    })
+}
+
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let spec: ModelSpec = a.model.parse().map_err(|e| anyhow!("--model: {e}"))?;
     spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
@@ -206,6 +221,8 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let d = &loaded.dataset;
     let weights = a.read.options()?.0.event_weights;
     let features = optional_features(a.items.as_deref(), &d.items, true)?;
+    let user_features = optional_features(a.users.as_deref(), &d.users, false)?;
+    let side = side_info(features.as_ref(), user_features.as_ref())?;
     let epochs = crate::progress::Epochs::new(spec.to_string());
     let trained = because_eval::experiment::train(
         &spec,
@@ -213,6 +230,7 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         a.values.into(),
         &|n| weights.weight(n),
         titles_of(features.as_ref(), &d.items),
+        &side,
         &mut epochs.observer(),
     )?;
     drop(epochs);
@@ -412,9 +430,11 @@ pub fn evaluate(a: &EvaluateArgs) -> anyhow::Result<()> {
     if a.sampled_negatives == Some(0) {
         bail!("--sampled-negatives: must be at least 1");
     }
-    let parts = prepare(&a.data, &a.split, a.values.into())?;
+    let mut parts = prepare(&a.data, &a.split, a.values.into())?;
     // Item categories (genres) for intra-list diversity.
     let item_features = optional_features(a.items.as_deref(), &parts.items, true)?;
+    let user_features = optional_features(a.users.as_deref(), &parts.users, false)?;
+    parts.side = side_info(item_features.as_ref(), user_features.as_ref())?;
     let categories: Option<&[Vec<u32>]> = item_features
         .as_ref()
         .and_then(|f| f.genre_like())
@@ -547,7 +567,10 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
     let configurations = candidates(&base, &grid, search)
         .map_err(|e| anyhow!("--grid: {e}"))?
         .len();
-    let parts = prepare(&a.data, &a.split, a.values.into())?;
+    let mut parts = prepare(&a.data, &a.split, a.values.into())?;
+    let item_features = optional_features(a.items.as_deref(), &parts.items, true)?;
+    let user_features = optional_features(a.users.as_deref(), &parts.users, false)?;
+    parts.side = side_info(item_features.as_ref(), user_features.as_ref())?;
     let options = TuneOptions {
         metric,
         search,

@@ -77,6 +77,14 @@ pub enum Attribution {
     /// embedding, dotted with that embedding (in score units; a first-order
     /// estimate of each item's effect).
     GradientInput,
+    /// Integrated gradients (Sundararajan et al., "Axiomatic Attribution
+    /// for Deep Networks", ICML 2017) from the empty input: each history
+    /// item's share of the score minus the score of nothing (score units;
+    /// the shares add up to that difference).
+    IntegratedGradients,
+    /// The cosine similarity of each history item's vector to the
+    /// recommended item's (in [-1, 1]; not score units).
+    Similarity,
 }
 
 impl std::str::FromStr for Attribution {
@@ -87,6 +95,8 @@ impl std::str::FromStr for Attribution {
             Attribution::Attention,
             Attribution::AttentionRollout,
             Attribution::GradientInput,
+            Attribution::IntegratedGradients,
+            Attribution::Similarity,
         ];
         all.into_iter()
             .find(|a| a.name() == s.trim().replace('-', "_"))
@@ -110,6 +120,8 @@ impl Attribution {
             Attribution::Attention => "attention",
             Attribution::AttentionRollout => "attention_rollout",
             Attribution::GradientInput => "gradient_input",
+            Attribution::IntegratedGradients => "integrated_gradients",
+            Attribution::Similarity => "similarity",
         }
     }
 }
@@ -135,6 +147,64 @@ pub trait Attribute {
         let _ = items;
         None
     }
+}
+
+/// A user described to a model that reads features: a known user (their
+/// ID, features and training history unless overridden), or a new one.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Described<'a> {
+    /// A user known at training time, if any.
+    pub user: Option<u32>,
+    /// The user's feature tokens and weights (from the model's user table,
+    /// [`crate::FeatureTable::encode_one`]); `None` takes a known user's own.
+    pub features: Option<&'a [(u32, f32)]>,
+    /// The history; `None` takes a known user's training history.
+    pub items: Option<&'a [u32]>,
+}
+
+/// One input's share of a score.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct InputShare {
+    /// The input: `id`, a feature token (`genres=Horror`, `age`), or
+    /// `history` (the history items together; see
+    /// [`FeatureAttribution::history`] for each).
+    pub input: String,
+    /// Its share of the score, in score units.
+    pub share: f32,
+}
+
+/// A score split over a model's inputs by integrated gradients: user-side
+/// and item-side shares plus one per history item add up to `score -
+/// baseline`.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct FeatureAttribution {
+    /// The score.
+    pub score: f32,
+    /// The score with every input removed (the integration's start).
+    pub baseline: f32,
+    /// User-side inputs (`id`, feature tokens, `history`), largest first.
+    pub user: Vec<InputShare>,
+    /// Item-side inputs (`id`, feature tokens), largest first.
+    pub item: Vec<InputShare>,
+    /// One share per history item, in history order.
+    pub history: Vec<f32>,
+}
+
+/// Models that read user and item features: scoring a described user and
+/// splitting a score over every input.
+pub trait Featured {
+    /// The user features the model was trained with (rows are known users).
+    fn user_features(&self) -> Option<&crate::FeatureTable>;
+    /// The item features the model was trained with (rows are items).
+    fn item_features(&self) -> Option<&crate::FeatureTable>;
+    /// Scores every item for `user` into `out`.
+    fn score_described(&self, user: &Described<'_>, out: &mut [f32]) -> crate::Result<()>;
+    /// Splits `target`'s score for `user` over the inputs.
+    fn attribute_inputs(
+        &self,
+        user: &Described<'_>,
+        target: u32,
+    ) -> crate::Result<FeatureAttribution>;
 }
 
 /// Attention of the last position, per layer and head.

@@ -32,6 +32,7 @@
 pub mod capability;
 mod dataset;
 mod error;
+pub mod features;
 pub mod filter;
 mod interactions;
 mod recommend;
@@ -44,14 +45,15 @@ pub mod testing;
 mod vocab;
 
 pub use capability::{
-    AttentionMaps, Attribute, Attribution, Capabilities, Decompose, Decomposition, ItemEmbeddings,
-    PopularityPrior, RatingPredictor,
+    AttentionMaps, Attribute, Attribution, Capabilities, Decompose, Decomposition, Described,
+    FeatureAttribution, Featured, InputShare, ItemEmbeddings, PopularityPrior, RatingPredictor,
 };
 pub use dataset::{Dataset, OneVocabulary};
 pub use error::{Error, Result};
+pub use features::{FeatureTable, SideInfo};
 pub use interactions::{Columns, DuplicatePolicy, Interaction, Interactions};
 pub use recommend::{
-    no_observer, top_k, Epoch, EpochObserver, Query, Recommender, Request, Scored, Sequence,
+    no_observer, select, top_k, Epoch, EpochObserver, Query, Recommender, Request, Scored, Sequence,
 };
 pub use session::{Sessions, DEFAULT_SESSION_TIMEOUT_MS};
 pub use sparse::CsrMatrix;

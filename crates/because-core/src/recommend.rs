@@ -170,6 +170,11 @@ pub trait Recommender: Send + Sync {
     fn attributor(&self) -> Option<&dyn Attribute> {
         None
     }
+    /// Scoring and attributions over user and item features, for models
+    /// that read them.
+    fn featured(&self) -> Option<&dyn crate::capability::Featured> {
+        None
+    }
 
     /// Writes the scores of every item for each of `users` into `out`
     /// (row-major, `users.len() × n_items`). Models with a faster batched
@@ -228,43 +233,15 @@ pub trait Recommender: Send + Sync {
 
     /// The top items for a request, best first; ties go to the smaller index.
     fn recommend(&self, req: &Request<'_>) -> Result<Vec<Scored>> {
-        let mut scores = self.scores(&req.query)?;
-        if req.exclude_seen {
-            let seen = match req.query.bag() {
-                None => match req.query {
-                    Query::User(u) => self.history(u).0,
-                    _ => &[],
-                },
-                Some((items, _)) => items,
-            };
-            for &i in seen {
-                scores[i as usize] = f32::NEG_INFINITY;
-            }
-        }
-        for &i in req.deny {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        Ok(match req.allow {
-            Some(allow) => {
-                let mut cand: Vec<Scored> = allow
-                    .iter()
-                    .filter(|&&i| {
-                        (i as usize) < scores.len() && scores[i as usize] > f32::NEG_INFINITY
-                    })
-                    .map(|&i| Scored {
-                        item: i,
-                        score: scores[i as usize],
-                    })
-                    .collect();
-                cand.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
-                cand.dedup_by_key(|s| s.item);
-                cand.truncate(req.k);
-                cand
-            }
-            None => top_k(&scores, req.k),
-        })
+        let scores = self.scores(&req.query)?;
+        let seen = match req.query.bag() {
+            None => match req.query {
+                Query::User(u) => self.history(u).0,
+                _ => &[],
+            },
+            Some((items, _)) => items,
+        };
+        Ok(select(scores, seen, req))
     }
 
     /// Top `k` unseen items for many known users, in parallel batches.
@@ -368,6 +345,42 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<Scored> {
         }
     }
     heap
+}
+
+/// The top `req.k` of `scores` under `req`'s rules: `seen` left out when
+/// `req.exclude_seen`, `req.deny` left out, only `req.allow` when given.
+/// [`Recommender::recommend`] is this over the model's scores; callers that
+/// score another way (a described user) select the same way.
+pub fn select(mut scores: Vec<f32>, seen: &[u32], req: &Request<'_>) -> Vec<Scored> {
+    if req.exclude_seen {
+        for &i in seen {
+            if let Some(s) = scores.get_mut(i as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+    }
+    for &i in req.deny {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+    match req.allow {
+        Some(allow) => {
+            let mut cand: Vec<Scored> = allow
+                .iter()
+                .filter(|&&i| (i as usize) < scores.len() && scores[i as usize] > f32::NEG_INFINITY)
+                .map(|&i| Scored {
+                    item: i,
+                    score: scores[i as usize],
+                })
+                .collect();
+            cand.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item.cmp(&b.item)));
+            cand.dedup_by_key(|s| s.item);
+            cand.truncate(req.k);
+            cand
+        }
+        None => top_k(&scores, req.k),
+    }
 }
 
 #[cfg(test)]

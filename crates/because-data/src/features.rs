@@ -100,6 +100,39 @@ impl Features {
     pub fn column(&self, name: &str) -> Option<&FeatureColumn> {
         self.columns.iter().find(|c| c.name == name)
     }
+    /// The columns encoded as weighted tokens for models (see
+    /// [`because_core::features`]), one row per entity of the vocabulary.
+    pub fn table(&self) -> because_core::Result<because_core::FeatureTable> {
+        use because_core::features::RawColumn;
+        let n = self.report.matched + self.report.missing;
+        let raw: Vec<(String, RawColumn)> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let level = |codes: &[u32]| -> Vec<String> {
+                    codes
+                        .iter()
+                        .map(|&l| c.levels[l as usize].clone())
+                        .collect()
+                };
+                let r = match c.kind {
+                    FeatureKind::Numeric => RawColumn::Numeric(c.numeric.clone()),
+                    FeatureKind::Categorical => RawColumn::Categorical(
+                        c.codes
+                            .iter()
+                            .map(|k| level(k).into_iter().next())
+                            .collect(),
+                    ),
+                    FeatureKind::MultiCategorical => {
+                        RawColumn::MultiCategorical(c.codes.iter().map(|k| level(k)).collect())
+                    }
+                };
+                (c.name.clone(), r)
+            })
+            .collect();
+        because_core::FeatureTable::encode(n, &raw)
+    }
+
     /// The first multi-valued or categorical column whose name suggests genres
     /// or categories, else the first categorical column.
     pub fn genre_like(&self) -> Option<&FeatureColumn> {

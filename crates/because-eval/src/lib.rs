@@ -294,7 +294,24 @@ pub fn evaluate(
                 allow: candidates.as_deref(),
                 deny,
             };
-            Ok((model.recommend(&req)?, items.len()))
+            // A model that reads user features or IDs scores the known
+            // user with the longer history, rather than a stranger with it.
+            let ranked = match (fold, model.featured()) {
+                (true, Some(f)) => {
+                    let mut scores = vec![0.0f32; model.n_items()];
+                    f.score_described(
+                        &because_core::Described {
+                            user: Some(u),
+                            features: None,
+                            items: Some(&items),
+                        },
+                        &mut scores,
+                    )?;
+                    because_core::select(scores, &items, &req)
+                }
+                _ => model.recommend(&req)?,
+            };
+            Ok((ranked, items.len()))
         })
         .collect::<Result<_>>()?;
     let mut ranked_by_user: Vec<(u32, Vec<Scored>, usize)> = batched

@@ -70,6 +70,11 @@ pub enum Method {
     AttentionRollout,
     /// Gradient × input on the history items' embeddings.
     GradientInput,
+    /// Integrated gradients from the empty history: shares that add up to
+    /// the score minus the score of nothing.
+    IntegratedGradients,
+    /// Cosine similarity of each history item to the recommended one.
+    Similarity,
 }
 
 impl Method {
@@ -81,6 +86,8 @@ impl Method {
             Method::Attention => Some(Attribution::Attention),
             Method::AttentionRollout => Some(Attribution::AttentionRollout),
             Method::GradientInput => Some(Attribution::GradientInput),
+            Method::IntegratedGradients => Some(Attribution::IntegratedGradients),
+            Method::Similarity => Some(Attribution::Similarity),
         }
     }
     /// The explanation method of an attribution.
@@ -90,6 +97,8 @@ impl Method {
             Attribution::Attention => Method::Attention,
             Attribution::AttentionRollout => Method::AttentionRollout,
             Attribution::GradientInput => Method::GradientInput,
+            Attribution::IntegratedGradients => Method::IntegratedGradients,
+            Attribution::Similarity => Method::Similarity,
         }
     }
     /// Its name in JSON.
@@ -269,8 +278,10 @@ fn assemble(
     let bias = match method {
         Method::Exact => 0.0,
         Method::Popularity => score,
-        Method::Occlusion | Method::GradientInput => score - weights.iter().sum::<f32>(),
-        Method::Attention | Method::AttentionRollout => 0.0,
+        Method::Occlusion | Method::GradientInput | Method::IntegratedGradients => {
+            score - weights.iter().sum::<f32>()
+        }
+        Method::Attention | Method::AttentionRollout | Method::Similarity => 0.0,
     };
     Explanation {
         item: target,

@@ -4,7 +4,7 @@ use crate::common::Train;
 use crate::registry::{self, Entry, ModelKind};
 use because_core::{
     Decompose, EpochObserver, Error, Interactions, ItemEmbeddings, PopularityPrior, Query,
-    RatingPredictor, Recommender, Result,
+    RatingPredictor, Recommender, Result, SideInfo,
 };
 use std::collections::BTreeMap;
 
@@ -97,9 +97,27 @@ impl ModelSpec {
         every: usize,
         observer: &mut EpochObserver<'_>,
     ) -> Result<Model> {
+        self.fit_with(x, &SideInfo::none(), every, observer)
+    }
+
+    /// Fits on `x` with user and item features (each table one row per
+    /// user or item of `x`; kinds that read no features ignore them), as
+    /// [`ModelSpec::fit_observed`] otherwise.
+    pub fn fit_with(
+        &self,
+        x: &Interactions,
+        side: &SideInfo,
+        every: usize,
+        observer: &mut EpochObserver<'_>,
+    ) -> Result<Model> {
         let entry = self.entry()?;
         let params = entry.resolve(&self.params)?;
-        entry.fit(&params, x, every, observer)
+        entry.fit(&params, x, side, every, observer)
+    }
+
+    /// Whether the kind reads user or item features.
+    pub fn reads_features(&self) -> bool {
+        self.entry().is_ok_and(|e| e.capabilities.features)
     }
 
     /// The key that counts epochs for iterative models.
@@ -243,6 +261,9 @@ impl Recommender for Model {
     }
     fn attributor(&self) -> Option<&dyn because_core::Attribute> {
         self.inner().attributor()
+    }
+    fn featured(&self) -> Option<&dyn because_core::Featured> {
+        self.inner().featured()
     }
 }
 

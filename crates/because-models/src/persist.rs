@@ -10,6 +10,7 @@
 
 use crate::common::Train;
 use crate::{registry, Model};
+use because_core::features::{ColumnKind, FeatureTable, TableColumn, Token};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -227,6 +228,56 @@ impl TensorsOut {
         ));
         self.f32(&format!("{prefix}.data"), m.data(), &[m.nnz()]);
     }
+    /// Strings (names, levels) as one `u32` tensor of Unicode scalar
+    /// values, each string ended by a 0 (a NUL inside a string becomes a
+    /// space).
+    pub fn strings(&mut self, name: &str, strings: &[String]) {
+        let mut data: Vec<u32> = Vec::new();
+        for s in strings {
+            data.extend(s.chars().map(|c| if c == '\0' { 32 } else { c as u32 }));
+            data.push(0);
+        }
+        let n = data.len();
+        self.u32(name, &data, &[n]);
+    }
+    /// A feature table as `{prefix}.rows` (a sparse matrix), the tokens'
+    /// columns and levels, and the columns' names, kinds and scales.
+    pub fn features(&mut self, prefix: &str, t: &FeatureTable) {
+        self.csr(&format!("{prefix}.rows"), &t.rows);
+        let columns: Vec<u32> = t.tokens.iter().map(|k| k.column).collect();
+        self.u32(
+            &format!("{prefix}.token_column"),
+            &columns,
+            &[columns.len()],
+        );
+        let levels: Vec<String> = t.tokens.iter().map(|k| k.level.clone()).collect();
+        self.strings(&format!("{prefix}.token_level"), &levels);
+        let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        self.strings(&format!("{prefix}.column_name"), &names);
+        let stats: Vec<f32> = t
+            .columns
+            .iter()
+            .flat_map(|c| {
+                let kind = match c.kind {
+                    ColumnKind::Categorical => 0.0,
+                    ColumnKind::MultiCategorical => 1.0,
+                    ColumnKind::Numeric => 2.0,
+                };
+                [kind, c.mean, c.scale, c.edges.len() as f32]
+            })
+            .collect();
+        self.f32(
+            &format!("{prefix}.column_stats"),
+            &stats,
+            &[t.columns.len(), 4],
+        );
+        let edges: Vec<f32> = t
+            .columns
+            .iter()
+            .flat_map(|c| c.edges.iter().copied())
+            .collect();
+        self.f32(&format!("{prefix}.column_edges"), &edges, &[edges.len()]);
+    }
 }
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -372,6 +423,78 @@ impl TensorsIn<'_> {
         let indices = self.u32(&format!("{prefix}.indices"), &[nnz])?;
         let data = self.f32(&format!("{prefix}.data"), &[nnz])?;
         Ok(CsrMatrix::from_parts(rows, cols, indptr, indices, data)?)
+    }
+    /// The `count` strings saved by [`TensorsOut::strings`].
+    pub fn strings(&self, name: &str, count: usize) -> Result<Vec<String>> {
+        let n = self.len_of(name)?;
+        let data = self.u32(name, &[n])?;
+        let mut out = Vec::with_capacity(count);
+        let mut cur = String::new();
+        for c in data {
+            if c == 0 {
+                out.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(char::from_u32(c).ok_or_else(|| {
+                    self.invalid(format!("tensor {name:?} holds {c}, not a character"))
+                })?);
+            }
+        }
+        if out.len() != count || !cur.is_empty() {
+            return Err(self.invalid(format!(
+                "tensor {name:?} holds {} strings, expected {count}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+    /// The feature table saved by [`TensorsOut::features`], which must have
+    /// `rows` entities.
+    pub fn features(&self, prefix: &str, rows: usize) -> Result<FeatureTable> {
+        let n_tokens = self.len_of(&format!("{prefix}.token_column"))?;
+        let token_column = self.u32(&format!("{prefix}.token_column"), &[n_tokens])?;
+        let levels = self.strings(&format!("{prefix}.token_level"), n_tokens)?;
+        let n_columns = self.len_of(&format!("{prefix}.column_stats"))? / 4;
+        let names = self.strings(&format!("{prefix}.column_name"), n_columns)?;
+        let stats = self.f32(&format!("{prefix}.column_stats"), &[n_columns, 4])?;
+        let n_edges = self.len_of(&format!("{prefix}.column_edges"))?;
+        let all_edges = self.f32(&format!("{prefix}.column_edges"), &[n_edges])?;
+        let mut edges = all_edges.as_slice();
+        let mut columns = Vec::with_capacity(n_columns);
+        for (c, name) in names.into_iter().enumerate() {
+            let k = stats[4 * c + 3] as usize;
+            if k > edges.len() {
+                return Err(self.invalid(format!("feature column {name:?} lacks its cut points")));
+            }
+            let (mine, rest) = edges.split_at(k);
+            edges = rest;
+            let kind = match stats[4 * c] as u32 {
+                0 => ColumnKind::Categorical,
+                1 => ColumnKind::MultiCategorical,
+                2 => ColumnKind::Numeric,
+                k => return Err(self.invalid(format!("feature column {name:?} has kind {k}"))),
+            };
+            columns.push(TableColumn {
+                name,
+                kind,
+                mean: stats[4 * c + 1],
+                scale: stats[4 * c + 2],
+                edges: mine.to_vec(),
+            });
+        }
+        if let Some(&c) = token_column.iter().find(|&&c| c as usize >= n_columns) {
+            return Err(self.invalid(format!("a token of {prefix:?} names column {c}")));
+        }
+        let tokens = token_column
+            .into_iter()
+            .zip(levels)
+            .map(|(column, level)| Token { column, level })
+            .collect();
+        let rows = self.csr(&format!("{prefix}.rows"), rows, n_tokens)?;
+        Ok(FeatureTable {
+            columns,
+            tokens,
+            rows,
+        })
     }
 }
 

@@ -16,7 +16,9 @@
 
 use crate::common::Train;
 use crate::persist::{PersistError, TensorsIn, TensorsOut};
-use because_core::{Capabilities, Epoch, EpochObserver, Error, Interactions, Recommender, Result};
+use because_core::{
+    Capabilities, Epoch, EpochObserver, Error, Interactions, Recommender, Result, SideInfo,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -64,6 +66,19 @@ pub trait ModelKind: Recommender + Clone + Debug + Sized + 'static {
         every: usize,
         observer: &mut EpochObserver<'_>,
     ) -> Result<Self>;
+    /// Fits on `x` with user and item features. Kinds that read features
+    /// (declaring [`Capabilities::features`]) override this; the others
+    /// ignore `side`.
+    fn fit_side(
+        params: &Self::Params,
+        x: &Interactions,
+        side: &SideInfo,
+        every: usize,
+        observer: &mut EpochObserver<'_>,
+    ) -> Result<Self> {
+        let _ = side;
+        Self::fit(params, x, every, observer)
+    }
     /// The parameters the model was fitted with (epochs as actually run).
     fn params(&self) -> Self::Params;
     /// The training matrix the model keeps.
@@ -116,7 +131,8 @@ fn canonical<P: Serialize>(p: &P) -> Value {
 }
 
 /// Fits a kind from resolved parameters, with its type erased.
-type FitFn = fn(&Value, &Interactions, usize, &mut EpochObserver<'_>) -> Result<Arc<dyn Erased>>;
+type FitFn =
+    fn(&Value, &Interactions, &SideInfo, usize, &mut EpochObserver<'_>) -> Result<Arc<dyn Erased>>;
 
 /// Loads a kind from resolved parameters and its tensors, with its type erased.
 type LoadFn =
@@ -173,6 +189,7 @@ fn check_params<K: ModelKind>(v: Value, validate: bool) -> Result<Value> {
 fn fit_erased<K: ModelKind>(
     params: &Value,
     x: &Interactions,
+    side: &SideInfo,
     every: usize,
     observer: &mut EpochObserver<'_>,
 ) -> Result<Arc<dyn Erased>> {
@@ -180,7 +197,7 @@ fn fit_erased<K: ModelKind>(
         .map_err(|e| Error::param("model", format!("{}: {e}", K::NAME)))?;
     p.validate()?;
     let start = Instant::now();
-    let m = K::fit(&p, x, every, observer)?;
+    let m = K::fit_side(&p, x, side, every, observer)?;
     if K::EPOCHS.is_none() {
         let _ = observer(&Epoch {
             epoch: 1,
@@ -286,15 +303,19 @@ impl Entry {
         })
     }
 
-    /// Fits with resolved parameters (from [`Entry::resolve`]).
+    /// Fits with resolved parameters (from [`Entry::resolve`]) on `x` and
+    /// the features in `side` (which kinds without
+    /// [`Capabilities::features`] ignore).
     pub fn fit(
         &'static self,
         params: &Value,
         x: &Interactions,
+        side: &SideInfo,
         every: usize,
         observer: &mut EpochObserver<'_>,
     ) -> Result<crate::Model> {
-        let inner = (self.fit)(params, x, every, observer)?;
+        check_side(x, side)?;
+        let inner = (self.fit)(params, x, side, every, observer)?;
         Ok(crate::Model { entry: self, inner })
     }
 
@@ -321,6 +342,22 @@ impl Entry {
             .collect();
         format!("{}: {}  [{}]", self.name, params.join(", "), self.about)
     }
+}
+
+/// Feature tables must have one row per user or item of `x`.
+fn check_side(x: &Interactions, side: &SideInfo) -> Result<()> {
+    for (what, t, n) in [
+        ("user features", &side.users, x.n_users()),
+        ("item features", &side.items, x.n_items()),
+    ] {
+        if let Some(t) = t.as_ref().filter(|t| t.len() != n) {
+            return Err(Error::param(
+                what,
+                format!("have {} rows for {n} entities", t.len()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads `text` as the type of `default`.

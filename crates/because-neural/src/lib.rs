@@ -6,7 +6,9 @@
 //! over each user's sequence (plain Rust), and scores a history by its mean
 //! vector, which decomposes exactly into one similarity per history item.
 //! [`Gru4Rec`] (a GRU over the sequence, session-parallel mini-batches) and
-//! [`SasRec`] (self-attention over each user's latest items) are trained on
+//! [`SasRec`] (self-attention over each user's latest items) and
+//! [`TwoTower`] (user and item towers over IDs, features and the history,
+//! explained by exact integrated gradients) are trained on
 //! burn's autodiff over its `flex` CPU backend ([`train`](crate::train) holds
 //! the training graphs); the trained weights are plain arrays, so scoring,
 //! attention weights and occlusion run without the framework. Each model
@@ -25,16 +27,19 @@ mod item2vec;
 mod sasrec;
 mod seq;
 mod train;
+mod twotower;
 
 pub use gru4rec::{Gru4Rec, Gru4RecParams, GruLoss};
 pub use item2vec::{Item2Vec, Item2VecParams, Scoring};
 pub use sasrec::{SasRec, SasRecParams, SeqLoss};
 pub use seq::Sequences;
+pub use twotower::{TwoTower, TwoTowerParams};
 
 /// Adds this crate's model kinds to the registry (idempotent).
 pub fn register() -> because_core::Result<()> {
     because_models::register::<SasRec>()?;
     because_models::register::<Item2Vec>()?;
     because_models::register::<Gru4Rec>()?;
+    because_models::register::<TwoTower>()?;
     Ok(())
 }

@@ -530,6 +530,12 @@ impl because_core::Attribute for SasRec {
                 let net = train::SasNet::new(&self.weights, &self.params, self.n_items_());
                 net.gradient_input(tail, target, &self.params)?
             }
+            IntegratedGradients | Similarity => {
+                return Err(Error::Unsupported {
+                    op: method.name(),
+                    model: "sasrec",
+                })
+            }
         };
         out[skip..].copy_from_slice(&weights);
         Ok(out)

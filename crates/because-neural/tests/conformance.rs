@@ -5,11 +5,47 @@ use because_core::Recommender;
 use because_models::testing::{check_capabilities, check_one_ranking};
 use because_models::{persist, ModelSpec};
 
+/// A categorical user column and multi-valued and numeric item columns.
+fn side_info(users: usize, items: usize) -> because_core::SideInfo {
+    use because_core::features::RawColumn;
+    use because_core::FeatureTable;
+    let u = FeatureTable::encode(
+        users,
+        &[(
+            "group".into(),
+            RawColumn::Categorical((0..users).map(|u| Some(format!("g{}", u % 3))).collect()),
+        )],
+    )
+    .unwrap();
+    let i = FeatureTable::encode(
+        items,
+        &[
+            (
+                "genres".into(),
+                RawColumn::MultiCategorical(
+                    (0..items)
+                        .map(|i| vec![format!("a{}", i % 4), format!("b{}", i % 5)])
+                        .collect(),
+                ),
+            ),
+            (
+                "year".into(),
+                RawColumn::Numeric((0..items).map(|i| Some(i as f32)).collect()),
+            ),
+        ],
+    )
+    .unwrap();
+    because_core::SideInfo {
+        users: Some(std::sync::Arc::new(u)),
+        items: Some(std::sync::Arc::new(i)),
+    }
+}
+
 #[test]
 fn every_neural_kind_conforms_and_round_trips() {
     because_neural::register().unwrap();
     let x = block_data(40, 30, 8, 7);
-    let mut specs: Vec<String> = ["sasrec", "item2vec", "gru4rec"]
+    let mut specs: Vec<String> = ["sasrec", "item2vec", "gru4rec", "twotower"]
         .iter()
         .map(|k| {
             format!(
@@ -19,14 +55,21 @@ fn every_neural_kind_conforms_and_round_trips() {
         })
         .collect();
     specs.push("item2vec:dim=8,epochs=3,scoring=cosine".into());
+    specs.push("twotower:dim=8,hidden=8,epochs=2,batch_size=32,user_ids=true,min_support=1".into());
+    // Features for the kinds that read them (ignored by the others).
+    let side = side_info(x.n_users(), x.n_items());
     for text in &specs {
         let spec: ModelSpec = text.parse().unwrap();
         let kind = text.as_str();
-        let model = spec.fit(&x).unwrap();
+        let model = spec
+            .fit_with(&x, &side, 0, &mut because_core::no_observer())
+            .unwrap();
         check_capabilities(&model, &x);
         check_one_ranking(&model, &x);
         // Deterministic for a seed.
-        let again = spec.fit(&x).unwrap();
+        let again = spec
+            .fit_with(&x, &side, 0, &mut because_core::no_observer())
+            .unwrap();
         let q = because_core::Query::User(3);
         assert_eq!(
             model.scores(&q).unwrap(),

@@ -597,6 +597,7 @@ impl Model {
                 values,
                 &|n| weights.weight(n),
                 Vec::new(),
+                &because_core::SideInfo::none(),
                 &mut obs,
             )
             .map_err(experiment_error)

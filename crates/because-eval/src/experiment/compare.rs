@@ -114,7 +114,7 @@ pub fn fit_and_evaluate(
 ) -> Result<(Trial, Model)> {
     let set = parts.for_spec(spec)?;
     let start = Instant::now();
-    let model = fit(spec, &set.train)?;
+    let model = fit(spec, &set.train, &parts.side)?;
     let fit_seconds = start.elapsed().as_secs_f64();
     let base = setup.protocol();
     let validation = evaluate(&model, &set.validation, &base)?;
@@ -128,7 +128,7 @@ pub fn fit_and_evaluate(
             (evaluate(&model, &set.test, &protocol)?, model)
         }
         Final::Refit => {
-            let refit = fit(spec, &set.train_and_validation()?)?;
+            let refit = fit(spec, &set.train_and_validation()?, &parts.side)?;
             (evaluate(&refit, &set.test, &base)?, refit)
         }
     };
@@ -150,11 +150,16 @@ pub fn fit_and_evaluate(
     ))
 }
 
-pub(super) fn fit(spec: &ModelSpec, x: &because_core::Interactions) -> Result<Model> {
-    spec.fit(x).map_err(|source| Error::Fit {
-        spec: spec.to_string(),
-        source,
-    })
+pub(super) fn fit(
+    spec: &ModelSpec,
+    x: &because_core::Interactions,
+    side: &because_core::SideInfo,
+) -> Result<Model> {
+    spec.fit_with(x, side, 0, &mut because_core::no_observer())
+        .map_err(|source| Error::Fit {
+            spec: spec.to_string(),
+            source,
+        })
 }
 
 /// The index of the trial with the best validation `key`; ties (and

@@ -147,6 +147,9 @@ pub struct Parts {
     /// Event types, in the order of the interactions' event codes (empty
     /// when the logs have none).
     pub event_names: Vec<String>,
+    /// User and item features (rows in the order of `users` and `items`),
+    /// for the kinds that read them; empty unless set.
+    pub side: because_core::SideInfo,
     training: PartSet,
     ratings: Option<PartSet>,
 }
@@ -365,6 +368,7 @@ fn assemble(
         source,
         report,
         event_names: Vec::new(),
+        side: because_core::SideInfo::none(),
         training,
         ratings,
     })

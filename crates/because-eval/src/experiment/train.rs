@@ -72,7 +72,8 @@ pub fn meta_for(
     }
 }
 
-/// Fits `spec` on all of `d` with `values` (see [`Values::for_spec`]),
+/// Fits `spec` on all of `d` with `values` (see [`Values::for_spec`]) and
+/// the features in `side` (rows in `d`'s vocabularies' order),
 /// reporting epochs to `observer`; `weight` gives each event type's value
 /// as the log was read.
 pub fn train(
@@ -81,6 +82,7 @@ pub fn train(
     values: Values,
     weight: &dyn Fn(&str) -> f32,
     titles: Vec<String>,
+    side: &because_core::SideInfo,
     observer: &mut EpochObserver<'_>,
 ) -> Result<Trained> {
     let values = values.for_spec(spec, d.has_ratings)?;
@@ -93,7 +95,7 @@ pub fn train(
         }
         observer(e)
     };
-    let model = spec.fit_observed(&x, 0, &mut recording)?;
+    let model = spec.fit_with(&x, side, 0, &mut recording)?;
     let seconds = start.elapsed().as_secs_f64();
     let meta = meta_for(
         &d.users,

@@ -240,7 +240,7 @@ pub fn tune(
                 let (mut best_v, mut best_epoch, mut since) = (f64::NEG_INFINITY, 0usize, 0usize);
                 let mut failure = None;
                 let model = spec
-                    .fit_observed(&set.train, options.check_every, &mut |ep| {
+                    .fit_with(&set.train, &parts.side, options.check_every, &mut |ep| {
                         // A check every `check_every` epochs, whatever snapshots the model offers.
                         let Some(m) = ep.model.filter(|_| ep.epoch % options.check_every == 0)
                         else {
@@ -281,7 +281,7 @@ pub fn tune(
                 }
             }
             _ => {
-                let model = fit(&spec, &set.train)?;
+                let model = fit(&spec, &set.train, &parts.side)?;
                 let v = evaluate(&model, &set.validation, &protocol)?
                     .mean(&key)
                     .unwrap_or(f64::NAN);
@@ -320,7 +320,7 @@ pub fn tune(
 /// Fits `spec` on every interaction given (train, validation and test,
 /// with what evaluation dropped): the model to deploy.
 pub fn fit_production(spec: &ModelSpec, parts: &Parts) -> Result<Model> {
-    fit(spec, &parts.for_spec(spec)?.all)
+    fit(spec, &parts.for_spec(spec)?.all, &parts.side)
 }
 
 #[cfg(test)]
