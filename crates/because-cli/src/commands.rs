@@ -444,8 +444,14 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
         method: format!("{method:?}"),
         seed: a.seed,
     };
-    let comparison =
-        crate::modeling::compare_demo(&loaded, &s, source, items.as_ref(), &out.join("models"))?;
+    let comparison = crate::modeling::compare_demo(
+        &loaded,
+        &s,
+        source,
+        items.as_ref(),
+        user_features.as_ref(),
+        &out.join("models"),
+    )?;
     println!("\n== 6. recommending");
     // Explanations also draw on the raw event log (funnel stages, the latest
     // session) and the user features.
@@ -488,6 +494,7 @@ fn demo(a: &DemoArgs) -> anyhow::Result<()> {
     ));
     crate::modeling::report_demo(&mut r, &comparison, &recs);
     crate::modeling::sequential_demo(&mut r, &comparison, &out.join("models/figures"))?;
+    crate::modeling::featured_demo(&mut r, &comparison)?;
     if let Some((rows, paths)) = &fidelity {
         r.section("Explanations: fidelity and the global view");
         r.paragraph("Removing the items an explanation names must hurt the recommendation far more than removing random history items; counterfactuals are verified by re-scoring.");

@@ -966,9 +966,11 @@ pub struct DemoComparison {
     /// Where the best model was saved.
     pub model_dir: PathBuf,
     model: Model,
-    /// The compared model with its own attribution methods (the sequential
-    /// one), as trained on the training part.
+    /// The compared model that reads order (the sequential one), as
+    /// trained on the training part.
     sequential: Option<Model>,
+    /// The compared model that reads features (the two-tower one).
+    featured: Option<Model>,
     /// The comparison's vocabularies and item titles.
     users: Vocab,
     items: Vocab,
@@ -983,9 +985,11 @@ pub fn compare_demo(
     split: &Split,
     source: Source,
     items: Option<&Features>,
+    users: Option<&Features>,
     out: &Path,
 ) -> anyhow::Result<DemoComparison> {
-    let parts = Parts::from_split(&loaded.dataset, split, source, Values::Auto)?;
+    let mut parts = Parts::from_split(&loaded.dataset, split, source, Values::Auto)?;
+    parts.side = side_info(items, users)?;
     let titles = titles_of(items, &parts.items);
     let titles_for_report = titles.clone();
     let specs: Vec<ModelSpec> = [
@@ -996,15 +1000,19 @@ pub fn compare_demo(
         "als:factors=32,regularization=5",
         "bpr:factors=32,epochs=30",
         "sasrec:dim=32,layers=1,heads=2,ffn=32,max_len=20,epochs=5,learning_rate=0.005,batch_size=256",
+        "twotower:dim=32,hidden=32,epochs=5,batch_size=256,learning_rate=0.01,min_support=2",
     ]
     .iter()
     .map(|s| s.parse())
     .collect::<Result<_, _>>()?;
     let setup = Setup::new(vec![5, 10, 20]);
-    let mut sequential: Option<Model> = None;
+    let (mut sequential, mut featured): (Option<Model>, Option<Model>) = (None, None);
     let compared = compare(&parts, &specs, &setup, None, &mut |_, m| {
-        if m.attributor().is_some() {
+        if m.entry().capabilities.ordered_sequences {
             sequential = Some(m.clone());
+        }
+        if m.featured().is_some() {
+            featured = Some(m.clone());
         }
     })?;
     let c = &compared.comparison;
@@ -1048,6 +1056,7 @@ pub fn compare_demo(
         model_dir,
         model: production,
         sequential,
+        featured,
         users: parts.users.clone(),
         items: parts.items.clone(),
         titles: titles_for_report,
@@ -1323,6 +1332,60 @@ pub fn sequential_demo(r: &mut Report, c: &DemoComparison, figures: &Path) -> an
         {
             r.svg_file(p);
         }
+    }
+    Ok(())
+}
+
+/// The report's section on the two-tower model: a sample user's first
+/// recommendation split over history and features by integrated gradients.
+pub fn featured_demo(r: &mut Report, c: &DemoComparison) -> anyhow::Result<()> {
+    let Some(model) = &c.featured else {
+        return Ok(());
+    };
+    let Some(user) = (0..model.n_users() as u32).find(|&u| model.history(u).0.len() >= 5) else {
+        return Ok(());
+    };
+    let top = model.recommend(&because_core::Request::new(
+        because_core::Query::User(user),
+        1,
+    ))?;
+    let Some(first) = top.first() else {
+        return Ok(());
+    };
+    let title = |i: u32| match c.titles.get(i as usize) {
+        Some(t) if !t.is_empty() => t.clone(),
+        _ => c.items.id(i).to_string(),
+    };
+    let (h, _) = model.history(user);
+    let Some((e, inputs)) = because_explain::explain_inputs(model, Some(user), h, first.item)?
+    else {
+        return Ok(());
+    };
+    r.section(&format!("A model with features: {}", model.spec()));
+    r.paragraph(&format!(
+        "The two-tower model reads the item's genres and year and the user's age group and country beside the history. For user {} it recommends {} first (score {:.3}). Integrated gradients split that score over every input; with the score of no input at all ({:.3}) the shares add up to it.",
+        c.users.id(user),
+        title(first.item),
+        e.score,
+        inputs.baseline
+    ));
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for (side, shares) in [("item", &inputs.item_inputs), ("user", &inputs.user_inputs)] {
+        for s in shares.iter().take(6) {
+            rows.push(vec![
+                side.to_string(),
+                s.input.clone(),
+                format!("{:+.4}", s.share),
+            ]);
+        }
+    }
+    r.table(&["side", "input", "share of the score"], &rows);
+    let named: Vec<String> = e.top_items(3).into_iter().map(title).collect();
+    if !named.is_empty() {
+        r.paragraph(&format!(
+            "Of the history, {} carry the most.",
+            named.join(", ")
+        ));
     }
     Ok(())
 }

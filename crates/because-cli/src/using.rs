@@ -135,6 +135,40 @@ pub(crate) fn explanation_lines(e: &Explained) -> Vec<String> {
             shown.join("; ")
         ));
     }
+    for p in &e.parts {
+        let items: Vec<String> = p
+            .contributions
+            .iter()
+            .map(|c| format!("{} {:+.4}", c.item.title, c.weight))
+            .collect();
+        lines.push(format!(
+            "{} part ({}, explained by {}): {:+.4} of the score; {}",
+            p.name,
+            p.model,
+            p.method.name(),
+            p.share,
+            if items.is_empty() {
+                "no history item".to_string()
+            } else {
+                items.join("; ")
+            }
+        ));
+    }
+    if let Some(a) = &e.inputs {
+        let side = |v: &[because_core::InputShare]| -> String {
+            v.iter()
+                .take(5)
+                .map(|s| format!("{} {:+.4}", s.input, s.share))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        lines.push(format!(
+            "inputs (integrated gradients; with the baseline {:.4} they add up to the score): item: {} | you: {}",
+            a.baseline,
+            side(&a.item_inputs),
+            side(&a.user_inputs)
+        ));
+    }
     lines
 }
 

@@ -183,9 +183,9 @@ pub struct FeatureAttribution {
     /// The score with every input removed (the integration's start).
     pub baseline: f32,
     /// User-side inputs (`id`, feature tokens, `history`), largest first.
-    pub user: Vec<InputShare>,
+    pub user_inputs: Vec<InputShare>,
     /// Item-side inputs (`id`, feature tokens), largest first.
-    pub item: Vec<InputShare>,
+    pub item_inputs: Vec<InputShare>,
     /// One share per history item, in history order.
     pub history: Vec<f32>,
 }

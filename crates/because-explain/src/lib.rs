@@ -75,13 +75,16 @@ pub enum Method {
     IntegratedGradients,
     /// Cosine similarity of each history item to the recommended one.
     Similarity,
+    /// A fused model's score split exactly into its parts, each part
+    /// explained by its own model's method and scaled by its weight.
+    Fused,
 }
 
 impl Method {
     /// The attribution method of a model behind this explanation method.
     pub fn attribution(self) -> Option<Attribution> {
         match self {
-            Method::Exact | Method::Popularity => None,
+            Method::Exact | Method::Popularity | Method::Fused => None,
             Method::Occlusion => Some(Attribution::Occlusion),
             Method::Attention => Some(Attribution::Attention),
             Method::AttentionRollout => Some(Attribution::AttentionRollout),
@@ -106,6 +109,7 @@ impl Method {
         match self {
             Method::Exact => "exact",
             Method::Popularity => "popularity",
+            Method::Fused => "fused",
             other => other.attribution().map_or("", Attribution::name),
         }
     }
@@ -121,16 +125,60 @@ pub fn methods(model: &Model) -> Vec<Method> {
     if model.popularity().is_some() {
         return vec![Method::Popularity];
     }
+    if model.fused().is_some() {
+        return vec![Method::Fused];
+    }
     let mut out = Vec::new();
     if let Some(a) = model.attributor() {
+        // Integrated gradients come first where the model offers them: their
+        // shares add up to the score, and they cover features too.
+        let offered = a.attributions();
+        if offered.contains(&Attribution::IntegratedGradients) {
+            out.push(Method::IntegratedGradients);
+        }
         out.push(Method::Occlusion);
-        for &m in a.attributions() {
-            if m != Attribution::Occlusion {
+        for &m in offered {
+            if m != Attribution::Occlusion && m != Attribution::IntegratedGradients {
                 out.push(Method::of(m));
             }
         }
     }
     out
+}
+
+/// For a model that reads features ([`because_core::Featured`]): the
+/// explanation of `target` for a known `user` (their features and ID) or a
+/// stranger, with the history `items` (`values` are not read: the model
+/// averages its history), by integrated gradients over every input; the
+/// history items' shares are the contributions, and the bias is the rest
+/// (the baseline plus the features' shares, returned beside). `None` for
+/// other models.
+pub fn explain_inputs(
+    model: &Model,
+    user: Option<u32>,
+    items: &[u32],
+    target: u32,
+) -> Result<Option<(Explanation, because_core::FeatureAttribution)>> {
+    let Some(f) = model.featured() else {
+        return Ok(None);
+    };
+    let a = f.attribute_inputs(
+        &because_core::Described {
+            user,
+            features: None,
+            items: Some(items),
+        },
+        target,
+    )?;
+    let e = assemble(
+        items,
+        target,
+        a.score,
+        a.history.clone(),
+        None,
+        Method::IntegratedGradients,
+    );
+    Ok(Some((e, a)))
 }
 
 /// Why an item is recommended, as plain data.
@@ -152,6 +200,27 @@ pub struct Explanation {
     pub confidence: f32,
     /// For the popularity model: how many interactions the item has.
     pub popularity: Option<f32>,
+    /// For a fused model: each part's exact share of the score and its own
+    /// explanation (empty otherwise).
+    pub parts: Vec<PartExplanation>,
+}
+
+/// One part of a fused model's score, explained by its own model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartExplanation {
+    /// The part (`session`, `history`).
+    pub name: &'static str,
+    /// The part's model, as a spec.
+    pub model: String,
+    /// How the part's model explains its own score.
+    pub method: Method,
+    /// The part's share of the fused score (they add up to it exactly).
+    pub share: f32,
+    /// What the part's own score is multiplied by in the fusion.
+    pub scale: f32,
+    /// The part's history items' contributions, scaled into the fused
+    /// score's units, largest first.
+    pub contributions: Vec<Contribution>,
 }
 
 impl Explanation {
@@ -239,6 +308,47 @@ pub fn explain_by(
             let c = p.item_counts()[target as usize];
             (c, vec![0.0; items.len()], Some(c))
         }
+        Method::Fused => {
+            let f = model.fused().ok_or_else(unsupported)?;
+            let mut weights = vec![0.0f32; items.len()];
+            let mut parts = Vec::new();
+            for p in f.parts(items, values)? {
+                let (share, method, mut contributions) = if p.scale == 0.0 || p.items.is_empty() {
+                    (p.offset, Method::Exact, Vec::new())
+                } else {
+                    let sub = explain(p.model, &p.items, &p.values, target)?;
+                    let c: Vec<Contribution> = sub
+                        .contributions
+                        .iter()
+                        .map(|c| Contribution {
+                            item: c.item,
+                            weight: p.scale * c.weight,
+                        })
+                        .collect();
+                    (p.scale * sub.score + p.offset, sub.method, c)
+                };
+                // Each item's contribution goes to its latest place in the history.
+                for c in &contributions {
+                    if let Some(k) = items.iter().rposition(|&i| i == c.item) {
+                        weights[k] += c.weight;
+                    }
+                }
+                contributions
+                    .sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.item.cmp(&b.item)));
+                parts.push(PartExplanation {
+                    name: p.name,
+                    model: p.model.spec().to_string(),
+                    method,
+                    share,
+                    scale: p.scale,
+                    contributions,
+                });
+            }
+            let score: f32 = parts.iter().map(|p| p.share).sum();
+            let mut e = assemble(items, target, score, weights, None, method);
+            e.parts = parts;
+            return Ok(e);
+        }
         other => {
             let a = model.attributor().ok_or_else(unsupported)?;
             let m = other.attribution().ok_or_else(unsupported)?;
@@ -278,7 +388,7 @@ fn assemble(
     let bias = match method {
         Method::Exact => 0.0,
         Method::Popularity => score,
-        Method::Occlusion | Method::GradientInput | Method::IntegratedGradients => {
+        Method::Occlusion | Method::GradientInput | Method::IntegratedGradients | Method::Fused => {
             score - weights.iter().sum::<f32>()
         }
         Method::Attention | Method::AttentionRollout | Method::Similarity => 0.0,
@@ -292,6 +402,7 @@ fn assemble(
         contributions,
         confidence: if positive > 0.0 { top / positive } else { 0.0 },
         popularity,
+        parts: Vec::new(),
     }
 }
 
@@ -903,6 +1014,7 @@ mod tests {
             bias: 0.0,
             exact: true,
             method: Method::Exact,
+            parts: Vec::new(),
             contributions: vec![
                 Contribution {
                     item: 1,
@@ -1019,6 +1131,7 @@ mod tests {
             bias: 0.0,
             exact: true,
             method: Method::Exact,
+            parts: Vec::new(),
             contributions: vec![
                 Contribution {
                     item: 1,

@@ -126,6 +126,14 @@ pub enum Evidence {
         /// People with all of them.
         of: usize,
     },
+    /// Features of the item and of the user that raise the score of a model
+    /// that reads them (integrated-gradient shares, in score units).
+    Features {
+        /// The user's features, largest share first.
+        user_features: Vec<because_core::InputShare>,
+        /// The item's features, largest share first.
+        item_features: Vec<because_core::InputShare>,
+    },
     /// People who share one of the user's features choose the item more
     /// often than people overall.
     UserFeature {
@@ -204,6 +212,30 @@ pub struct Explained {
     pub reasons: Vec<Reason>,
     /// A short narrative: the main reason's sentence and the next one's.
     pub narrative: String,
+    /// For models that read features: the score split over every input
+    /// (user and item features, IDs, the history) by integrated gradients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<because_core::FeatureAttribution>,
+    /// For a fused model (the session + history hybrid): each part's exact
+    /// share of the score, explained by the part's own model.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartExplained>,
+}
+
+/// One part of a fused model's score.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PartExplained {
+    /// The part: `session` (the latest events, read by a sequential model)
+    /// or `history` (everything, read by a long-term model).
+    pub name: String,
+    /// The part's model, as a spec.
+    pub model: String,
+    /// How the part's model explains its score.
+    pub method: crate::Method,
+    /// The part's share of the score; the parts add up to it.
+    pub share: f32,
+    /// The part's strongest history items, in the fused score's units.
+    pub contributions: Vec<Weighted>,
 }
 
 /// One user's raw event log (before duplicates were merged), for intent
@@ -469,12 +501,79 @@ impl<'a> Explainer<'a> {
     /// one, sharing the decomposition's work (one factorization of the
     /// subject's system for ALS).
     pub fn explain_many(&self, s: &Subject, targets: &[u32]) -> Result<Vec<Explained>> {
-        let es = crate::explain_many(self.model, s.items, s.values, targets)?;
         let mut groups = crate::Groups::default();
+        if self.model.featured().is_some() {
+            // The subject as the model scores it: their features and ID too.
+            let mut out = Vec::with_capacity(targets.len());
+            for &t in targets {
+                let (e, inputs) = crate::explain_inputs(self.model, s.user, s.items, t)?
+                    .expect("a model that reads features");
+                let mut x = self.assemble_with(s, &e, &mut groups);
+                if let Some(r) = self.inputs_reason(&inputs) {
+                    // The features lead when they carry more of the score
+                    // than the history items named first.
+                    let lead = x.reasons.first().is_none_or(|h| r.weight > h.weight);
+                    x.reasons
+                        .insert(if lead { 0 } else { 1.min(x.reasons.len()) }, r);
+                    x.narrative = narrative_of(&x.reasons);
+                }
+                x.inputs = Some(inputs);
+                out.push(x);
+            }
+            return Ok(out);
+        }
+        let es = crate::explain_many(self.model, s.items, s.values, targets)?;
         Ok(es
             .iter()
             .map(|e| self.assemble_with(s, e, &mut groups))
             .collect())
+    }
+
+    /// The features that raise the score most (at most two per side, each
+    /// at least a tenth of the positive feature shares), as a reason.
+    fn inputs_reason(&self, a: &because_core::FeatureAttribution) -> Option<Reason> {
+        let features = |side: &[because_core::InputShare]| -> Vec<because_core::InputShare> {
+            side.iter()
+                .filter(|s| s.input != "id" && s.input != "history")
+                .cloned()
+                .collect()
+        };
+        let (user, item) = (features(&a.user_inputs), features(&a.item_inputs));
+        let positive: f32 = user.iter().chain(&item).map(|s| s.share.max(0.0)).sum();
+        if positive <= 0.0 {
+            return None;
+        }
+        let top = |side: Vec<because_core::InputShare>| -> Vec<because_core::InputShare> {
+            side.into_iter()
+                .filter(|s| s.share > 0.1 * positive)
+                .take(2)
+                .collect()
+        };
+        let (user, item) = (top(user), top(item));
+        let names = |side: &[because_core::InputShare]| -> String {
+            let n: Vec<&str> = side.iter().map(|s| s.input.as_str()).collect();
+            self.templates.list(&n)
+        };
+        let t = &self.templates;
+        let sentence = match (item.is_empty(), user.is_empty()) {
+            (true, true) => return None,
+            (false, false) => t.fill(
+                "inputs_both",
+                &[("item", &names(&item)), ("user", &names(&user))],
+            ),
+            (false, true) => t.fill("inputs_item", &[("item", &names(&item))]),
+            (true, false) => t.fill("inputs_user", &[("user", &names(&user))]),
+        };
+        let weight = user.iter().chain(&item).map(|s| s.share).sum();
+        Some(Reason {
+            basis: Basis::Model,
+            weight,
+            sentence,
+            evidence: Evidence::Features {
+                user_features: user,
+                item_features: item,
+            },
+        })
     }
 
     /// Explains an item recommended by the popularity fallback (an unknown
@@ -499,6 +598,8 @@ impl<'a> Explainer<'a> {
                 .collect::<Vec<_>>()
                 .join(" "),
             reasons,
+            inputs: None,
+            parts: Vec::new(),
         }
     }
 
@@ -672,24 +773,7 @@ impl<'a> Explainer<'a> {
                 reasons.push(self.counterfactual_reason(&c));
             }
         }
-        // The narrative: the main reason, then the first reason of another
-        // kind that adds something a person can check (session, intent,
-        // feature, trend).
-        let mut narrative = reasons
-            .first()
-            .map(|r| r.sentence.clone())
-            .unwrap_or_default();
-        if let Some(r) = reasons.iter().skip(1).find(|r| {
-            matches!(
-                r.evidence,
-                Evidence::Session { .. }
-                    | Evidence::Intent { .. }
-                    | Evidence::ItemFeature { .. }
-                    | Evidence::Trend { .. }
-            )
-        }) {
-            narrative = format!("{narrative} {}", r.sentence);
-        }
+        let narrative = narrative_of(&reasons);
         let shown: Vec<Weighted> = if e.popularity.is_some() {
             Vec::new()
         } else {
@@ -717,8 +801,25 @@ impl<'a> Explainer<'a> {
             confidence: e.confidence,
             contributions: shown,
             other_contributions: other,
+            parts: e
+                .parts
+                .iter()
+                .map(|p| PartExplained {
+                    name: p.name.to_string(),
+                    model: p.model.clone(),
+                    method: p.method,
+                    share: p.share,
+                    contributions: p
+                        .contributions
+                        .iter()
+                        .take(3)
+                        .map(|c| self.weighted(c))
+                        .collect(),
+                })
+                .collect(),
             reasons,
             narrative,
+            inputs: None,
         }
     }
 
@@ -918,4 +1019,26 @@ fn item_counts(model: &Model) -> Vec<f32> {
             .map(|w| (w[1] - w[0]) as f32)
             .collect(),
     }
+}
+
+/// The narrative: the main reason, then the first reason of another kind
+/// that adds something a person can check (session, intent, feature, trend).
+fn narrative_of(reasons: &[Reason]) -> String {
+    let mut narrative = reasons
+        .first()
+        .map(|r| r.sentence.clone())
+        .unwrap_or_default();
+    if let Some(r) = reasons.iter().skip(1).find(|r| {
+        matches!(
+            r.evidence,
+            Evidence::Session { .. }
+                | Evidence::Intent { .. }
+                | Evidence::ItemFeature { .. }
+                | Evidence::Features { .. }
+                | Evidence::Trend { .. }
+        )
+    }) {
+        narrative = format!("{narrative} {}", r.sentence);
+    }
+    narrative
 }

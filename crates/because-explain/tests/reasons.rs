@@ -262,6 +262,9 @@ fn every_reason_is_true_to_the_model_or_the_data() {
                                 assert!(rank > *n);
                             }
                         }
+                        Evidence::Features { .. } => {
+                            panic!("{spec}: a feature reason from a model without features")
+                        }
                         Evidence::Popularity { .. } | Evidence::Trend { .. } => {
                             panic!("{spec}: a popularity reason without popularity data")
                         }

@@ -48,6 +48,6 @@ pub use knn::{ItemKnn, ItemKnnParams, Weighting};
 pub use mf::{BiasedMf, MfParams};
 pub use model::{Model, ModelSpec};
 pub use popularity::{Popularity, PopularityParams};
-pub use registry::{register, ModelKind, Validate};
+pub use registry::{register, Fused, ModelKind, Part, Validate};
 pub use svd::{PureSvd, SvdParams};
 pub use userknn::{UserKnn, UserKnnParams};

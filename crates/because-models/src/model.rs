@@ -164,6 +164,26 @@ impl Model {
         })
     }
 
+    /// Loads a part of a composite model: a registered `kind` with
+    /// parameters as its manifest stores them, the composite's training
+    /// matrix and the part's tensors ([`crate::persist::TensorsIn::part`]).
+    pub fn load_part(
+        kind: &str,
+        params: &serde_json::Value,
+        train: Train,
+        t: &crate::persist::TensorsIn<'_>,
+    ) -> std::result::Result<Model, crate::persist::PersistError> {
+        let entry = registry::lookup(kind)?;
+        let empty = serde_json::Map::new();
+        let p = entry.resolve_typed(params.as_object().unwrap_or(&empty))?;
+        entry.load(&p, train, t)
+    }
+
+    /// The parts of a fused model ([`crate::Fused`]).
+    pub fn fused(&self) -> Option<&dyn crate::Fused> {
+        self.inner.fused()
+    }
+
     /// The registry entry of the model's kind.
     pub fn entry(&self) -> &'static Entry {
         self.entry

@@ -228,6 +228,16 @@ impl TensorsOut {
         ));
         self.f32(&format!("{prefix}.data"), m.data(), &[m.nnz()]);
     }
+    /// The tensors of `model`, a part of a composite model, each named
+    /// `{prefix}.{name}` (the composite's training matrix stands for the
+    /// part's).
+    pub fn part(&mut self, prefix: &str, model: &crate::Model) {
+        let mut sub = TensorsOut::default();
+        model.inner.save(&mut sub);
+        for (name, t) in sub.tensors {
+            self.tensors.push((format!("{prefix}.{name}"), t));
+        }
+    }
     /// Strings (names, levels) as one `u32` tensor of Unicode scalar
     /// values, each string ended by a 0 (a NUL inside a string becomes a
     /// space).
@@ -363,7 +373,7 @@ pub struct TensorsIn<'a> {
     path: &'a Path,
 }
 
-impl TensorsIn<'_> {
+impl<'a> TensorsIn<'a> {
     fn invalid(&self, m: String) -> PersistError {
         PersistError::Invalid {
             path: self.path.to_path_buf(),
@@ -423,6 +433,23 @@ impl TensorsIn<'_> {
         let indices = self.u32(&format!("{prefix}.indices"), &[nnz])?;
         let data = self.f32(&format!("{prefix}.data"), &[nnz])?;
         Ok(CsrMatrix::from_parts(rows, cols, indptr, indices, data)?)
+    }
+    /// The tensors saved by [`TensorsOut::part`] under `prefix`, moved
+    /// into their own set with the prefix taken off.
+    pub fn part(&self, prefix: &str) -> TensorsIn<'a> {
+        let p = format!("{prefix}.");
+        let mut all = self.tensors.borrow_mut();
+        let keys: Vec<String> = all.keys().filter(|k| k.starts_with(&p)).cloned().collect();
+        let mut out = std::collections::HashMap::new();
+        for k in keys {
+            if let Some(t) = all.remove(&k) {
+                out.insert(k[p.len()..].to_string(), t);
+            }
+        }
+        TensorsIn {
+            tensors: std::cell::RefCell::new(out),
+            path: self.path,
+        }
     }
     /// The `count` strings saved by [`TensorsOut::strings`].
     pub fn strings(&self, name: &str, count: usize) -> Result<Vec<String>> {

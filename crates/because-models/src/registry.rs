@@ -79,6 +79,12 @@ pub trait ModelKind: Recommender + Clone + Debug + Sized + 'static {
         let _ = side;
         Self::fit(params, x, every, observer)
     }
+    /// For a model whose score is a weighted sum of other models' scores:
+    /// its parts, for explanations that explain each part with that part's
+    /// own method.
+    fn fused(&self) -> Option<&dyn Fused> {
+        None
+    }
     /// The parameters the model was fitted with (epochs as actually run).
     fn params(&self) -> Self::Params;
     /// The training matrix the model keeps.
@@ -94,9 +100,36 @@ pub trait ModelKind: Recommender + Clone + Debug + Sized + 'static {
     ) -> std::result::Result<Self, PersistError>;
 }
 
+/// One part of a fused model's score for a query: the fused score of an
+/// item is the sum over parts of `scale · (the part model's score of the
+/// item for the part's history) + offset`, exactly.
+#[derive(Clone, Debug)]
+pub struct Part<'a> {
+    /// The part's name (`session`, `history`).
+    pub name: &'static str,
+    /// The part's model.
+    pub model: &'a crate::Model,
+    /// The history the part model scores (in time order for sequential
+    /// models).
+    pub items: Vec<u32>,
+    /// Its values.
+    pub values: Vec<f32>,
+    /// Multiplies the part model's score.
+    pub scale: f32,
+    /// Added after scaling.
+    pub offset: f32,
+}
+
+/// Models whose score is a weighted sum of other models' scores.
+pub trait Fused {
+    /// The parts of the score for a history (in time order).
+    fn parts(&self, items: &[u32], values: &[f32]) -> Result<Vec<Part<'_>>>;
+}
+
 /// A fitted model of any registered kind, behind the methods every caller
 /// needs.
 pub(crate) trait Erased: Send + Sync + Debug {
+    fn fused(&self) -> Option<&dyn Fused>;
     fn recommender(&self) -> &dyn Recommender;
     fn train(&self) -> &Train;
     fn params(&self) -> Value;
@@ -105,6 +138,9 @@ pub(crate) trait Erased: Send + Sync + Debug {
 }
 
 impl<K: ModelKind> Erased for K {
+    fn fused(&self) -> Option<&dyn Fused> {
+        ModelKind::fused(self)
+    }
     fn recommender(&self) -> &dyn Recommender {
         self
     }

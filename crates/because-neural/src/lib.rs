@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod gru4rec;
+mod hybrid;
 mod item2vec;
 mod sasrec;
 mod seq;
@@ -30,6 +31,7 @@ mod train;
 mod twotower;
 
 pub use gru4rec::{Gru4Rec, Gru4RecParams, GruLoss};
+pub use hybrid::{Hybrid, HybridParams};
 pub use item2vec::{Item2Vec, Item2VecParams, Scoring};
 pub use sasrec::{SasRec, SasRecParams, SeqLoss};
 pub use seq::Sequences;
@@ -41,5 +43,6 @@ pub fn register() -> because_core::Result<()> {
     because_models::register::<Item2Vec>()?;
     because_models::register::<Gru4Rec>()?;
     because_models::register::<TwoTower>()?;
+    because_models::register::<Hybrid>()?;
     Ok(())
 }

@@ -472,8 +472,8 @@ impl TwoTower {
         Ok(FeatureAttribution {
             score,
             baseline,
-            user: user_side,
-            item: item_side,
+            user_inputs: user_side,
+            item_inputs: item_side,
             history,
         })
     }
@@ -1133,7 +1133,12 @@ mod tests {
                 m.score_into(&Query::User(u), &mut scores).unwrap();
                 assert!((a.score - scores[target as usize]).abs() < 1e-5);
                 // The history's total is one of the user-side shares.
-                let total: f32 = a.user.iter().chain(&a.item).map(|s| s.share).sum();
+                let total: f32 = a
+                    .user_inputs
+                    .iter()
+                    .chain(&a.item_inputs)
+                    .map(|s| s.share)
+                    .sum();
                 assert!(
                     (total - (a.score - a.baseline)).abs() < 1e-3,
                     "user {u} item {target}: shares {total} vs {} - {}",
@@ -1141,10 +1146,15 @@ mod tests {
                     a.baseline
                 );
                 let hist: f32 = a.history.iter().sum();
-                let named = a.user.iter().find(|s| s.input == "history").unwrap().share;
+                let named = a
+                    .user_inputs
+                    .iter()
+                    .find(|s| s.input == "history")
+                    .unwrap()
+                    .share;
                 assert!((hist - named).abs() < 1e-4);
-                assert!(a.user.iter().any(|s| s.input.starts_with("taste=")));
-                assert!(a.item.iter().any(|s| s.input.starts_with("genres=")));
+                assert!(a.user_inputs.iter().any(|s| s.input.starts_with("taste=")));
+                assert!(a.item_inputs.iter().any(|s| s.input.starts_with("genres=")));
             }
         }
         // The item never interacted with has no ID input: features only.
@@ -1157,7 +1167,7 @@ mod tests {
                 7,
             )
             .unwrap();
-        assert!(a.item.iter().all(|s| s.input != "id"));
+        assert!(a.item_inputs.iter().all(|s| s.input != "id"));
     }
 
     #[test]
@@ -1221,7 +1231,7 @@ mod tests {
                 5,
             )
             .unwrap();
-        let item_side: f32 = a.item.iter().map(|s| s.share).sum();
+        let item_side: f32 = a.item_inputs.iter().map(|s| s.share).sum();
         let total: f32 = ig.iter().sum::<f32>() + item_side;
         assert!((total - (s[5] - a.baseline)).abs() < 1e-3);
         let occ = m.attribute(Attribution::Occlusion, &items, 5).unwrap();

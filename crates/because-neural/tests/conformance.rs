@@ -45,7 +45,7 @@ fn side_info(users: usize, items: usize) -> because_core::SideInfo {
 fn every_neural_kind_conforms_and_round_trips() {
     because_neural::register().unwrap();
     let x = block_data(40, 30, 8, 7);
-    let mut specs: Vec<String> = ["sasrec", "item2vec", "gru4rec", "twotower"]
+    let mut specs: Vec<String> = ["sasrec", "item2vec", "gru4rec", "twotower", "hybrid"]
         .iter()
         .map(|k| {
             format!(

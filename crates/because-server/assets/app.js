@@ -133,6 +133,7 @@ const KIND_LABEL = {
   trend: "trending",
   popularity: "popular",
   counterfactual: "what it rests on",
+  features: "features",
 };
 
 function evidenceOf(r) {
@@ -148,6 +149,8 @@ function evidenceOf(r) {
     case "user_feature": return el("p", {}, `${r.feature} = ${r.level}: ${r.people} of ${r.of} people, ${fmt(r.lift, 1)}× the usual rate.`);
     case "trend": return el("p", {}, `${r.recent} events in the last ${fmt(r.window_days, 0)} days, ${fmt(r.lift, 1)}× its usual rate.`);
     case "popularity": return el("p", {}, `${r.interactions} interactions: #${r.rank} of ${r.of} items.`);
+    case "features": return el("ul", {}, [...r.item_features.map((s) => el("li", {}, `item: ${s.input} (${fmt(s.share)})`)),
+      ...r.user_features.map((s) => el("li", {}, `you: ${s.input} (${fmt(s.share)})`))]);
     default: return el("p", {}, "");
   }
 }
@@ -184,6 +187,12 @@ function methodLabel(x) {
   }
   if ((x.method === "attention" || x.method === "attention_rollout") && x.contributions.length) {
     return "Attention weights: where the model looked (shares, not parts of the score; approximate).";
+  }
+  if (x.method === "integrated_gradients" && x.contributions.length) {
+    return "Integrated gradients: each bar is the item's share of the score; the baseline holds the features' shares and the score of no input, and everything adds up to the score.";
+  }
+  if (x.method === "fused" && x.parts && x.parts.length) {
+    return `Two models: ${x.parts.map((p) => `${p.name} ${fmt(p.share)}`).join(" + ")} = the score; each bar is an item's share across both parts.`;
   }
   return "Reasons from the data; this model's score does not decompose exactly.";
 }

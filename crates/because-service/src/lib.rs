@@ -665,13 +665,30 @@ impl ModelHandle {
             }
             self.popular(req.k, &exclude, allow.as_deref())
         } else {
-            self.inner.model.recommend(&Request {
+            let request = Request {
                 query: r.query(),
                 k: req.k,
                 exclude_seen: req.exclude_seen,
                 allow: allow.as_deref(),
                 deny: &deny,
-            })?
+            };
+            match (self.inner.model.featured(), r.subject.user_index) {
+                // A model that reads features scores a known user with new
+                // events as that user (features, ID) with the longer history.
+                (Some(f), Some(u)) if r.events_used > 0 => {
+                    let mut scores = vec![0.0f32; self.inner.model.n_items()];
+                    f.score_described(
+                        &because_core::Described {
+                            user: Some(u),
+                            features: None,
+                            items: Some(&r.items),
+                        },
+                        &mut scores,
+                    )?;
+                    because_core::select(scores, &r.items, &request)
+                }
+                _ => self.inner.model.recommend(&request)?,
+            }
         };
         let mut items: Vec<Recommended> = scored
             .iter()
