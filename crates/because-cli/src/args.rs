@@ -804,6 +804,11 @@ pub struct RecommendArgs {
     /// others score it as a history.
     #[arg(long, conflicts_with = "all")]
     pub sequence: Option<String>,
+    /// The subject's user features, `column=value,...` (`age=25,gender=F`),
+    /// for models that read features (twotower): a new user gets
+    /// recommendations from them and any --history.
+    #[arg(long, conflicts_with = "all")]
+    pub user_features: Option<String>,
     /// Every user, into a JSON file.
     #[arg(long)]
     pub all: bool,

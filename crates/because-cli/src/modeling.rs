@@ -22,7 +22,7 @@ use because_models::persist;
 use because_models::{Model, ModelSpec};
 use because_report::{
     attention_figure, comparison_figure, deletion_figure, embedding_map, reach_figure,
-    save_figures, training_figure, tuning_figure, Report,
+    save_figures, training_figure, tuning_figure, validation_figure, Report,
 };
 use because_service::{ExplainRequest, ModelHandle, Subject};
 use serde_json::json;
@@ -651,6 +651,24 @@ pub fn tune(a: &TuneArgs) -> anyhow::Result<()> {
             })
             .collect();
         figs.push((key, tuning_figure(key, &a.metric, &points)));
+    }
+    // With early stopping: the chosen configuration's training curves.
+    let t = &tuned.trials[tuned.chosen];
+    let as_f64 =
+        |v: &[(usize, f64)]| -> Vec<(f64, f64)> { v.iter().map(|&(e, x)| (e as f64, x)).collect() };
+    if t.losses.len() > 1 {
+        let name = t.spec.to_string();
+        figs.push((
+            "training_loss",
+            training_figure(&name, &as_f64(&t.losses), None),
+        ));
+    }
+    if !t.checks.is_empty() {
+        let name = t.spec.to_string();
+        figs.push((
+            "validation_curve",
+            validation_figure(&name, &a.metric, &as_f64(&t.checks)),
+        ));
     }
     let paths = save_figures(&figs, &a.out.join("figures"))?;
     persist::save(

@@ -206,17 +206,36 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if a.user.is_none() && a.history.is_none() && a.sequence.is_none() {
-        bail!("give --user, --history, --sequence or --all");
+    if a.user.is_none() && a.history.is_none() && a.sequence.is_none() && a.user_features.is_none()
+    {
+        bail!("give --user, --history, --sequence, --user-features or --all");
     }
     let h = open(&a.model, a.explain.then_some(&a.sources))?;
+    let mut user_features = std::collections::BTreeMap::new();
+    for part in a
+        .user_features
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--user-features: {part:?} is not column=value"))?;
+        user_features.insert(k.trim().to_string(), v.trim().to_string());
+    }
     let req = RecommendRequest {
         explain: a.explain,
         counterfactuals: a.counterfactuals,
+        user_features,
         ..RecommendRequest::new(
             subject(
                 a.user.as_deref(),
-                a.history.as_deref(),
+                // Features alone describe a new user with no history.
+                a.history
+                    .as_deref()
+                    .or(a.user_features.as_ref().map(|_| "")),
                 a.sequence.as_deref(),
             )?,
             a.k,

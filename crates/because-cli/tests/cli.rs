@@ -1660,3 +1660,64 @@ fn sequential_models_train_recommend_and_explain() {
     ]);
     assert!(e.contains("heads"), "{e}");
 }
+
+/// The two-tower model learns from the feature files given to `train`,
+/// keeps them in the model folder, explains a user's recommendation over
+/// their features and the item's, and recommends for a new user described
+/// only by features (a bad column is named).
+#[test]
+fn twotower_trains_on_features_and_serves_new_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("twotower");
+    let m = model.to_str().unwrap();
+    let file = |f: &str| data.join(f).to_str().unwrap().to_string();
+    let (log, items, users) = (
+        file("interactions.csv"),
+        file("items.csv"),
+        file("users.csv"),
+    );
+    ok(&[
+        "train",
+        "--data",
+        &log,
+        "--items",
+        &items,
+        "--users",
+        &users,
+        "--model",
+        "twotower:dim=16,hidden=16,epochs=3,min_support=2",
+        "--out",
+        m,
+    ]);
+    let text = ok(&["explain", "--model", m, "--user", "1", "--item", "5"]);
+    assert!(text.contains("inputs (integrated gradients"), "{text}");
+    assert!(text.contains("genres="), "{text}");
+    let json = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--user-features",
+        "age_group=25-34,country=GB,favourite_genre=Horror",
+        "--k",
+        "5",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v.get("fallback").is_none(), "{json}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
+    let other = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--user-features",
+        "age_group=65+,country=BR,favourite_genre=Romance",
+        "--k",
+        "5",
+        "--json",
+    ]);
+    let w: serde_json::Value = serde_json::from_str(&other).unwrap();
+    assert_ne!(v["items"], w["items"], "features change a new user's list");
+    let err = fails(&["recommend", "--model", m, "--user-features", "shoe_size=9"]);
+    assert!(err.contains("shoe_size"), "{err}");
+}

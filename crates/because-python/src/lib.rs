@@ -563,15 +563,20 @@ impl Model {
     }
 
     /// Fits `spec` on a log read with [`Data`], its values as `because
-    /// train --values` gives them (`auto`, `binary`, `as_is`).
+    /// train --values` gives them (`auto`, `binary`, `as_is`), with item
+    /// and user feature files for the models that read them (item titles
+    /// are kept either way).
     #[staticmethod]
-    #[pyo3(signature = (spec, data, values="auto", callback=None))]
+    #[pyo3(signature = (spec, data, values="auto", callback=None, items=None, users=None))]
+    #[allow(clippy::too_many_arguments)]
     fn fit_data(
         py: Python<'_>,
         spec: &str,
         data: &Data,
         values: &str,
         callback: Option<Py<PyAny>>,
+        items: Option<std::path::PathBuf>,
+        users: Option<std::path::PathBuf>,
     ) -> PyResult<Model> {
         use because_eval::experiment::Values;
         let spec = spec_of(spec)?;
@@ -586,6 +591,35 @@ impl Model {
             }
         };
         let d = &data.loaded.dataset;
+        let read = |path: &Option<std::path::PathBuf>,
+                    vocab: &because_core::Vocab|
+         -> PyResult<Option<because_data::features::Features>> {
+            path.as_ref()
+                .map(|p| {
+                    because_data::features::read_features(p, vocab, None)
+                        .map_err(|e| value_error(e.to_string()))
+                })
+                .transpose()
+        };
+        let (item_features, user_features) = (read(&items, &d.items)?, read(&users, &d.users)?);
+        let table = |f: &Option<because_data::features::Features>| -> PyResult<_> {
+            match f {
+                Some(f) if !f.columns.is_empty() => {
+                    Ok(Some(std::sync::Arc::new(f.table().map_err(core_error)?)))
+                }
+                _ => Ok(None),
+            }
+        };
+        let side = because_core::SideInfo {
+            users: table(&user_features)?,
+            items: table(&item_features)?,
+        };
+        let titles: Vec<String> = match &item_features {
+            Some(f) => (0..d.items.len() as u32)
+                .map(|i| f.title(i).unwrap_or("").to_string())
+                .collect(),
+            None => Vec::new(),
+        };
         let raised = Raised::default();
         let mut obs = observer(callback, raised.clone());
         // What `because train` does, with the default event weights.
@@ -596,8 +630,8 @@ impl Model {
                 d,
                 values,
                 &|n| weights.weight(n),
-                Vec::new(),
-                &because_core::SideInfo::none(),
+                titles,
+                &side,
                 &mut obs,
             )
             .map_err(experiment_error)

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import because
 
@@ -98,3 +99,35 @@ def test_sequential_and_neural_models_fit_and_reload(small, tmp_path):
         back = because.load(tmp_path / spec.split(":")[0])
         ids2, _ = back.recommend(0, small[0], N=5)
         assert list(ids2) == list(ids), spec
+
+
+def test_twotower_reads_feature_files(tmp_path):
+    # Two groups of users, each choosing among its own genre's items.
+    rng = np.random.default_rng(0)
+    log = ["user,item,timestamp"]
+    for u in range(60):
+        genre = u % 2
+        for k, i in enumerate(rng.choice(np.arange(genre, 40, 2), size=8, replace=False)):
+            log.append(f"u{u},i{i},{1000 * u + k}")
+    (tmp_path / "log.csv").write_text("\n".join(log) + "\n")
+    (tmp_path / "items.csv").write_text(
+        "item,title,genres\n" + "".join(f"i{i},Film {i},{'Drama' if i % 2 else 'Comedy'}\n" for i in range(40))
+    )
+    (tmp_path / "users.csv").write_text("user,taste\n" + "".join(f"u{u},{'odd' if u % 2 else 'even'}\n" for u in range(60)))
+    data = because.read_interactions(tmp_path / "log.csv")
+    model = because.Model("twotower:dim=8,hidden=8,epochs=5,batch_size=32,min_support=2").fit(
+        data, show_progress=False, item_features=tmp_path / "items.csv", user_features=tmp_path / "users.csv"
+    )
+    e = model.explain_item("u1", "i39")
+    inputs = e.raw["inputs"]
+    shares = [s["share"] for s in inputs["user_inputs"] + inputs["item_inputs"]]
+    # Integrated gradients: with the baseline, the shares add up to the score.
+    assert abs(inputs["baseline"] + sum(shares) - e.score) < 1e-3
+    assert any(s["input"] == "taste=odd" for s in inputs["user_inputs"])
+    assert any(s["input"] == "genres=Drama" for s in inputs["item_inputs"])
+    assert e.title == "Film 39"
+    model.save(tmp_path / "tt")
+    back = because.load(tmp_path / "tt")
+    assert abs(back.explain_item("u1", "i39").score - e.score) < 1e-5
+    with pytest.raises(ValueError, match="features"):
+        because.Model("twotower:epochs=1").fit(sp.random(4, 4, density=0.5, format="csr"), item_features="x.csv")

@@ -214,6 +214,22 @@ pub fn attention_figure(
     })
 }
 
+/// A validation metric over the epochs at which it was checked.
+pub fn validation_figure(model: &str, metric: &str, points: &[(f64, f64)]) -> Figure {
+    Figure::Lines(Lines {
+        title: format!("Validation while training {model}"),
+        x_label: "epoch".into(),
+        y_label: metric.to_string(),
+        series: vec![Series {
+            name: format!("validation {metric}"),
+            points: points.to_vec(),
+        }],
+        log_x: false,
+        log_y: false,
+        x_ticks: None,
+    })
+}
+
 /// Training curves: the loss of each epoch, and where measured, a
 /// validation metric (each as `(epoch, value)`).
 pub fn training_figure(

@@ -22,7 +22,7 @@ mod experiment;
 
 pub use experiment::{
     attention_figure, comparison_figure, deletion_figure, embedding_map, reach_figure,
-    training_figure, tuning_figure,
+    training_figure, tuning_figure, validation_figure,
 };
 
 use because_data::eda::Eda;

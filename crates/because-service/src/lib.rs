@@ -570,6 +570,24 @@ impl ModelHandle {
         top_k(&counts, k)
     }
 
+    /// User features given by column, encoded as the model's tokens:
+    /// `None` when none are given or the model reads none; an unknown
+    /// column or a bad number is a client error naming it.
+    fn user_tokens(&self, given: &BTreeMap<String, String>) -> Result<Option<Vec<(u32, f32)>>> {
+        if given.is_empty() {
+            return Ok(None);
+        }
+        let Some(table) = self.inner.model.featured().and_then(|f| f.user_features()) else {
+            return Ok(None);
+        };
+        let values: Vec<(String, String)> =
+            given.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        table
+            .encode_one(&values)
+            .map(Some)
+            .map_err(|e| bad("user_features", e.to_string()))
+    }
+
     /// Top-k recommendations for a user, a history or a sequence.
     pub fn recommend(&self, req: &RecommendRequest) -> Result<Recommendations> {
         self.recommend_with_events(req, &[])
@@ -657,7 +675,10 @@ impl ModelHandle {
                 format!("at most {MAX_EXPLAINED} recommendations are explained in one request"),
             ));
         }
-        let fallback = Self::fallback(&r);
+        let given = self.user_tokens(&req.user_features)?;
+        // Features given to a model that reads them personalize even
+        // without a history.
+        let fallback = Self::fallback(&r).filter(|_| given.is_none());
         let scored = if fallback.is_some() {
             let mut exclude = deny.clone();
             if req.exclude_seen {
@@ -674,13 +695,14 @@ impl ModelHandle {
             };
             match (self.inner.model.featured(), r.subject.user_index) {
                 // A model that reads features scores a known user with new
-                // events as that user (features, ID) with the longer history.
-                (Some(f), Some(u)) if r.events_used > 0 => {
+                // events as that user (features, ID) with the longer
+                // history, and anyone with features given by them.
+                (Some(f), u) if (u.is_some() && r.events_used > 0) || given.is_some() => {
                     let mut scores = vec![0.0f32; self.inner.model.n_items()];
                     f.score_described(
                         &because_core::Described {
-                            user: Some(u),
-                            features: None,
+                            user: u,
+                            features: given.as_deref(),
                             items: Some(&r.items),
                         },
                         &mut scores,
@@ -696,7 +718,12 @@ impl ModelHandle {
             .map(|(rank, s)| self.scored(rank, s))
             .collect();
         let mut explanations_unsupported = None;
-        if req.explain {
+        if req.explain && given.is_some() {
+            explanations_unsupported = Some(
+                "explanations of a subject described by user_features are not available yet"
+                    .to_string(),
+            );
+        } else if req.explain {
             let targets: Vec<u32> = scored.iter().map(|s| s.item).collect();
             let n = if req.counterfactuals { req.k } else { 0 };
             match self.explain_list(&r, &targets, n) {

@@ -120,6 +120,25 @@ struct RecommendJson {
     explain: bool,
     #[serde(default)]
     counterfactuals: bool,
+    #[serde(default)]
+    user_features: BTreeMap<String, serde_json::Value>,
+}
+
+/// Feature values as text: strings as they are, numbers and booleans
+/// written out; anything else is an error naming the column.
+fn feature_texts(
+    v: BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, String>, String> {
+    v.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(format!(
+                "user_features.{k}: {other} is not a string, a number or a boolean"
+            )),
+        })
+        .collect()
 }
 
 impl TryFrom<RecommendJson> for RecommendRequest {
@@ -133,6 +152,7 @@ impl TryFrom<RecommendJson> for RecommendRequest {
             deny: ids(j.deny),
             explain: j.explain,
             counterfactuals: j.counterfactuals,
+            user_features: feature_texts(j.user_features)?,
         })
     }
 }
@@ -189,6 +209,12 @@ pub struct RecommendRequest {
     /// single item's explanation (`ExplainRequest`) always has it.
     #[serde(default)]
     pub counterfactuals: bool,
+    /// The subject's user features by column (`{"age": 25, "gender":
+    /// "F"}`), for models that read features (`twotower`): a new user is
+    /// scored from them and their history. A known user's own features are
+    /// used when none are given; models without features ignore them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_features: BTreeMap<String, String>,
 }
 
 impl RecommendRequest {
@@ -202,6 +228,7 @@ impl RecommendRequest {
             deny: Vec::new(),
             explain: false,
             counterfactuals: false,
+            user_features: BTreeMap::new(),
         }
     }
 

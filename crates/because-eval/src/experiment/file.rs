@@ -118,6 +118,10 @@ pub struct TuneTrialRecord {
     pub fit_seconds: f64,
     /// The epoch kept by early stopping.
     pub best_epoch: Option<usize>,
+    /// With early stopping: the validation score at each check, as
+    /// `[epoch, score]` (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_curve: Vec<(usize, f64)>,
 }
 
 /// The model to deploy.
@@ -233,6 +237,12 @@ impl TuningRecord {
                     validation: finite(t.validation),
                     fit_seconds: t.fit_seconds,
                     best_epoch: t.best_epoch,
+                    validation_curve: t
+                        .checks
+                        .iter()
+                        .filter(|c| c.1.is_finite())
+                        .copied()
+                        .collect(),
                 })
                 .collect(),
         }

@@ -187,6 +187,12 @@ pub struct TuneTrial {
     pub fit_seconds: f64,
     /// The epoch with the best validation score, when stopped early.
     pub best_epoch: Option<usize>,
+    /// With early stopping: the training loss of each epoch (where the
+    /// model reports one) and the validation score of each check, as
+    /// `(epoch, value)`, for training curves.
+    pub losses: Vec<(usize, f64)>,
+    /// See `losses`.
+    pub checks: Vec<(usize, f64)>,
 }
 
 /// What [`tune`] found.
@@ -234,6 +240,8 @@ pub fn tune(
     let mut chosen: Option<usize> = None;
     for spec in specs {
         let start = Instant::now();
+        let mut losses: Vec<(usize, f64)> = Vec::new();
+        let mut checks: Vec<(usize, f64)> = Vec::new();
         let (spec, validation, best_epoch) = match (options.early_stopping, spec.epoch_key()) {
             (Some(patience), Some(epochs)) => {
                 // Validation after each check; stop after `patience` checks without a gain.
@@ -241,6 +249,9 @@ pub fn tune(
                 let mut failure = None;
                 let model = spec
                     .fit_with(&set.train, &parts.side, options.check_every, &mut |ep| {
+                        if let Some(l) = ep.loss {
+                            losses.push((ep.epoch, l));
+                        }
                         // A check every `check_every` epochs, whatever snapshots the model offers.
                         let Some(m) = ep.model.filter(|_| ep.epoch % options.check_every == 0)
                         else {
@@ -249,6 +260,7 @@ pub fn tune(
                         match evaluate(m, &set.validation, &protocol) {
                             Ok(e) => {
                                 let v = e.mean(&key).unwrap_or(f64::NAN);
+                                checks.push((ep.epoch, v));
                                 if v > best_v {
                                     (best_v, best_epoch, since) = (v, ep.epoch, 0);
                                 } else {
@@ -293,6 +305,8 @@ pub fn tune(
             validation,
             fit_seconds: start.elapsed().as_secs_f64(),
             best_epoch,
+            losses,
+            checks,
         };
         on_trial(&trial);
         // Strictly better only: ties keep the earlier, smaller configuration.

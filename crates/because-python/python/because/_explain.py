@@ -16,6 +16,7 @@ KIND_LABEL = {
     "trend": "trending",
     "popularity": "popular",
     "counterfactual": "what it rests on",
+    "features": "features",
 }
 
 

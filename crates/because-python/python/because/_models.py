@@ -89,10 +89,15 @@ class Recommender:
         show_progress: bool = True,
         callback: Callable[..., Any] | None = None,
         values: str = "auto",
+        item_features: str | os.PathLike | None = None,
+        user_features: str | os.PathLike | None = None,
     ) -> "Recommender":
         """Fits on a users × items sparse matrix (as implicit does), or on
         `Interactions` (their IDs then name users and items, and `values`
-        chooses binary or as-is values as `because train --values` does).
+        chooses binary or as-is values as `because train --values` does;
+        `item_features` and `user_features` are feature files, read by the
+        models that use features, such as `twotower`, and item titles are
+        kept).
         After each epoch of iterative models, `callback(epoch, elapsed)` is
         called (a true return value stops training early) and, with
         `show_progress`, a tqdm bar advances when tqdm is installed. The
@@ -115,8 +120,19 @@ class Recommender:
 
         try:
             if isinstance(user_items, Interactions):
-                self._model = _because.Model.fit_data(self.spec, user_items._data, values, on_epoch)
+                self._model = _because.Model.fit_data(
+                    self.spec,
+                    user_items._data,
+                    values,
+                    on_epoch,
+                    None if item_features is None else os.fspath(item_features),
+                    None if user_features is None else os.fspath(user_features),
+                )
             else:
+                if item_features is not None or user_features is not None:
+                    raise ValueError(
+                        "features need Interactions read with because.read_interactions, whose IDs they name"
+                    )
                 m = _arrays.csr(user_items)
                 self._model = _because.Model.fit_csr(
                     self.spec, *_arrays.csr_bytes(m), m.shape[0], m.shape[1], on_epoch
