@@ -485,6 +485,44 @@ pub fn counterfactual(
     n: usize,
     max_size: usize,
 ) -> Result<Counterfactual> {
+    counterfactual_for(model, None, items, values, e, n, max_size)
+}
+
+/// [`counterfactual`] for a known `user` of a model that reads features
+/// ([`because_core::Featured`]): each re-ranking scores that user (their
+/// features and ID) with the reduced history, as their recommendations
+/// were scored. For other models, or without a user, the same as
+/// [`counterfactual`].
+pub fn counterfactual_for(
+    model: &Model,
+    user: Option<u32>,
+    items: &[u32],
+    values: &[f32],
+    e: &Explanation,
+    n: usize,
+    max_size: usize,
+) -> Result<Counterfactual> {
+    let featured = model.featured().filter(|_| user.is_some());
+    let score = |ki: &[u32], kv: &[f32]| -> Result<Vec<f32>> {
+        match featured {
+            Some(f) => {
+                let mut out = vec![0.0f32; model.n_items()];
+                f.score_described(
+                    &because_core::Described {
+                        user,
+                        features: None,
+                        items: Some(ki),
+                    },
+                    &mut out,
+                )?;
+                Ok(out)
+            }
+            None => model.scores(&Query::History {
+                items: ki,
+                values: kv,
+            }),
+        }
+    };
     if n == 0 {
         return Err(Error::param("n", "the list size must be at least 1"));
     }
@@ -499,10 +537,7 @@ pub fn counterfactual(
             .filter(|(i, _)| !removed.contains(i))
             .map(|(&i, &v)| (i, v))
             .unzip();
-        let mut scores = model.scores(&Query::History {
-            items: &ki,
-            values: &kv,
-        })?;
+        let mut scores = score(&ki, &kv)?;
         let rank = rank_in(&scores, &excluded, target);
         if step == 0 {
             rank_before = rank;
@@ -523,7 +558,15 @@ pub fn counterfactual(
             // Without a decomposition of the competitors' scores: remove the
             // item with the largest measured effect on the target's own score
             // for the reduced history, and re-rank.
-            let x = explain(model, &ki, &kv, target)?;
+            let x = match featured {
+                Some(_) => explain_inputs(model, user, &ki, target)?
+                    .map(|(x, _)| x)
+                    .ok_or(Error::Unsupported {
+                        op: "explanations",
+                        model: model.kind(),
+                    })?,
+                None => explain(model, &ki, &kv, target)?,
+            };
             let Some(c) = x.contributions.iter().find(|c| c.weight > 0.0) else {
                 break;
             };

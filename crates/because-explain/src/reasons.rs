@@ -17,8 +17,8 @@
 //! holds another user's identity or history.
 
 use crate::{
-    counterfactual, exemplar_with, explain, feature_matches, narrative, session_reason,
-    Contribution, Counterfactual, Explanation, Templates,
+    exemplar_with, explain, feature_matches, narrative, session_reason, Contribution,
+    Counterfactual, Explanation, Templates,
 };
 use because_core::{Dataset, Recommender, Result, Vocab};
 use because_models::Model;
@@ -767,9 +767,15 @@ impl<'a> Explainer<'a> {
         }
         reasons.extend(self.trend_reason(e.item));
         if self.n > 0 && self.max_removed > 0 && e.popularity.is_none() && !top.is_empty() {
-            if let Ok(c) =
-                counterfactual(self.model, s.items, s.values, e, self.n, self.max_removed)
-            {
+            if let Ok(c) = crate::counterfactual_for(
+                self.model,
+                s.user,
+                s.items,
+                s.values,
+                e,
+                self.n,
+                self.max_removed,
+            ) {
                 reasons.push(self.counterfactual_reason(&c));
             }
         }

@@ -49,8 +49,9 @@ fn twotower_explanations_split_the_served_score_over_history_and_features() {
         id: data.items.id(i).to_string(),
         title: items.title(i).unwrap_or("").to_string(),
     };
-    let x = Explainer::new(&m, &name);
-    let mut feature_reasons = 0;
+    let mut x = Explainer::new(&m, &name);
+    x.n = 3;
+    let (mut feature_reasons, mut counterfactuals) = (0, 0);
     for u in (0..m.n_users() as u32).step_by(7) {
         let recs = m.recommend(&Request::new(Query::User(u), 3)).unwrap();
         let (hi, hv) = m.history(u);
@@ -62,11 +63,12 @@ fn twotower_explanations_split_the_served_score_over_history_and_features() {
             activity: None,
         };
         let targets: Vec<u32> = recs.iter().map(|s| s.item).collect();
-        for (e, s) in x
+        for (rank, (e, s)) in x
             .explain_many(&subject, &targets)
             .unwrap()
             .iter()
             .zip(&recs)
+            .enumerate()
         {
             // What is explained is what was served.
             assert!(
@@ -96,6 +98,17 @@ fn twotower_explanations_split_the_served_score_over_history_and_features() {
                 inputs.baseline
             );
             for r in &e.reasons {
+                // Counterfactuals re-rank this user as they were served:
+                // they start from the item's place in the list.
+                if let Evidence::Counterfactual {
+                    verified: true,
+                    rank_before,
+                    ..
+                } = &r.evidence
+                {
+                    counterfactuals += 1;
+                    assert_eq!(*rank_before, rank + 1, "user {u}");
+                }
                 if let Evidence::Features {
                     user_features,
                     item_features,
@@ -121,6 +134,7 @@ fn twotower_explanations_split_the_served_score_over_history_and_features() {
         }
     }
     assert!(feature_reasons > 0, "no feature reason at all");
+    assert!(counterfactuals > 0, "no verified counterfactual at all");
 }
 
 /// The hybrid's explanation splits the served score exactly into the
