@@ -9,7 +9,7 @@ use crate::args::{
 use crate::commands::{create_dir, load_with, optional_features, write_json};
 use crate::using::Sources;
 use anyhow::{anyhow, bail, Context};
-use because_core::{Interactions, Recommender, SideInfo, Split, Vocab};
+use because_core::{Interactions, Recommender, Scored, SideInfo, Split, Vocab};
 use because_data::clean::FilterOptions;
 use because_data::features::Features;
 use because_data::Loaded;
@@ -1312,21 +1312,11 @@ pub fn sequential_demo(r: &mut Report, c: &DemoComparison, figures: &Path) -> an
     let Some(model) = &c.sequential else {
         return Ok(());
     };
-    let Some(user) = (0..model.n_users() as u32).find(|&u| model.history(u).0.len() >= 8) else {
+    let Some((user, first)) = first_pick(model, 8)? else {
         return Ok(());
     };
     let (h, v) = model.history(user);
-    let top = model.recommend(&because_core::Request::new(
-        because_core::Query::User(user),
-        1,
-    ))?;
-    let Some(first) = top.first() else {
-        return Ok(());
-    };
-    let title = |i: u32| match c.titles.get(i as usize) {
-        Some(t) if !t.is_empty() => t.clone(),
-        _ => c.items.id(i).to_string(),
-    };
+    let title = |i: u32| c.title(i);
     let e = because_explain::explain(model, h, v, first.item)?;
     let sentence = because_explain::narrative(&e, &title, &because_explain::Templates::default());
     r.section(&format!("A sequential model: {}", model.spec()));
@@ -1354,26 +1344,40 @@ pub fn sequential_demo(r: &mut Report, c: &DemoComparison, figures: &Path) -> an
     Ok(())
 }
 
+/// The first user with at least `min_history` training items, and the
+/// model's first recommendation for them.
+fn first_pick(model: &Model, min_history: usize) -> anyhow::Result<Option<(u32, Scored)>> {
+    let Some(user) = (0..model.n_users() as u32).find(|&u| model.history(u).0.len() >= min_history)
+    else {
+        return Ok(None);
+    };
+    let top = model.recommend(&because_core::Request::new(
+        because_core::Query::User(user),
+        1,
+    ))?;
+    Ok(top.first().map(|&s| (user, s)))
+}
+
+impl DemoComparison {
+    /// Item `i`'s title, or its ID where it has none.
+    fn title(&self, i: u32) -> String {
+        match self.titles.get(i as usize) {
+            Some(t) if !t.is_empty() => t.clone(),
+            _ => self.items.id(i).to_string(),
+        }
+    }
+}
+
 /// The report's section on the two-tower model: a sample user's first
 /// recommendation split over history and features by integrated gradients.
 pub fn featured_demo(r: &mut Report, c: &DemoComparison) -> anyhow::Result<()> {
     let Some(model) = &c.featured else {
         return Ok(());
     };
-    let Some(user) = (0..model.n_users() as u32).find(|&u| model.history(u).0.len() >= 5) else {
+    let Some((user, first)) = first_pick(model, 5)? else {
         return Ok(());
     };
-    let top = model.recommend(&because_core::Request::new(
-        because_core::Query::User(user),
-        1,
-    ))?;
-    let Some(first) = top.first() else {
-        return Ok(());
-    };
-    let title = |i: u32| match c.titles.get(i as usize) {
-        Some(t) if !t.is_empty() => t.clone(),
-        _ => c.items.id(i).to_string(),
-    };
+    let title = |i: u32| c.title(i);
     let (h, _) = model.history(user);
     let Some((e, inputs)) = because_explain::explain_inputs(model, Some(user), h, first.item)?
     else {
