@@ -17,36 +17,68 @@ pub struct CsrMatrix {
 impl CsrMatrix {
     /// The user-item matrix of `x`: duplicate interactions are summed.
     pub fn from_interactions(x: &Interactions) -> CsrMatrix {
-        let rows: Vec<(Vec<u32>, Vec<f32>)> = (0..x.n_users())
-            .into_par_iter()
-            .map(|u| {
-                let items = x.user_items(u as u32);
-                let values = x.user_values(u as u32);
-                let mut pairs: Vec<(u32, f32)> =
-                    items.iter().copied().zip(values.iter().copied()).collect();
-                pairs.sort_by_key(|p| p.0);
-                let mut idx: Vec<u32> = Vec::with_capacity(pairs.len());
-                let mut val: Vec<f32> = Vec::with_capacity(pairs.len());
-                for (i, v) in pairs {
-                    if idx.last() == Some(&i) {
-                        *val.last_mut().unwrap_or(&mut 0.0) += v;
-                    } else {
-                        idx.push(i);
-                        val.push(v);
-                    }
+        // Users in chunks of about 64k interactions, each chunk sorted and
+        // summed into buffers of its own, then concatenated in order.
+        let bounds = {
+            let mut b = vec![0usize];
+            let mut since = 0usize;
+            for u in 0..x.n_users() {
+                since += x.user_items(u as u32).len();
+                if since >= 1 << 16 {
+                    b.push(u + 1);
+                    since = 0;
                 }
-                (idx, val)
+            }
+            if *b.last().unwrap_or(&0) != x.n_users() {
+                b.push(x.n_users());
+            }
+            b
+        };
+        type Chunk = (Vec<usize>, Vec<u32>, Vec<f32>);
+        let chunks: Vec<Chunk> = bounds
+            .par_windows(2)
+            .map(|w| {
+                let (mut lens, mut idx, mut val) = (Vec::new(), Vec::new(), Vec::new());
+                let mut keys: Vec<u64> = Vec::new();
+                for u in w[0]..w[1] {
+                    let items = x.user_items(u as u32);
+                    let values = x.user_values(u as u32);
+                    // Item, then position in the log: sorted, duplicates
+                    // are summed in log order.
+                    keys.clear();
+                    keys.extend(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(k, &i)| (i as u64) << 32 | k as u64),
+                    );
+                    keys.sort_unstable();
+                    let before = idx.len();
+                    for &key in &keys {
+                        let (i, v) = ((key >> 32) as u32, values[key as u32 as usize]);
+                        if idx.len() > before && idx.last() == Some(&i) {
+                            *val.last_mut().unwrap_or(&mut 0.0) += v;
+                        } else {
+                            idx.push(i);
+                            val.push(v);
+                        }
+                    }
+                    lens.push(idx.len() - before);
+                }
+                (lens, idx, val)
             })
             .collect();
-        let mut indptr = Vec::with_capacity(rows.len() + 1);
+        let mut indptr = Vec::with_capacity(x.n_users() + 1);
         indptr.push(0);
-        let nnz: usize = rows.iter().map(|r| r.0.len()).sum();
+        let nnz: usize = chunks.iter().map(|c| c.1.len()).sum();
         let mut indices = Vec::with_capacity(nnz);
         let mut data = Vec::with_capacity(nnz);
-        for (idx, val) in rows {
+        for (lens, idx, val) in chunks {
+            for l in lens {
+                indptr.push(indptr.last().copied().unwrap_or(0) + l);
+            }
             indices.extend_from_slice(&idx);
             data.extend_from_slice(&val);
-            indptr.push(indices.len());
         }
         CsrMatrix {
             n_rows: x.n_users(),
@@ -151,17 +183,44 @@ impl CsrMatrix {
         for c in 0..self.n_cols {
             indptr[c + 1] += indptr[c];
         }
-        let mut cursor = indptr[..self.n_cols].to_vec();
         let mut indices = vec![0u32; self.nnz()];
         let mut data = vec![0f32; self.nnz()];
-        for r in 0..self.n_rows {
-            for k in self.indptr[r]..self.indptr[r + 1] {
-                let c = self.indices[k] as usize;
-                indices[cursor[c]] = r as u32;
-                data[cursor[c]] = self.data[k];
-                cursor[c] += 1;
-            }
+        // Output rows (our columns) in as many ranges as threads, each
+        // range filled by one thread scanning the whole matrix for its
+        // columns: every write lands in that range's own slice.
+        let parts = rayon::current_num_threads().clamp(1, 8);
+        let mut cuts = vec![0usize];
+        for p in 1..parts {
+            let goal = self.nnz() * p / parts;
+            let c = indptr.partition_point(|&v| v < goal).min(self.n_cols);
+            cuts.push(c.max(*cuts.last().unwrap_or(&0)));
         }
+        cuts.push(self.n_cols);
+        let mut slices = Vec::with_capacity(parts);
+        let (mut rest_i, mut rest_d) = (&mut indices[..], &mut data[..]);
+        for w in cuts.windows(2) {
+            let len = indptr[w[1]] - indptr[w[0]];
+            let (a, b) = std::mem::take(&mut rest_i).split_at_mut(len);
+            let (c, d) = std::mem::take(&mut rest_d).split_at_mut(len);
+            slices.push((w[0], w[1], a, c));
+            rest_i = b;
+            rest_d = d;
+        }
+        slices.into_par_iter().for_each(|(lo, hi, out_i, out_d)| {
+            let base = indptr[lo];
+            let mut cursor: Vec<usize> = indptr[lo..hi].iter().map(|&p| p - base).collect();
+            for r in 0..self.n_rows {
+                for k in self.indptr[r]..self.indptr[r + 1] {
+                    let c = self.indices[k] as usize;
+                    if (lo..hi).contains(&c) {
+                        let at = &mut cursor[c - lo];
+                        out_i[*at] = r as u32;
+                        out_d[*at] = self.data[k];
+                        *at += 1;
+                    }
+                }
+            }
+        });
         CsrMatrix {
             n_rows: self.n_cols,
             n_cols: self.n_rows,

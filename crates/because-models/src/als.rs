@@ -86,8 +86,8 @@ impl Default for AlsParams {
 pub struct Als {
     pub(crate) params: AlsParams,
     pub(crate) train: Train,
-    pub(crate) user_factors: Vec<f32>,
-    pub(crate) item_factors: Vec<f32>,
+    pub(crate) user_factors: crate::Floats,
+    pub(crate) item_factors: crate::Floats,
     /// `YᵀY + reg·I`, computed on first use by fold-ins and explanations.
     pub(crate) yty: std::sync::OnceLock<Vec<f32>>,
 }
@@ -115,11 +115,83 @@ fn matvec(m: &[f32], x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// One pass over a row's gathered factors `yu` (`n × f`): for every item
+/// `k`, `s = y_k · v`, then `out += (a_k + b_k·s) · y_k`, with
+/// `(a_k, b_k) = coef(k)`. Four items at a time, so that `v` stays in
+/// registers, the four dot products run side by side, and `out` is loaded
+/// and stored once per four items. Falls back to one item at a time when
+/// `f` is not a multiple of the SIMD width.
+#[inline(always)]
+fn rank_pass<S: pulp::Simd>(
+    simd: S,
+    yu: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    coef: impl Fn(usize) -> (f32, f32),
+) {
+    let f = v.len();
+    let (vs, tail) = S::as_simd_f32s(v);
+    if !tail.is_empty() || f == 0 {
+        for (k, yk) in yu.chunks_exact(f.max(1)).enumerate() {
+            let (a, b) = coef(k);
+            let w = a + b * dot(yk, v);
+            out.iter_mut().zip(yk).for_each(|(o, &y)| *o += w * y);
+        }
+        return;
+    }
+    let (outs, _) = S::as_mut_simd_f32s(out);
+    let zero = simd.splat_f32s(0.0);
+    let mut quads = yu.chunks_exact(4 * f);
+    let mut k = 0;
+    for quad in &mut quads {
+        let (y0, _) = S::as_simd_f32s(&quad[..f]);
+        let (y1, _) = S::as_simd_f32s(&quad[f..2 * f]);
+        let (y2, _) = S::as_simd_f32s(&quad[2 * f..3 * f]);
+        let (y3, _) = S::as_simd_f32s(&quad[3 * f..]);
+        let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+        for j in 0..vs.len() {
+            a0 = simd.mul_add_f32s(y0[j], vs[j], a0);
+            a1 = simd.mul_add_f32s(y1[j], vs[j], a1);
+            a2 = simd.mul_add_f32s(y2[j], vs[j], a2);
+            a3 = simd.mul_add_f32s(y3[j], vs[j], a3);
+        }
+        let w = |i: usize, acc| {
+            let (a, b) = coef(k + i);
+            simd.splat_f32s(a + b * simd.reduce_sum_f32s(acc))
+        };
+        let (w0, w1, w2, w3) = (w(0, a0), w(1, a1), w(2, a2), w(3, a3));
+        for j in 0..outs.len() {
+            let mut o = outs[j];
+            o = simd.mul_add_f32s(w0, y0[j], o);
+            o = simd.mul_add_f32s(w1, y1[j], o);
+            o = simd.mul_add_f32s(w2, y2[j], o);
+            o = simd.mul_add_f32s(w3, y3[j], o);
+            outs[j] = o;
+        }
+        k += 4;
+    }
+    for y in quads.remainder().chunks_exact(f) {
+        let (ys, _) = S::as_simd_f32s(y);
+        let mut acc = zero;
+        for j in 0..vs.len() {
+            acc = simd.mul_add_f32s(ys[j], vs[j], acc);
+        }
+        let (a, b) = coef(k);
+        let w = simd.splat_f32s(a + b * simd.reduce_sum_f32s(acc));
+        for j in 0..outs.len() {
+            outs[j] = simd.mul_add_f32s(w, ys[j], outs[j]);
+        }
+        k += 1;
+    }
+}
+
 #[inline(always)]
 /// Conjugate-gradient refinement of `x` for
 /// `(YtY + extra·I + Σ (c-1) y yᵀ) x = Σ c y`,
 /// where the rows `y` of this user's items are gathered contiguously in `yu`.
-fn cg_solve(
+#[allow(clippy::too_many_arguments)]
+fn cg_solve<S: pulp::Simd>(
+    simd: S,
     x: &mut [f32],
     yty: &[f32],
     yu: &[f32],
@@ -128,16 +200,13 @@ fn cg_solve(
     extra: f32,
     buf: &mut [Vec<f32>; 3],
 ) {
-    let f = x.len();
     let [r, p, ap] = buf;
     matvec(yty, x, r);
     r.iter_mut()
         .zip(x.iter())
         .for_each(|(v, &xv)| *v = -(*v + extra * xv));
-    for (yi, &c) in yu.chunks_exact(f).zip(conf) {
-        let w = c - (c - 1.0) * dot(yi, x);
-        r.iter_mut().zip(yi).for_each(|(rv, &yv)| *rv += w * yv);
-    }
+    // r += Σ (c − (c − 1)·(y·x)) y
+    rank_pass(simd, yu, x, r, |k| (conf[k], 1.0 - conf[k]));
     p.copy_from_slice(r);
     let mut rsold = dot(r, r);
     if rsold < 1e-20 {
@@ -148,10 +217,8 @@ fn cg_solve(
         ap.iter_mut()
             .zip(p.iter())
             .for_each(|(a, &pv)| *a += extra * pv);
-        for (yi, &c) in yu.chunks_exact(f).zip(conf) {
-            let w = (c - 1.0) * dot(yi, p);
-            ap.iter_mut().zip(yi).for_each(|(a, &yv)| *a += w * yv);
-        }
+        // ap += Σ (c − 1)·(y·p) y
+        rank_pass(simd, yu, p, ap, |k| (0.0, conf[k] - 1.0));
         let pap = dot(p, ap);
         if pap <= 0.0 {
             break;
@@ -176,6 +243,7 @@ fn cg_solve(
 }
 
 /// A row's item factors gathered (`n × f`), and each scaled by `c − 1`.
+#[inline(always)]
 fn gather(y: &[f32], items: &[u32], conf: &[f32], f: usize) -> (Vec<f32>, Vec<f32>) {
     let n = items.len();
     let (mut rows, mut weighted) = (vec![0.0f32; n * f], vec![0.0f32; n * f]);
@@ -204,6 +272,7 @@ fn gather(y: &[f32], items: &[u32], conf: &[f32], f: usize) -> (Vec<f32>, Vec<f3
 /// (`(W·Y_u)ᵀ · Y_u`, the factors' own precision) on this thread.
 /// Training's final solve and every fold-in build it here, so the factors
 /// served and the decompositions explained come from the same numbers.
+#[inline(always)]
 fn system_from(yty: &[f32], rows: &[f32], weighted: &[f32], f: usize, extra: f32) -> Vec<f64> {
     let n = rows.len() / f.max(1);
     let mut out: Vec<f64> = yty.iter().map(|&v| v as f64).collect();
@@ -246,6 +315,7 @@ fn system_matrix(
 
 /// Exact solve of the same system by Cholesky (in f64), the factor rows
 /// gathered once for the matrix and the right-hand side `Σ c_i y_i`.
+#[inline(always)]
 pub(crate) fn cholesky_solve(
     yty: &[f32],
     y: &[f32],
@@ -287,7 +357,7 @@ struct SolveBlock<'a> {
 impl pulp::WithSimd for SolveBlock<'_> {
     type Output = ();
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
         let f = self.params.factors;
         for (k, xr) in self.xs.chunks_mut(f).enumerate() {
             let r = self.first + k;
@@ -309,6 +379,7 @@ impl pulp::WithSimd for SolveBlock<'_> {
                             .extend_from_slice(&self.y[i as usize * f..(i as usize + 1) * f]);
                     }
                     cg_solve(
+                        simd,
                         xr,
                         self.yty,
                         self.gathered,
@@ -376,22 +447,44 @@ impl AlsParams {
         let start = std::time::Instant::now();
         let train = Train::new(x);
         let f = self.factors;
+        // Rows in fixed chunks, each drawn from a stream of its own: in
+        // parallel, and the same whatever the number of threads.
         let init = |n: usize, stream: u64| -> Vec<f32> {
-            let mut rng = Rng::stream(self.seed, stream);
-            (0..n * f).map(|_| (rng.normal() * 0.01) as f32).collect()
+            const ROWS: usize = 4096;
+            let mut v = vec![0.0f32; n * f];
+            v.par_chunks_mut(ROWS * f.max(1))
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    let mut rng = Rng::stream(self.seed, (stream << 40) | c as u64);
+                    chunk
+                        .iter_mut()
+                        .for_each(|x| *x = (rng.normal() * 0.01) as f32);
+                });
+            v
         };
         let users = init(train.ui.n_rows(), 0);
         let items = init(train.ui.n_cols(), 1);
         let mut m = Als {
             params: self.clone(),
             train,
-            user_factors: users,
-            item_factors: items,
+            user_factors: users.into(),
+            item_factors: items.into(),
             yty: Default::default(),
         };
+        // Serve what is explained: every user's factors solved exactly
+        // against the final item factors, as a history is folded in and
+        // decomposed. (Conjugate-gradient steps leave them close but not
+        // equal.) So each iteration solves the items first, then the users,
+        // and the last iteration's user step is that exact solve.
+        let exact = AlsParams {
+            solver: Solver::Cholesky,
+            ..self.clone()
+        };
         for it in 0..self.iterations {
-            self.half_step(&m.train.ui, &m.item_factors, &mut m.user_factors);
-            self.half_step(&m.train.iu, &m.user_factors, &mut m.item_factors);
+            let last = it + 1 == self.iterations;
+            self.half_step(&m.train.iu, &m.user_factors, m.item_factors.to_mut());
+            let users_by = if last { &exact } else { self };
+            users_by.half_step(&m.train.ui, &m.item_factors, m.user_factors.to_mut());
             // The factors changed: drop any cached YᵀY an observer filled.
             m.yty = Default::default();
             let what = format!("factors after iteration {}", it + 1);
@@ -406,19 +499,14 @@ impl AlsParams {
             };
             if observer(&epoch).is_break() {
                 m.params.iterations = it + 1;
+                if !last {
+                    exact.half_step(&m.train.ui, &m.item_factors, m.user_factors.to_mut());
+                    m.yty = Default::default();
+                    check_finite("als", "user factors solved exactly", &m.user_factors)?;
+                }
                 break;
             }
         }
-        // Serve what is explained: every user's factors solved exactly
-        // against the final item factors, as a history is folded in and
-        // decomposed. (Conjugate-gradient steps, and even an exact solve
-        // before the last item update, leave them close but not equal.)
-        let exact = AlsParams {
-            solver: Solver::Cholesky,
-            ..self.clone()
-        };
-        exact.half_step(&m.train.ui, &m.item_factors, &mut m.user_factors);
-        check_finite("als", "user factors solved exactly", &m.user_factors)?;
         Ok(Als {
             params: m.params,
             train: m.train,
@@ -488,8 +576,8 @@ impl Als {
         Ok(Als {
             params,
             train,
-            user_factors,
-            item_factors,
+            user_factors: user_factors.into(),
+            item_factors: item_factors.into(),
             yty: Default::default(),
         })
     }
@@ -654,8 +742,8 @@ impl ModelKind for Als {
     fn load(params: AlsParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
         let (nu, ni, k) = (train.ui.n_rows(), train.ui.n_cols(), params.factors);
         Ok(Als {
-            user_factors: t.f32("user_factors", &[nu, k])?,
-            item_factors: t.f32("item_factors", &[ni, k])?,
+            user_factors: t.f32_shared("user_factors", &[nu, k])?,
+            item_factors: t.f32_shared("item_factors", &[ni, k])?,
             params,
             train,
             yty: Default::default(),

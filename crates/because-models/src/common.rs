@@ -119,47 +119,74 @@ pub fn gather_rows(m: &[f32], f: usize, rows: &[u32]) -> Vec<f32> {
     out
 }
 
-/// The lower Cholesky factor of a symmetric positive definite `A`
-/// (`f × f`, row-major), in place.
+/// The Cholesky factor of a symmetric positive definite `A` (`f × f`,
+/// row-major), in place: `U` with `A = UᵀU`, upper triangular and
+/// row-major (that is, the lower factor `L = Uᵀ` column-major); only `A`'s
+/// upper triangle is read, and `U`'s lower triangle is zero.
+///
+/// Right-looking in panels of four rows: the panel is factored, then every
+/// later row takes the panel's rank-4 update in one contiguous pass, so
+/// the work is long vectorized row updates rather than many short ones. A
+/// pivot that rounding or a degenerate history makes non-positive is
+/// clamped to a tiny positive value instead of failing.
+#[inline(always)]
 pub fn cholesky(mut a: Vec<f64>, f: usize) -> Vec<f64> {
-    use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
-    // faer's blocked factorization (SIMD across the whole row); a matrix it
-    // finds not positive definite (rounding, a degenerate history) takes
-    // the clamped loop below instead.
-    let mut fast = a.clone();
-    let req = cholesky_in_place_scratch::<f64>(f, faer::Par::Seq, Default::default());
-    let mut buf = faer::dyn_stack::MemBuffer::new(req);
-    let stack = faer::dyn_stack::MemStack::new(&mut buf);
-    // `A` is symmetric, so its row-major storage read column-major is `A`
-    // again: factor that contiguous view, then lay `L` out row-major.
-    let view = faer::MatMut::from_column_major_slice_mut(&mut fast, f, f);
-    if cholesky_in_place(
-        view,
-        Default::default(),
-        faer::Par::Seq,
-        stack,
-        Default::default(),
-    )
-    .is_ok()
-    {
-        for i in 0..f {
-            for j in 0..=i {
-                a[i * f + j] = fast[j * f + i];
+    const P: usize = 4;
+    let mut k = 0;
+    while k < f {
+        let kb = (f - k).min(P);
+        let (top, below) = a.split_at_mut((k + kb) * f);
+        let panel = &mut top[k * f..];
+        // Factor the panel's rows, each taking the updates of the panel's
+        // earlier pivots first.
+        for t in 0..kb {
+            let r = k + t;
+            let (done, rest) = panel.split_at_mut(t * f);
+            let row_r = &mut rest[..f];
+            for p in 0..t {
+                let row_p = &done[p * f..(p + 1) * f];
+                let w = row_p[r];
+                row_r[r..]
+                    .iter_mut()
+                    .zip(&row_p[r..])
+                    .for_each(|(v, &u)| *v -= w * u);
+            }
+            let d = row_r[r].max(1e-12).sqrt();
+            row_r[r] = d;
+            row_r[..r].iter_mut().for_each(|v| *v = 0.0);
+            let inv = 1.0 / d;
+            row_r[r + 1..].iter_mut().for_each(|v| *v *= inv);
+        }
+        // A[i, i..] −= Σ_t U[k+t, i] · U[k+t, i..] for every later row i.
+        let panel = &top[k * f..];
+        for (q, row_i) in below.chunks_exact_mut(f).enumerate() {
+            let i = k + kb + q;
+            if kb == P {
+                let row = &mut row_i[i..];
+                let n = row.len();
+                // Slices of the row's length, so the loop has no bounds checks.
+                let (u0, u1, u2, u3) = (
+                    &panel[i..i + n],
+                    &panel[f + i..f + i + n],
+                    &panel[2 * f + i..2 * f + i + n],
+                    &panel[3 * f + i..3 * f + i + n],
+                );
+                let (w0, w1, w2, w3) = (u0[0], u1[0], u2[0], u3[0]);
+                for j in 0..n {
+                    row[j] -= (w0 * u0[j] + w1 * u1[j]) + (w2 * u2[j] + w3 * u3[j]);
+                }
+            } else {
+                for t in 0..kb {
+                    let u = &panel[t * f + i..(t + 1) * f];
+                    let w = u[0];
+                    row_i[i..]
+                        .iter_mut()
+                        .zip(u)
+                        .for_each(|(v, &ukj)| *v -= w * ukj);
+                }
             }
         }
-        return a;
-    }
-    for j in 0..f {
-        let (upto, below) = a.split_at_mut((j + 1) * f);
-        let row_j = &mut upto[j * f..];
-        let d = (row_j[j] - dot64(&row_j[..j], &row_j[..j]))
-            .max(1e-12)
-            .sqrt();
-        row_j[j] = d;
-        let l_j = &row_j[..j];
-        for row_i in below.chunks_exact_mut(f) {
-            row_i[j] = (row_i[j] - dot64(&row_i[..j], l_j)) / d;
-        }
+        k += kb;
     }
     a
 }
@@ -183,26 +210,31 @@ fn dot64(a: &[f64], b: &[f64]) -> f64 {
     total
 }
 
-/// Solves `L Lᵀ x = b` given the factor `L` of [`cholesky`].
-pub fn cholesky_solve_with(l: &[f64], mut b: Vec<f64>, f: usize) -> Vec<f64> {
+/// Solves `UᵀU x = b` given the factor `U` of [`cholesky`], reading `U`
+/// by rows in both substitutions.
+#[inline(always)]
+pub fn cholesky_solve_with(u: &[f64], mut b: Vec<f64>, f: usize) -> Vec<f64> {
+    // Uᵀ z = b, forward: once z_i is known, take its share U[i, >i] · z_i
+    // out of every later right-hand side.
     for i in 0..f {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * f + k] * b[k];
-        }
-        b[i] = s / l[i * f + i];
+        let row = &u[i * f + i..(i + 1) * f];
+        let z = b[i] / row[0];
+        b[i] = z;
+        b[i + 1..]
+            .iter_mut()
+            .zip(&row[1..])
+            .for_each(|(bk, &uik)| *bk -= uik * z);
     }
+    // U x = z, backward: x_i = (z_i − U[i, >i] · x_>i) / U_ii.
     for i in (0..f).rev() {
-        let mut s = b[i];
-        for k in i + 1..f {
-            s -= l[k * f + i] * b[k];
-        }
-        b[i] = s / l[i * f + i];
+        let row = &u[i * f + i..(i + 1) * f];
+        b[i] = (b[i] - dot64(&row[1..], &b[i + 1..])) / row[0];
     }
     b
 }
 
 /// Solves `A x = b` for symmetric positive definite `A` (`f × f`, row-major).
+#[inline(always)]
 pub fn solve_spd(a: Vec<f64>, b: Vec<f64>, f: usize) -> Vec<f64> {
     cholesky_solve_with(&cholesky(a, f), b, f)
 }

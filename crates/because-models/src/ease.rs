@@ -34,7 +34,7 @@ pub struct Ease {
     pub(crate) params: EaseParams,
     pub(crate) train: Train,
     /// Item-item weights, row-major `n_items × n_items`.
-    pub(crate) b: Vec<f32>,
+    pub(crate) b: crate::Floats,
 }
 
 /// Items beyond which the dense `n_items²` matrix is refused.
@@ -71,7 +71,7 @@ impl EaseParams {
         Ok(Ease {
             params: self.clone(),
             train,
-            b,
+            b: b.into(),
         })
     }
 }
@@ -194,6 +194,11 @@ impl Ease {
         let n = self.train.ui.n_cols();
         &self.b[i as usize * n..(i as usize + 1) * n]
     }
+    /// The whole `n_items × n_items` matrix `B`, row-major: a view of the
+    /// model file when the model was loaded from one.
+    pub fn matrix(&self) -> &crate::Floats {
+        &self.b
+    }
 }
 
 impl Ease {
@@ -238,7 +243,7 @@ impl ModelKind for Ease {
     }
     fn load(params: EaseParams, train: Train, t: &TensorsIn<'_>) -> Result<Self, PersistError> {
         let n = train.ui.n_cols();
-        let b = t.f32("b", &[n, n])?;
+        let b = t.f32_shared("b", &[n, n])?;
         Ok(Ease { params, train, b })
     }
 }

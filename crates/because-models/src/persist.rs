@@ -7,19 +7,28 @@
 //! manifest (whose checksum then fails against new tensors, a clear error)
 //! or the new pair. Loading checks the format version, the checksum and
 //! every tensor's shape.
+//!
+//! Opening is at the speed of checking: the checksum is computed over
+//! blocks of [`CHECKSUM_BLOCK`] bytes in parallel, reading the file through
+//! one small buffer per thread; small tensors are then read into memory and
+//! large ones handed over as views of the memory-mapped file
+//! ([`TensorsIn::f32_shared`]), paged in as scores use them.
 
 use crate::common::Train;
+use crate::mapped::{Floats, Map};
 use crate::{registry, Model};
 use because_core::features::{ColumnKind, FeatureTable, TableColumn, Token};
 use because_core::{CsrMatrix, Error as CoreError, Recommender};
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The current format version.
-pub const FORMAT_VERSION: u64 = 1;
+/// The current format version. Version 2 aligns every tensor for memory
+/// mapping and checksums the tensors file by blocks ([`block_checksum`]);
+/// version 1 folders (one [`checksum`] over the whole file) still load.
+pub const FORMAT_VERSION: u64 = 2;
 
 /// Errors of saving and loading models.
 #[derive(Debug, thiserror::Error)]
@@ -175,24 +184,29 @@ enum Owned {
 }
 
 impl Owned {
-    fn bytes(&self) -> (Dtype, Vec<u8>, Vec<usize>) {
+    fn dtype(&self) -> (Dtype, &[usize]) {
         match self {
-            Owned::F32(v, s) => (
-                Dtype::F32,
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                s.clone(),
-            ),
-            Owned::U32(v, s) => (
-                Dtype::U32,
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                s.clone(),
-            ),
-            Owned::U64(v, s) => (
-                Dtype::U64,
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                s.clone(),
-            ),
+            Owned::F32(_, s) => (Dtype::F32, s),
+            Owned::U32(_, s) => (Dtype::U32, s),
+            Owned::U64(_, s) => (Dtype::U64, s),
         }
+    }
+    /// The values' little-endian bytes: a view on little-endian machines,
+    /// a copy elsewhere.
+    fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::borrow::Cow;
+        if cfg!(target_endian = "little") {
+            return Cow::Borrowed(match self {
+                Owned::F32(v, _) => bytemuck::cast_slice(v),
+                Owned::U32(v, _) => bytemuck::cast_slice(v),
+                Owned::U64(v, _) => bytemuck::cast_slice(v),
+            });
+        }
+        Cow::Owned(match self {
+            Owned::F32(v, _) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Owned::U32(v, _) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Owned::U64(v, _) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        })
     }
 }
 
@@ -291,18 +305,133 @@ impl TensorsOut {
 }
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |f| f.write_all(bytes))
+}
+
+/// Writes a file under a temporary name with `write`, syncs it and renames
+/// it to `path`.
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let io = |e| PersistError::Io {
         path: path.to_path_buf(),
         source: e,
     };
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    let written = write(&mut f).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// The block size of the tensors' checksum (format version 2).
+pub const CHECKSUM_BLOCK: usize = 8 << 20;
+
+/// The digest of block `index` of a tensors file: four interleaved
+/// multiply-rotate lanes, so that a core hashes at memory speed.
+fn block_digest(bytes: &[u8], index: u64) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = [
+        0x243F_6A88_85A3_08D3 ^ index,
+        0x1319_8A2E_0370_7344 ^ index,
+        0xA409_3822_299F_31D0 ^ index,
+        0x082E_FA98_EC4E_6C89 ^ index,
+    ];
+    let mut chunks = bytes.chunks_exact(32);
+    for c in &mut chunks {
+        for (k, h) in h.iter_mut().enumerate() {
+            let w = u64::from_le_bytes(c[8 * k..8 * k + 8].try_into().unwrap_or_default());
+            *h = (*h ^ w).wrapping_mul(K).rotate_left(27);
+        }
+    }
+    let mut tail = Checksum::new(bytes.len() as u64);
+    for h in h {
+        tail.update(&h.to_le_bytes());
+    }
+    tail.update(chunks.remainder());
+    tail.finish()
+}
+
+/// The checksum of a tensors file (format version 2): the [`checksum`] of
+/// the digests of its blocks of [`CHECKSUM_BLOCK`] bytes, which can be
+/// computed in parallel and while the file is streamed.
+pub fn block_checksum(bytes: &[u8]) -> u64 {
+    let mut sum = Checksum::new(bytes.len() as u64);
+    for (i, b) in bytes.chunks(CHECKSUM_BLOCK).enumerate() {
+        sum.update(&block_digest(b, i as u64).to_le_bytes());
+    }
+    sum.finish()
+}
+
+/// Streams a tensors file to disk block by block, computing its
+/// [`block_checksum`] on the way.
+struct BlockWriter<'f> {
+    file: &'f mut std::fs::File,
+    block: Vec<u8>,
+    index: u64,
+    sum: Checksum,
+}
+
+impl BlockWriter<'_> {
+    fn put(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            let take = (CHECKSUM_BLOCK - self.block.len()).min(bytes.len());
+            self.block.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.block.len() == CHECKSUM_BLOCK {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.block.is_empty() {
+            self.sum
+                .update(&block_digest(&self.block, self.index).to_le_bytes());
+            self.file.write_all(&self.block)?;
+            self.block.clear();
+            self.index += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The safetensors header of `tensors`, padded with spaces to a multiple
+/// of 8 bytes so that every tensor starts aligned in the file (and in a
+/// memory map of it), and the length of the data that follows.
+fn header(tensors: &[(String, Owned)]) -> (Vec<u8>, u64) {
+    let mut map = serde_json::Map::new();
+    let mut at = 0u64;
+    for (name, t) in tensors {
+        let (dtype, shape) = t.dtype();
+        let len = t.bytes().len() as u64;
+        let dtype = match dtype {
+            Dtype::F32 => "F32",
+            Dtype::U32 => "U32",
+            _ => "U64",
+        };
+        map.insert(
+            name.clone(),
+            json!({"dtype": dtype, "shape": shape, "data_offsets": [at, at + len]}),
+        );
+        at += len;
+    }
+    let mut text = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+    let pad = (8 - text.len() % 8) % 8;
+    text.extend(std::iter::repeat_n(b' ', pad));
+    (text, at)
+}
+
 /// Saves `model` with `meta` into the folder `dir` (created if needed).
+///
+/// The tensors are streamed to `model.safetensors` (a standard safetensors
+/// file, each tensor aligned for memory mapping) with one copy of each
+/// tensor in memory at most; the manifest records the file's length and
+/// its [`block_checksum`].
 pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| PersistError::Io {
         path: dir.to_path_buf(),
@@ -311,23 +440,30 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     let mut owned = TensorsOut::default();
     owned.csr("train", &model.train().ui);
     registry::erased_save(model, &mut owned);
-    type Raw = (String, (Dtype, Vec<u8>, Vec<usize>));
-    let raw: Vec<Raw> = owned
-        .tensors
-        .iter()
-        .map(|(n, o)| (n.clone(), o.bytes()))
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = raw
-        .iter()
-        .map(|(n, (d, b, s))| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| PersistError::Invalid {
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let bytes = safetensors::serialize(views, None).map_err(|e| PersistError::Invalid {
-        path: dir.to_path_buf(),
-        message: e.to_string(),
+    // Tensors in order of alignment (8-byte ones first), then by name, so
+    // that every tensor's start is a multiple of its element size.
+    owned.tensors.sort_by(|a, b| {
+        let wide = |t: &Owned| matches!(t, Owned::U64(..));
+        wide(&b.1).cmp(&wide(&a.1)).then_with(|| a.0.cmp(&b.0))
+    });
+    let (head, data_len) = header(&owned.tensors);
+    let total = 8 + head.len() as u64 + data_len;
+    let mut sum = 0u64;
+    write_atomic(&dir.join("model.safetensors"), |file| {
+        let mut w = BlockWriter {
+            file,
+            block: Vec::with_capacity(CHECKSUM_BLOCK),
+            index: 0,
+            sum: Checksum::new(total),
+        };
+        w.put(&(head.len() as u64).to_le_bytes())?;
+        w.put(&head)?;
+        for (_, t) in &owned.tensors {
+            w.put(&t.bytes())?;
+        }
+        w.flush()?;
+        sum = w.sum.finish();
+        Ok(())
     })?;
     let manifest = json!({
         "format": "because-model",
@@ -338,13 +474,17 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         "n_items": model.n_items(),
         "data_fingerprint": meta.data_fingerprint,
         "metrics": meta.metrics,
-        "tensors": {"file": "model.safetensors", "bytes": bytes.len(), "checksum": format!("{:016x}", checksum(&bytes))},
+        "tensors": {
+            "file": "model.safetensors",
+            "bytes": total,
+            "checksum": format!("{sum:016x}"),
+            "checksum_block": CHECKSUM_BLOCK,
+        },
         "user_ids": meta.user_ids,
         "item_ids": meta.item_ids,
         "item_titles": meta.item_titles,
         "events": meta.events,
     });
-    write_file_atomic(&dir.join("model.safetensors"), &bytes)?;
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid {
         path: dir.to_path_buf(),
         message: e.to_string(),
@@ -352,25 +492,40 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     write_file_atomic(&dir.join("manifest.json"), &text)
 }
 
-/// One tensor's data, read straight into its typed buffer.
-enum Data {
-    F32(Vec<f32>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
-}
-
+/// A tensor of the file: its type, shape and place.
 struct Tensor {
     dtype: Dtype,
     shape: Vec<usize>,
-    data: Option<Data>,
+    /// Where its bytes start in the file.
+    start: u64,
+    taken: bool,
+}
+
+/// Reads `buf.len()` bytes of `file` at `offset`.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file.try_clone()?;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(buf)
+    }
 }
 
 /// The tensors of a model folder, read by name with their shapes checked.
-/// Each is read once from disk into its own typed buffer (no second copy),
-/// and handed over when asked for.
+/// The file's checksum was verified when it was opened; each tensor is then
+/// read once, straight into its typed buffer, or (with
+/// [`TensorsIn::f32_shared`]) handed over as a view of the memory-mapped
+/// file, whose pages are read when first used.
 pub struct TensorsIn<'a> {
     tensors: std::cell::RefCell<std::collections::HashMap<String, Tensor>>,
     path: &'a Path,
+    file: &'a std::fs::File,
+    map: Option<&'a std::sync::Arc<Map>>,
 }
 
 impl<'a> TensorsIn<'a> {
@@ -380,7 +535,9 @@ impl<'a> TensorsIn<'a> {
             message: m,
         }
     }
-    fn take(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<Data> {
+    /// The place and element count of tensor `name`, which must be of
+    /// `dtype` and `shape` and not yet taken.
+    fn take(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<(u64, usize)> {
         let mut tensors = self.tensors.borrow_mut();
         let t = tensors
             .get_mut(name)
@@ -391,29 +548,67 @@ impl<'a> TensorsIn<'a> {
                 t.dtype, t.shape
             )));
         }
-        t.data
-            .take()
-            .ok_or_else(|| self.invalid(format!("tensor {name:?} was read twice")))
+        if t.taken {
+            return Err(self.invalid(format!("tensor {name:?} was read twice")));
+        }
+        t.taken = true;
+        Ok((t.start, shape.iter().product()))
+    }
+    /// Reads `count` elements at `start` into a new buffer.
+    fn read<T: bytemuck::Pod>(&self, start: u64, count: usize) -> Result<Vec<T>> {
+        let mut v = vec![T::zeroed(); count];
+        read_at(self.file, bytemuck::cast_slice_mut(&mut v), start).map_err(|e| {
+            PersistError::Io {
+                path: self.path.to_path_buf(),
+                source: e,
+            }
+        })?;
+        Ok(v)
     }
     /// The dense `f32` tensor `name`, which must have `shape`.
     pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        match self.take(name, Dtype::F32, shape)? {
-            Data::F32(v) => Ok(v),
-            _ => Err(self.invalid(format!("tensor {name:?} is not f32"))),
+        let (start, count) = self.take(name, Dtype::F32, shape)?;
+        let mut v: Vec<f32> = self.read(start, count)?;
+        if cfg!(target_endian = "big") {
+            v.iter_mut()
+                .for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
         }
+        Ok(v)
+    }
+    /// The dense `f32` tensor `name`, which must have `shape`, as a view of
+    /// the memory-mapped file (read from disk as it is used) where the
+    /// file could be mapped, else read into memory.
+    pub fn f32_shared(&self, name: &str, shape: &[usize]) -> Result<Floats> {
+        let (start, count) = self.take(name, Dtype::F32, shape)?;
+        if let Some(view) = self
+            .map
+            .and_then(|m| Floats::mapped(m, start as usize, count))
+        {
+            return Ok(view);
+        }
+        let mut v: Vec<f32> = self.read(start, count)?;
+        if cfg!(target_endian = "big") {
+            v.iter_mut()
+                .for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+        }
+        Ok(v.into())
     }
     /// The `u32` tensor `name`, which must have `shape`.
     pub fn u32(&self, name: &str, shape: &[usize]) -> Result<Vec<u32>> {
-        match self.take(name, Dtype::U32, shape)? {
-            Data::U32(v) => Ok(v),
-            _ => Err(self.invalid(format!("tensor {name:?} is not u32"))),
+        let (start, count) = self.take(name, Dtype::U32, shape)?;
+        let mut v: Vec<u32> = self.read(start, count)?;
+        if cfg!(target_endian = "big") {
+            v.iter_mut().for_each(|x| *x = u32::from_le(*x));
         }
+        Ok(v)
     }
     fn u64(&self, name: &str, shape: &[usize]) -> Result<Vec<u64>> {
-        match self.take(name, Dtype::U64, shape)? {
-            Data::U64(v) => Ok(v),
-            _ => Err(self.invalid(format!("tensor {name:?} is not u64"))),
+        let (start, count) = self.take(name, Dtype::U64, shape)?;
+        let mut v: Vec<u64> = self.read(start, count)?;
+        if cfg!(target_endian = "big") {
+            v.iter_mut().for_each(|x| *x = u64::from_le(*x));
         }
+        Ok(v)
     }
     fn len_of(&self, name: &str) -> Result<usize> {
         let tensors = self.tensors.borrow();
@@ -449,6 +644,8 @@ impl<'a> TensorsIn<'a> {
         TensorsIn {
             tensors: std::cell::RefCell::new(out),
             path: self.path,
+            file: self.file,
+            map: self.map,
         }
     }
     /// The `count` strings saved by [`TensorsOut::strings`].
@@ -525,34 +722,20 @@ impl<'a> TensorsIn<'a> {
     }
 }
 
-/// Reads a safetensors file of `expected_len` bytes: its header, then each
-/// tensor straight into a typed buffer, checksumming every byte on the way.
-/// Returns the tensors and the checksum.
-fn read_tensors(
+/// Reads the header of the safetensors file `file` of `len` bytes: each
+/// tensor's type, shape and place, checked to lie within the file.
+fn read_header(
+    file: &std::fs::File,
     path: &Path,
-    expected_len: u64,
-) -> Result<(std::collections::HashMap<String, Tensor>, u64)> {
-    use std::io::Read;
-    let io = |e: std::io::Error| PersistError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
+    len: u64,
+) -> Result<std::collections::HashMap<String, Tensor>> {
     let invalid = |m: String| PersistError::Invalid {
         path: path.to_path_buf(),
         message: m,
     };
     let truncated = || invalid("the file ends early: it is truncated".into());
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    if len != expected_len {
-        return Err(invalid(format!(
-            "{len} bytes, the manifest says {expected_len}: the file is truncated or from another save"
-        )));
-    }
-    let mut sum = Checksum::new(len);
     let mut head = [0u8; 8];
-    file.read_exact(&mut head).map_err(|_| truncated())?;
-    sum.update(&head);
+    read_at(file, &mut head, 0).map_err(|_| truncated())?;
     let header_len = u64::from_le_bytes(head);
     if header_len > len.saturating_sub(8) || header_len > 100 << 20 {
         return Err(invalid(format!(
@@ -560,13 +743,14 @@ fn read_tensors(
         )));
     }
     let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header).map_err(|_| truncated())?;
-    sum.update(&header);
-    let data_len = len - 8 - header_len;
+    read_at(file, &mut header, 8).map_err(|_| truncated())?;
+    let data_start = 8 + header_len;
+    let data_len = len - data_start;
     let parsed: serde_json::Map<String, Value> = serde_json::from_slice(&header)
         .map_err(|e| invalid(format!("the tensor header is not valid JSON ({e})")))?;
-    // (name, dtype, shape, start, end), in file order.
-    let mut entries = Vec::new();
+    // (start, end, name), to check that no two overlap.
+    let mut spans = Vec::new();
+    let mut tensors = std::collections::HashMap::new();
     for (name, v) in parsed {
         if name == "__metadata__" {
             continue;
@@ -606,72 +790,71 @@ fn read_tensors(
                 "tensor {name:?}: its shape does not match its bytes"
             )));
         }
-        entries.push((name, dtype, shape, start, end));
-    }
-    entries.sort_by_key(|e| e.3);
-    let mut at = 0u64;
-    let mut tensors = std::collections::HashMap::new();
-    let mut skip = Vec::new();
-    for (name, dtype, shape, start, end) in entries {
-        if start < at {
-            return Err(invalid(format!("tensor {name:?} overlaps another")));
-        }
-        if start > at {
-            // Bytes between tensors still count toward the checksum.
-            skip.resize((start - at) as usize, 0);
-            file.read_exact(&mut skip).map_err(|_| truncated())?;
-            sum.update(&skip);
-        }
-        let count = ((end - start) / if dtype == Dtype::U64 { 8 } else { 4 }) as usize;
-        let data = match dtype {
-            Dtype::F32 => {
-                let mut v = vec![0f32; count];
-                file.read_exact(bytemuck::cast_slice_mut(&mut v))
-                    .map_err(|_| truncated())?;
-                sum.update(bytemuck::cast_slice(&v));
-                if cfg!(target_endian = "big") {
-                    v.iter_mut()
-                        .for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
-                }
-                Data::F32(v)
-            }
-            Dtype::U32 => {
-                let mut v = vec![0u32; count];
-                file.read_exact(bytemuck::cast_slice_mut(&mut v))
-                    .map_err(|_| truncated())?;
-                sum.update(bytemuck::cast_slice(&v));
-                if cfg!(target_endian = "big") {
-                    v.iter_mut().for_each(|x| *x = u32::from_le(*x));
-                }
-                Data::U32(v)
-            }
-            _ => {
-                let mut v = vec![0u64; count];
-                file.read_exact(bytemuck::cast_slice_mut(&mut v))
-                    .map_err(|_| truncated())?;
-                sum.update(bytemuck::cast_slice(&v));
-                if cfg!(target_endian = "big") {
-                    v.iter_mut().for_each(|x| *x = u64::from_le(*x));
-                }
-                Data::U64(v)
-            }
-        };
+        spans.push((start, end, name.clone()));
         tensors.insert(
             name,
             Tensor {
                 dtype,
                 shape,
-                data: Some(data),
+                start: data_start + start,
+                taken: false,
             },
         );
-        at = end;
     }
-    if at < data_len {
-        skip.resize((data_len - at) as usize, 0);
-        file.read_exact(&mut skip).map_err(|_| truncated())?;
-        sum.update(&skip);
+    spans.sort();
+    for w in spans.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(invalid(format!("tensor {:?} overlaps another", w[1].2)));
+        }
     }
-    Ok((tensors, sum.finish()))
+    Ok(tensors)
+}
+
+/// The checksum of the `len` bytes of `file`, as the manifest of format
+/// `version` defines it: for version 2 the [`block_checksum`], its blocks
+/// read and hashed in parallel; for version 1 the [`checksum`] of the
+/// whole file. The file is read into a small buffer per thread, so
+/// checking a large model does not make its pages resident.
+fn file_checksum(file: &std::fs::File, path: &Path, len: u64, version: u64) -> Result<u64> {
+    use rayon::prelude::*;
+    let io = |e: std::io::Error| PersistError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let block = CHECKSUM_BLOCK as u64;
+    let n_blocks = len.div_ceil(block);
+    if version == 1 {
+        let mut sum = Checksum::new(len);
+        let mut buf = vec![0u8; CHECKSUM_BLOCK];
+        for i in 0..n_blocks {
+            let n = (len - i * block).min(block) as usize;
+            read_at(file, &mut buf[..n], i * block).map_err(io)?;
+            sum.update(&buf[..n]);
+        }
+        return Ok(sum.finish());
+    }
+    // Contiguous runs of blocks, one buffer per run.
+    let runs = (rayon::current_num_threads() as u64).clamp(1, n_blocks.max(1));
+    let per_run = n_blocks.div_ceil(runs);
+    let digests: Vec<Vec<u64>> = (0..runs)
+        .into_par_iter()
+        .map(|r| {
+            let mut buf = vec![0u8; CHECKSUM_BLOCK.min(len as usize)];
+            let mut out = Vec::new();
+            for i in r * per_run..((r + 1) * per_run).min(n_blocks) {
+                let n = (len - i * block).min(block) as usize;
+                read_at(file, &mut buf[..n], i * block)?;
+                out.push(block_digest(&buf[..n], i));
+            }
+            Ok(out)
+        })
+        .collect::<std::io::Result<_>>()
+        .map_err(io)?;
+    let mut sum = Checksum::new(len);
+    for d in digests.iter().flatten() {
+        sum.update(&d.to_le_bytes());
+    }
+    Ok(sum.finish())
 }
 
 /// Loads a model folder, verifying its format version, checksum and shapes.
@@ -693,9 +876,9 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     let version = m["format_version"]
         .as_u64()
         .ok_or_else(|| invalid("no format_version".into()))?;
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(invalid(format!(
-            "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
+            "format version {version} is not supported (this build reads versions 1 to {FORMAT_VERSION})"
         )));
     }
     let kind = m["kind"]
@@ -731,16 +914,46 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         .map_err(|e| invalid(format!("params: {e}")))?;
     let tpath = dir.join("model.safetensors");
     let expected_len = m["tensors"]["bytes"].as_u64().unwrap_or(0);
-    let (tensors, sum) = read_tensors(&tpath, expected_len)?;
-    if m["tensors"]["checksum"].as_str() != Some(format!("{sum:016x}").as_str()) {
-        return Err(PersistError::Invalid {
-            path: tpath.clone(),
-            message: "checksum mismatch: the file is corrupted or from another save".into(),
-        });
+    let tinvalid = |message: String| PersistError::Invalid {
+        path: tpath.clone(),
+        message,
+    };
+    if version >= 2 && m["tensors"]["checksum_block"].as_u64() != Some(CHECKSUM_BLOCK as u64) {
+        return Err(invalid(format!(
+            "tensors.checksum_block is {}, this build checks blocks of {CHECKSUM_BLOCK} bytes",
+            m["tensors"]["checksum_block"]
+        )));
     }
+    let file = std::fs::File::open(&tpath).map_err(|e| PersistError::Io {
+        path: tpath.clone(),
+        source: e,
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| PersistError::Io {
+            path: tpath.clone(),
+            source: e,
+        })?
+        .len();
+    if len != expected_len {
+        return Err(tinvalid(format!(
+            "{len} bytes, the manifest says {expected_len}: the file is truncated or from another save"
+        )));
+    }
+    let tensors = read_header(&file, &tpath, len)?;
+    let sum = file_checksum(&file, &tpath, len, version)?;
+    if m["tensors"]["checksum"].as_str() != Some(format!("{sum:016x}").as_str()) {
+        return Err(tinvalid(
+            "checksum mismatch: the file is corrupted or from another save".into(),
+        ));
+    }
+    // Without a map (a file system that cannot map files), tensors are read.
+    let map = Map::new(&file).ok().map(std::sync::Arc::new);
     let t = TensorsIn {
         tensors: std::cell::RefCell::new(tensors),
         path: &tpath,
+        file: &file,
+        map: map.as_ref(),
     };
     let train = Train::from_matrix(t.csr("train", nu, ni)?);
     let model = entry.load(&params, train, &t)?;
@@ -801,6 +1014,55 @@ mod checksum_tests {
                 }
                 assert_eq!(c.finish(), whole, "len {len}, pieces of {piece}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod block_checksum_tests {
+    use super::*;
+
+    #[test]
+    fn the_block_checksum_is_the_same_written_read_and_at_any_thread_count() {
+        // Two and a half blocks of varied bytes.
+        let n = CHECKSUM_BLOCK * 5 / 2 + 13;
+        let bytes: Vec<u8> = (0..n as u64)
+            .map(|i| (i.wrapping_mul(0x9E37_79B9) >> 7) as u8)
+            .collect();
+        let whole = block_checksum(&bytes);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut w = BlockWriter {
+            file: &mut file,
+            block: Vec::new(),
+            index: 0,
+            sum: Checksum::new(n as u64),
+        };
+        for piece in bytes.chunks(1_000_003) {
+            w.put(piece).unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(w.sum.finish(), whole);
+        drop(file);
+        let file = std::fs::File::open(&path).unwrap();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let read = pool.install(|| file_checksum(&file, &path, n as u64, 2).unwrap());
+            assert_eq!(read, whole, "{threads} threads");
+        }
+        assert_eq!(
+            file_checksum(&file, &path, n as u64, 1).unwrap(),
+            checksum(&bytes)
+        );
+        // One changed bit in any block changes it.
+        for at in [0, CHECKSUM_BLOCK + 5, n - 1] {
+            let mut b = bytes.clone();
+            b[at] ^= 4;
+            assert_ne!(block_checksum(&b), whole, "byte {at}");
         }
     }
 }

@@ -3,7 +3,7 @@
 use because_core::testing::{block_data, check_recommender};
 use because_core::{Query, Recommender, Request};
 use because_models::persist::{self, Meta};
-use because_models::{registry, ModelSpec};
+use because_models::{registry, Model, ModelSpec};
 
 /// Every registered kind with its small example configuration, plus
 /// variants whose code paths differ.
@@ -103,9 +103,9 @@ fn every_model_round_trips_through_a_folder() {
     }
 }
 
-#[test]
-fn damaged_model_files_are_clear_errors() {
-    let x = block_data(20, 10, 4, 1);
+/// An EASE model of `users × items` block data, saved in a new folder.
+fn saved_ease(users: usize, items: usize) -> (Model, tempfile::TempDir) {
+    let x = block_data(users, items, 4, 1);
     let model = "ease:lambda=5"
         .parse::<ModelSpec>()
         .unwrap()
@@ -113,11 +113,17 @@ fn damaged_model_files_are_clear_errors() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let meta = Meta {
-        user_ids: (0..20).map(|u| u.to_string()).collect(),
-        item_ids: (0..10).map(|i| i.to_string()).collect(),
+        user_ids: (0..users).map(|u| u.to_string()).collect(),
+        item_ids: (0..items).map(|i| i.to_string()).collect(),
         ..Default::default()
     };
     persist::save(&model, &meta, dir.path()).unwrap();
+    (model, dir)
+}
+
+#[test]
+fn damaged_model_files_are_clear_errors() {
+    let (_, dir) = saved_ease(20, 10);
     let tensors = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&tensors).unwrap();
     std::fs::write(&tensors, &bytes[..bytes.len() / 2]).unwrap();
@@ -134,7 +140,7 @@ fn damaged_model_files_are_clear_errors() {
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
         &manifest,
-        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+        text.replace("\"format_version\": 2", "\"format_version\": 99"),
     )
     .unwrap();
     let e = persist::load(dir.path()).unwrap_err().to_string();
@@ -147,6 +153,54 @@ fn damaged_model_files_are_clear_errors() {
     );
     std::fs::write(&manifest, &text).unwrap();
     assert!(persist::load(dir.path()).is_ok());
+    // A byte changed anywhere in the data, not only at the end.
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    std::fs::write(&tensors, &flipped).unwrap();
+    let e = persist::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("checksum mismatch"), "{e}");
+}
+
+#[test]
+fn model_files_are_standard_safetensors_opened_as_views() {
+    let (model, dir) = saved_ease(30, 20);
+    let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    // The safetensors library reads the file, tensors as saved.
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let b = st.tensor("b").unwrap();
+    assert_eq!(b.shape(), &[20, 20]);
+    let ease = model.downcast::<because_models::Ease>().unwrap();
+    let saved: Vec<f32> = b
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(&saved[..], &ease.matrix()[..]);
+    // Loaded, the matrix is a view of the file, and scores are unchanged.
+    let back = persist::load(dir.path()).unwrap();
+    let loaded = back.model.downcast::<because_models::Ease>().unwrap();
+    assert!(loaded.matrix().is_mapped());
+    assert_eq!(loaded.matrix(), ease.matrix());
+    // Folders of format version 1 (one checksum over the whole file) load.
+    let manifest = dir.path().join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["format_version"] = 1.into();
+    m["tensors"]["checksum"] = format!("{:016x}", persist::checksum(&bytes)).into();
+    m["tensors"]
+        .as_object_mut()
+        .unwrap()
+        .remove("checksum_block");
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let old = persist::load(dir.path()).unwrap();
+    for u in 0..30 {
+        let q = Request::new(Query::User(u), 5);
+        assert_eq!(
+            old.model.recommend(&q).unwrap(),
+            model.recommend(&q).unwrap()
+        );
+    }
 }
 
 #[test]

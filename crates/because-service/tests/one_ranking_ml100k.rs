@@ -37,18 +37,40 @@ fn batch_single_and_explained_scores_agree_for_every_user() {
         let all = h.recommend_all(10).unwrap();
         let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()) + 1e-6;
         let mut worst = 0.0f32;
+        let mut ties = 0;
         for (user, batch) in &all.users {
             let single = h.recommend(&RecommendRequest::user(user, 10)).unwrap();
-            let ids = |r: &[because_service::Recommended]| {
-                r.iter().map(|r| r.item.clone()).collect::<Vec<_>>()
-            };
-            assert_eq!(
-                ids(batch),
-                ids(&single.items),
-                "{spec}: user {user}'s top 10"
-            );
-            for (b, s) in batch.iter().zip(&single.items) {
-                assert!(close(b.score, s.score), "{spec}: user {user}, {}", b.item);
+            // The same items in the same order, but for items tied at f32
+            // precision: the batch multiplies matrices and a single user
+            // takes dot products, which round differently, so two items
+            // whose scores agree to a few ulps may trade places.
+            assert_eq!(batch.len(), single.items.len(), "{spec}: user {user}");
+            for (k, (b, s)) in batch.iter().zip(&single.items).enumerate() {
+                assert!(
+                    close(b.score, s.score),
+                    "{spec}: user {user}, rank {k}: {} {} vs {} {}",
+                    b.item,
+                    b.score,
+                    s.item,
+                    s.score
+                );
+                if b.item != s.item {
+                    let tied = |item: &str| {
+                        single
+                            .items
+                            .iter()
+                            .chain(batch.iter())
+                            .filter(|r| r.item == item)
+                            .all(|r| close(r.score, s.score))
+                    };
+                    assert!(
+                        tied(&b.item) && tied(&s.item),
+                        "{spec}: user {user}'s top 10 differ at rank {k}: {} vs {}",
+                        b.item,
+                        s.item
+                    );
+                    ties += 1;
+                }
             }
             let top = &single.items[0];
             let why = h
@@ -77,8 +99,12 @@ fn batch_single_and_explained_scores_agree_for_every_user() {
             );
         }
         eprintln!(
-            "{spec}: {} users agree; largest relative gap between the explained and the served score {worst:.2e}",
+            "{spec}: {} users agree ({ties} places held by items tied at f32 precision); largest relative gap between the explained and the served score {worst:.2e}",
             all.users.len()
+        );
+        assert!(
+            ties * 1000 <= all.users.len() * 10,
+            "{spec}: {ties} tied places"
         );
     }
 }
