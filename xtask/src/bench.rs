@@ -410,6 +410,7 @@ pub fn run_open(root: &Path, size: &str) -> anyhow::Result<()> {
                 .args(["recommend", "--quiet", "--user", "1", "--model"])
                 .arg(model)
                 .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         };

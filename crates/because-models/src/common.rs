@@ -129,8 +129,21 @@ pub fn gather_rows(m: &[f32], f: usize, rows: &[u32]) -> Vec<f32> {
 /// the work is long vectorized row updates rather than many short ones. A
 /// pivot that rounding or a degenerate history makes non-positive is
 /// clamped to a tiny positive value instead of failing.
+pub fn cholesky(a: Vec<f64>, f: usize) -> Vec<f64> {
+    struct Run(Vec<f64>, usize);
+    impl pulp::WithSimd for Run {
+        type Output = Vec<f64>;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<f64> {
+            cholesky_in(self.0, self.1)
+        }
+    }
+    // Compiled for the widest SIMD the processor has, chosen at run time.
+    pulp::Arch::new().dispatch(Run(a, f))
+}
+
 #[inline(always)]
-pub fn cholesky(mut a: Vec<f64>, f: usize) -> Vec<f64> {
+fn cholesky_in(mut a: Vec<f64>, f: usize) -> Vec<f64> {
     const P: usize = 4;
     let mut k = 0;
     while k < f {
@@ -212,8 +225,20 @@ fn dot64(a: &[f64], b: &[f64]) -> f64 {
 
 /// Solves `UᵀU x = b` given the factor `U` of [`cholesky`], reading `U`
 /// by rows in both substitutions.
+pub fn cholesky_solve_with(u: &[f64], b: Vec<f64>, f: usize) -> Vec<f64> {
+    struct Run<'a>(&'a [f64], Vec<f64>, usize);
+    impl pulp::WithSimd for Run<'_> {
+        type Output = Vec<f64>;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<f64> {
+            substitute(self.0, self.1, self.2)
+        }
+    }
+    pulp::Arch::new().dispatch(Run(u, b, f))
+}
+
 #[inline(always)]
-pub fn cholesky_solve_with(u: &[f64], mut b: Vec<f64>, f: usize) -> Vec<f64> {
+fn substitute(u: &[f64], mut b: Vec<f64>, f: usize) -> Vec<f64> {
     // Uᵀ z = b, forward: once z_i is known, take its share U[i, >i] · z_i
     // out of every later right-hand side.
     for i in 0..f {
@@ -234,7 +259,6 @@ pub fn cholesky_solve_with(u: &[f64], mut b: Vec<f64>, f: usize) -> Vec<f64> {
 }
 
 /// Solves `A x = b` for symmetric positive definite `A` (`f × f`, row-major).
-#[inline(always)]
 pub fn solve_spd(a: Vec<f64>, b: Vec<f64>, f: usize) -> Vec<f64> {
     cholesky_solve_with(&cholesky(a, f), b, f)
 }
