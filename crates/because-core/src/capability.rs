@@ -190,6 +190,18 @@ pub struct FeatureAttribution {
     pub history: Vec<f32>,
 }
 
+impl FeatureAttribution {
+    /// The sum of every user-side and item-side share: with the baseline,
+    /// the score.
+    pub fn inputs_total(&self) -> f32 {
+        self.user_inputs
+            .iter()
+            .chain(&self.item_inputs)
+            .map(|s| s.share)
+            .sum()
+    }
+}
+
 /// Models that read user and item features: scoring a described user and
 /// splitting a score over every input.
 pub trait Featured {

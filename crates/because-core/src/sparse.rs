@@ -277,4 +277,38 @@ mod tests {
         assert_eq!(t.get(1, 0), 0.0);
         assert_eq!(t.transpose(), m);
     }
+
+    #[test]
+    fn transpose_and_building_are_the_same_at_any_thread_count() {
+        // Enough rows for several chunks of users and column ranges.
+        let rows: Vec<(u32, u32, f32, i64)> = (0..40_000u32)
+            .map(|k| (k % 997, (k * 7919) % 311, (k % 5) as f32, k as i64))
+            .collect();
+        let x = Interactions::from_tuples(997, 311, rows).unwrap();
+        let build = || {
+            let m = CsrMatrix::from_interactions(&x);
+            let t = m.transpose();
+            (m, t)
+        };
+        let (m, t) = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(build);
+        for threads in [2, 3, 5] {
+            let other = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(build);
+            assert_eq!(other, (m.clone(), t.clone()), "{threads} threads");
+        }
+        // Every entry lands where it belongs, and back.
+        for r in 0..m.n_rows() {
+            for (&c, &v) in m.row_indices(r).iter().zip(m.row_data(r)) {
+                assert_eq!(t.get(c as usize, r as u32), v);
+            }
+        }
+        assert_eq!(t.transpose(), m);
+    }
 }

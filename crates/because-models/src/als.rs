@@ -791,3 +791,78 @@ impl Recommender for Als {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+    use pulp::Simd as _;
+
+    /// `out += Σ (a_k + b_k·(y_k·v)) y_k`, one item at a time in f64.
+    fn plain(yu: &[f32], v: &[f32], out: &[f32], coef: &[(f32, f32)]) -> Vec<f64> {
+        let f = v.len();
+        let mut o: Vec<f64> = out.iter().map(|&x| x as f64).collect();
+        for (k, y) in yu.chunks_exact(f).enumerate() {
+            let s: f64 = y.iter().zip(v).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let w = coef[k].0 as f64 + coef[k].1 as f64 * s;
+            o.iter_mut().zip(y).for_each(|(o, &y)| *o += w * y as f64);
+        }
+        o
+    }
+
+    struct Pass<'a> {
+        yu: &'a [f32],
+        v: &'a [f32],
+        out: &'a mut [f32],
+        coef: &'a [(f32, f32)],
+    }
+    impl pulp::WithSimd for Pass<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, simd: S) {
+            let coef = self.coef;
+            rank_pass(simd, self.yu, self.v, self.out, |k| coef[k]);
+        }
+    }
+
+    #[test]
+    fn the_four_item_pass_computes_what_one_item_at_a_time_does() {
+        let mut rng = Rng::new(7);
+        // Widths that fill SIMD registers and ones that leave a tail; item
+        // counts that leave 0 to 3 items after the groups of four.
+        for f in [1, 6, 8, 13, 16, 64] {
+            for n in [0, 1, 3, 4, 5, 7, 9] {
+                let yu: Vec<f32> = (0..n * f).map(|_| rng.normal() as f32).collect();
+                let v: Vec<f32> = (0..f).map(|_| rng.normal() as f32).collect();
+                let start: Vec<f32> = (0..f).map(|_| rng.normal() as f32).collect();
+                let coef: Vec<(f32, f32)> = (0..n)
+                    .map(|_| (rng.normal() as f32, rng.normal() as f32))
+                    .collect();
+                let want = plain(&yu, &v, &start, &coef);
+                let check = |got: &[f32], how: &str| {
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                            "{how}, f {f}, n {n}: {g} vs {w}"
+                        );
+                    }
+                };
+                let mut out = start.clone();
+                pulp::Arch::new().dispatch(Pass {
+                    yu: &yu,
+                    v: &v,
+                    out: &mut out,
+                    coef: &coef,
+                });
+                check(&out, "native SIMD");
+                let mut out = start.clone();
+                pulp::Scalar::new().vectorize(Pass {
+                    yu: &yu,
+                    v: &v,
+                    out: &mut out,
+                    coef: &coef,
+                });
+                check(&out, "scalar");
+            }
+        }
+    }
+}

@@ -329,3 +329,56 @@ macro_rules! kind_accessors {
     };
 }
 pub(crate) use kind_accessors;
+
+#[cfg(test)]
+mod cholesky_tests {
+    use super::*;
+
+    /// A symmetric positive definite `f × f` matrix: `BᵀB + I`.
+    fn spd(f: usize, seed: u64) -> Vec<f64> {
+        let mut rng = because_core::rng::Rng::new(seed);
+        let b: Vec<f64> = (0..f * f).map(|_| rng.normal()).collect();
+        let mut a = vec![0.0; f * f];
+        for i in 0..f {
+            for j in 0..f {
+                a[i * f + j] = (0..f).map(|k| b[k * f + i] * b[k * f + j]).sum::<f64>();
+            }
+            a[i * f + i] += 1.0;
+        }
+        a
+    }
+
+    #[test]
+    fn the_factor_rebuilds_the_matrix_and_solves_it() {
+        // Sizes around the panels of four, and the ALS default.
+        for f in [1, 2, 3, 4, 5, 7, 8, 9, 64] {
+            let a = spd(f, f as u64);
+            let u = cholesky(a.clone(), f);
+            for i in 0..f {
+                for j in 0..f {
+                    if j < i {
+                        assert_eq!(u[i * f + j], 0.0, "f {f}: U[{i},{j}]");
+                    }
+                    let utu: f64 = (0..f).map(|k| u[k * f + i] * u[k * f + j]).sum();
+                    let tol = 1e-9 * a[i * f + i].abs().max(1.0);
+                    assert!((utu - a[i * f + j]).abs() <= tol, "f {f}: A[{i},{j}]");
+                }
+            }
+            let x_true: Vec<f64> = (0..f).map(|k| k as f64 - 1.5).collect();
+            let b: Vec<f64> = (0..f)
+                .map(|i| (0..f).map(|j| a[i * f + j] * x_true[j]).sum())
+                .collect();
+            let x = solve_spd(a, b, f);
+            for k in 0..f {
+                assert!((x[k] - x_true[k]).abs() < 1e-8, "f {f}: x[{k}]");
+            }
+        }
+    }
+
+    #[test]
+    fn a_matrix_that_is_not_positive_definite_is_clamped_not_a_failure() {
+        let u = cholesky(vec![1.0, 2.0, 2.0, 1.0], 2);
+        assert!(u.iter().all(|v| v.is_finite()), "{u:?}");
+        assert!(u[3] > 0.0);
+    }
+}

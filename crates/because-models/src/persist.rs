@@ -565,15 +565,19 @@ impl<'a> TensorsIn<'a> {
         })?;
         Ok(v)
     }
-    /// The dense `f32` tensor `name`, which must have `shape`.
-    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let (start, count) = self.take(name, Dtype::F32, shape)?;
+    /// Reads `count` little-endian `f32` values at `start`.
+    fn read_f32(&self, start: u64, count: usize) -> Result<Vec<f32>> {
         let mut v: Vec<f32> = self.read(start, count)?;
         if cfg!(target_endian = "big") {
             v.iter_mut()
                 .for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
         }
         Ok(v)
+    }
+    /// The dense `f32` tensor `name`, which must have `shape`.
+    pub fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let (start, count) = self.take(name, Dtype::F32, shape)?;
+        self.read_f32(start, count)
     }
     /// The dense `f32` tensor `name`, which must have `shape`, as a view of
     /// the memory-mapped file (read from disk as it is used) where the
@@ -586,12 +590,7 @@ impl<'a> TensorsIn<'a> {
         {
             return Ok(view);
         }
-        let mut v: Vec<f32> = self.read(start, count)?;
-        if cfg!(target_endian = "big") {
-            v.iter_mut()
-                .for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
-        }
-        Ok(v.into())
+        Ok(self.read_f32(start, count)?.into())
     }
     /// The `u32` tensor `name`, which must have `shape`.
     pub fn u32(&self, name: &str, shape: &[usize]) -> Result<Vec<u32>> {

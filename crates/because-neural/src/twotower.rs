@@ -1133,12 +1133,7 @@ mod tests {
                 m.score_into(&Query::User(u), &mut scores).unwrap();
                 assert!((a.score - scores[target as usize]).abs() < 1e-5);
                 // The history's total is one of the user-side shares.
-                let total: f32 = a
-                    .user_inputs
-                    .iter()
-                    .chain(&a.item_inputs)
-                    .map(|s| s.share)
-                    .sum();
+                let total = a.inputs_total();
                 assert!(
                     (total - (a.score - a.baseline)).abs() < 1e-3,
                     "user {u} item {target}: shares {total} vs {} - {}",

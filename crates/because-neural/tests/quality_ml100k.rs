@@ -334,12 +334,7 @@ fn twotower_protocol_a() {
                     target,
                 )
                 .unwrap();
-            let total: f32 = a
-                .user_inputs
-                .iter()
-                .chain(&a.item_inputs)
-                .map(|s| s.share)
-                .sum();
+            let total = a.inputs_total();
             worst = worst.max((total - (a.score - a.baseline)).abs());
         }
     }
