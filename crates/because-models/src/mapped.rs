@@ -9,7 +9,7 @@
 //!
 //! This is the only module of the crate with `unsafe` code: mapping a file
 //! is unsafe because the mapping would change if another process wrote the
-//! file in place. Model folders are never written in place: [`crate::save`]
+//! file in place. Model folders are never written in place: [`crate::persist::save`]
 //! writes new files under temporary names and renames them over the old
 //! ones, so a mapped file keeps its bytes until the last view is dropped.
 #![allow(unsafe_code)]

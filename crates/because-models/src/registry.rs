@@ -2,7 +2,7 @@
 //! its tensors are saved and loaded, and what it can do.
 //!
 //! A model is one file that implements [`ModelKind`] for its fitted type,
-//! plus one line in [`builtin`]. Everything else (parsing `kind:key=value`
+//! plus one line in `builtin`. Everything else (parsing `kind:key=value`
 //! specs, help texts, fitting with an observer, model folders, the
 //! conformance suite, explanations) reads the registry, so no code outside
 //! it lists or matches model kinds. A crate outside this one adds a model
