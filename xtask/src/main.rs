@@ -16,6 +16,8 @@ mod bench_serve;
 mod dashboard;
 mod python;
 mod served;
+#[cfg(test)]
+mod structure;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};

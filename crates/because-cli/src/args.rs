@@ -1,14 +1,18 @@
 //! Command-line arguments, parsed in two stages: clap turns flags into raw
-//! values here, and `*::options` turns them into validated library options,
-//! naming the flag when a value is wrong.
+//! values here, and the methods here turn them into validated library
+//! options, naming the flag when a value is wrong. Every flag is checked in
+//! this module, before any data is read. A leaf module: it imports nothing
+//! from the rest of the crate.
 
 use anyhow::{anyhow, bail, Context};
-use because_core::filter::ActivityBounds;
-use because_core::{Cutoff, DuplicatePolicy, SplitMethod};
+use because_core::{Cutoff, SplitKind, SplitMethod, DEFAULT_SHARE};
 use because_data::clean::FilterOptions;
 use because_data::time::TimeUnit;
-use because_data::{ColumnSpec, EventWeights, Format, ReadOptions};
-use because_eval::experiment::{Final, Values};
+use because_data::{ReadOptions, ReadSettings};
+use because_eval::experiment::{candidates, Final, Grid, Metric, Search, Values};
+use because_explain::fidelity::FidelityOptions;
+use because_models::ModelSpec;
+use because_service::{SequenceEvent, ServiceError, Subject};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -134,7 +138,7 @@ pub struct ServeSettings {
     /// The API key file.
     pub api_key_file: Option<PathBuf>,
     /// The event database.
-    pub database: Option<because_server::events::Database>,
+    pub database: Option<because_events::Database>,
     /// Whether read routes need the API key.
     pub protect_reads: bool,
     /// Explanation context, when any file is given.
@@ -171,10 +175,10 @@ impl ServeArgs {
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080))),
             api_key_file: self.api_key_file.clone().or_else(|| rel(file.api_key_file)),
             database: match (&self.database, file.database) {
-                (Some(d), _) => Some(because_server::events::Database::parse(d)?),
-                (None, Some(d)) => Some(match because_server::events::Database::parse(&d)? {
-                    because_server::events::Database::Sqlite(p) => {
-                        because_server::events::Database::Sqlite(base.join(p))
+                (Some(d), _) => Some(because_events::Database::parse(d)?),
+                (None, Some(d)) => Some(match because_events::Database::parse(&d)? {
+                    because_events::Database::Sqlite(p) => {
+                        because_events::Database::Sqlite(base.join(p))
                     }
                     pg => pg,
                 }),
@@ -360,19 +364,6 @@ pub enum TimeUnitArg {
     Ms,
 }
 
-fn pair<T: std::str::FromStr>(flag: &str, s: &str) -> anyhow::Result<(T, T)> {
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    let parse = |p: &str| {
-        p.parse::<T>()
-            .map_err(|_| anyhow!("--{flag}: {p:?} is not a number"))
-    };
-    match parts.as_slice() {
-        [a] => Ok((parse(a)?, parse(a)?)),
-        [a, b] => Ok((parse(a)?, parse(b)?)),
-        _ => bail!("--{flag}: expected one value or two separated by a comma, got {s:?}"),
-    }
-}
-
 /// Parses no flags at all: the defaults clap gives, in one place.
 #[derive(Parser)]
 struct DefaultsOf {
@@ -388,86 +379,46 @@ impl ReadArgs {
         DefaultsOf::parse_from(["because"]).read
     }
 
-    /// Validated reading and filtering options.
-    pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
-        let format = self
-            .format
-            .as_deref()
-            .map(str::parse::<Format>)
-            .transpose()
-            .context("--format")?;
-        let delimiter = self.delimiter.as_deref().map(|d| match d {
-            "tab" | "\\t" => b"\t".to_vec(),
-            other => other.as_bytes().to_vec(),
-        });
-        if delimiter.as_ref().is_some_and(|d| d.is_empty()) {
-            bail!("--delimiter: must not be empty");
-        }
-        let rating_range = match &self.rating_range {
-            Some(r) => {
-                let (lo, hi): (f32, f32) = pair("rating-range", r)?;
-                if !(lo <= hi) {
-                    bail!("--rating-range: {lo} is above {hi}");
-                }
-                Some((lo, hi))
-            }
-            None => None,
-        };
-        let event_weights = match &self.event_weights {
-            Some(w) => EventWeights::parse(w)?,
-            None => EventWeights::default(),
-        };
-        let duplicates = match self.duplicates.as_str() {
-            "auto" => None,
-            other => Some(other.parse::<DuplicatePolicy>().context("--duplicates")?),
-        };
-        let kcore = self
-            .kcore
-            .as_deref()
-            .map(|k| pair::<u32>("kcore", k))
-            .transpose()?;
-        let read = ReadOptions {
-            format,
-            delimiter,
-            has_header: if self.no_header {
-                Some(false)
-            } else if self.header {
-                Some(true)
-            } else {
-                None
-            },
-            columns: ColumnSpec {
-                user: self.user_col.clone(),
-                item: self.item_col.clone(),
-                rating: self.rating_col.clone(),
-                time: self.time_col.clone(),
-                event: self.event_col.clone(),
-            },
-            ignore_rating: self.no_rating,
-            rating_range,
-            event_weights,
-            duplicates,
+    /// The settings as the libraries read them.
+    pub fn settings(&self) -> ReadSettings {
+        ReadSettings {
+            format: self.format.clone(),
+            delimiter: self.delimiter.clone(),
+            no_header: self.no_header,
+            header: self.header,
+            user_col: self.user_col.clone(),
+            item_col: self.item_col.clone(),
+            rating_col: self.rating_col.clone(),
+            time_col: self.time_col.clone(),
+            event_col: self.event_col.clone(),
+            no_rating: self.no_rating,
+            rating_range: self.rating_range.clone(),
+            event_weights: self.event_weights.clone(),
+            duplicates: self.duplicates.clone(),
             strict: self.strict,
             time_unit: match self.time_unit {
-                TimeUnitArg::Auto => TimeUnit::Auto,
-                TimeUnitArg::S => TimeUnit::Seconds,
-                TimeUnitArg::Ms => TimeUnit::Millis,
-            },
-        };
-        let filters = FilterOptions {
+                TimeUnitArg::Auto => "auto",
+                TimeUnitArg::S => "s",
+                TimeUnitArg::Ms => "ms",
+            }
+            .into(),
             binarize: self.binarize,
-            bounds: ActivityBounds {
-                min_user: self.min_user_interactions,
-                max_user: self.max_user_interactions,
-                min_item: self.min_item_interactions,
-                max_item: self.max_item_interactions,
-            },
-            kcore,
-        };
-        filters
-            .validate()
-            .map_err(|e| anyhow!("{e}").context("filter flags"))?;
-        Ok((read, filters))
+            min_user_interactions: self.min_user_interactions,
+            max_user_interactions: self.max_user_interactions,
+            min_item_interactions: self.min_item_interactions,
+            max_item_interactions: self.max_item_interactions,
+            kcore: self.kcore.clone(),
+        }
+    }
+
+    /// Validated reading and filtering options; a bad value names its flag.
+    pub fn options(&self) -> anyhow::Result<(ReadOptions, FilterOptions)> {
+        self.settings().options().map_err(|e| match e {
+            because_data::Error::InvalidParam { name, reason } => {
+                anyhow!("--{}: {reason}", name.replace('_', "-"))
+            }
+            other => anyhow!("{other}").context("filter flags"),
+        })
     }
 }
 
@@ -569,6 +520,18 @@ pub struct SplitArgs {
     pub out: PathBuf,
 }
 
+impl From<MethodArg> for SplitKind {
+    fn from(m: MethodArg) -> SplitKind {
+        match m {
+            MethodArg::Random => SplitKind::Random,
+            MethodArg::Temporal => SplitKind::Temporal,
+            MethodArg::UserTemporal => SplitKind::UserTemporal,
+            MethodArg::LeaveLastOut => SplitKind::LeaveLastOut,
+            MethodArg::HeldOutUsers => SplitKind::HeldOutUsers,
+        }
+    }
+}
+
 impl SplitFlags {
     /// The defaults of the flags.
     pub fn defaults() -> SplitFlags {
@@ -586,7 +549,7 @@ impl SplitFlags {
         };
         let share = |flag: &str, given: &Option<String>| -> anyhow::Result<f64> {
             match given {
-                None => Ok(0.1),
+                None => Ok(DEFAULT_SHARE),
                 Some(s) => s.trim().parse::<f64>().map_err(|_| {
                     anyhow!(
                         "--{flag}: {s:?} is not a share of the data; to evaluate or tune on parts given as files, pass --train with --validation and --test"
@@ -598,27 +561,20 @@ impl SplitFlags {
             share("validation", &self.validation)?,
             share("test", &self.test)?,
         );
-        let m = match self.method {
-            MethodArg::Random => SplitMethod::Random {
-                validation,
-                test,
-                per_user: self.per_user,
-            },
-            MethodArg::Temporal => match (&self.validation_start, &self.test_start) {
-                (Some(v), Some(t)) => SplitMethod::GlobalTemporal(Cutoff::Time {
-                    validation_start: time("validation-start", v)?,
-                    test_start: time("test-start", t)?,
-                }),
-                _ => SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test }),
-            },
-            MethodArg::UserTemporal => SplitMethod::UserTemporal { validation, test },
-            MethodArg::LeaveLastOut => SplitMethod::LeaveLastOut,
-            MethodArg::HeldOutUsers => SplitMethod::HeldOutUsers {
-                validation_users: validation,
-                test_users: test,
-                target: self.target,
-            },
-        };
+        let mut m = SplitMethod::of_kind(self.method.into(), validation, test);
+        match &mut m {
+            SplitMethod::Random { per_user, .. } => *per_user = self.per_user,
+            SplitMethod::GlobalTemporal(cutoff) => {
+                if let (Some(v), Some(t)) = (&self.validation_start, &self.test_start) {
+                    *cutoff = Cutoff::Time {
+                        validation_start: time("validation-start", v)?,
+                        test_start: time("test-start", t)?,
+                    };
+                }
+            }
+            SplitMethod::HeldOutUsers { target, .. } => *target = self.target,
+            SplitMethod::UserTemporal { .. } | SplitMethod::LeaveLastOut => {}
+        }
         m.validate()
             .map_err(|e| anyhow!("{e}").context("split flags"))?;
         Ok(m)
@@ -865,19 +821,19 @@ pub struct ExplainEvalArgs {
     #[arg(long, long_help = model_help(), default_value = "ease")]
     pub model: String,
     /// Users sampled (evenly) for the measurements.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = FidelityOptions::default().users)]
     pub users: usize,
     /// Recommendations per user: the list length, and the k of "out of the top k".
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = FidelityOptions::default().n)]
     pub k: usize,
     /// History items removed in the deletion test (the named ones against as many random ones).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = FidelityOptions::default().k)]
     pub remove: usize,
     /// Interaction values.
     #[arg(long, value_enum, default_value_t = ValuesArg::Auto)]
     pub values: ValuesArg,
     /// Seed (the stability check trains a second time with seed + 1).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = FidelityOptions::default().seed)]
     pub seed: u64,
     /// Item features (titles and genres for the global view).
     #[arg(long)]
@@ -972,4 +928,294 @@ pub struct GenerateArgs {
     /// Output folder.
     #[arg(long, default_value = "because-out/generated")]
     pub out: PathBuf,
+}
+
+/// Splits `--models`: commas separate models, except inside one model's
+/// `key=value` list (`als:factors=8,regularization=1,ease` is two models).
+pub fn parse_models(s: &str) -> anyhow::Result<Vec<ModelSpec>> {
+    let mut specs: Vec<String> = Vec::new();
+    for tok in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match specs.last_mut() {
+            Some(last) if tok.contains('=') && !tok.contains(':') => {
+                last.push(',');
+                last.push_str(tok);
+            }
+            _ => specs.push(tok.to_string()),
+        }
+    }
+    if specs.is_empty() {
+        bail!("--models: no model given");
+    }
+    specs
+        .iter()
+        .map(|s| {
+            let spec = s
+                .parse::<ModelSpec>()
+                .map_err(|e| anyhow!("--models: {e}"))?;
+            spec.resolve()
+                .map_err(|e| anyhow!("--models: {spec}: {e}"))?;
+            Ok(spec)
+        })
+        .collect()
+}
+
+fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
+    let ks: Vec<usize> = s
+        .split(',')
+        .map(|k| {
+            k.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&k| k > 0)
+                .ok_or_else(|| anyhow!("--k: {k:?} is not a positive integer"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if ks.is_empty() {
+        bail!("--k: no cut-off given");
+    }
+    Ok(ks)
+}
+
+/// A service error in the words of the command line: fields become flags.
+pub fn flags(e: ServiceError) -> anyhow::Error {
+    match e {
+        ServiceError::UnknownItem { id } => anyhow!("--item: {id} is unknown to the model"),
+        ServiceError::BadRequest { field, reason } => {
+            anyhow!("--{}: {reason}", field.replace('_', "-"))
+        }
+        other => other.into(),
+    }
+}
+
+/// Comma-separated item IDs.
+fn ids(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--user`, `--history` or `--sequence` as a subject.
+fn subject(
+    user: Option<&str>,
+    history: Option<&str>,
+    sequence: Option<&str>,
+) -> anyhow::Result<Subject> {
+    match (user, history, sequence) {
+        (Some(u), _, _) => Ok(Subject::User {
+            user: u.to_string(),
+        }),
+        (None, Some(h), _) => Ok(Subject::History { history: ids(h) }),
+        (None, None, Some(s)) => Ok(Subject::Sequence {
+            sequence: ids(s)
+                .into_iter()
+                .map(|item| SequenceEvent {
+                    item,
+                    time: None,
+                    event: None,
+                    value: None,
+                })
+                .collect(),
+        }),
+        (None, None, None) => bail!("give --user, --history or --sequence"),
+    }
+}
+
+/// `--model`: a kind with valid parameters.
+fn model_flag(text: &str) -> anyhow::Result<ModelSpec> {
+    let spec: ModelSpec = text.parse().map_err(|e| anyhow!("--model: {e}"))?;
+    spec.resolve().map_err(|e| anyhow!("--model: {e}"))?;
+    Ok(spec)
+}
+
+impl TrainArgs {
+    /// The validated model.
+    pub fn spec(&self) -> anyhow::Result<ModelSpec> {
+        model_flag(&self.model)
+    }
+}
+
+impl EdaArgs {
+    /// The validated session timeout, in milliseconds.
+    pub fn session_timeout_ms(&self) -> anyhow::Result<i64> {
+        if !(self.session_timeout > 0.0) {
+            bail!("--session-timeout: must be positive minutes");
+        }
+        Ok((self.session_timeout * 60_000.0) as i64)
+    }
+}
+
+/// The validated flags of `because evaluate`.
+pub struct Evaluation {
+    /// The models.
+    pub specs: Vec<ModelSpec>,
+    /// The cut-offs.
+    pub ks: Vec<usize>,
+}
+
+impl EvaluateArgs {
+    /// The validated models, cut-offs and sampling.
+    pub fn checked(&self) -> anyhow::Result<Evaluation> {
+        if self.sampled_negatives == Some(0) {
+            bail!("--sampled-negatives: must be at least 1");
+        }
+        Ok(Evaluation {
+            specs: parse_models(&self.models)?,
+            ks: parse_ks(&self.k)?,
+        })
+    }
+}
+
+/// The validated flags of `because tune`.
+pub struct Tuning {
+    /// The model with its fixed parameters.
+    pub base: ModelSpec,
+    /// The grid.
+    pub grid: Grid,
+    /// The selection metric.
+    pub metric: Metric,
+    /// All of the grid, or a random sample.
+    pub search: Search,
+    /// How many configurations will be tried.
+    pub configurations: usize,
+}
+
+impl TuneArgs {
+    /// The validated model, grid (every value checked), metric and search.
+    pub fn checked(&self) -> anyhow::Result<Tuning> {
+        let base = model_flag(&self.model)?;
+        let grid = Grid::parse(&self.grid).map_err(|e| anyhow!("--grid: {e}"))?;
+        let metric: Metric = self.metric.parse().map_err(|e| anyhow!("--metric: {e}"))?;
+        if self.early_stopping == Some(0) || self.check_every == 0 {
+            bail!("--early-stopping and --check-every must be at least 1");
+        }
+        if self.random == Some(0) {
+            bail!("--random: must be at least 1");
+        }
+        let search = match self.random {
+            Some(n) => Search::Random {
+                n,
+                seed: self.split.seed,
+            },
+            None => Search::Grid,
+        };
+        let configurations = candidates(&base, &grid, search)
+            .map_err(|e| anyhow!("--grid: {e}"))?
+            .len();
+        Ok(Tuning {
+            base,
+            grid,
+            metric,
+            search,
+            configurations,
+        })
+    }
+}
+
+impl ExplainEvalArgs {
+    /// The validated model and measuring options.
+    pub fn checked(&self) -> anyhow::Result<(ModelSpec, FidelityOptions)> {
+        if self.k == 0 || self.remove == 0 || self.users == 0 {
+            bail!("--k, --remove and --users must be at least 1");
+        }
+        Ok((
+            model_flag(&self.model)?,
+            FidelityOptions {
+                users: self.users,
+                n: self.k,
+                k: self.remove,
+                seed: self.seed,
+                ..FidelityOptions::default()
+            },
+        ))
+    }
+}
+
+impl RecommendArgs {
+    /// The subject: a user, a history, a sequence, or features alone.
+    pub fn subject(&self) -> anyhow::Result<Subject> {
+        if self.user.is_none()
+            && self.history.is_none()
+            && self.sequence.is_none()
+            && self.user_features.is_none()
+        {
+            bail!("give --user, --history, --sequence, --user-features or --all");
+        }
+        subject(
+            self.user.as_deref(),
+            // Features alone describe a new user with no history.
+            self.history
+                .as_deref()
+                .or(self.user_features.as_ref().map(|_| "")),
+            self.sequence.as_deref(),
+        )
+    }
+
+    /// `--user-features` as columns and values.
+    pub fn user_features(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        let mut out = std::collections::BTreeMap::new();
+        for part in self
+            .user_features
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--user-features: {part:?} is not column=value"))?;
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Ok(out)
+    }
+}
+
+impl ExplainArgs {
+    /// The subject: a user, a history or a sequence.
+    pub fn subject(&self) -> anyhow::Result<Subject> {
+        subject(
+            self.user.as_deref(),
+            self.history.as_deref(),
+            self.sequence.as_deref(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_lists_split_between_models() {
+        let specs = parse_models("pop, als:factors=8,regularization=1,ease:lambda=5,bpr").unwrap();
+        let names: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "pop",
+                "als:factors=8,regularization=1",
+                "ease:lambda=5",
+                "bpr"
+            ]
+        );
+        assert!(parse_models("pop,nope")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown model"));
+        // Values are checked before any data is read.
+        let e = parse_models("pop,ease:lambda=abc").unwrap_err().to_string();
+        assert!(e.contains("--models") && e.contains("`lambda`"), "{e}");
+        assert!(parse_ks("5,0").is_err());
+    }
+
+    #[test]
+    fn split_methods_are_named_as_the_library_names_them() {
+        for m in MethodArg::value_variants() {
+            let flag = m.to_possible_value().unwrap();
+            assert_eq!(flag.get_name(), SplitKind::from(*m).name());
+        }
+        assert_eq!(MethodArg::value_variants().len(), SplitKind::ALL.len());
+    }
 }

@@ -929,9 +929,12 @@ fn evaluation_json_has_one_shape() {
         assert_eq!(typed.command, *command);
     }
     assert!(files[1].1["tuning"][0]["trials"].as_array().unwrap().len() == 2);
-    assert!(
-        files[0].1["tuning"].as_array().unwrap().is_empty() && files[2].1["production"].is_null()
-    );
+    assert!(files[0].1["tuning"].as_array().unwrap().is_empty());
+    // Evaluating deploys nothing; tuning and the demo deploy the best, and
+    // say where.
+    assert!(files[0].1["production"].is_null());
+    assert_eq!(files[1].1["production"]["folder"], "model");
+    assert_eq!(files[2].1["production"]["folder"], "best");
 }
 
 /// The example experiment file, with its data paths pointed at `ml`.
@@ -1200,9 +1203,9 @@ fn acknowledged_events_survive_kill_9() {
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, key).unwrap();
     // The same test against each database (PostgreSQL when configured).
-    for db in because_server::events::testing::databases(dir.path()) {
+    for db in because_events::testing::databases(dir.path()) {
         let setting = match &db {
-            because_server::events::Database::Postgres(url) => url.clone(),
+            because_events::Database::Postgres(url) => url.clone(),
             sqlite => sqlite.to_string(),
         };
         eprintln!("against {db}");
@@ -1466,7 +1469,7 @@ fn a_watched_link_swaps_the_model() {
 
 #[test]
 fn train_learns_from_stored_events_with_or_without_the_log() {
-    use because_server::events::{testing, Database, Event, EventStore};
+    use because_events::{testing, Database, Event, EventStore};
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_data(dir.path());
     let log = data.join("interactions.csv");

@@ -139,6 +139,36 @@ fn permute<T: Copy>(xs: &mut [T], perm: &[usize]) {
 }
 
 impl Interactions {
+    /// The interactions of a users × items matrix (`users` rows, `items`
+    /// columns), each row's entries in column order, without times; every
+    /// value must be finite.
+    pub fn from_matrix(m: &crate::CsrMatrix) -> Result<Interactions> {
+        if let Some(v) = m.data().iter().find(|v| !v.is_finite()) {
+            return Err(crate::Error::param(
+                "values",
+                format!("the matrix holds {v}"),
+            ));
+        }
+        let mut cols = Columns::default();
+        for u in 0..m.n_rows() {
+            for (&i, &v) in m.row_indices(u).iter().zip(m.row_data(u)) {
+                cols.push(u as u32, i, v, 0, None);
+            }
+        }
+        Interactions::from_columns(m.n_rows(), m.n_cols(), cols)
+    }
+}
+
+impl crate::CsrMatrix {
+    /// The user-item matrix of `x`: duplicate interactions are summed.
+    pub fn from_interactions(x: &Interactions) -> crate::CsrMatrix {
+        crate::CsrMatrix::from_rows(x.n_users(), x.n_items(), |u| {
+            (x.user_items(u), x.user_values(u))
+        })
+    }
+}
+
+impl Interactions {
     /// Builds the log from columns in any order, sorting each user's
     /// interactions by time (stable, so ties keep input order).
     ///
@@ -364,6 +394,14 @@ impl Interactions {
             c[i as usize] += 1;
         }
         c
+    }
+    /// The `k` items with the most interactions, most first (ties by index).
+    pub fn most_popular(&self, k: usize) -> Vec<u32> {
+        let counts = self.item_counts();
+        let mut order: Vec<u32> = (0..counts.len() as u32).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(counts[i as usize]));
+        order.truncate(k);
+        order
     }
     /// Every interaction in row order.
     pub fn iter(&self) -> impl Iterator<Item = Interaction> + '_ {

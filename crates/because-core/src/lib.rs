@@ -57,5 +57,8 @@ pub use recommend::{
 };
 pub use session::{Sessions, DEFAULT_SESSION_TIMEOUT_MS};
 pub use sparse::CsrMatrix;
-pub use split::{Cutoff, Part, Split, SplitMethod, SplitReport};
+pub use split::{
+    Cutoff, Part, Split, SplitFile, SplitKind, SplitMethod, SplitReport, DEFAULT_SHARE,
+    DEFAULT_TARGET,
+};
 pub use vocab::{canonical_int, IdBuildHasher, IdHasher, Vocab};

@@ -1,4 +1,3 @@
-use crate::Interactions;
 use rayon::prelude::*;
 
 /// A compressed sparse row matrix with `u32` column indices and `f32` values.
@@ -15,22 +14,28 @@ pub struct CsrMatrix {
 }
 
 impl CsrMatrix {
-    /// The user-item matrix of `x`: duplicate interactions are summed.
-    pub fn from_interactions(x: &Interactions) -> CsrMatrix {
+    /// The matrix of `n_rows` rows over `n_cols` columns whose row `r`
+    /// holds the entries `row(r)` (columns and values, in any order;
+    /// repeated columns are summed in the order given).
+    pub(crate) fn from_rows<'a>(
+        n_rows: usize,
+        n_cols: usize,
+        row: impl Fn(u32) -> (&'a [u32], &'a [f32]) + Sync,
+    ) -> CsrMatrix {
         // Users in chunks of about 64k interactions, each chunk sorted and
         // summed into buffers of its own, then concatenated in order.
         let bounds = {
             let mut b = vec![0usize];
             let mut since = 0usize;
-            for u in 0..x.n_users() {
-                since += x.user_items(u as u32).len();
+            for u in 0..n_rows {
+                since += row(u as u32).0.len();
                 if since >= 1 << 16 {
                     b.push(u + 1);
                     since = 0;
                 }
             }
-            if *b.last().unwrap_or(&0) != x.n_users() {
-                b.push(x.n_users());
+            if *b.last().unwrap_or(&0) != n_rows {
+                b.push(n_rows);
             }
             b
         };
@@ -41,8 +46,7 @@ impl CsrMatrix {
                 let (mut lens, mut idx, mut val) = (Vec::new(), Vec::new(), Vec::new());
                 let mut keys: Vec<u64> = Vec::new();
                 for u in w[0]..w[1] {
-                    let items = x.user_items(u as u32);
-                    let values = x.user_values(u as u32);
+                    let (items, values) = row(u as u32);
                     // Item, then position in the log: sorted, duplicates
                     // are summed in log order.
                     keys.clear();
@@ -68,7 +72,7 @@ impl CsrMatrix {
                 (lens, idx, val)
             })
             .collect();
-        let mut indptr = Vec::with_capacity(x.n_users() + 1);
+        let mut indptr = Vec::with_capacity(n_rows + 1);
         indptr.push(0);
         let nnz: usize = chunks.iter().map(|c| c.1.len()).sum();
         let mut indices = Vec::with_capacity(nnz);
@@ -81,8 +85,8 @@ impl CsrMatrix {
             data.extend_from_slice(&val);
         }
         CsrMatrix {
-            n_rows: x.n_users(),
-            n_cols: x.n_items(),
+            n_rows,
+            n_cols,
             indptr,
             indices,
             data,
@@ -252,6 +256,7 @@ mod parts_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Interactions;
 
     #[test]
     fn sums_duplicates_and_transposes() {

@@ -38,7 +38,9 @@
 
 use crate::rng::Rng;
 use crate::{Error, Interactions, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
 /// The part an interaction is assigned to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -98,8 +100,78 @@ pub enum Cutoff {
     },
 }
 
-/// How to split.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The name of a split method, as the command line, the Python package
+/// and every JSON file spell it (`user-temporal`; `user_temporal` reads the
+/// same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitKind {
+    /// [`SplitMethod::Random`].
+    Random,
+    /// [`SplitMethod::GlobalTemporal`].
+    Temporal,
+    /// [`SplitMethod::UserTemporal`].
+    UserTemporal,
+    /// [`SplitMethod::LeaveLastOut`].
+    LeaveLastOut,
+    /// [`SplitMethod::HeldOutUsers`].
+    HeldOutUsers,
+}
+
+impl SplitKind {
+    /// Every kind, in the order they are documented.
+    pub const ALL: [SplitKind; 5] = [
+        SplitKind::Random,
+        SplitKind::Temporal,
+        SplitKind::UserTemporal,
+        SplitKind::LeaveLastOut,
+        SplitKind::HeldOutUsers,
+    ];
+
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SplitKind::Random => "random",
+            SplitKind::Temporal => "temporal",
+            SplitKind::UserTemporal => "user-temporal",
+            SplitKind::LeaveLastOut => "leave-last-out",
+            SplitKind::HeldOutUsers => "held-out-users",
+        }
+    }
+}
+
+impl fmt::Display for SplitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SplitKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<SplitKind> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        SplitKind::ALL
+            .into_iter()
+            .find(|k| k.name() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SplitKind::ALL.iter().map(|k| k.name()).collect();
+                Error::param(
+                    "method",
+                    format!(
+                        "{s:?} is not a split method; use one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// How to split. It reads and writes (serde) as its kind's stable name
+/// with the settings that apply to it:
+/// `{"name": "user-temporal", "validation": 0.1, "test": 0.1}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "SplitRecord", try_from = "SplitRecord")]
 pub enum SplitMethod {
     /// Random shares for validation and test.
     Random {
@@ -132,6 +204,151 @@ pub enum SplitMethod {
     },
 }
 
+/// A split method as JSON holds it: its kind's name and its settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitRecord {
+    name: Option<SplitKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    test: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_user: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation_start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    test_start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<f64>,
+}
+
+impl From<SplitMethod> for SplitRecord {
+    fn from(m: SplitMethod) -> SplitRecord {
+        let r = SplitRecord {
+            name: Some(m.kind()),
+            ..SplitRecord::default()
+        };
+        match m {
+            SplitMethod::Random {
+                validation,
+                test,
+                per_user,
+            } => SplitRecord {
+                validation: Some(validation),
+                test: Some(test),
+                per_user: Some(per_user),
+                ..r
+            },
+            SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test })
+            | SplitMethod::UserTemporal { validation, test } => SplitRecord {
+                validation: Some(validation),
+                test: Some(test),
+                ..r
+            },
+            SplitMethod::GlobalTemporal(Cutoff::Time {
+                validation_start,
+                test_start,
+            }) => SplitRecord {
+                validation_start: Some(validation_start),
+                test_start: Some(test_start),
+                ..r
+            },
+            SplitMethod::LeaveLastOut => r,
+            SplitMethod::HeldOutUsers {
+                validation_users,
+                test_users,
+                target,
+            } => SplitRecord {
+                validation: Some(validation_users),
+                test: Some(test_users),
+                target: Some(target),
+                ..r
+            },
+        }
+    }
+}
+
+impl TryFrom<SplitRecord> for SplitMethod {
+    type Error = Error;
+
+    fn try_from(r: SplitRecord) -> Result<SplitMethod> {
+        let kind = r
+            .name
+            .ok_or_else(|| Error::param("name", "a split method needs its name"))?;
+        let mut m = SplitMethod::of_kind(
+            kind,
+            r.validation.unwrap_or(DEFAULT_SHARE),
+            r.test.unwrap_or(DEFAULT_SHARE),
+        );
+        match &mut m {
+            SplitMethod::Random { per_user, .. } => *per_user = r.per_user.unwrap_or(false),
+            SplitMethod::GlobalTemporal(c) => {
+                if let (Some(validation_start), Some(test_start)) =
+                    (r.validation_start, r.test_start)
+                {
+                    *c = Cutoff::Time {
+                        validation_start,
+                        test_start,
+                    };
+                }
+            }
+            SplitMethod::HeldOutUsers { target, .. } => {
+                *target = r.target.unwrap_or(DEFAULT_TARGET)
+            }
+            SplitMethod::UserTemporal { .. } | SplitMethod::LeaveLastOut => {}
+        }
+        m.validate()?;
+        Ok(m)
+    }
+}
+
+/// The share of validation and test where none is given.
+pub const DEFAULT_SHARE: f64 = 0.1;
+
+/// The share of a held-out user's latest interactions that is scored,
+/// where none is given.
+pub const DEFAULT_TARGET: f64 = 0.2;
+
+impl fmt::Display for SplitMethod {
+    /// The kind's name with its settings:
+    /// `user-temporal (validation 0.1, test 0.2)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind())?;
+        match *self {
+            SplitMethod::Random {
+                validation,
+                test,
+                per_user,
+            } => write!(
+                f,
+                " ({}validation {validation}, test {test})",
+                if per_user { "per user, " } else { "" }
+            ),
+            SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test })
+            | SplitMethod::UserTemporal { validation, test } => {
+                write!(f, " (validation {validation}, test {test})")
+            }
+            SplitMethod::GlobalTemporal(Cutoff::Time {
+                validation_start,
+                test_start,
+            }) => write!(
+                f,
+                " (validation from {validation_start} ms, test from {test_start} ms)"
+            ),
+            SplitMethod::LeaveLastOut => Ok(()),
+            SplitMethod::HeldOutUsers {
+                validation_users,
+                test_users,
+                target,
+            } => write!(
+                f,
+                " (validation users {validation_users}, test users {test_users}, target {target})"
+            ),
+        }
+    }
+}
+
 fn check_share(name: &'static str, v: f64) -> Result<()> {
     if !(0.0..1.0).contains(&v) || v.is_nan() {
         return Err(Error::param(name, format!("{v} is not in [0, 1)")));
@@ -140,6 +357,38 @@ fn check_share(name: &'static str, v: f64) -> Result<()> {
 }
 
 impl SplitMethod {
+    /// The method of `kind` with shares `validation` and `test` (of users
+    /// for held-out users), random over all interactions, temporal by
+    /// shares, and [`DEFAULT_TARGET`] for held-out users; not yet validated.
+    pub fn of_kind(kind: SplitKind, validation: f64, test: f64) -> SplitMethod {
+        match kind {
+            SplitKind::Random => SplitMethod::Random {
+                validation,
+                test,
+                per_user: false,
+            },
+            SplitKind::Temporal => SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test }),
+            SplitKind::UserTemporal => SplitMethod::UserTemporal { validation, test },
+            SplitKind::LeaveLastOut => SplitMethod::LeaveLastOut,
+            SplitKind::HeldOutUsers => SplitMethod::HeldOutUsers {
+                validation_users: validation,
+                test_users: test,
+                target: DEFAULT_TARGET,
+            },
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> SplitKind {
+        match self {
+            SplitMethod::Random { .. } => SplitKind::Random,
+            SplitMethod::GlobalTemporal(_) => SplitKind::Temporal,
+            SplitMethod::UserTemporal { .. } => SplitKind::UserTemporal,
+            SplitMethod::LeaveLastOut => SplitKind::LeaveLastOut,
+            SplitMethod::HeldOutUsers { .. } => SplitKind::HeldOutUsers,
+        }
+    }
+
     /// Validates the shares.
     pub fn validate(&self) -> Result<()> {
         let pair = |v: f64, t: f64| -> Result<()> {
@@ -222,6 +471,18 @@ pub fn holdout_counts(n: usize, validation: f64, test: f64) -> (usize, usize) {
 pub struct Split {
     assignment: Vec<Part>,
     pairs_merged: usize,
+}
+
+/// `split_report.json`: how a log was split and what came of it, as
+/// `because split` and the demo write it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SplitFile {
+    /// The method and its settings.
+    pub method: SplitMethod,
+    /// The seed of the split.
+    pub seed: u64,
+    /// What it produced.
+    pub report: SplitReport,
 }
 
 /// What a split produced, for reports.
@@ -508,6 +769,61 @@ fn count_leaked_pairs(x: &Interactions, a: &[Part]) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn methods_read_and_write_by_their_stable_names() {
+        let methods = [
+            SplitMethod::Random {
+                validation: 0.1,
+                test: 0.2,
+                per_user: true,
+            },
+            SplitMethod::GlobalTemporal(Cutoff::Ratio {
+                validation: 0.1,
+                test: 0.1,
+            }),
+            SplitMethod::GlobalTemporal(Cutoff::Time {
+                validation_start: 10,
+                test_start: 20,
+            }),
+            SplitMethod::UserTemporal {
+                validation: 0.0,
+                test: 0.2,
+            },
+            SplitMethod::LeaveLastOut,
+            SplitMethod::HeldOutUsers {
+                validation_users: 0.1,
+                test_users: 0.1,
+                target: 0.3,
+            },
+        ];
+        for m in methods {
+            let json = serde_json::to_value(m).unwrap();
+            assert_eq!(json["name"], m.kind().name(), "{json}");
+            let back: SplitMethod = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(back, m, "{json}");
+            assert!(m.to_string().starts_with(m.kind().name()), "{m}");
+        }
+        assert_eq!(
+            serde_json::to_string(&methods[3]).unwrap(),
+            r#"{"name":"user-temporal","validation":0.0,"test":0.2}"#
+        );
+        // Names as the CLI spells them, or with underscores; nothing else.
+        for k in SplitKind::ALL {
+            assert_eq!(k.name().parse::<SplitKind>().unwrap(), k);
+            assert_eq!(k.name().replace('-', "_").parse::<SplitKind>().unwrap(), k);
+        }
+        let e = "global_temporal"
+            .parse::<SplitKind>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("temporal, user-temporal"), "{e}");
+        // Settings are validated on reading.
+        let bad = serde_json::json!({"name": "user-temporal", "validation": 0.6, "test": 0.6});
+        assert!(serde_json::from_value::<SplitMethod>(bad).is_err());
+        let unknown = serde_json::json!({"name": "random", "shares": 0.1});
+        assert!(serde_json::from_value::<SplitMethod>(unknown).is_err());
+    }
 
     fn arb_log() -> impl Strategy<Value = Interactions> {
         (

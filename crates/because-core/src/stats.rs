@@ -2,6 +2,46 @@
 
 use crate::rng::Rng;
 use rayon::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// A metric's mean over users, with its 95% bootstrap interval when it is a
+/// per-user metric (catalogue measures such as coverage have none).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MetricValue {
+    /// The mean (`null` where it is not a number).
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mean: f64,
+    /// Its 95% bootstrap interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
+}
+
+/// An evaluation's metrics, each with its interval: what is saved with a
+/// model and shown on the dashboard's model page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EvaluationSummary {
+    /// Users evaluated.
+    pub users: usize,
+    /// Cut-offs.
+    pub ks: Vec<usize>,
+    /// By name (`ndcg@10`).
+    pub metrics: BTreeMap<String, MetricValue>,
+}
+
+/// Reads a number, or `null` (what JSON writes for a value that is not a
+/// finite number) as NaN.
+pub fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Reads numbers, each possibly `null` (read as NaN).
+pub fn f64s_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
 
 /// The mean of `values` (0 for none).
 pub fn mean(values: &[f64]) -> f64 {

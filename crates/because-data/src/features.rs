@@ -133,6 +133,15 @@ impl Features {
         because_core::FeatureTable::encode(n, &raw)
     }
 
+    /// Every entity's title in index order (`""` where it has none), or
+    /// nothing when the file has no title column.
+    pub fn titles(&self) -> Vec<String> {
+        match &self.titles {
+            Some(t) => t.iter().map(|t| t.clone().unwrap_or_default()).collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// The first multi-valued or categorical column whose name suggests genres
     /// or categories, else the first categorical column.
     pub fn genre_like(&self) -> Option<&FeatureColumn> {
@@ -159,6 +168,25 @@ fn id_names() -> impl Iterator<Item = &'static str> {
 }
 const TITLE_NAMES: [&str; 5] = ["title", "name", "movietitle", "productname", "itemname"];
 const MULTI_NAMES: [&str; 5] = ["genres", "genre", "tags", "categories", "category"];
+
+/// The features fitting reads (for the kinds that read them), encoded from
+/// the item and user feature files given; a file without feature columns
+/// gives none.
+pub fn side_info(
+    items: Option<&Features>,
+    users: Option<&Features>,
+) -> because_core::Result<because_core::SideInfo> {
+    let table = |f: Option<&Features>| -> because_core::Result<_> {
+        Ok(match f {
+            Some(f) if !f.columns.is_empty() => Some(std::sync::Arc::new(f.table()?)),
+            _ => None,
+        })
+    };
+    Ok(because_core::SideInfo {
+        users: table(users)?,
+        items: table(items)?,
+    })
+}
 
 /// Reads a delimited feature file (CSV, TSV, MovieLens `movies.dat`) and
 /// aligns it with `vocab`. Text that is not UTF-8 (older MovieLens files are

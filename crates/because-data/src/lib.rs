@@ -31,9 +31,9 @@ mod delim;
 pub mod eda;
 mod error;
 pub mod features;
-mod parquet_io;
 mod read;
 pub mod report;
+mod settings;
 pub mod synth;
 pub mod testing;
 pub mod time;
@@ -43,7 +43,8 @@ pub use delim::Dialect;
 pub use error::{Error, Result};
 pub use read::{
     normalize_name, open_maybe_gzip, read_interactions, sniff_delimiter, ColumnSpec, EventWeights,
-    Format, Loaded, ReadOptions, SourceInfo,
+    Format, Loaded, ReadOptions, SourceInfo, SplitLog,
 };
 pub use report::{CleanReport, Problem, Reason};
+pub use settings::ReadSettings;
 pub use write::{extension, write_atomic, write_interactions};

@@ -6,6 +6,8 @@
 //! merged in file order, so the result is the same for any number of threads
 //! and IDs are numbered in order of first appearance.
 
+pub(crate) mod parquet;
+
 use crate::delim::{next_record, ChunkReader, Dialect, Record};
 use crate::report::{CleanReport, Problem, Reason, EXAMPLES_PER_REASON};
 use crate::time::{parse_time, TimeFormat, TimeUnit};
@@ -228,7 +230,106 @@ pub struct ReadOptions {
     pub time_unit: TimeUnit,
 }
 
+/// A log split without leakage: each non-empty part as a log of its own
+/// (in the log's vocabularies), and the record of the split.
+#[derive(Clone, Debug)]
+pub struct SplitLog {
+    /// The parts, in the order train, validation fold-in, validation, test
+    /// fold-in, test.
+    pub parts: Vec<(because_core::Part, Loaded)>,
+    /// The method, seed and what the split produced.
+    pub file: because_core::SplitFile,
+}
+
+impl SplitLog {
+    /// The part `part`, if it is not empty.
+    pub fn part(&self, part: because_core::Part) -> Option<&Loaded> {
+        self.parts.iter().find(|(p, _)| *p == part).map(|(_, l)| l)
+    }
+}
+
 impl Loaded {
+    /// Splits the log by `method` with `seed`, checking that no (user,
+    /// item) pair of validation or test is also in training.
+    pub fn split(&self, method: because_core::SplitMethod, seed: u64) -> Result<SplitLog> {
+        let d = &self.dataset;
+        let split = because_core::Split::new(&d.interactions, method, seed, d.has_time)?;
+        let report = split.report(&d.interactions);
+        if report.leaked_pairs > 0 {
+            return Err(Error::param(
+                "method",
+                format!(
+                    "the split left {} validation or test pairs in training",
+                    report.leaked_pairs
+                ),
+            ));
+        }
+        let parts = split
+            .nonempty_parts()
+            .into_iter()
+            .map(|p| {
+                let dataset = Dataset {
+                    interactions: split.part(&d.interactions, p),
+                    users: d.users.clone(),
+                    items: d.items.clone(),
+                    event_names: d.event_names.clone(),
+                    has_time: d.has_time,
+                    has_ratings: d.has_ratings,
+                };
+                let mut part = Loaded::from_dataset(p.name(), dataset);
+                part.source = self.source.clone();
+                (p, part)
+            })
+            .collect();
+        Ok(SplitLog {
+            parts,
+            file: because_core::SplitFile {
+                method,
+                seed,
+                report,
+            },
+        })
+    }
+
+    /// A log from columns of equal length: user and item IDs, values and
+    /// times (milliseconds; ignored without `has_time`), every value finite;
+    /// users and items are numbered in order of first appearance.
+    pub fn from_columns(
+        name: &str,
+        users: &[String],
+        items: &[String],
+        values: &[f32],
+        times: &[i64],
+        has_time: bool,
+        has_ratings: bool,
+    ) -> Result<Loaded> {
+        let n = users.len();
+        if items.len() != n || values.len() != n || times.len() != n {
+            return Err(Error::param("columns", "the columns differ in length"));
+        }
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::param("values", format!("a value is {v}")));
+        }
+        let mut uv = because_core::Vocab::new();
+        let mut iv = because_core::Vocab::new();
+        let mut cols = because_core::Columns::default();
+        for k in 0..n {
+            let u = uv.intern(&users[k]);
+            let i = iv.intern(&items[k]);
+            cols.push(u, i, values[k], if has_time { times[k] } else { 0 }, None);
+        }
+        let interactions = Interactions::from_columns(uv.len(), iv.len(), cols)?;
+        let dataset = Dataset {
+            interactions,
+            users: uv,
+            items: iv,
+            has_ratings,
+            has_time,
+            event_names: Vec::new(),
+        };
+        Ok(Loaded::from_dataset(name, dataset))
+    }
+
     /// A dataset that was not read from a file (such as the events a server
     /// stored), named `name`: every interaction counts as a row read and kept.
     pub fn from_dataset(name: &str, dataset: Dataset) -> Loaded {
@@ -826,7 +927,7 @@ pub fn read_interactions(path: &Path, opts: &ReadOptions) -> Result<Loaded> {
     };
     let (header_info, gzip) = match format {
         Format::Parquet => {
-            let (part, info) = crate::parquet_io::read_parquet(path, opts, &file_name)?;
+            let (part, info) = parquet::read_parquet(path, opts, &file_name)?;
             m.merge(part)?;
             (info, false)
         }
@@ -1163,11 +1264,6 @@ fn parallel_chunks<R: Read + Send>(
         batch = next.map_err(ChunkError::Io)?;
     }
     Ok(())
-}
-
-pub(crate) mod parts {
-    //! Access for the Parquet reader, which builds a part row by row.
-    pub(crate) use super::{resolve_layout, Builder, HeaderInfo, Part};
 }
 
 #[cfg(test)]

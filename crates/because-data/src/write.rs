@@ -2,7 +2,7 @@
 //! delimiter, column names and time format. Files are written to a temporary
 //! name and renamed into place, so a reader never sees half a file.
 
-use crate::parquet_io::{write_parquet, OutColumns};
+use crate::read::parquet::{write_parquet, OutColumns};
 use crate::read::{Format, SourceInfo};
 use crate::time::{format_time, TimeFormat};
 use crate::{Error, Result};

@@ -38,7 +38,7 @@
 pub mod experiment;
 pub mod metrics;
 
-pub use because_core::stats::bootstrap_ci;
+pub use because_core::stats::{bootstrap_ci, EvaluationSummary, MetricValue};
 
 use because_core::rng::Rng;
 use because_core::{Interactions, Query, Recommender, Request, Result, Scored};
@@ -95,26 +95,37 @@ pub struct UserResult {
     pub values: Vec<[f64; 6]>,
 }
 
-/// A metric's mean over users, with its 95% bootstrap interval when it is a
-/// per-user metric (catalogue measures such as coverage have none).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// The mean.
-    pub mean: f64,
-    /// Its 95% bootstrap interval.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ci95: Option<[f64; 2]>,
+/// A model's evaluation on a test log in external IDs.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogEvaluation {
+    /// The model, as a full spec.
+    pub model: String,
+    /// Test interactions of users or items the model does not know, left
+    /// out.
+    pub dropped_unknown: usize,
+    /// Every metric's mean with its 95% bootstrap interval.
+    pub summary: EvaluationSummary,
 }
 
-/// An evaluation's metrics, each with its interval.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EvaluationSummary {
-    /// Users evaluated.
-    pub users: usize,
-    /// Cut-offs.
-    pub ks: Vec<usize>,
-    /// By name (`ndcg@10`).
-    pub metrics: std::collections::BTreeMap<String, MetricValue>,
+/// Evaluates `model` (whose users and items `users` and `items` name) on
+/// `test` with full ranking at `ks`, intervals drawn with `seed`; test
+/// interactions the model cannot score (unknown users or items) are left
+/// out and counted.
+pub fn evaluate_log(
+    model: &because_models::Model,
+    users: &because_core::Vocab,
+    items: &because_core::Vocab,
+    test: &because_core::Dataset,
+    ks: &[usize],
+    seed: u64,
+) -> Result<LogEvaluation> {
+    let (t, dropped_unknown) = test.in_vocabulary(users, items)?;
+    let e = evaluate(model, &t, &Protocol::new(ks.to_vec()))?;
+    Ok(LogEvaluation {
+        model: model.spec().to_string(),
+        dropped_unknown,
+        summary: e.summary(seed),
+    })
 }
 
 /// Results of one evaluation.

@@ -15,6 +15,38 @@
 /// The metrics a user's list is scored with.
 pub const NAMES: [&str; 6] = ["precision", "recall", "ndcg", "map", "mrr", "hitrate"];
 
+/// The six metrics ([`NAMES`]) of each list of IDs (best first) at `k`
+/// against the relevant IDs at the same place (in any order, repeats
+/// ignored): the evaluator's definitions for lists made elsewhere (Spark
+/// partitions).
+pub fn at_k_by_id(
+    ranked: &[Vec<String>],
+    relevant: &[Vec<String>],
+    k: usize,
+) -> because_core::Result<Vec<[f64; 6]>> {
+    if ranked.len() != relevant.len() {
+        return Err(because_core::Error::param(
+            "relevant",
+            "as many relevant sets as lists are needed",
+        ));
+    }
+    if k == 0 {
+        return Err(because_core::Error::param("k", "must be at least 1"));
+    }
+    let mut vocab = because_core::Vocab::new();
+    Ok(ranked
+        .iter()
+        .zip(relevant)
+        .map(|(list, rel)| {
+            let list: Vec<u32> = list.iter().map(|i| vocab.intern(i)).collect();
+            let mut rel: Vec<u32> = rel.iter().map(|i| vocab.intern(i)).collect();
+            rel.sort_unstable();
+            rel.dedup();
+            at_k(&list, &rel, k)
+        })
+        .collect())
+}
+
 /// All six metrics of `ranked` (best first) at `k` against `relevant` (sorted).
 pub fn at_k(ranked: &[u32], relevant: &[u32], k: usize) -> [f64; 6] {
     let r = relevant.len();

@@ -25,6 +25,24 @@ pub struct FidelityOptions {
     pub seed: u64,
 }
 
+impl Default for FidelityOptions {
+    /// How fidelity is measured wherever nothing else is asked for (a
+    /// served model's `/v1/model/fidelity`, the demo, `explain-eval`'s
+    /// defaults): 50 training users evenly sampled, their top 10 explained,
+    /// 3 named items removed against 10 random draws, counterfactuals of up
+    /// to 5 items, seed 42.
+    fn default() -> FidelityOptions {
+        FidelityOptions {
+            users: 50,
+            n: 10,
+            k: 3,
+            draws: 10,
+            max_size: 5,
+            seed: 42,
+        }
+    }
+}
+
 impl FidelityOptions {
     fn validate(&self) -> Result<()> {
         for (name, v) in [("users", self.users), ("n", self.n), ("k", self.k)] {

@@ -10,8 +10,8 @@
 //! in parallel, so results do not depend on the number of threads.
 
 use crate::common::{check_finite, dot, Train};
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, Decompose, Decomposition, Epoch, EpochObserver, Error, Interactions,
@@ -488,8 +488,8 @@ impl AlsParams {
             // The factors changed: drop any cached YᵀY an observer filled.
             m.yty = Default::default();
             let what = format!("factors after iteration {}", it + 1);
-            check_finite("als", &what, &m.user_factors)?;
-            check_finite("als", &what, &m.item_factors)?;
+            check_finite(<Als as ModelKind>::NAME, &what, &m.user_factors)?;
+            check_finite(<Als as ModelKind>::NAME, &what, &m.item_factors)?;
             let epoch = Epoch {
                 epoch: it + 1,
                 of: self.iterations,
@@ -502,7 +502,11 @@ impl AlsParams {
                 if !last {
                     exact.half_step(&m.train.ui, &m.item_factors, m.user_factors.to_mut());
                     m.yty = Default::default();
-                    check_finite("als", "user factors solved exactly", &m.user_factors)?;
+                    check_finite(
+                        <Als as ModelKind>::NAME,
+                        "user factors solved exactly",
+                        &m.user_factors,
+                    )?;
                 }
                 break;
             }
@@ -571,7 +575,7 @@ impl Als {
                     v.len()
                 )));
             }
-            check_finite("als", what, v)?;
+            check_finite(<Als as ModelKind>::NAME, what, v)?;
         }
         Ok(Als {
             params,
@@ -721,6 +725,7 @@ impl ModelKind for Als {
     };
     const EPOCHS: Option<&'static str> = Some("iterations");
     const EXAMPLE: &'static str = "factors=8,iterations=5";
+    const DEMO: Option<&'static str> = Some("factors=32,regularization=5");
     crate::common::kind_accessors!(AlsParams);
     fn fit(
         p: &AlsParams,

@@ -14,8 +14,8 @@
 //! its own random stream, so results do not depend on the number of threads.
 
 use crate::common::{check_finite, dot, Train};
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, Epoch, EpochObserver, Error, Interactions, Query, Recommender, Result, Sequence,
@@ -190,7 +190,11 @@ impl BprParams {
                         arch.dispatch(task);
                     });
             }
-            check_finite("bpr", &format!("factors after epoch {}", epoch + 1), &items)?;
+            check_finite(
+                <Bpr as ModelKind>::NAME,
+                &format!("factors after epoch {}", epoch + 1),
+                &items,
+            )?;
             let report = Epoch {
                 epoch: epoch + 1,
                 of: self.epochs,
@@ -228,7 +232,7 @@ impl BprParams {
                 });
             }
         }
-        check_finite("bpr", "user factors", &users)?;
+        check_finite(<Bpr as ModelKind>::NAME, "user factors", &users)?;
         let user_factors = unshuffle(&users, &user_pos, d);
         let item_factors = unshuffle(&items, &item_pos, d);
         Ok(Bpr {
@@ -425,6 +429,7 @@ impl ModelKind for Bpr {
     };
     const EPOCHS: Option<&'static str> = Some("epochs");
     const EXAMPLE: &'static str = "factors=8,epochs=20";
+    const DEMO: Option<&'static str> = Some("factors=32,epochs=30");
     crate::common::kind_accessors!(BprParams);
     fn fit(
         p: &BprParams,

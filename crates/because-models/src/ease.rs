@@ -6,8 +6,8 @@
 //! contribution is exact. Memory is `n_items²` floats.
 
 use crate::common::{dense_gram, Train};
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::{
     Capabilities, Decompose, Decomposition, EpochObserver, Error, Interactions, Query, Recommender,
     Result, Sequence,
@@ -67,7 +67,7 @@ impl EaseParams {
         )?;
         let train = Train::new(x);
         let b = solve_in_place(dense_gram(&train), n, self.lambda as f64)?;
-        crate::common::check_finite("ease", "B", &b)?;
+        crate::common::check_finite(<Ease as ModelKind>::NAME, "B", &b)?;
         Ok(Ease {
             params: self.clone(),
             train,
@@ -109,7 +109,7 @@ fn solve_in_place(mut g: Vec<f64>, n: usize, lambda: f64) -> Result<Vec<f32>> {
         params,
     )
     .map_err(|e| Error::NonFinite {
-        model: "ease",
+        model: <Ease as ModelKind>::NAME,
         detail: format!("XᵀX + λI is not positive definite: {e:?}"),
     })?;
     let l = a.rb();
@@ -143,7 +143,7 @@ fn solve_in_place(mut g: Vec<f64>, n: usize, lambda: f64) -> Result<Vec<f32>> {
     drop(g);
     if let Some(j) = diag.iter().position(|d| !(d.is_finite() && *d > 0.0)) {
         return Err(Error::NonFinite {
-            model: "ease",
+            model: <Ease as ModelKind>::NAME,
             detail: format!("the inverse has a non-positive diagonal at item {j}"),
         });
     }
@@ -233,6 +233,7 @@ impl ModelKind for Ease {
         ..Capabilities::NONE
     };
     const EXAMPLE: &'static str = "lambda=10";
+    const DEMO: Option<&'static str> = Some("lambda=200");
     crate::common::kind_accessors!(EaseParams);
     fn fit(p: &EaseParams, x: &Interactions, _: usize, _: &mut EpochObserver<'_>) -> Result<Self> {
         p.fit(x)

@@ -9,8 +9,8 @@
 //! item's contribution is exact.
 
 use crate::common::{gram_row, Train};
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::{
     Capabilities, CsrMatrix, Decompose, Decomposition, EpochObserver, Error, Interactions, Query,
     Recommender, Result, Sequence,
@@ -182,7 +182,7 @@ impl ItemKnnParams {
             .enumerate()
             .flat_map(|(i, r)| r.iter().map(move |&(j, s)| (i as u32, j, s, 0)));
         let sim = CsrMatrix::from_interactions(&Interactions::from_tuples(n, n, tuples)?);
-        crate::common::check_finite("itemknn", "similarity", sim.data())?;
+        crate::common::check_finite(<ItemKnn as ModelKind>::NAME, "similarity", sim.data())?;
         Ok(ItemKnn {
             params: self.clone(),
             train,
@@ -230,6 +230,7 @@ impl ModelKind for ItemKnn {
         ..Capabilities::NONE
     };
     const EXAMPLE: &'static str = "neighbours=20,shrinkage=5";
+    const DEMO: Option<&'static str> = Some("");
     crate::common::kind_accessors!(ItemKnnParams);
     fn fit(
         p: &ItemKnnParams,

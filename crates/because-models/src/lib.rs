@@ -38,6 +38,7 @@ pub mod persist;
 mod popularity;
 pub mod registry;
 mod svd;
+mod tensors;
 pub mod testing;
 mod userknn;
 

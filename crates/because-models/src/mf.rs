@@ -5,8 +5,8 @@
 //! it ranks and also predicts (for RMSE and MAE).
 
 use crate::common::{check_finite, dot, solve_spd, Train};
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, Epoch, EpochObserver, Error, Interactions, ItemEmbeddings, Query,
@@ -118,7 +118,11 @@ impl MfParams {
                     *b += lr * (e * a0 - reg * b0);
                 }
             }
-            check_finite("mf", &format!("factors after epoch {}", epoch + 1), &q)?;
+            check_finite(
+                <BiasedMf as ModelKind>::NAME,
+                &format!("factors after epoch {}", epoch + 1),
+                &q,
+            )?;
             let snapshot = (every > 0 && (epoch + 1) % every == 0).then(|| BiasedMf {
                 params: MfParams {
                     epochs: epoch + 1,
@@ -143,7 +147,7 @@ impl MfParams {
                 break;
             }
         }
-        check_finite("mf", "user factors", &p)?;
+        check_finite(<BiasedMf as ModelKind>::NAME, "user factors", &p)?;
         Ok(BiasedMf {
             params: MfParams {
                 epochs,

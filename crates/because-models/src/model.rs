@@ -166,17 +166,23 @@ impl Model {
 
     /// Loads a part of a composite model: a registered `kind` with
     /// parameters as its manifest stores them, the composite's training
-    /// matrix and the part's tensors ([`crate::persist::TensorsIn::part`]).
+    /// matrix and the part's tensors ([`crate::tensors::TensorsIn::part`]).
     pub fn load_part(
         kind: &str,
         params: &serde_json::Value,
         train: Train,
-        t: &crate::persist::TensorsIn<'_>,
-    ) -> std::result::Result<Model, crate::persist::PersistError> {
+        t: &crate::tensors::TensorsIn<'_>,
+    ) -> std::result::Result<Model, crate::tensors::PersistError> {
         let entry = registry::lookup(kind)?;
         let empty = serde_json::Map::new();
         let p = entry.resolve_typed(params.as_object().unwrap_or(&empty))?;
         entry.load(&p, train, t)
+    }
+
+    /// Adds the model's tensors to `out`: how a composite model saves its
+    /// parts ([`TensorsOut::part`](crate::persist::TensorsOut::part)).
+    pub fn save_tensors(&self, out: &mut crate::tensors::TensorsOut) {
+        self.inner.save(out);
     }
 
     /// The parts of a fused model ([`crate::Fused`]).

@@ -3,8 +3,8 @@
 //! the fallback for users nobody knows.
 
 use crate::common::Train;
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::{
     Capabilities, EpochObserver, Error, Interactions, PopularityPrior, Query, Recommender, Result,
 };
@@ -86,6 +86,7 @@ impl ModelKind for Popularity {
         ..Capabilities::NONE
     };
     const EXAMPLE: &'static str = "window_days=0.5";
+    const DEMO: Option<&'static str> = Some("");
     crate::common::kind_accessors!(PopularityParams);
     fn fit(
         p: &PopularityParams,

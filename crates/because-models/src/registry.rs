@@ -15,7 +15,7 @@
 //! [`Validate`]. Fitting and loading both go through it.
 
 use crate::common::Train;
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::{
     Capabilities, Epoch, EpochObserver, Error, Interactions, Recommender, Result, SideInfo,
 };
@@ -51,6 +51,10 @@ pub trait ModelKind: Recommender + Clone + Debug + Sized + 'static {
     const RATINGS: bool = false;
     /// A small, fast configuration (`key=value,...`) for the conformance suite.
     const EXAMPLE: &'static str = "";
+    /// The configuration the demo compares (`key=value,...`, suited to its
+    /// small synthetic data), for the kinds it compares; `None` leaves the
+    /// kind out of the demo.
+    const DEMO: Option<&'static str> = None;
 
     /// The parameters: a serde struct whose `Default` holds the defaults and
     /// whose field names are the spec keys.
@@ -188,6 +192,8 @@ pub struct Entry {
     pub needs_ratings: bool,
     /// A small configuration for tests.
     pub example: &'static str,
+    /// The configuration the demo compares, if it compares this kind.
+    pub demo: Option<&'static str>,
     defaults: Value,
     check: fn(Value, bool) -> Result<Value>,
     fit: FitFn,
@@ -265,6 +271,7 @@ pub fn entry<K: ModelKind>() -> Entry {
         epoch_key: K::EPOCHS,
         needs_ratings: K::RATINGS,
         example: K::EXAMPLE,
+        demo: K::DEMO,
         defaults: canonical(&K::Params::default()),
         check: check_params::<K>,
         fit: fit_erased::<K>,
@@ -273,7 +280,48 @@ pub fn entry<K: ModelKind>() -> Entry {
     }
 }
 
+/// A kind as people read it (`because models`, the Python package's
+/// classes): name, one line, parameters with their defaults (`null` for
+/// optional ones) and what it can do.
+#[derive(Clone, Debug, Serialize)]
+pub struct KindInfo {
+    /// The kind's name.
+    pub name: &'static str,
+    /// One line for help texts.
+    pub about: &'static str,
+    /// Parameters with their defaults.
+    pub parameters: Map<String, Value>,
+    /// What it can do, in words.
+    pub capabilities: Vec<&'static str>,
+    /// Whether it trains on explicit ratings.
+    pub needs_ratings: bool,
+}
+
 impl Entry {
+    /// The kind as people read it.
+    pub fn info(&self) -> KindInfo {
+        KindInfo {
+            name: self.name,
+            about: self.about,
+            parameters: self.defaults().clone(),
+            capabilities: self.capabilities.names(),
+            needs_ratings: self.needs_ratings,
+        }
+    }
+
+    /// The demo's configuration of this kind as a spec (`ease:lambda=200`),
+    /// if the demo compares it.
+    pub fn demo_spec(&self) -> Option<Result<crate::ModelSpec>> {
+        self.demo.map(|params| {
+            let text = if params.is_empty() {
+                self.name.to_string()
+            } else {
+                format!("{}:{params}", self.name)
+            };
+            text.parse()
+        })
+    }
+
     /// The parameter keys with their defaults, in declaration order of the
     /// serde struct (`null` for optional ones).
     pub fn defaults(&self) -> &Map<String, Value> {

@@ -5,8 +5,8 @@
 //! projection `x V Vᵀ`, so each history item contributes `value(i) · (V Vᵀ)[i, j]`.
 
 use crate::common::{check_finite, dot, Train};
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, CsrMatrix, Decompose, Decomposition, EpochObserver, Error, Interactions,
@@ -97,7 +97,7 @@ impl SvdParams {
         // Bᵀ = Xᵀ Q (n × l); its left singular vectors are B's right ones.
         let bt = sparse_times(&train.iu, &q);
         let svd = bt.thin_svd().map_err(|e| Error::NonFinite {
-            model: "svd",
+            model: <PureSvd as ModelKind>::NAME,
             detail: format!("SVD did not converge: {e:?}"),
         })?;
         let u = svd.U();
@@ -109,7 +109,7 @@ impl SvdParams {
             }
         }
         let singular_values: Vec<f32> = (0..k).map(|c| s[c] as f32).collect();
-        check_finite("svd", "item factors", &item_factors)?;
+        check_finite(<PureSvd as ModelKind>::NAME, "item factors", &item_factors)?;
         Ok(PureSvd {
             params: SvdParams {
                 factors: k,
@@ -182,6 +182,7 @@ impl ModelKind for PureSvd {
         ..Capabilities::NONE
     };
     const EXAMPLE: &'static str = "factors=8";
+    const DEMO: Option<&'static str> = Some("factors=32");
     crate::common::kind_accessors!(SvdParams);
     fn fit(p: &SvdParams, x: &Interactions, _: usize, _: &mut EpochObserver<'_>) -> Result<Self> {
         p.fit(x)

@@ -5,8 +5,8 @@
 //! found at query time, so ad-hoc histories need no retraining.
 
 use crate::common::Train;
-use crate::persist::{PersistError, TensorsIn, TensorsOut};
 use crate::registry::{ModelKind, Validate};
+use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 use because_core::{
     Capabilities, EpochObserver, Error, Interactions, Query, Recommender, Result, Sequence,
 };

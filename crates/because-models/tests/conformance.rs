@@ -80,7 +80,11 @@ fn every_model_round_trips_through_a_folder() {
             user_ids: (0..40).map(|u| format!("u{u}")).collect(),
             item_ids: (0..30).map(|i| format!("i{i}")).collect(),
             data_fingerprint: persist::fingerprint(&x),
-            metrics: serde_json::json!({"ndcg@10": 0.5}),
+            metrics: persist::Metrics {
+                validation: Some(0.5),
+                losses: vec![2.0, f64::NAN, 1.0],
+                ..Default::default()
+            },
             item_titles: Vec::new(),
             events: vec![persist::EventType {
                 name: "view".into(),
@@ -92,6 +96,9 @@ fn every_model_round_trips_through_a_folder() {
         assert_eq!(back.model.spec(), model.spec(), "{spec}");
         assert_eq!(back.meta.item_ids, meta.item_ids);
         assert_eq!(back.meta.events, meta.events);
+        assert_eq!(back.meta.metrics.validation, Some(0.5));
+        assert_eq!(back.meta.metrics.losses.len(), 3);
+        assert!(back.meta.metrics.losses[1].is_nan());
         for u in 0..40 {
             let q = Request::new(Query::User(u), 10);
             assert_eq!(

@@ -435,7 +435,7 @@ impl Gru4RecParams {
             model.losses.push(loss as f32);
             if !loss.is_finite() {
                 return Err(Error::NonFinite {
-                    model: "gru4rec",
+                    model: <Gru4Rec as ModelKind>::NAME,
                     detail: format!("the training loss at epoch {epoch}"),
                 });
             }
@@ -585,7 +585,7 @@ impl because_core::Attribute for Gru4Rec {
             _ => {
                 return Err(Error::Unsupported {
                     op: "this attribution method",
-                    model: "gru4rec",
+                    model: <Gru4Rec as ModelKind>::NAME,
                 })
             }
         }

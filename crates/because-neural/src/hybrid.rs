@@ -39,8 +39,8 @@ pub struct HybridParams {
 impl Default for HybridParams {
     fn default() -> Self {
         HybridParams {
-            session: "sasrec".into(),
-            history: "ease".into(),
+            session: <crate::SasRec as ModelKind>::NAME.into(),
+            history: <because_models::Ease as ModelKind>::NAME.into(),
             weight: 0.5,
             session_items: 10,
         }
@@ -284,8 +284,8 @@ impl ModelKind for Hybrid {
         &self.train
     }
     fn save(&self, out: &mut TensorsOut) {
-        out.part("session", &self.session);
-        out.part("history", &self.history);
+        out.part("session", |t| self.session.save_tensors(t));
+        out.part("history", |t| self.history.save_tensors(t));
         out.u32("sequence.indptr", &self.indptr, &[self.indptr.len()]);
         out.u32("sequence.items", &self.items, &[self.items.len()]);
         out.f32("sequence.values", &self.values, &[self.values.len()]);

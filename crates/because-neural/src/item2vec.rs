@@ -287,7 +287,7 @@ impl Item2VecParams {
             .any(|v| !v.is_finite())
         {
             return Err(Error::NonFinite {
-                model: "item2vec",
+                model: <Item2Vec as ModelKind>::NAME,
                 detail: "item vectors".into(),
             });
         }

@@ -37,12 +37,16 @@ pub use sasrec::{SasRec, SasRecParams, SeqLoss};
 pub use seq::Sequences;
 pub use twotower::{TwoTower, TwoTowerParams};
 
-/// Adds this crate's model kinds to the registry (idempotent).
-pub fn register() -> because_core::Result<()> {
-    because_models::register::<SasRec>()?;
-    because_models::register::<Item2Vec>()?;
-    because_models::register::<Gru4Rec>()?;
-    because_models::register::<TwoTower>()?;
-    because_models::register::<Hybrid>()?;
-    Ok(())
+/// Adds this crate's model kinds to the registry (idempotent) and
+/// returns their names.
+pub fn register() -> because_core::Result<Vec<&'static str>> {
+    let mut names = Vec::new();
+    macro_rules! register {
+        ($($kind:ty),*) => {$(
+            because_models::register::<$kind>()?;
+            names.push(<$kind as because_models::ModelKind>::NAME);
+        )*};
+    }
+    register!(SasRec, Item2Vec, Gru4Rec, TwoTower, Hybrid);
+    Ok(names)
 }

@@ -533,7 +533,7 @@ impl because_core::Attribute for SasRec {
             IntegratedGradients | Similarity => {
                 return Err(Error::Unsupported {
                     op: method.name(),
-                    model: "sasrec",
+                    model: <SasRec as ModelKind>::NAME,
                 })
             }
         };
@@ -631,7 +631,7 @@ impl SasRecParams {
             model.losses.push(loss as f32);
             if !loss.is_finite() {
                 return Err(Error::NonFinite {
-                    model: "sasrec",
+                    model: <SasRec as ModelKind>::NAME,
                     detail: format!("the training loss at epoch {epoch}"),
                 });
             }
@@ -673,6 +673,9 @@ impl ModelKind for SasRec {
     };
     const EPOCHS: Option<&'static str> = Some("epochs");
     const EXAMPLE: &'static str = "dim=16,layers=1,heads=2,ffn=16,max_len=8,epochs=3,batch_size=32";
+    const DEMO: Option<&'static str> = Some(
+        "dim=32,layers=1,heads=2,ffn=32,max_len=20,epochs=5,learning_rate=0.005,batch_size=256",
+    );
     type Params = SasRecParams;
 
     fn fit(

@@ -780,7 +780,7 @@ impl TwoTowerParams {
                 let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
                 if !value.is_finite() {
                     return Err(Error::NonFinite {
-                        model: "twotower",
+                        model: <TwoTower as ModelKind>::NAME,
                         detail: format!("loss in epoch {epoch}"),
                     });
                 }
@@ -811,7 +811,7 @@ impl TwoTowerParams {
         model.params.epochs = model.losses.len();
         if model.item_out.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
-                model: "twotower",
+                model: <TwoTower as ModelKind>::NAME,
                 detail: "item vectors".into(),
             });
         }
@@ -833,6 +833,8 @@ impl ModelKind for TwoTower {
     };
     const EPOCHS: Option<&'static str> = Some("epochs");
     const EXAMPLE: &'static str = "dim=8,hidden=8,epochs=3,batch_size=32";
+    const DEMO: Option<&'static str> =
+        Some("dim=32,hidden=32,epochs=5,batch_size=256,learning_rate=0.01,min_support=2");
     type Params = TwoTowerParams;
 
     fn fit(
@@ -1041,7 +1043,7 @@ impl Attribute for TwoTower {
             }
             other => Err(Error::Unsupported {
                 op: other.name(),
-                model: "twotower",
+                model: <TwoTower as ModelKind>::NAME,
             }),
         }
     }

@@ -9,9 +9,8 @@
 //! objects. Work runs with the GIL released, inside the thread pool that
 //! [`set_num_threads`] sizes, and a panic becomes a `RuntimeError`.
 
-use because_core::{Dataset, Interactions, Query, Recommender, Request, Scored};
-use because_data::clean::FilterOptions;
-use because_data::{read_interactions, Loaded, ReadOptions};
+use because_core::{CsrMatrix, Interactions, Recommender};
+use because_data::{read_interactions, Loaded, ReadSettings};
 use because_models::persist;
 use because_models::{Model as Fitted, ModelSpec};
 use because_service::{ModelHandle, RecommendRequest, ServiceError, Subject};
@@ -38,6 +37,16 @@ fn service_error(e: ServiceError) -> PyErr {
         ServiceError::UnknownItem { .. } => PyKeyError::new_err(e.to_string()),
         ServiceError::Model(m) => core_error(m),
         ServiceError::Persist(p) => PyValueError::new_err(p.to_string()),
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+fn data_error(e: because_data::Error) -> PyErr {
+    match e {
+        because_data::Error::Core(c) => core_error(c),
+        because_data::Error::InvalidParam { name, reason } => {
+            PyValueError::new_err(format!("`{name}`: {reason}"))
+        }
         other => PyValueError::new_err(other.to_string()),
     }
 }
@@ -156,60 +165,44 @@ fn py_bytes<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyBytes> {
     PyBytes::new(py, b)
 }
 
-/// A CSR matrix as it crosses: row pointers, column indices, values.
-struct Csr {
-    indptr: Vec<i64>,
-    indices: Vec<u32>,
-    data: Vec<f32>,
+/// Top-`n` lists as item indices (int32, -1 where a list is shorter) and
+/// scores (float32, -inf there), `n` per list.
+fn lists_bytes<'py>(
+    py: Python<'py>,
+    lists: &[Vec<because_core::Scored>],
+    n: usize,
+) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
+    let (mut ids, mut scores) = (Vec::new(), Vec::new());
+    for list in lists {
+        for k in 0..n {
+            let (i, s) = list
+                .get(k)
+                .map_or((-1i32, f32::NEG_INFINITY), |s| (s.item as i32, s.score));
+            ids.extend_from_slice(&i.to_le_bytes());
+            scores.extend_from_slice(&s.to_le_bytes());
+        }
+    }
+    (py_bytes(py, &ids), py_bytes(py, &scores))
 }
 
-impl Csr {
-    fn new(indptr: &[u8], indices: &[u8], data: &[u8], n_cols: usize) -> PyResult<Csr> {
-        let c = Csr {
-            indptr: i64s(indptr)?,
-            indices: u32s(indices)?,
-            data: f32s(data)?,
-        };
-        if c.indices.len() != c.data.len() {
-            return Err(value_error("indices and data differ in length"));
-        }
-        let ok = c.indptr.first() == Some(&0)
-            && c.indptr.windows(2).all(|w| w[0] <= w[1])
-            && c.indptr.last().copied() == Some(c.indices.len() as i64);
-        if !ok {
-            return Err(value_error("indptr is not a valid CSR row pointer"));
-        }
-        if let Some(&i) = c.indices.iter().find(|&&i| i as usize >= n_cols) {
-            return Err(value_error(format!(
-                "column index {i} is beyond the {n_cols} items"
-            )));
-        }
-        if let Some(v) = c.data.iter().find(|v| !v.is_finite()) {
-            return Err(value_error(format!("the matrix holds {v}")));
-        }
-        Ok(c)
+/// A users × items CSR matrix as it crosses (int64 row pointers, uint32
+/// columns, float32 values), checked by the library.
+fn csr(indptr: &[u8], indices: &[u8], data: &[u8], n_cols: usize) -> PyResult<CsrMatrix> {
+    let indptr = i64s(indptr)?
+        .into_iter()
+        .map(|p| usize::try_from(p).map_err(|_| value_error("indptr holds a negative offset")))
+        .collect::<PyResult<Vec<usize>>>()?;
+    if indptr.is_empty() {
+        return Err(value_error("indptr is empty"));
     }
-
-    fn rows(&self) -> usize {
-        self.indptr.len() - 1
-    }
-
-    fn row(&self, r: usize) -> (&[u32], &[f32]) {
-        let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
-        (&self.indices[a..b], &self.data[a..b])
-    }
-
-    /// As an interaction log (no times: every row keeps its column order).
-    fn interactions(&self, n_users: usize, n_items: usize) -> PyResult<Interactions> {
-        let mut cols = because_core::Columns::default();
-        for u in 0..self.rows() {
-            let (items, values) = self.row(u);
-            for (&i, &v) in items.iter().zip(values) {
-                cols.push(u as u32, i, v, 0, None);
-            }
-        }
-        Interactions::from_columns(n_users, n_items, cols).map_err(core_error)
-    }
+    CsrMatrix::from_parts(
+        indptr.len() - 1,
+        n_cols,
+        indptr,
+        u32s(indices)?,
+        f32s(data)?,
+    )
+    .map_err(core_error)
 }
 
 // ------------------------------------------------------------------- data
@@ -220,65 +213,16 @@ struct Data {
     loaded: Arc<Loaded>,
 }
 
-fn read_options(opts: &serde_json::Value) -> PyResult<(ReadOptions, FilterOptions)> {
-    let mut read = ReadOptions::default();
-    let mut filters = FilterOptions::default();
-    let obj = opts.as_object().cloned().unwrap_or_default();
-    let text = |v: &serde_json::Value, key: &str| -> PyResult<String> {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| value_error(format!("`{key}` must be text")))
-    };
-    for (key, v) in &obj {
-        if v.is_null() {
-            continue;
-        }
-        match key.as_str() {
-            "user" => read.columns.user = Some(text(v, key)?),
-            "item" => read.columns.item = Some(text(v, key)?),
-            "rating" => read.columns.rating = Some(text(v, key)?),
-            "time" => read.columns.time = Some(text(v, key)?),
-            "event" => read.columns.event = Some(text(v, key)?),
-            "delimiter" => read.delimiter = Some(text(v, key)?.into_bytes()),
-            "header" => read.has_header = v.as_bool(),
-            "ignore_rating" => read.ignore_rating = v.as_bool().unwrap_or(false),
-            "strict" => read.strict = v.as_bool().unwrap_or(false),
-            "min_user_interactions" | "min_item_interactions" | "kcore" => {
-                let n = v
-                    .as_u64()
-                    .ok_or_else(|| value_error(format!("`{key}` must be a positive integer")))?
-                    as u32;
-                match key.as_str() {
-                    "min_user_interactions" => filters.bounds.min_user = Some(n),
-                    "min_item_interactions" => filters.bounds.min_item = Some(n),
-                    _ => filters.kcore = Some((n, n)),
-                }
-            }
-            "binarize" => {
-                filters.binarize = Some(
-                    v.as_f64()
-                        .ok_or_else(|| value_error("`binarize` must be a number"))?
-                        as f32,
-                )
-            }
-            other => return Err(value_error(format!("unknown reading option `{other}`"))),
-        }
-    }
-    filters.validate().map_err(value_error)?;
-    Ok((read, filters))
-}
-
 #[pymethods]
 impl Data {
     /// Reads a log (CSV, TSV, MovieLens, JSON Lines or Parquet; columns
     /// detected as the command line detects them), cleans and filters it.
-    /// `options` is JSON: column names, `delimiter`, `header`, `strict`,
-    /// `min_user_interactions`, `min_item_interactions`, `kcore`,
-    /// `binarize`.
+    /// `options` is JSON: the library's `ReadSettings`, the command line's
+    /// reading flags with `_` (`user_col`, `kcore`, `rating_range`, ...).
     #[staticmethod]
     fn read(py: Python<'_>, path: PathBuf, options: &str) -> PyResult<Data> {
-        let opts: serde_json::Value = serde_json::from_str(options).map_err(value_error)?;
-        let (read, filters) = read_options(&opts)?;
+        let settings: ReadSettings = serde_json::from_str(options).map_err(value_error)?;
+        let (read, filters) = settings.options().map_err(data_error)?;
         let loaded = compute(py, || {
             let l = read_interactions(&path, &read).map_err(value_error)?;
             because_data::clean::apply_filters(l, &filters).map_err(value_error)
@@ -300,33 +244,18 @@ impl Data {
         has_time: bool,
         has_ratings: bool,
     ) -> PyResult<Data> {
-        let values = f32s(values)?;
-        let times = i64s(times)?;
-        if users.len() != items.len() || values.len() != users.len() || times.len() != users.len() {
-            return Err(value_error("the columns differ in length"));
-        }
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(value_error(format!("a value is {v}")));
-        }
+        let (values, times) = (f32s(values)?, i64s(times)?);
         let loaded = compute(py, || {
-            let mut uv = because_core::Vocab::new();
-            let mut iv = because_core::Vocab::new();
-            let mut cols = because_core::Columns::default();
-            for k in 0..users.len() {
-                let u = uv.intern(&users[k]);
-                let i = iv.intern(&items[k]);
-                cols.push(u, i, values[k], times[k], None);
-            }
-            let x = Interactions::from_columns(uv.len(), iv.len(), cols).map_err(core_error)?;
-            let dataset = Dataset {
-                interactions: x,
-                users: uv,
-                items: iv,
-                has_ratings,
+            Loaded::from_columns(
+                "a data frame",
+                &users,
+                &items,
+                &values,
+                &times,
                 has_time,
-                event_names: Vec::new(),
-            };
-            Ok(Loaded::from_dataset("a data frame", dataset))
+                has_ratings,
+            )
+            .map_err(data_error)
         })?;
         Ok(Data {
             loaded: Arc::new(loaded),
@@ -393,8 +322,10 @@ impl Data {
         ]
     }
 
-    /// Splits into (train, validation, test) in one vocabulary. `method`:
-    /// `random`, `user_temporal`, `global_temporal` or `leave_last_out`.
+    /// Splits into (train, validation, test) in one vocabulary, as
+    /// `because split` does. `method`: a split method as the command line
+    /// names it (`random`, `temporal`, `user-temporal`, `leave-last-out`;
+    /// `_` for `-` reads the same).
     fn split(
         &self,
         py: Python<'_>,
@@ -402,47 +333,32 @@ impl Data {
         validation: f64,
         test: f64,
         seed: u64,
+        per_user: bool,
     ) -> PyResult<(Data, Data, Data)> {
-        use because_core::{Cutoff, Part, Split, SplitMethod};
-        let method = match method {
-            "random" => SplitMethod::Random {
-                validation,
-                test,
-                per_user: false,
-            },
-            "user_temporal" => SplitMethod::UserTemporal { validation, test },
-            "global_temporal" => SplitMethod::GlobalTemporal(Cutoff::Ratio { validation, test }),
-            "leave_last_out" => SplitMethod::LeaveLastOut,
-            other => {
-                return Err(value_error(format!(
-                    "`method`: {other:?} is not one of random, user_temporal, global_temporal, leave_last_out"
-                )))
-            }
-        };
+        use because_core::{Part, SplitKind, SplitMethod};
+        let kind: SplitKind = method.parse().map_err(core_error)?;
+        let mut method = SplitMethod::of_kind(kind, validation, test);
+        if let SplitMethod::Random { per_user: p, .. } = &mut method {
+            *p = per_user;
+        }
+        method.validate().map_err(core_error)?;
         let loaded = self.loaded.clone();
-        let parts = compute(py, move || {
-            let d = &loaded.dataset;
-            let s = Split::new(&d.interactions, method, seed, d.has_time).map_err(core_error)?;
-            let part = |p: Part, name: &str| {
-                let dataset = Dataset {
-                    interactions: s.part(&d.interactions, p),
-                    users: d.users.clone(),
-                    items: d.items.clone(),
-                    event_names: d.event_names.clone(),
-                    has_time: d.has_time,
-                    has_ratings: d.has_ratings,
-                };
-                Data {
-                    loaded: Arc::new(Loaded::from_dataset(name, dataset)),
-                }
+        compute(py, move || {
+            let split = loaded.split(method, seed).map_err(data_error)?;
+            let part = |p: Part| -> PyResult<Data> {
+                let l = split
+                    .part(p)
+                    .ok_or_else(|| value_error(format!("the split has no {} part", p.name())))?;
+                Ok(Data {
+                    loaded: Arc::new(l.clone()),
+                })
             };
             Ok((
-                part(Part::Train, "train"),
-                part(Part::Validation, "validation"),
-                part(Part::Test, "test"),
+                part(Part::Train)?,
+                part(Part::Validation)?,
+                part(Part::Test)?,
             ))
-        })?;
-        Ok(parts)
+        })
     }
 }
 
@@ -497,7 +413,7 @@ fn handle(
         &because_core::Vocab::from_ids(&users),
         &because_core::Vocab::from_ids(&items),
         x,
-        serde_json::Value::Null,
+        Default::default(),
         Vec::new(),
         Vec::new(),
     );
@@ -539,14 +455,14 @@ impl Model {
         callback: Option<Py<PyAny>>,
     ) -> PyResult<Model> {
         let spec = spec_of(spec)?;
-        let csr = Csr::new(indptr, indices, data, n_items)?;
-        if csr.rows() != n_users {
+        let csr = csr(indptr, indices, data, n_items)?;
+        if csr.n_rows() != n_users {
             return Err(value_error(format!(
                 "{} rows for {n_users} users",
-                csr.rows()
+                csr.n_rows()
             )));
         }
-        let x = csr.interactions(n_users, n_items)?;
+        let x = Interactions::from_matrix(&csr).map_err(core_error)?;
         let raised = Raised::default();
         let mut obs = observer(callback, raised.clone());
         let fitted = compute(py, || {
@@ -578,48 +494,20 @@ impl Model {
         items: Option<std::path::PathBuf>,
         users: Option<std::path::PathBuf>,
     ) -> PyResult<Model> {
-        use because_eval::experiment::Values;
         let spec = spec_of(spec)?;
-        let values = match values {
-            "auto" => Values::Auto,
-            "binary" => Values::Binary,
-            "as_is" => Values::AsIs,
-            other => {
-                return Err(value_error(format!(
-                    "`values`: {other:?} is not auto, binary or as_is"
-                )))
-            }
-        };
+        let values: because_eval::experiment::Values = values.parse().map_err(experiment_error)?;
         let d = &data.loaded.dataset;
-        let read = |path: &Option<std::path::PathBuf>,
-                    vocab: &because_core::Vocab|
-         -> PyResult<Option<because_data::features::Features>> {
+        let read = |path: &Option<PathBuf>, vocab: &because_core::Vocab| {
             path.as_ref()
-                .map(|p| {
-                    because_data::features::read_features(p, vocab, None)
-                        .map_err(|e| value_error(e.to_string()))
-                })
+                .map(|p| because_data::features::read_features(p, vocab, None))
                 .transpose()
+                .map_err(data_error)
         };
         let (item_features, user_features) = (read(&items, &d.items)?, read(&users, &d.users)?);
-        let table = |f: &Option<because_data::features::Features>| -> PyResult<_> {
-            match f {
-                Some(f) if !f.columns.is_empty() => {
-                    Ok(Some(std::sync::Arc::new(f.table().map_err(core_error)?)))
-                }
-                _ => Ok(None),
-            }
-        };
-        let side = because_core::SideInfo {
-            users: table(&user_features)?,
-            items: table(&item_features)?,
-        };
-        let titles: Vec<String> = match &item_features {
-            Some(f) => (0..d.items.len() as u32)
-                .map(|i| f.title(i).unwrap_or("").to_string())
-                .collect(),
-            None => Vec::new(),
-        };
+        let side =
+            because_data::features::side_info(item_features.as_ref(), user_features.as_ref())
+                .map_err(core_error)?;
+        let titles = item_features.map(|f| f.titles()).unwrap_or_default();
         let raised = Raised::default();
         let mut obs = observer(callback, raised.clone());
         // What `because train` does, with the default event weights.
@@ -663,14 +551,14 @@ impl Model {
         let params: because_models::AlsParams = serde_json::from_str(params)
             .map_err(|e| value_error(format!("ALS parameters: {e}")))?;
         let (n_users, n_items) = (user_ids.len(), item_ids.len());
-        let csr = Csr::new(indptr, indices, data, n_items)?;
-        if csr.rows() != n_users {
+        let csr = csr(indptr, indices, data, n_items)?;
+        if csr.n_rows() != n_users {
             return Err(value_error(format!(
                 "{} training rows for {n_users} users",
-                csr.rows()
+                csr.n_rows()
             )));
         }
-        let x = csr.interactions(n_users, n_items)?;
+        let x = Interactions::from_matrix(&csr).map_err(core_error)?;
         let (uf, itf) = (f32s(user_factors)?, f32s(item_factors)?);
         let model = compute(py, || {
             let als = because_models::Als::from_factors(params, &x, uf, itf).map_err(core_error)?;
@@ -805,96 +693,33 @@ impl Model {
         deny: &[u8],
         allow: Option<&[u8]>,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let m = self.handle.model().clone();
         let users = u32s(users)?;
         let rows = if indptr.is_empty() {
             None
         } else {
-            let c = Csr::new(indptr, indices, data, m.n_items())?;
-            if c.rows() != users.len() {
-                return Err(value_error(format!(
-                    "user_items has {} rows for {} users",
-                    c.rows(),
-                    users.len()
-                )));
-            }
-            Some(c)
+            Some(csr(indptr, indices, data, self.handle.model().n_items())?)
         };
-        if recalculate && rows.is_none() {
-            return Err(value_error("recalculate_user needs user_items"));
-        }
-        let deny = u32s(deny)?;
-        let allow = allow.map(u32s).transpose()?;
-        for &i in deny.iter().chain(allow.iter().flatten()) {
-            if i as usize >= m.n_items() {
-                return Err(core_error(because_core::Error::UnknownItem {
-                    item: i,
-                    n_items: m.n_items(),
-                }));
-            }
-        }
-        for &u in &users {
-            if !recalculate && u as usize >= m.n_users() {
-                return Err(core_error(because_core::Error::UnknownUser {
-                    user: u,
-                    n_users: m.n_users(),
-                }));
-            }
-        }
+        let (deny, allow) = (u32s(deny)?, allow.map(u32s).transpose()?);
         // One user's list is computed on one thread whatever the pool (the
         // library batches users by 128), so it stays on this one.
         let inline = users.len() == 1;
-        let lists: Vec<Vec<Scored>> = compute_where(py, inline, || {
-            // The batched path serves the common case: the trained users,
-            // their own histories left out.
-            let own = |j: usize| {
-                rows.as_ref().is_none_or(|c| {
-                    let (items, _) = c.row(j);
-                    items == m.history(users[j]).0
-                })
+        let lists = compute_where(py, inline, || {
+            let req = because_service::IndexRequest {
+                users: &users,
+                n,
+                rows: rows.as_ref().map(|c| {
+                    (0..c.n_rows())
+                        .map(|r| (c.row_indices(r), c.row_data(r)))
+                        .collect()
+                }),
+                filter_liked,
+                recalculate,
+                deny: &deny,
+                allow: allow.as_deref(),
             };
-            if filter_liked && !recalculate && allow.is_none() && (0..users.len()).all(own) {
-                let d: Vec<&[u32]> = vec![&deny[..]; users.len()];
-                return m.recommend_users_denying(&users, n, &d).map_err(core_error);
-            }
-            let mut out = Vec::with_capacity(users.len());
-            for (j, &u) in users.iter().enumerate() {
-                let (items, values) = match &rows {
-                    Some(c) => c.row(j),
-                    None => m.history(u),
-                };
-                let mut deny_j = deny.clone();
-                if filter_liked {
-                    deny_j.extend_from_slice(items);
-                }
-                let query = if recalculate {
-                    Query::History { items, values }
-                } else {
-                    Query::User(u)
-                };
-                let req = Request {
-                    query,
-                    k: n,
-                    exclude_seen: false,
-                    allow: allow.as_deref(),
-                    deny: &deny_j,
-                };
-                out.push(m.recommend(&req).map_err(core_error)?);
-            }
-            Ok(out)
+            self.handle.recommend_indices(&req).map_err(service_error)
         })?;
-        let mut ids = Vec::with_capacity(users.len() * n * 4);
-        let mut scores = Vec::with_capacity(users.len() * n * 4);
-        for list in &lists {
-            for k in 0..n {
-                let (i, s) = list
-                    .get(k)
-                    .map_or((-1i32, f32::NEG_INFINITY), |s| (s.item as i32, s.score));
-                ids.extend_from_slice(&i.to_le_bytes());
-                scores.extend_from_slice(&s.to_le_bytes());
-            }
-        }
-        Ok((py_bytes(py, &ids), py_bytes(py, &scores)))
+        Ok(lists_bytes(py, &lists, n))
     }
 
     /// The `n` items most similar to each item index of `items` (uint32
@@ -914,18 +739,7 @@ impl Model {
                 .map(|&i| m.similar_items(i, n).map_err(core_error))
                 .collect::<PyResult<Vec<_>>>()
         })?;
-        let mut ids = Vec::new();
-        let mut scores = Vec::new();
-        for list in &lists {
-            for k in 0..n {
-                let (i, s) = list
-                    .get(k)
-                    .map_or((-1i32, f32::NEG_INFINITY), |s| (s.item as i32, s.score));
-                ids.extend_from_slice(&i.to_le_bytes());
-                scores.extend_from_slice(&s.to_le_bytes());
-            }
-        }
-        Ok((py_bytes(py, &ids), py_bytes(py, &scores)))
+        Ok(lists_bytes(py, &lists, n))
     }
 
     /// The exact decomposition of the score of `item` for a history (item
@@ -1055,25 +869,33 @@ fn evaluate(
     let handles: Vec<ModelHandle> = models.iter().map(|m| m.handle.clone()).collect();
     let loaded = test.loaded.clone();
     let out = compute(py, move || {
-        let mut results = Vec::new();
-        for h in &handles {
-            // The test log in the model's own indices; unknown users and
-            // items cannot be scored and are left out (and counted).
-            let (t, dropped) = loaded
-                .dataset
-                .in_vocabulary(h.users(), h.items())
-                .map_err(core_error)?;
-            let e = because_eval::evaluate(h.model(), &t, &because_eval::Protocol::new(ks.clone()))
-                .map_err(core_error)?;
-            results.push(serde_json::json!({
-                "model": h.model().spec().to_string(),
-                "dropped_unknown": dropped,
-                "summary": e.summary(seed),
-            }));
-        }
-        Ok(results)
+        handles
+            .iter()
+            .map(|h| {
+                because_eval::evaluate_log(
+                    h.model(),
+                    h.users(),
+                    h.items(),
+                    &loaded.dataset,
+                    &ks,
+                    seed,
+                )
+                .map_err(core_error)
+            })
+            .collect::<PyResult<Vec<_>>>()
     })?;
     serde_json::to_string(&out).map_err(value_error)
+}
+
+/// The registered model kinds as JSON: name, one line, parameters with
+/// their defaults and capabilities (the registry's `KindInfo`).
+#[pyfunction]
+fn kinds() -> PyResult<String> {
+    let kinds: Vec<_> = because_models::registry::kinds()
+        .iter()
+        .map(|e| e.info())
+        .collect();
+    serde_json::to_string(&kinds).map_err(value_error)
 }
 
 /// The six ranking metrics of each list at `k` against each user's
@@ -1087,26 +909,14 @@ fn metrics_at_k<'py>(
     relevant: Vec<Vec<String>>,
     k: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    if ranked.len() != relevant.len() {
-        return Err(value_error("as many relevant sets as lists are needed"));
-    }
-    if k == 0 {
-        return Err(value_error("`k` must be at least 1"));
-    }
-    let out = compute(py, || {
-        let mut vocab = because_core::Vocab::new();
-        let mut out = Vec::with_capacity(ranked.len() * 6 * 8);
-        for (list, rel) in ranked.iter().zip(&relevant) {
-            let list: Vec<u32> = list.iter().map(|i| vocab.intern(i)).collect();
-            let mut rel: Vec<u32> = rel.iter().map(|i| vocab.intern(i)).collect();
-            rel.sort_unstable();
-            rel.dedup();
-            for v in because_eval::metrics::at_k(&list, &rel, k) {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        Ok(out)
+    let rows = compute(py, || {
+        because_eval::metrics::at_k_by_id(&ranked, &relevant, k).map_err(core_error)
     })?;
+    let out: Vec<u8> = rows
+        .iter()
+        .flatten()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     Ok(py_bytes(py, &out))
 }
 
@@ -1157,6 +967,7 @@ fn _because(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(bar_chart_png, m)?)?;
     m.add_function(wrap_pyfunction!(metrics_at_k, m)?)?;
+    m.add_function(wrap_pyfunction!(kinds, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

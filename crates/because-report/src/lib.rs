@@ -6,6 +6,9 @@
 //!   [`tuning_figure`], [`deletion_figure`], [`reach_figure`] and
 //!   [`embedding_map`] draw experiments from plain numbers; [`save_figures`]
 //!   writes them as PNG and SVG.
+//! * [`figures`] draws what the libraries return (a comparison, a tuning
+//!   run, attention, embeddings, an explanation), and [`data_sections`]
+//!   writes the cleaning and exploration sections of a report.
 //! * [`Report`] collects sections (text, tables, figures) and writes one HTML
 //!   file with the SVGs inlined, so it can be mailed or opened offline.
 //!
@@ -19,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod experiment;
+pub mod figures;
 
 pub use experiment::{
     attention_figure, comparison_figure, deletion_figure, embedding_map, reach_figure,
@@ -49,6 +53,39 @@ fn log_bin_label(lo: u64) -> String {
         "1".into()
     } else {
         format!("{}-{}", lo, 2 * lo - 1)
+    }
+}
+
+/// The report's sections on a log: what cleaning kept and dropped, step by
+/// step, then the exploration's summary with its SVG `figures`, and the
+/// genre-like column of the item features, if any.
+pub fn data_sections(
+    r: &mut Report,
+    clean: &because_data::CleanReport,
+    eda: &Eda,
+    figures: &[PathBuf],
+    items: Option<&because_data::features::Features>,
+) {
+    r.section("Cleaning").pre(&clean.summary());
+    let steps: Vec<Vec<String>> = clean
+        .steps
+        .iter()
+        .map(|s| vec![s.name.clone(), s.before.to_string(), s.after.to_string()])
+        .collect();
+    r.table(&["step", "before", "after"], &steps);
+    r.section("Exploration").pre(&eda.summary());
+    if let Some(g) = items.and_then(|f| f.genre_like()) {
+        r.paragraph(&format!(
+            "Item feature {:?} has {} levels.",
+            g.name,
+            g.levels.len()
+        ));
+    }
+    for p in figures
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+    {
+        r.svg_file(p);
     }
 }
 

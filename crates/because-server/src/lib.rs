@@ -48,8 +48,10 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path as FsPath, PathBuf};
 
 pub mod assets;
-pub mod events;
 pub mod metrics;
+
+/// The event store (the `because-events` crate).
+pub use because_events as events;
 
 use events::{Database, Event, EventStore, StoreError};
 use std::sync::{Arc, RwLock};
@@ -93,12 +95,19 @@ impl State {
         api_key: Option<String>,
         database: Option<Database>,
     ) -> Result<State, OpenError> {
+        if let Some(k) = &api_key {
+            check_api_key(k)?;
+        }
         let handle = ModelHandle::open(&folder)?;
         let db = database.unwrap_or_else(|| Database::Sqlite(default_database(&folder)));
+        let events = EventStore::open(&db)?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let m = metrics.clone();
+        events.observe(Box::new(move |op, took| m.record_database(op, took)));
         Ok(State {
             model: Arc::new(RwLock::new(handle)),
-            events: Arc::new(EventStore::open(&db)?),
-            metrics: Arc::default(),
+            events: Arc::new(events),
+            metrics,
             folder,
             api_key: api_key.map(Arc::from),
             protect_reads: false,
@@ -149,12 +158,47 @@ impl State {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The API key is too short to protect anything.
+    #[error("the API key must be at least {MIN_API_KEY} characters")]
+    ApiKey,
+    /// The API key file could not be read.
+    #[error("cannot read the API key file {}: {source}", path.display())]
+    ApiKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The model folder.
     #[error(transparent)]
     Model(#[from] ServiceError),
     /// The event database.
     #[error(transparent)]
     Events(#[from] StoreError),
+}
+
+/// The shortest API key accepted.
+pub const MIN_API_KEY: usize = 16;
+
+fn check_api_key(key: &str) -> Result<(), OpenError> {
+    if key.chars().count() < MIN_API_KEY {
+        return Err(OpenError::ApiKey);
+    }
+    Ok(())
+}
+
+/// Reads the API key from `path` (surrounding white space ignored),
+/// checked as [`State::open`] checks it.
+pub fn read_api_key(path: &FsPath) -> Result<String, OpenError> {
+    let key = std::fs::read_to_string(path)
+        .map_err(|source| OpenError::ApiKeyFile {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .trim()
+        .to_string();
+    check_api_key(&key)?;
+    Ok(key)
 }
 
 /// An error as the API answers it.

@@ -51,6 +51,8 @@ struct Route {
 /// Counters shared by every request.
 pub struct Metrics {
     routes: Mutex<BTreeMap<String, Route>>,
+    /// The event database's latency by operation.
+    database: Mutex<BTreeMap<&'static str, Histogram>>,
     unknown_items: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
 }
@@ -59,6 +61,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             routes: Mutex::default(),
+            database: Mutex::default(),
             unknown_items: Default::default(),
             started: std::time::Instant::now(),
         }
@@ -100,6 +103,12 @@ impl Metrics {
     pub fn unknown_items(&self, n: u64) {
         self.unknown_items
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records one operation of the event database.
+    pub fn record_database(&self, operation: &'static str, took: Duration) {
+        let mut ops = self.database.lock().unwrap_or_else(|e| e.into_inner());
+        ops.entry(operation).or_default().record(took);
     }
 
     /// Records one request.
@@ -145,7 +154,7 @@ impl Metrics {
         &self,
         model: &str,
         events_stored: Option<u64>,
-        store: &crate::events::EventStore,
+        store: &because_events::EventStore,
     ) -> String {
         let mut out = String::new();
         let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
@@ -200,11 +209,7 @@ impl Metrics {
             "# HELP because_database_seconds Event database latency by operation."
         );
         let _ = writeln!(out, "# TYPE because_database_seconds histogram");
-        let ops = store
-            .latency
-            .by_operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let ops = self.database.lock().unwrap_or_else(|e| e.into_inner());
         for (op, h) in ops.iter() {
             h.write(
                 &mut out,

@@ -52,6 +52,9 @@ async fn call(
     (status, json)
 }
 
+/// A key as long as the server accepts.
+const KEY: &str = "s3cret-but-longer";
+
 #[tokio::test]
 async fn routes_answer_what_the_service_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,16 +226,22 @@ async fn errors_have_one_shape() {
 async fn reload_needs_the_key_and_swaps_the_model() {
     let dir = tempfile::tempdir().unwrap();
     save_model("ease:lambda=10", &dir.path().join("model"));
-    let state = State::open(dir.path().join("model"), Some("s3cret".into()), None).unwrap();
+    // The key policy lives in the server's state: short keys are refused.
+    let short = State::open(dir.path().join("model"), Some("s3cret".into()), None);
+    assert!(
+        matches!(short, Err(because_server::OpenError::ApiKey)),
+        "a 6-character key was accepted"
+    );
+    let state = State::open(dir.path().join("model"), Some(KEY.into()), None).unwrap();
     let (s, v) = call(&state, "POST", "/v1/admin/reload", "", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["error"]["code"], "unauthorized");
-    let (s, _) = call(&state, "POST", "/v1/admin/reload", "", Some("s3cre")).await;
+    let (s, _) = call(&state, "POST", "/v1/admin/reload", "", Some(&KEY[..15])).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // A request that started on the old model keeps it.
     let before = state.model();
     save_model("itemknn:neighbours=5", &dir.path().join("model"));
-    let (s, v) = call(&state, "POST", "/v1/admin/reload", "", Some("s3cret")).await;
+    let (s, v) = call(&state, "POST", "/v1/admin/reload", "", Some(KEY)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["model"].as_str().unwrap().starts_with("itemknn"), "{v}");
     let (_, v) = call(&state, "GET", "/v1/model", "", None).await;
@@ -269,7 +278,7 @@ async fn reload_needs_the_key_and_swaps_the_model() {
     ] {
         let (s, _) = call(&private, method, uri, body, None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{uri}");
-        let (s, v) = call(&private, method, uri, body, Some("s3cret")).await;
+        let (s, v) = call(&private, method, uri, body, Some(KEY)).await;
         assert_eq!(s, StatusCode::OK, "{uri}: {v}");
     }
     for uri in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/"] {

@@ -45,10 +45,12 @@
 
 mod browse;
 mod context;
+mod indexed;
 mod types;
 
 pub use browse::*;
 pub use context::{read_log, user_columns, Context, ContextOptions};
+pub use indexed::IndexRequest;
 pub use types::*;
 
 /// Registers every model kind this build knows beyond the built-in ones
@@ -150,19 +152,6 @@ struct Inner {
     /// when first asked for.
     reach: std::sync::OnceLock<std::result::Result<Vec<u32>, String>>,
 }
-
-/// How [`ModelHandle::fidelity`] measures: 50 training users evenly
-/// sampled, their top 10 explained, 3 named items removed against 10
-/// random draws, counterfactuals of up to 5 items, seed 42.
-pub const FIDELITY: because_explain::fidelity::FidelityOptions =
-    because_explain::fidelity::FidelityOptions {
-        users: 50,
-        n: 10,
-        k: 3,
-        draws: 10,
-        max_size: 5,
-        seed: 42,
-    };
 
 /// A trained model opened for use: cheap to clone, safe to share between threads.
 #[derive(Clone)]
@@ -321,33 +310,21 @@ impl ModelHandle {
     }
 
     /// How faithful this model's explanations are, measured once (with
-    /// [`FIDELITY`]) on its own training users and kept for the life of the
+    /// the default [`FidelityOptions`](because_explain::fidelity::FidelityOptions))
+    /// on its own training users and kept for the life of the
     /// handle: the deletion test, counterfactual validity, coverage, and
     /// the global view (popularity bias, driver items and genres, themes of
     /// latent dimensions, reach). A model without explanations says why in
     /// `unavailable`.
     pub fn fidelity(&self) -> ModelFidelity {
         let measured = self.inner.fidelity.get_or_init(|| {
-            let m = &self.inner.model;
-            let measured = because_explain::fidelity::measure_model(m, &FIDELITY)
+            let options = because_explain::fidelity::FidelityOptions::default();
+            let measured = because_explain::fidelity::measure_model(&self.inner.model, &options)
                 .map_err(|e| e.to_string())?;
-            let genre = self
-                .inner
-                .context
-                .items
-                .as_ref()
-                .and_then(|f| f.genre_like());
             let mut summary = measured.summary;
             summary.global = Some(
-                because_explain::fidelity::global_view(
-                    m,
-                    &measured.measured,
-                    FIDELITY.n,
-                    &|i| self.inner.items.id(i).to_string(),
-                    &|i| self.item_ref(i).title,
-                    genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
-                )
-                .map_err(|e| e.to_string())?,
+                self.global_view(&measured.measured, options.n)
+                    .map_err(|e| e.to_string())?,
             );
             Ok(summary)
         });
@@ -356,6 +333,31 @@ impl ModelHandle {
             summary: measured.as_ref().ok().cloned(),
             unavailable: measured.as_ref().err().cloned(),
         }
+    }
+
+    /// The global view of the model's explanations of `measured` (its
+    /// top `n` for some users): popularity bias, the history items and
+    /// genres (from the context's item features) behind the reasons, themes
+    /// of latent dimensions and reach, with items named by ID and title.
+    pub fn global_view(
+        &self,
+        measured: &[because_explain::Measured],
+        n: usize,
+    ) -> Result<because_explain::fidelity::GlobalView> {
+        let genre = self
+            .inner
+            .context
+            .items
+            .as_ref()
+            .and_then(|f| f.genre_like());
+        Ok(because_explain::fidelity::global_view(
+            &self.inner.model,
+            measured,
+            n,
+            &|i| self.inner.items.id(i).to_string(),
+            &|i| self.item_ref(i).title,
+            genre.map(|g| (g.codes.as_slice(), g.levels.as_slice())),
+        )?)
     }
 
     /// The model's kind, parameters, sizes and capabilities.

@@ -464,8 +464,9 @@ pub struct ModelInfo {
     pub capabilities: Capabilities,
     /// Fingerprint of the training data.
     pub data_fingerprint: String,
-    /// Metrics saved with the model.
-    pub metrics: serde_json::Value,
+    /// What the model folder records of how the model was made and how it
+    /// scored.
+    pub metrics: because_models::persist::Metrics,
     /// The event types of the training log (`view`, `purchase`...), which
     /// feedback events may name; empty for logs without types.
     pub event_types: Vec<String>,

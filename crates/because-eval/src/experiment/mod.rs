@@ -17,8 +17,10 @@
 //!   group ([`Comparison`]).
 //! * [`tune`] searches a [`Grid`] (all of it, or a random sample) on
 //!   validation, stops iterative models early through the epoch observer,
-//!   and evaluates the chosen configuration on test; [`fit_production`]
-//!   refits it on everything given, for deployment.
+//!   and evaluates the chosen configuration on test.
+//! * [`deploy`] refits the chosen configuration on everything given and
+//!   saves it with a typed record of the choice: the one way `tune`, `run`
+//!   and the demo produce the model to deploy.
 //! * The best is always chosen on **validation** ([`choose_best`]), and
 //!   every record says by what (`selected_by`).
 //! * [`EvaluationFile`] is `evaluation.json`: one versioned shape for every
@@ -49,6 +51,8 @@
 //! ```
 
 mod compare;
+pub mod demo;
+mod deploy;
 mod file;
 mod parts;
 pub mod study;
@@ -59,6 +63,7 @@ pub use compare::{
     choose_best, compare, fit_and_evaluate, Compared, Comparison, Final, Groups, RatingErrors,
     Setup, Significance, Slices, Trial,
 };
+pub use deploy::{deploy, Choice, Deployed, TRAINED_ON_ALL};
 pub use file::{
     DataRecord, EvaluationFile, ModelRecord, Production, ProtocolRecord, TuneTrialRecord,
     TuningRecord, FORMAT_VERSION,
@@ -112,6 +117,9 @@ pub enum Error {
     /// A selection metric is unknown or malformed.
     #[error("{0}")]
     Metric(String),
+    /// Saving a model failed.
+    #[error(transparent)]
+    Persist(#[from] because_models::persist::PersistError),
     /// Something that must not happen did.
     #[error("internal error: {0}")]
     Internal(String),

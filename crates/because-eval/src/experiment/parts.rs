@@ -20,6 +20,24 @@ pub enum Values {
     AsIs,
 }
 
+impl std::str::FromStr for Values {
+    type Err = Error;
+
+    /// `auto`, `binary` or `as-is` (`as_is` reads the same).
+    fn from_str(s: &str) -> Result<Values> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "auto" => Ok(Values::Auto),
+            "binary" => Ok(Values::Binary),
+            "as-is" => Ok(Values::AsIs),
+            _ => Err(because_core::Error::param(
+                "values",
+                format!("{s:?} is not auto, binary or as-is"),
+            )
+            .into()),
+        }
+    }
+}
+
 impl Values {
     /// Whether every interaction counts 1 for data with (or without)
     /// ratings, and a description of the values for reports.
@@ -48,7 +66,7 @@ pub enum Source {
     /// One log, split by a method.
     Split {
         /// The method and its settings.
-        method: String,
+        method: SplitMethod,
         /// The seed of the split.
         seed: u64,
     },
@@ -163,10 +181,7 @@ impl Parts {
         values: Values,
     ) -> Result<Parts> {
         let split = Split::new(&dataset.interactions, method, seed, dataset.has_time)?;
-        let source = Source::Split {
-            method: format!("{method:?}"),
-            seed,
-        };
+        let source = Source::Split { method, seed };
         Parts::from_split(dataset, &split, source, values)
     }
 

@@ -1,12 +1,13 @@
 //! A study: several models, each tuned on its own grid, compared on test
-//! with the configurations validation chose, and the best refitted on all
-//! the data. What an experiment file (`because run`) describes.
+//! with the configurations validation chose. What an experiment file
+//! (`because run`) describes; the best is deployed with
+//! [`deploy`](super::deploy).
 
 use super::{
-    candidates, compare, fit_production, tune, Compared, Error, Grid, Metric, Parts, Result,
-    Search, Setup, TuneOptions, Tuned,
+    candidates, compare, tune, Choice, Compared, Grid, Metric, Parts, Result, Search, Setup,
+    TuneOptions, Tuned,
 };
-use because_models::{Model, ModelSpec};
+use because_models::ModelSpec;
 
 /// One model of a study: a specification, and optionally a grid around it.
 #[derive(Clone, Debug)]
@@ -30,14 +31,14 @@ pub struct StudyOutcome {
     pub tunings: Vec<Tuned>,
     /// The chosen configuration of every model, compared on test.
     pub compared: Compared,
-    /// The best on validation, refitted on all the data: the model to deploy.
-    pub production: Model,
+    /// The best on validation, to deploy.
+    pub choice: Choice,
 }
 
 /// Runs a study on `parts`: each model's grid is searched on validation by
 /// `metric`, the chosen configurations are compared on test with `setup`
-/// (the best chosen on validation), and the best is refitted on every
-/// interaction given. Every grid value is checked before the first fit.
+/// (the best chosen on validation). Every grid value is checked before the
+/// first fit.
 /// `on_step` hears of each configuration tried (`true` when it is one of
 /// the final comparison's fits).
 pub fn run(
@@ -91,17 +92,10 @@ pub fn run(
     let compared = compare(parts, &chosen, setup, None, &mut |t, _| {
         on_step(&t.spec.to_string(), true)
     })?;
-    let best = &compared.comparison.best_trial().spec;
-    let production = fit_production(best, parts).map_err(|e| match e {
-        Error::Core(source) => Error::Fit {
-            spec: best.to_string(),
-            source,
-        },
-        other => other,
-    })?;
+    let choice = Choice::best_of(&compared.comparison, setup.final_mode);
     Ok(StudyOutcome {
         tunings,
         compared,
-        production,
+        choice,
     })
 }

@@ -4,7 +4,7 @@
 
 use super::{Error, Result, Values};
 use because_core::{Dataset, EpochObserver, Interactions, Vocab};
-use because_models::persist::{self, EventType, Meta};
+use because_models::persist::{self, EventType, Meta, Metrics};
 use because_models::{Model, ModelSpec};
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ pub struct Trained {
     /// The model.
     pub model: Model,
     /// What its folder records (IDs, fingerprint, event types, titles,
-    /// `fit_seconds` and `values` among the metrics).
+    /// and the fit's seconds, values and losses among the metrics).
     pub meta: Meta,
     /// The training values, in words.
     pub values: &'static str,
@@ -58,7 +58,7 @@ pub fn meta_for(
     users: &Vocab,
     items: &Vocab,
     x: &Interactions,
-    metrics: serde_json::Value,
+    metrics: Metrics,
     titles: Vec<String>,
     events: Vec<EventType>,
 ) -> Meta {
@@ -101,7 +101,13 @@ pub fn train(
         &d.users,
         &d.items,
         &x,
-        serde_json::json!({ "fit_seconds": seconds, "values": how, "loss_per_epoch": losses }),
+        Metrics {
+            fit_seconds: Some(seconds),
+            values: Some(how.to_string()),
+            losses,
+            trained_on: Some("every interaction given".to_string()),
+            ..Metrics::default()
+        },
         titles,
         event_types(&d.event_names, weight),
     );

@@ -92,28 +92,35 @@ def read_interactions(
     strict: bool = False,
     min_user_interactions: int | None = None,
     min_item_interactions: int | None = None,
-    kcore: int | None = None,
+    kcore: int | str | None = None,
     binarize: float | None = None,
+    **settings: Any,
 ) -> Interactions:
     """Reads a log as `because train --data` does: CSV, TSV, MovieLens
     files, JSON Lines or Parquet, columns detected from their names unless
     given, malformed rows dropped and counted (or, with `strict`, an error
-    naming the file, line and column), then filtered."""
-    opts = {
-        "user": user,
-        "item": item,
-        "rating": rating,
-        "time": time,
-        "event": event,
+    naming the file, line and column), then filtered. Any other reading
+    flag of the command line is a keyword with `_` for `-`
+    (`rating_range="1,5"`, `event_weights="view=1,purchase=5"`,
+    `time_unit="ms"`, `kcore="5,3"`); the library checks them all."""
+    opts: dict[str, Any] = {
+        "user_col": user,
+        "item_col": item,
+        "rating_col": rating,
+        "time_col": time,
+        "event_col": event,
         "delimiter": delimiter,
-        "header": header,
-        "ignore_rating": ignore_rating,
+        "header": header is True,
+        "no_header": header is False,
+        "no_rating": ignore_rating,
         "strict": strict,
         "min_user_interactions": min_user_interactions,
         "min_item_interactions": min_item_interactions,
-        "kcore": kcore,
+        "kcore": None if kcore is None else str(kcore),
         "binarize": binarize,
+        **settings,
     }
+    opts = {k: v for k, v in opts.items() if v is not None}
     return Interactions(_because.Data.read(os.fspath(path), json.dumps(opts)))
 
 
@@ -151,14 +158,17 @@ def from_pandas(
 
 def split(
     data: Interactions,
-    method: str = "user_temporal",
+    method: str = "user-temporal",
     validation: float = 0.1,
     test: float = 0.1,
     seed: int = 42,
+    per_user: bool = False,
 ) -> tuple[Interactions, Interactions, Interactions]:
     """Train, validation and test parts in one vocabulary, with no
-    (user, item) pair in two parts: `random`, `user_temporal` (each user's
-    latest shares), `global_temporal` (one pair of cut-off times) or
-    `leave_last_out`."""
-    parts = data._data.split(method, float(validation), float(test), int(seed))
+    (user, item) pair in two parts, as `because split` makes them. `method`
+    as the command line names it: `random` (of all interactions, or of
+    each user's with `per_user`), `temporal` (one pair of cut-off times),
+    `user-temporal` (each user's latest shares) or `leave-last-out`; `_`
+    reads as `-`."""
+    parts = data._data.split(method, float(validation), float(test), int(seed), bool(per_user))
     return tuple(Interactions(p) for p in parts)  # type: ignore[return-value]

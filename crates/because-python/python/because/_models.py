@@ -29,12 +29,45 @@ class Decomposition:
     contributions: list[tuple[int, float]]
 
 
+#: The registered kinds, as the library's registry describes them: name,
+#: one line, parameters with their defaults, capabilities.
+KINDS: dict[str, dict[str, Any]] = {k["name"]: k for k in json.loads(_because.kinds())}
+
+
 class Recommender:
-    """A `because` model. Subclasses name the kind and its parameters;
-    `None` leaves a parameter at its default."""
+    """A `because` model. Subclasses name the kind and their keywords for
+    its parameters (implicit's names where implicit has the model); `None`
+    leaves a parameter at the registry's default, and the class's
+    documentation lists the defaults from the registry."""
 
     kind: str = ""
     _names: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if not cls.kind:
+            return
+        info = KINDS.get(cls.kind)
+        if info is None:
+            raise ImportError(f"{cls.__name__}: the library registers no model kind {cls.kind!r}")
+        params = ", ".join(
+            f"{k}={'(optional)' if v is None else v}" for k, v in info["parameters"].items()
+        )
+        cls.__doc__ = (
+            f"{(cls.__doc__ or '').strip() or info['about']}\n\n"
+            f"Kind `{cls.kind}`; parameters and defaults: {params}."
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # Parameters read as attributes (`model.factors`), as implicit's do:
+        # the value given, else the registry's default.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        key = type(self)._names.get(name, name)
+        info = KINDS.get(type(self).kind)
+        if info is not None and key in info["parameters"]:
+            return self.__dict__.get("_params", {}).get(name, info["parameters"][key])
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __init__(self, num_threads: int = 0, **params: Any):
         self._params = {k: v for k, v in params.items() if v is not None}
@@ -324,8 +357,8 @@ class ALS(Recommender):
     kind = "als"
     _names = {"random_state": "seed"}
 
-    def __init__(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
-                 iterations: int = 15, random_state: int | None = None, solver: str | None = None,
+    def __init__(self, factors: int | None = None, regularization: float | None = None, alpha: float | None = None,
+                 iterations: int | None = None, random_state: int | None = None, solver: str | None = None,
                  cg_steps: int | None = None, num_threads: int = 0):
         super().__init__(num_threads, factors=factors, regularization=regularization, alpha=alpha,
                          iterations=iterations, random_state=random_state, solver=solver, cg_steps=cg_steps)
@@ -337,8 +370,8 @@ class BPR(Recommender):
     kind = "bpr"
     _names = {"random_state": "seed", "iterations": "epochs"}
 
-    def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
-                 iterations: int = 100, random_state: int | None = None, loss: str | None = None,
+    def __init__(self, factors: int | None = None, learning_rate: float | None = None, regularization: float | None = None,
+                 iterations: int | None = None, random_state: int | None = None, loss: str | None = None,
                  num_threads: int = 0):
         super().__init__(num_threads, factors=factors, learning_rate=learning_rate,
                          regularization=regularization, iterations=iterations, random_state=random_state, loss=loss)
@@ -350,7 +383,7 @@ class EASE(Recommender):
     kind = "ease"
     _names = {"regularization": "lambda"}
 
-    def __init__(self, regularization: float = 500.0, num_threads: int = 0):
+    def __init__(self, regularization: float | None = None, num_threads: int = 0):
         super().__init__(num_threads, regularization=regularization)
 
 
@@ -360,7 +393,8 @@ class ItemKNN(Recommender):
     kind = "itemknn"
     _names = {"K": "neighbours"}
 
-    def __init__(self, K: int = 100, shrinkage: float = 0.0, weighting: str = "none", num_threads: int = 0):
+    def __init__(self, K: int | None = None, shrinkage: float | None = None, weighting: str | None = None,
+                 num_threads: int = 0):
         super().__init__(num_threads, K=K, shrinkage=shrinkage, weighting=weighting)
 
 
@@ -370,7 +404,7 @@ class UserKNN(Recommender):
     kind = "userknn"
     _names = {"K": "neighbours"}
 
-    def __init__(self, K: int = 50, shrinkage: float = 0.0, num_threads: int = 0):
+    def __init__(self, K: int | None = None, shrinkage: float | None = None, num_threads: int = 0):
         super().__init__(num_threads, K=K, shrinkage=shrinkage)
 
 
@@ -380,7 +414,7 @@ class PureSVD(Recommender):
     kind = "svd"
     _names = {"random_state": "seed"}
 
-    def __init__(self, factors: int = 32, oversampling: int | None = None, power_iterations: int | None = None,
+    def __init__(self, factors: int | None = None, oversampling: int | None = None, power_iterations: int | None = None,
                  random_state: int | None = None, num_threads: int = 0):
         super().__init__(num_threads, factors=factors, oversampling=oversampling,
                          power_iterations=power_iterations, random_state=random_state)
@@ -411,19 +445,20 @@ class Model(Recommender):
         return self._spec
 
 
-CLASSES: dict[str, type[Recommender]] = {
-    "als": ALS,
-    "bpr": BPR,
-    "ease": EASE,
-    "itemknn": ItemKNN,
-    "userknn": UserKNN,
-    "svd": PureSVD,
-    "pop": Popularity,
-}
+def _classes() -> dict[str, type[Recommender]]:
+    """The class of each kind that has one (implicit's shape), by kind."""
+    out: dict[str, type[Recommender]] = {}
+    todo = list(Recommender.__subclasses__())
+    while todo:
+        c = todo.pop()
+        todo.extend(c.__subclasses__())
+        if c.kind and c.kind not in out and c.__module__ == __name__:
+            out[c.kind] = c
+    return out
 
 
 def _wrap(m: _because.Model) -> Recommender:
-    cls = CLASSES.get(m.kind)
+    cls = _classes().get(m.kind)
     if cls is None:
         out: Recommender = Model(m.spec)
     else:

@@ -2,14 +2,12 @@
 //! file is parsed here (as flags are in `args.rs`); the study itself is
 //! `because_eval::experiment::study`.
 
-use crate::args::{ReadArgs, SplitFlags};
-use crate::commands::{create_dir, load_with, write_json};
-use crate::modeling::{meta_for, prepare, print_trials};
+use crate::args::{ExperimentData, ReadArgs, SplitFlags};
+use crate::io::{create_dir, load_with, prepare, write_json};
+use crate::{print, progress};
 use anyhow::{anyhow, bail, Context};
 use because_eval::experiment::study::{self, StudyModel};
-use because_eval::experiment::{
-    EvaluationFile, Final, Grid, Metric, Parts, Production, Setup, Values,
-};
+use because_eval::experiment::{deploy, EvaluationFile, Final, Grid, Metric, Parts, Setup, Values};
 use because_models::{persist, ModelSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -302,7 +300,7 @@ fn run_one(
         seed,
         ..Setup::new(plan.ks.clone())
     };
-    let bar = crate::progress::spinner("fitting");
+    let bar = progress::spinner("fitting");
     let outcome = study::run(
         parts,
         &plan.models,
@@ -328,42 +326,29 @@ fn run_one(
             t.trials[t.chosen].validation
         );
     }
-    print_trials(&c.trials, setup.headline_k());
+    print::trials(&c.trials, setup.headline_k());
     let best = c.best_trial();
     println!("best on {}: {}", c.selected_by, best.spec);
     create_dir(out)?;
-    let all = &parts.for_spec(&best.spec)?.all;
-    let mut file = EvaluationFile::study(parts, &setup, &outcome);
-    file.production = Some(Production {
-        model: best.spec.to_string(),
-        trained_on: "train + validation + test (every interaction given)".into(),
-        interactions: all.len(),
-        folder: Some("model".into()),
-    });
-    write_json(&out.join("evaluation.json"), &file)?;
-    let key = plan.metric.to_string();
-    persist::save(
-        &outcome.production,
-        &meta_for(
-            &parts.users,
-            &parts.items,
-            all,
-            serde_json::json!({
-                "selected_by": c.selected_by,
-                "validation": best.validation.mean(&key),
-                "trained_on": "train + validation + test",
-            }),
-            Vec::new(),
-            crate::modeling::event_types(&parts.event_names, read)?,
-        ),
+    let weights = read.options()?.0.event_weights;
+    let deployed = deploy(
+        parts,
+        &outcome.choice,
+        Vec::new(),
+        &|n| weights.weight(n),
         &out.join("model"),
+        "model",
     )?;
+    let mut file = EvaluationFile::study(parts, &setup, &outcome);
+    file.production = Some(deployed.production.clone());
+    write_json(&out.join("evaluation.json"), &file)?;
     println!(
         "the model to deploy, {} refitted on all {} interactions, is in {}",
         best.spec,
-        all.len(),
+        deployed.production.interactions,
         out.join("model").display()
     );
+    let key = plan.metric.to_string();
     Ok(PartitionRow {
         partition: String::new(),
         users: parts.users.len(),
@@ -446,7 +431,7 @@ pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
             bail!("data.partition_by: needs one log in data.path, split by [split]")
         }
         (path, train, None) => {
-            let data = crate::args::ExperimentData {
+            let data = ExperimentData {
                 data: path.clone(),
                 train: train.clone(),
                 read: file.read.clone(),

@@ -4,14 +4,19 @@
 //! stored is not stored again.
 //!
 //! [`EventStore`] validates every batch once, times every call to the
-//! database (for `/metrics`), and hands the rest to a [`Backend`]: both
-//! backends keep the same versioned schema and pass the same tests.
+//! database (reported to the observer a server installs with
+//! [`EventStore::observe`], for its metrics), and hands the rest to a
+//! [`Backend`]: both backends keep the same versioned schema and pass the
+//! same contract tests (`tests/store.rs`).
+//!
+//! The command line reads stored events for training (`because train
+//! --database`) and the server stores and reads them; neither this crate
+//! nor the command line's training needs the HTTP stack.
 
 mod postgres;
 mod sqlite;
 pub mod testing;
 
-use crate::metrics::Histogram;
 use because_core::{Columns, Dataset, Interactions, Vocab};
 use because_service::SequenceEvent;
 use serde::{Deserialize, Serialize};
@@ -212,17 +217,14 @@ trait Backend: Send + Sync {
     fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError>;
 }
 
-/// Database latency by operation, for `/metrics`.
-#[derive(Default)]
-pub(crate) struct Latency {
-    pub(crate) by_operation: Mutex<std::collections::BTreeMap<&'static str, Histogram>>,
-}
+/// Hears how long each database operation (`insert`, `latest`, ...) took.
+pub type Observer = Box<dyn Fn(&'static str, std::time::Duration) + Send + Sync>;
 
 /// The event store: validation, timing, and a database behind them.
 pub struct EventStore {
     backend: Box<dyn Backend>,
     database: Database,
-    pub(crate) latency: Latency,
+    observer: Mutex<Option<Observer>>,
 }
 
 fn check_id(index: usize, field: &'static str, s: &str) -> Result<(), StoreError> {
@@ -288,8 +290,14 @@ impl EventStore {
         Ok(EventStore {
             backend,
             database: database.clone(),
-            latency: Latency::default(),
+            observer: Mutex::new(None),
         })
+    }
+
+    /// Reports how long every later database operation takes to
+    /// `observer` (replacing any observer before it).
+    pub fn observe(&self, observer: Observer) {
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = Some(observer);
     }
 
     /// The database (its password redacted when shown).
@@ -305,12 +313,10 @@ impl EventStore {
         let start = Instant::now();
         let out = f();
         let took = start.elapsed();
-        let mut ops = self
-            .latency
-            .by_operation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        ops.entry(operation).or_default().record(took);
+        let observer = self.observer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = observer.as_ref() {
+            o(operation, took);
+        }
         out
     }
 

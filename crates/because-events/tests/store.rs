@@ -1,7 +1,7 @@
 //! The event store's contract, run against every database: SQLite always,
 //! PostgreSQL when `BECAUSE_TEST_POSTGRES` names a server (CI requires it).
 
-use because_server::events::{testing, Database, Event, EventStore, StoreError, Stored};
+use because_events::{testing, Database, Event, EventStore, StoreError, Stored};
 use std::sync::Arc;
 
 fn event(user: &str, item: &str, time: i64, key: Option<&str>) -> Event {

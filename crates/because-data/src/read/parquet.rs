@@ -1,8 +1,7 @@
 //! Parquet input and output through the `parquet` crate's row API (no Arrow,
 //! which would triple the build time).
 
-use crate::read::parts::{resolve_layout, Builder, HeaderInfo, Part};
-use crate::read::ReadOptions;
+use super::{resolve_layout, Builder, HeaderInfo, Part, ReadOptions};
 use crate::time::{format_time, TimeFormat};
 use crate::{Error, Result};
 use parquet::basic::Compression;

@@ -1,0 +1,154 @@
+//! The model to deploy: the configuration an experiment chose, refitted on
+//! every interaction given and saved with a typed record of how it was
+//! chosen and how it scored. `tune`, `run` and the demo all save through
+//! [`deploy`], so their model folders and `evaluation.json` records agree.
+
+use super::{fit_production, Comparison, Final, Parts, Production, Result};
+use because_models::persist::{self, Meta, Metrics};
+use because_models::{Model, ModelSpec};
+use std::path::Path;
+use std::time::Instant;
+
+/// What the deployed model was trained on, in words.
+pub const TRAINED_ON_ALL: &str = "train + validation + test (every interaction given)";
+
+/// The seed of the bootstrap intervals saved with a deployed model.
+const INTERVAL_SEED: u64 = 42;
+
+/// How an experiment chose the configuration it deploys.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    /// The configuration.
+    pub spec: ModelSpec,
+    /// The metrics saved with it: how it was chosen and tested.
+    pub metrics: Metrics,
+}
+
+impl Choice {
+    /// The best trial of `comparison` (chosen on validation), with its test
+    /// metrics measured as `final_mode` says.
+    pub fn best_of(comparison: &Comparison, final_mode: Final) -> Choice {
+        let best = comparison.best_trial();
+        let metric = comparison
+            .selected_by
+            .strip_prefix("validation ")
+            .unwrap_or(&comparison.key);
+        Choice {
+            spec: best.spec.clone(),
+            metrics: Metrics {
+                selected_by: Some(comparison.selected_by.clone()),
+                validation: best.validation.mean(metric).filter(|v| v.is_finite()),
+                test: Some(best.test.summary(INTERVAL_SEED)),
+                test_protocol: Some(final_mode.note().to_string()),
+                ..Metrics::default()
+            },
+        }
+    }
+}
+
+/// A deployed model and its record.
+#[derive(Debug)]
+pub struct Deployed {
+    /// The model, trained on every interaction given.
+    pub model: Model,
+    /// What its folder records.
+    pub meta: Meta,
+    /// The record of it for `evaluation.json`.
+    pub production: Production,
+}
+
+/// Refits `choice` on every interaction of `parts` (train, validation and
+/// test) and saves it into `dir`, with item `titles` (in item order, or
+/// none) and the event types of the parts weighted by `weight`. `folder`
+/// is how `evaluation.json` names `dir` (relative to itself).
+pub fn deploy(
+    parts: &Parts,
+    choice: &Choice,
+    titles: Vec<String>,
+    weight: &dyn Fn(&str) -> f32,
+    dir: &Path,
+    folder: &str,
+) -> Result<Deployed> {
+    let start = Instant::now();
+    let model = fit_production(&choice.spec, parts)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let all = &parts.for_spec(&choice.spec)?.all;
+    let metrics = Metrics {
+        fit_seconds: Some(seconds),
+        values: Some(parts.values.to_string()),
+        trained_on: Some(TRAINED_ON_ALL.to_string()),
+        ..choice.metrics.clone()
+    };
+    let meta = super::meta_for(
+        &parts.users,
+        &parts.items,
+        all,
+        metrics,
+        titles,
+        super::event_types(&parts.event_names, weight),
+    );
+    persist::save(&model, &meta, dir)?;
+    Ok(Deployed {
+        model,
+        meta,
+        production: Production {
+            model: choice.spec.to_string(),
+            trained_on: TRAINED_ON_ALL.to_string(),
+            interactions: all.len(),
+            folder: Some(folder.to_string()),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::{compare, Setup, Values};
+    use because_core::testing::block_data;
+    use because_core::{Dataset, SplitMethod, Vocab};
+
+    #[test]
+    fn the_deployed_model_learns_from_everything_and_records_the_choice() {
+        let x = block_data(40, 20, 6, 1);
+        let dataset = Dataset {
+            users: Vocab::from_ids((0..x.n_users()).map(|u| u.to_string())),
+            items: Vocab::from_ids((0..x.n_items()).map(|i| i.to_string())),
+            interactions: x,
+            ..Default::default()
+        };
+        let method = SplitMethod::Random {
+            validation: 0.2,
+            test: 0.2,
+            per_user: true,
+        };
+        let parts = Parts::split(&dataset, method, 7, Values::Auto).unwrap();
+        let specs: Vec<ModelSpec> = ["pop", "ease:lambda=5"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let setup = Setup::new(vec![10]);
+        let compared = compare(&parts, &specs, &setup, None, &mut |_, _| {}).unwrap();
+        let choice = Choice::best_of(&compared.comparison, setup.final_mode);
+        let dir = tempfile::tempdir().unwrap();
+        let d = deploy(&parts, &choice, Vec::new(), &|_| 1.0, dir.path(), "model").unwrap();
+        let all = &parts.training().all;
+        assert_eq!(d.production.interactions, all.len());
+        assert!(parts.training().train.len() < all.len());
+        let back = persist::load(dir.path()).unwrap();
+        let m = &back.meta.metrics;
+        assert_eq!(m.selected_by.as_deref(), Some("validation ndcg@10"));
+        assert_eq!(
+            m.validation,
+            compared.comparison.best_trial().validation.mean("ndcg@10")
+        );
+        assert!(m.test.as_ref().unwrap().metrics.contains_key("ndcg@10"));
+        assert_eq!(m.trained_on.as_deref(), Some(TRAINED_ON_ALL));
+        // JSON keeps every metric (to the last bit or two of a double).
+        let (saved, read) = (d.meta.metrics.test.unwrap(), m.test.clone().unwrap());
+        assert_eq!(saved.metrics.len(), read.metrics.len());
+        for (k, v) in &saved.metrics {
+            assert!((v.mean - read.metrics[k].mean).abs() < 1e-12, "{k}");
+        }
+        assert_eq!(back.meta.data_fingerprint, persist::fingerprint(all));
+    }
+}
