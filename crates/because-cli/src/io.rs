@@ -124,12 +124,16 @@ pub fn prepare(data: &ExperimentData, flags: &SplitFlags, values: Values) -> any
     Ok(parts)
 }
 
-/// Writes each part of `split` as a log in `out`, in the format the log
+/// Writes each non-empty part of `split` as a log in `out`, in the format the log
 /// was read in, and `split_report.json`.
 pub fn write_split(split: &SplitLog, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     create_dir(out)?;
     let mut paths = Vec::new();
-    for (part, loaded) in &split.parts {
+    for (part, loaded) in split
+        .parts
+        .iter()
+        .filter(|(_, l)| !l.dataset.interactions.is_empty())
+    {
         let ext = extension(&loaded.source);
         let path = out.join(format!("{}.{ext}", part.name()));
         write_interactions(

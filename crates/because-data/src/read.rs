@@ -235,14 +235,15 @@ pub struct ReadOptions {
 #[derive(Clone, Debug)]
 pub struct SplitLog {
     /// The parts, in the order train, validation fold-in, validation, test
-    /// fold-in, test.
+    /// fold-in, test: train, validation and test always (empty when their
+    /// share is 0), the fold-in parts when they hold anything.
     pub parts: Vec<(because_core::Part, Loaded)>,
     /// The method, seed and what the split produced.
     pub file: because_core::SplitFile,
 }
 
 impl SplitLog {
-    /// The part `part`, if it is not empty.
+    /// The part `part`, if the split has it.
     pub fn part(&self, part: because_core::Part) -> Option<&Loaded> {
         self.parts.iter().find(|(p, _)| *p == part).map(|(_, l)| l)
     }
@@ -264,9 +265,18 @@ impl Loaded {
                 ),
             ));
         }
-        let parts = split
-            .nonempty_parts()
+        // Train, validation and test always (empty where a share is 0),
+        // the fold-in parts of held-out users where there are any.
+        let parts = because_core::Part::ALL
             .into_iter()
+            .filter(|p| {
+                matches!(
+                    p,
+                    because_core::Part::Train
+                        | because_core::Part::Validation
+                        | because_core::Part::Test
+                ) || split.nonempty_parts().contains(p)
+            })
             .map(|p| {
                 let dataset = Dataset {
                     interactions: split.part(&d.interactions, p),
@@ -1293,5 +1303,57 @@ mod tests {
         let mut global = Vocab::from_ids(["abc"]);
         assert_eq!(local.to_global(&mut global), vec![1, 0, 2]);
         assert_eq!(global.id(2), "07");
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+    use because_core::{Part, SplitMethod};
+
+    #[test]
+    fn a_split_log_keeps_every_interaction_in_one_part_and_names_its_method() {
+        let n = 60;
+        let users: Vec<String> = (0..n).map(|k| format!("u{}", k % 6)).collect();
+        let items: Vec<String> = (0..n).map(|k| format!("i{}", k % 17)).collect();
+        let times: Vec<i64> = (0..n as i64).collect();
+        let loaded =
+            Loaded::from_columns("t", &users, &items, &vec![1.0; n], &times, true, false).unwrap();
+        let method = SplitMethod::UserTemporal {
+            validation: 0.0,
+            test: 0.2,
+        };
+        let split = loaded.split(method, 1).unwrap();
+        let total: usize = split
+            .parts
+            .iter()
+            .map(|(_, l)| l.dataset.interactions.len())
+            .sum();
+        assert_eq!(total, loaded.dataset.interactions.len());
+        // Validation is there, and empty, when its share is 0.
+        assert!(split
+            .part(Part::Validation)
+            .unwrap()
+            .dataset
+            .interactions
+            .is_empty());
+        assert!(!split
+            .part(Part::Test)
+            .unwrap()
+            .dataset
+            .interactions
+            .is_empty());
+        assert_eq!(split.file.report.leaked_pairs, 0);
+        let json = serde_json::to_value(&split.file).unwrap();
+        assert_eq!(json["method"]["name"], "user-temporal");
+        // Columns of unequal length or a value that is not a number are
+        // errors, not panics.
+        assert!(
+            Loaded::from_columns("t", &users, &items[1..], &vec![1.0; n], &times, true, false)
+                .is_err()
+        );
+        let mut values = vec![1.0; n];
+        values[3] = f32::NAN;
+        assert!(Loaded::from_columns("t", &users, &items, &values, &times, true, false).is_err());
     }
 }

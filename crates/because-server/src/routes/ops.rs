@@ -1,0 +1,128 @@
+//! Operations: metrics, probes, the OpenAPI document, and the middleware
+//! that measures and bounds every request.
+
+use crate::error::ApiError;
+use crate::error::REQUEST_TIMEOUT;
+use crate::routes::events::{EventsStored, Live, Reloaded, UserEvents};
+use crate::state::State;
+use axum::body::Body;
+use axum::extract::State as Extract;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+pub(crate) async fn metrics_text(Extract(s): Extract<State>) -> Response {
+    let spec = s.model().info().spec;
+    let store = s.events.clone();
+    let stored = tokio::task::spawn_blocking(move || store.count().ok())
+        .await
+        .ok()
+        .flatten();
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.metrics.render(&spec, stored, &s.events),
+    )
+        .into_response()
+}
+
+pub(crate) async fn measure(
+    Extract(s): Extract<State>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let start = std::time::Instant::now();
+    let res = next.run(req).await;
+    s.metrics
+        .record(&route, res.status().as_u16(), start.elapsed());
+    res
+}
+
+/// The OpenAPI 3 document of every route: paths and request schemas
+/// written by hand, response schemas generated from the types
+/// ([`response_schemas`]; a test keeps the file equal to them).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// The JSON schemas of every response body, generated from the types that
+/// serialize them, by name.
+pub fn response_schemas() -> serde_json::Map<String, serde_json::Value> {
+    let mut g = schemars::generate::SchemaSettings::openapi3()
+        .for_serialize()
+        .into_generator();
+    g.subschema_for::<because_service::Recommendations>();
+    g.subschema_for::<because_service::ExplainResponse>();
+    g.subschema_for::<because_service::SimilarItems>();
+    g.subschema_for::<because_service::ModelInfo>();
+    g.subschema_for::<because_service::ModelFidelity>();
+    g.subschema_for::<EventsStored>();
+    g.subschema_for::<UserEvents>();
+    g.subschema_for::<Reloaded>();
+    g.subschema_for::<because_service::UserHistory>();
+    g.subschema_for::<because_service::ItemSearch>();
+    g.subschema_for::<because_service::ItemInfo>();
+    g.subschema_for::<because_service::EmbeddingMap>();
+    g.subschema_for::<because_service::ExplanationMap>();
+    g.subschema_for::<Live>();
+    g.take_definitions(true)
+}
+
+/// Every route, as (method, path): the router serves exactly these, and the
+/// OpenAPI document describes exactly these (a test checks both).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/assets/{file}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/model"),
+    ("get", "/v1/model/fidelity"),
+    ("post", "/v1/recommend"),
+    ("get", "/v1/users/{user}/recommendations"),
+    ("get", "/v1/users/{user}/events"),
+    ("post", "/v1/explain"),
+    ("get", "/v1/items/{item}/similar"),
+    ("get", "/v1/items/{item}"),
+    ("get", "/v1/items"),
+    ("get", "/v1/users/{user}/history"),
+    ("get", "/v1/model/map"),
+    ("post", "/v1/explain/map"),
+    ("get", "/v1/live"),
+    ("post", "/v1/events"),
+    ("post", "/v1/admin/reload"),
+];
+
+pub(crate) async fn openapi() -> Response {
+    ([("content-type", "application/json")], OPENAPI).into_response()
+}
+
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub(crate) async fn readyz(Extract(s): Extract<State>) -> Json<serde_json::Value> {
+    let info = s.model().info();
+    Json(serde_json::json!({ "ready": true, "model": info.spec }))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+pub(crate) async fn time_limit(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "the request took longer than {}s",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
