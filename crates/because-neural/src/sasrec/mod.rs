@@ -19,6 +19,8 @@
 //! that both forward passes agree.
 
 use crate::seq::{self, affine, dot, layer_norm, Sequences};
+mod net;
+
 use crate::train::{self, Net as _};
 use because_core::rng::Rng;
 use because_core::{
@@ -527,7 +529,7 @@ impl because_core::Attribute for SasRec {
                 attention_of_last(&pass.attention, tail.len(), method == AttentionRollout)
             }
             GradientInput => {
-                let net = train::SasNet::new(&self.weights, &self.params, self.n_items_());
+                let net = net::SasNet::new(&self.weights, &self.params, self.n_items_());
                 net.gradient_input(tail, target, &self.params)?
             }
             IntegratedGradients | Similarity => {
@@ -603,15 +605,15 @@ impl SasRecParams {
             weights: Arc::new(Weights::init(self, n_items)),
             losses: Vec::new(),
         };
-        let mut net = train::SasNet::new(&model.weights, self, n_items);
+        let mut net = net::SasNet::new(&model.weights, self, n_items);
         let windows = seq::windows(&model.seqs, self.max_len);
-        let mut trainer = train::Trainer::new(self.learning_rate);
+        let mut trainer = net::Trainer::new(self.learning_rate);
         for epoch in 1..=self.epochs {
             let order = seq::shuffled(&windows, self.seed, epoch);
             let mut total = 0.0f64;
             let mut count = 0usize;
             for (b, batch) in order.chunks(self.batch_size).enumerate() {
-                let data = train::SeqBatch::new(&model.seqs, batch, self.max_len);
+                let data = net::SeqBatch::new(&model.seqs, batch, self.max_len);
                 let negatives = (self.loss == SeqLoss::Gbce).then(|| {
                     let mut rng = Rng::stream(self.seed, ((epoch as u64) << 32) | b as u64);
                     (0..self.negatives)
@@ -760,8 +762,8 @@ impl because_core::ItemEmbeddings for SasRec {
 
 #[cfg(test)]
 mod tests {
+    use super::net::{SasNet, SeqBatch};
     use super::*;
-    use crate::train::{SasNet, SeqBatch};
 
     /// The burn graph (dropout off) and the plain forward pass give the same
     /// hidden state at the last position, for a full and a padded sequence.

@@ -1,0 +1,395 @@
+//! SASRec's training graph on burn: mini-batches of sequence windows, the
+//! network as burn parameters, its losses, and one Adam step.
+//!
+//! Parameters start from the plain [`Weights`] (initialized by our own
+//! seeded generator) and return to them after training, so the serving path
+//! never touches burn.
+
+use super::{Block, SasRecParams, SeqLoss, Weights, EPS};
+use crate::seq::{Sequences, Window};
+use crate::train::{device, param1, param2, to_vec, Dropout, Net};
+use because_core::{Error, Result};
+use burn::module::{Module, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::{log_sigmoid, log_softmax, relu, softmax};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+/// One encoder block as burn parameters.
+#[derive(Module, Debug)]
+pub(crate) struct NetBlock {
+    ln1_g: Param<Tensor<1>>,
+    ln1_b: Param<Tensor<1>>,
+    wq: Param<Tensor<2>>,
+    bq: Param<Tensor<1>>,
+    wk: Param<Tensor<2>>,
+    bk: Param<Tensor<1>>,
+    wv: Param<Tensor<2>>,
+    bv: Param<Tensor<1>>,
+    wo: Param<Tensor<2>>,
+    bo: Param<Tensor<1>>,
+    ln2_g: Param<Tensor<1>>,
+    ln2_b: Param<Tensor<1>>,
+    w1: Param<Tensor<2>>,
+    b1: Param<Tensor<1>>,
+    w2: Param<Tensor<2>>,
+    b2: Param<Tensor<1>>,
+}
+
+/// SASRec as burn parameters.
+#[derive(Module, Debug)]
+pub(crate) struct SasNet {
+    item: Param<Tensor<2>>,
+    pos: Param<Tensor<2>>,
+    blocks: Vec<NetBlock>,
+    lnf_g: Param<Tensor<1>>,
+    lnf_b: Param<Tensor<1>>,
+}
+
+/// `x · w + b` over the last dimension of a `[rows, in]` tensor.
+fn linear(x: Tensor<2>, w: &Param<Tensor<2>>, b: &Param<Tensor<1>>) -> Tensor<2> {
+    x.matmul(w.val()) + b.val().unsqueeze_dim::<2>(0)
+}
+
+/// Layer norm over the last dimension, as [`crate::seq::layer_norm`] computes it.
+fn norm(x: Tensor<2>, g: &Param<Tensor<1>>, b: &Param<Tensor<1>>) -> Tensor<2> {
+    let mean = x.clone().mean_dim(1);
+    let centred = x - mean;
+    let var = centred.clone().powi_scalar(2).mean_dim(1);
+    centred / (var + EPS as f64).sqrt() * g.val().unsqueeze_dim::<2>(0)
+        + b.val().unsqueeze_dim::<2>(0)
+}
+
+impl SasNet {
+    /// The network holding `w`'s values, on the training device.
+    pub(crate) fn new(w: &Weights, p: &SasRecParams, n_items: usize) -> SasNet {
+        let dev = device();
+        let (d, f) = (p.dim, p.ffn);
+        SasNet {
+            item: param2(&w.item, n_items + 1, d, &dev),
+            pos: param2(&w.pos, p.max_len, d, &dev),
+            blocks: w
+                .blocks
+                .iter()
+                .map(|b| NetBlock {
+                    ln1_g: param1(&b.ln1_g, &dev),
+                    ln1_b: param1(&b.ln1_b, &dev),
+                    wq: param2(&b.wq, d, d, &dev),
+                    bq: param1(&b.bq, &dev),
+                    wk: param2(&b.wk, d, d, &dev),
+                    bk: param1(&b.bk, &dev),
+                    wv: param2(&b.wv, d, d, &dev),
+                    bv: param1(&b.bv, &dev),
+                    wo: param2(&b.wo, d, d, &dev),
+                    bo: param1(&b.bo, &dev),
+                    ln2_g: param1(&b.ln2_g, &dev),
+                    ln2_b: param1(&b.ln2_b, &dev),
+                    w1: param2(&b.w1, d, f, &dev),
+                    b1: param1(&b.b1, &dev),
+                    w2: param2(&b.w2, f, d, &dev),
+                    b2: param1(&b.b2, &dev),
+                })
+                .collect(),
+            lnf_g: param1(&w.lnf_g, &dev),
+            lnf_b: param1(&w.lnf_b, &dev),
+        }
+    }
+
+    /// Hidden states `[batch · len, dim]` after the final norm.
+    pub(crate) fn hidden(
+        &self,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        drop: &mut Dropout,
+    ) -> Tensor<2> {
+        let dev = self.item.val().device();
+        let (b, l, d) = (batch.rows, batch.len, p.dim);
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), [b, l]), &dev);
+        let emb = burn::tensor::module::embedding(self.item.val(), ids) * (d as f64).sqrt();
+        self.encode(emb, batch, p, drop)
+    }
+
+    /// The encoder over scaled item embeddings `[rows, len, dim]`: adds the
+    /// positions of the last `len` slots, then the blocks and the final norm.
+    fn encode(
+        &self,
+        emb: Tensor<3>,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        drop: &mut Dropout,
+    ) -> Tensor<2> {
+        let dev = emb.device();
+        let (b, l, d, h) = (batch.rows, batch.len, p.dim, p.heads);
+        let dh = d / h;
+        let pos = self.pos.val().slice([p.max_len - l..p.max_len]);
+        let x = emb + pos.unsqueeze_dim::<3>(0);
+        let mut x = drop.apply(x).reshape([b * l, d]);
+        let mask =
+            Tensor::<4, Bool>::from_data(TensorData::new(batch.mask.clone(), [b, 1, l, l]), &dev)
+                .expand([b, h, l, l]);
+        for blk in &self.blocks {
+            let a = norm(x.clone(), &blk.ln1_g, &blk.ln1_b);
+            let split = |t: Tensor<2>| t.reshape([b, l, h, dh]).swap_dims(1, 2);
+            let q = split(linear(a.clone(), &blk.wq, &blk.bq));
+            let k = split(linear(a.clone(), &blk.wk, &blk.bk));
+            let v = split(linear(a, &blk.wv, &blk.bv));
+            let scores = q.matmul(k.swap_dims(2, 3)) / (dh as f64).sqrt();
+            let att = softmax(scores.mask_fill(mask.clone(), -1e9), 3);
+            let att = drop.apply(att);
+            let ctx = att.matmul(v).swap_dims(1, 2).reshape([b * l, d]);
+            x = x + drop.apply(linear(ctx, &blk.wo, &blk.bo));
+            let c = norm(x.clone(), &blk.ln2_g, &blk.ln2_b);
+            let ff = linear(relu(linear(c, &blk.w1, &blk.b1)), &blk.w2, &blk.b2);
+            x = x + drop.apply(ff);
+        }
+        norm(x, &self.lnf_g, &self.lnf_b)
+    }
+
+    /// Gradient × input of `target`'s score over the input embeddings of
+    /// `items` (at most `max_len`, oldest first): one weight per item.
+    pub(crate) fn gradient_input(
+        &self,
+        items: &[u32],
+        target: u32,
+        p: &SasRecParams,
+    ) -> Result<Vec<f32>> {
+        let dev = self.item.val().device();
+        let (n, d) = (items.len(), p.dim);
+        let ids: Vec<i64> = items.iter().map(|&i| i as i64 + 1).collect();
+        let rows = self.item.val().detach().select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(ids, [n]), &dev),
+        );
+        let input = (rows * (d as f64).sqrt())
+            .reshape([1, n, d])
+            .detach()
+            .require_grad();
+        let batch = SeqBatch::single(n);
+        let z = self
+            .encode(input.clone(), &batch, p, &mut Dropout::off())
+            .slice([n - 1..n]);
+        let t = Tensor::<1, Int>::from_data(TensorData::new(vec![target as i64 + 1], [1]), &dev);
+        let score = (z * self.item.val().select(0, t)).sum();
+        let grads = score.backward();
+        let g = input
+            .grad(&grads)
+            .ok_or_else(|| Error::Shape("no gradient for the input embeddings".into()))?;
+        let product = to_vec((g * input.detach()).sum_dim(2).reshape([n]))?;
+        Ok(product)
+    }
+
+    /// The mean training loss of a batch.
+    fn loss(
+        &self,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        negatives: Option<&[u32]>,
+        drop: &mut Dropout,
+    ) -> Tensor<1> {
+        let dev = self.item.val().device();
+        let n_items = self.item.val().dims()[0] - 1;
+        let pcount = batch.positions.len();
+        let z = self.hidden(batch, p, drop).select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(batch.positions.clone(), [pcount]), &dev),
+        );
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new(batch.targets.clone(), [pcount]), &dev);
+        match (p.loss, negatives) {
+            (SeqLoss::Gbce, Some(neg)) => {
+                let emb = self.item.val();
+                let pos = emb.clone().select(0, targets + 1);
+                let pos_logit = (z.clone() * pos).sum_dim(1);
+                let neg_ids: Vec<i64> = neg.iter().map(|&i| i as i64 + 1).collect();
+                let neg_emb = emb.select(
+                    0,
+                    Tensor::<1, Int>::from_data(TensorData::new(neg_ids, [neg.len()]), &dev),
+                );
+                let neg_logit = z.matmul(neg_emb.transpose());
+                // gSASRec's β from the sampling rate α = k / (n - 1).
+                let alpha = neg.len() as f64 / (n_items.saturating_sub(1)).max(1) as f64;
+                let t = p.gbce_t as f64;
+                let beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha);
+                let pos_term = log_sigmoid(pos_logit) * beta;
+                let neg_term = log_sigmoid(neg_logit.neg()).sum_dim(1);
+                (pos_term + neg_term).mean().neg()
+            }
+            _ => {
+                let items = self.item.val().slice([1..n_items + 1]);
+                let logp = log_softmax(z.matmul(items.transpose()), 1);
+                logp.gather(1, targets.reshape([pcount, 1])).mean().neg()
+            }
+        }
+    }
+}
+
+impl Net for SasNet {
+    type Plain = Weights;
+    fn weights(&self) -> Result<Weights> {
+        let v1 = |p: &Param<Tensor<1>>| to_vec(p.val());
+        let v2 = |p: &Param<Tensor<2>>| to_vec(p.val());
+        let mut blocks = Vec::new();
+        for b in &self.blocks {
+            blocks.push(Block {
+                ln1_g: v1(&b.ln1_g)?,
+                ln1_b: v1(&b.ln1_b)?,
+                wq: v2(&b.wq)?,
+                bq: v1(&b.bq)?,
+                wk: v2(&b.wk)?,
+                bk: v1(&b.bk)?,
+                wv: v2(&b.wv)?,
+                bv: v1(&b.bv)?,
+                wo: v2(&b.wo)?,
+                bo: v1(&b.bo)?,
+                ln2_g: v1(&b.ln2_g)?,
+                ln2_b: v1(&b.ln2_b)?,
+                w1: v2(&b.w1)?,
+                b1: v1(&b.b1)?,
+                w2: v2(&b.w2)?,
+                b2: v1(&b.b2)?,
+            });
+        }
+        Ok(Weights {
+            item: v2(&self.item)?,
+            pos: v2(&self.pos)?,
+            blocks,
+            lnf_g: v1(&self.lnf_g)?,
+            lnf_b: v1(&self.lnf_b)?,
+        })
+    }
+}
+
+/// A mini-batch of windows, left-padded to `len`.
+pub(crate) struct SeqBatch {
+    rows: usize,
+    len: usize,
+    /// Item index + 1 at each position, 0 for padding.
+    ids: Vec<i64>,
+    /// `[rows, 1, len, len]`: whether query `i` may not attend to key `j`
+    /// (a later position, or padding other than itself).
+    mask: Vec<bool>,
+    /// Flat positions (`row · len + i`) that have a target.
+    positions: Vec<i64>,
+    /// The item that follows each of `positions`.
+    targets: Vec<i64>,
+}
+
+impl SeqBatch {
+    /// The batch of `windows` of `seqs`.
+    pub(crate) fn new(seqs: &Sequences, windows: &[Window], len: usize) -> SeqBatch {
+        let rows = windows.len();
+        let mut ids = vec![0i64; rows * len];
+        let mut positions = Vec::new();
+        let mut targets = Vec::new();
+        let mut mask = vec![false; rows * len * len];
+        for (r, w) in windows.iter().enumerate() {
+            let s = seqs.items(w.user);
+            let pad = len - w.len;
+            for t in 0..w.len {
+                ids[r * len + pad + t] = s[w.start + t] as i64 + 1;
+                positions.push((r * len + pad + t) as i64);
+                targets.push(s[w.start + t + 1] as i64);
+            }
+            for i in 0..len {
+                for j in 0..len {
+                    mask[(r * len + i) * len + j] = j > i || (j < pad && j != i);
+                }
+            }
+        }
+        SeqBatch {
+            rows,
+            len,
+            ids,
+            mask,
+            positions,
+            targets,
+        }
+    }
+    /// One unpadded sequence of `n` items (its inputs are given as embeddings).
+    pub(crate) fn single(n: usize) -> SeqBatch {
+        let mut mask = vec![false; n * n];
+        for i in 0..n {
+            for j in i + 1..n {
+                mask[i * n + j] = true;
+            }
+        }
+        SeqBatch {
+            rows: 1,
+            len: n,
+            ids: Vec::new(),
+            mask,
+            positions: Vec::new(),
+            targets: Vec::new(),
+        }
+    }
+    /// A batch of single sequences (for checks), each right-aligned.
+    #[cfg(test)]
+    pub(crate) fn of(seqs: &[Vec<u32>], len: usize) -> SeqBatch {
+        let mut all = Vec::new();
+        let mut indptr = vec![0u32];
+        for s in seqs {
+            all.extend_from_slice(s);
+            all.push(0);
+            indptr.push(all.len() as u32);
+        }
+        let x = because_core::Interactions::from_tuples(
+            seqs.len(),
+            all.iter().copied().max().unwrap_or(0) as usize + 1,
+            seqs.iter().enumerate().flat_map(|(u, s)| {
+                s.iter()
+                    .chain(std::iter::once(&0))
+                    .enumerate()
+                    .map(move |(t, &i)| (u as u32, i, 1.0, t as i64))
+            }),
+        )
+        .unwrap_or_default();
+        let sq = Sequences::new(&x);
+        let windows: Vec<Window> = seqs
+            .iter()
+            .enumerate()
+            .map(|(u, s)| Window {
+                user: u as u32,
+                start: 0,
+                len: s.len(),
+            })
+            .collect();
+        SeqBatch::new(&sq, &windows, len)
+    }
+    /// How many targets the batch has.
+    pub(crate) fn targets(&self) -> usize {
+        self.targets.len()
+    }
+}
+
+/// Adam over a network, one batch at a time.
+pub(crate) struct Trainer {
+    optim: ModuleOptimizer,
+    lr: f64,
+}
+
+impl Trainer {
+    /// Adam with learning rate `lr`.
+    pub(crate) fn new(lr: f32) -> Trainer {
+        Trainer {
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            lr: lr as f64,
+        }
+    }
+
+    /// One step on a batch: returns the updated network and the batch's loss.
+    pub(crate) fn step(
+        &mut self,
+        net: SasNet,
+        batch: &SeqBatch,
+        p: &SasRecParams,
+        negatives: Option<&[u32]>,
+        drop: &mut Dropout,
+    ) -> Result<(SasNet, f32)> {
+        if batch.targets() == 0 {
+            return Ok((net, 0.0));
+        }
+        let loss = net.loss(batch, p, negatives, drop);
+        let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        Ok((self.optim.step(self.lr, net, grads), value))
+    }
+}
