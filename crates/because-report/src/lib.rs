@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod demo;
 mod experiment;
 pub mod figures;
 
@@ -43,6 +44,9 @@ pub enum Error {
     /// A file could not be written.
     #[error(transparent)]
     Data(#[from] because_data::Error),
+    /// A model could not recommend or explain.
+    #[error(transparent)]
+    Core(#[from] because_core::Error),
 }
 
 /// Result with the report [`Error`].
