@@ -19,7 +19,7 @@ report = data.report
 print(f"rows read {report['rows_read']}, kept {report['rows_kept']}")
 
 # Hold out each user's latest 10% for test (10% more for validation).
-train, validation, test = because.split(data, "user_temporal", validation=0.1, test=0.1, seed=42)
+train, validation, test = because.split(data, "user-temporal", validation=0.1, test=0.1, seed=42)
 print(f"train {len(train)}, validation {len(validation)}, test {len(test)}")
 
 # Two models, fitted on train, compared on test with 95% intervals.

@@ -267,6 +267,7 @@ impl Loaded {
         }
         // Train, validation and test always (empty where a share is 0),
         // the fold-in parts of held-out users where there are any.
+        let nonempty = split.nonempty_parts();
         let parts = because_core::Part::ALL
             .into_iter()
             .filter(|p| {
@@ -275,7 +276,7 @@ impl Loaded {
                     because_core::Part::Train
                         | because_core::Part::Validation
                         | because_core::Part::Test
-                ) || split.nonempty_parts().contains(p)
+                ) || nonempty.contains(p)
             })
             .map(|p| {
                 let dataset = Dataset {

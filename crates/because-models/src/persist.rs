@@ -580,6 +580,45 @@ pub fn load(dir: &Path) -> Result<Loaded> {
 }
 
 #[cfg(test)]
+mod metrics_tests {
+    use super::*;
+
+    #[test]
+    fn metrics_of_every_earlier_shape_read() {
+        // `because train` before metrics were typed.
+        let m: Metrics = serde_json::from_str(
+            r#"{"fit_seconds": 1.5, "values": "binary", "loss_per_epoch": [2.0, null, 1.0]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.fit_seconds, Some(1.5));
+        assert_eq!(m.losses.len(), 3);
+        assert!(m.losses[1].is_nan());
+        // `tune` and the demo before: their keys under today's names, the
+        // rest (a `metric` now said by `selected_by`) left aside.
+        let t: Metrics = serde_json::from_str(
+            r#"{"metric": "ndcg@10", "selected_by": "validation ndcg@10", "validation": 0.3,
+                "test_model": "refit", "trained_on": "all"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.test_protocol.as_deref(), Some("refit"));
+        assert_eq!(t.validation, Some(0.3));
+        let d: Metrics = serde_json::from_str(r#"{"validation_ndcg@10": 0.25}"#).unwrap();
+        assert_eq!(d.validation, Some(0.25));
+        // Written, the losses are under their typed name.
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(
+            text.contains("\"losses\"") && !text.contains("loss_per_epoch"),
+            "{text}"
+        );
+        // An empty record reads as no metrics at all.
+        assert_eq!(
+            serde_json::from_str::<Metrics>("{}").unwrap(),
+            Metrics::default()
+        );
+    }
+}
+
+#[cfg(test)]
 mod checksum_tests {
     use super::*;
 

@@ -111,3 +111,94 @@ impl ModelHandle {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServiceError;
+    use because_models::persist::Meta;
+    use because_models::ModelSpec;
+
+    fn handle() -> ModelHandle {
+        let x = because_core::testing::block_data(20, 15, 4, 1);
+        let model = "ease:lambda=5"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        let meta = Meta {
+            user_ids: (0..20).map(|u| format!("u{u}")).collect(),
+            item_ids: (0..15).map(|i| format!("i{i}")).collect(),
+            ..Default::default()
+        };
+        ModelHandle::new(model, meta).unwrap()
+    }
+
+    fn request(users: &[u32], n: usize) -> IndexRequest<'_> {
+        IndexRequest {
+            users,
+            n,
+            rows: None,
+            filter_liked: true,
+            recalculate: false,
+            deny: &[],
+            allow: None,
+        }
+    }
+
+    #[test]
+    fn requests_by_index_are_bounded_and_rank_as_the_model_does() {
+        let h = handle();
+        let users = [0, 3, 7];
+        for bad in [0, MAX_K + 1] {
+            let e = h.recommend_indices(&request(&users, bad)).unwrap_err();
+            assert!(
+                matches!(e, ServiceError::BadRequest { field: "n", .. }),
+                "{e}"
+            );
+        }
+        assert!(h.recommend_indices(&request(&[20], 5)).is_err());
+        let no_rows = IndexRequest {
+            recalculate: true,
+            ..request(&users, 5)
+        };
+        assert!(h.recommend_indices(&no_rows).is_err());
+        let denied = [99];
+        let bad_deny = IndexRequest {
+            deny: &denied,
+            ..request(&users, 5)
+        };
+        assert!(h.recommend_indices(&bad_deny).is_err());
+        // The batched path (own histories left out) and the one-by-one path
+        // (an allow-list of every item) give the same lists.
+        let batched = h.recommend_indices(&request(&users, 5)).unwrap();
+        let all: Vec<u32> = (0..15).collect();
+        let single = h
+            .recommend_indices(&IndexRequest {
+                allow: Some(&all),
+                ..request(&users, 5)
+            })
+            .unwrap();
+        let items = |l: &[Vec<Scored>]| -> Vec<Vec<u32>> {
+            l.iter()
+                .map(|v| v.iter().map(|s| s.item).collect())
+                .collect()
+        };
+        assert_eq!(items(&batched), items(&single));
+        for (j, &u) in users.iter().enumerate() {
+            let seen = h.model().history(u).0;
+            assert!(batched[j].iter().all(|s| !seen.contains(&s.item)));
+        }
+        // A user's row folded in scores like their own history.
+        let rows: Vec<(&[u32], &[f32])> = users.iter().map(|&u| h.model().history(u)).collect();
+        let folded = h
+            .recommend_indices(&IndexRequest {
+                rows: Some(rows),
+                recalculate: true,
+                ..request(&users, 5)
+            })
+            .unwrap();
+        assert_eq!(items(&folded).len(), 3);
+        assert!(folded.iter().all(|l| l.len() == 5));
+    }
+}

@@ -69,9 +69,7 @@ pub fn run(a: &TuneArgs) -> anyhow::Result<()> {
     create_dir(&a.out)?;
     let model_dir = a.out.join("model");
     let weights = a.data.read.options()?.0.event_weights;
-    let mut choice = Choice::best_of(&tuned.comparison, options.final_mode);
-    choice.spec = chosen.clone();
-    choice.metrics.validation = Some(tuned.trials[tuned.chosen].validation);
+    let choice = Choice::tuned(&tuned);
     let deployed = deploy(
         &parts,
         &choice,

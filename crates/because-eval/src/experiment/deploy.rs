@@ -3,7 +3,7 @@
 //! chosen and how it scored. `tune`, `run` and the demo all save through
 //! [`deploy`], so their model folders and `evaluation.json` records agree.
 
-use super::{fit_production, Comparison, Final, Parts, Production, Result};
+use super::{fit_production, Comparison, Final, Parts, Production, Result, Tuned};
 use because_models::persist::{self, Meta, Metrics};
 use because_models::{Model, ModelSpec};
 use std::path::Path;
@@ -43,6 +43,18 @@ impl Choice {
                 ..Metrics::default()
             },
         }
+    }
+}
+
+impl Choice {
+    /// The configuration a tuning run chose (with the epochs early
+    /// stopping kept), its validation score on the tuning metric, and its
+    /// test metrics.
+    pub fn tuned(tuned: &Tuned) -> Choice {
+        let mut choice = Choice::best_of(&tuned.comparison, tuned.options.final_mode);
+        choice.spec = tuned.chosen_spec().clone();
+        choice.metrics.validation = Some(tuned.trials[tuned.chosen].validation);
+        choice
     }
 }
 
@@ -150,5 +162,28 @@ mod tests {
             assert!((v.mean - read.metrics[k].mean).abs() < 1e-12, "{k}");
         }
         assert_eq!(back.meta.data_fingerprint, persist::fingerprint(all));
+
+        // A tuning run deploys the configuration it chose, with the
+        // validation score it chose it by.
+        let grid = crate::experiment::Grid::parse(&["lambda=1,50"]).unwrap();
+        let options = crate::experiment::TuneOptions {
+            metric: "ndcg@10".parse().unwrap(),
+            search: crate::experiment::Search::Grid,
+            early_stopping: None,
+            check_every: 1,
+            final_mode: Final::Refit,
+        };
+        let base: ModelSpec = "ease".parse().unwrap();
+        let tuned = crate::experiment::tune(&parts, &base, &grid, &options, &mut |_| {}).unwrap();
+        let choice = Choice::tuned(&tuned);
+        assert_eq!(&choice.spec, tuned.chosen_spec());
+        assert_eq!(
+            choice.metrics.validation,
+            Some(tuned.trials[tuned.chosen].validation)
+        );
+        assert_eq!(
+            choice.metrics.test_protocol.as_deref(),
+            Some(Final::Refit.note())
+        );
     }
 }
