@@ -15,6 +15,8 @@ struct Parts {
     train: Interactions,
     val: Interactions,
     test: Interactions,
+    /// Train and validation together, for models refitted on both.
+    train_val: Interactions,
 }
 
 fn parts() -> Option<Parts> {
@@ -36,6 +38,12 @@ fn parts() -> Option<Parts> {
         train: s.part(&x, Part::Train),
         val: s.part(&x, Part::Validation),
         test: s.part(&x, Part::Test),
+        train_val: x.select(
+            &s.assignment()
+                .iter()
+                .map(|&a| a != Part::Test)
+                .collect::<Vec<_>>(),
+        ),
     })
 }
 
@@ -294,36 +302,87 @@ fn fit_side(spec: &str, x: &Interactions, side: &because_core::SideInfo) -> Mode
         .unwrap()
 }
 
-/// The two-tower configuration the bars hold for (the defaults: 6 epochs,
-/// where validation NDCG@10 peaked in a run checked every 2 epochs).
+/// The two-tower configuration the bars hold for: the defaults (6 epochs,
+/// user IDs, `regularization=0.01`, `min_support=100`, `new_users=0.15`,
+/// chosen by the ablations in the model's documentation).
 const TWOTOWER: &str = "twotower";
 
-/// The two-tower model with MovieLens-100k's features is at least as good
-/// as BPR under protocol A, its integrated gradients add up to the score
-/// minus the baseline within 1e-3, and the deletion test of each of its
-/// explanation methods is reported.
+/// Test NDCG@10 and Recall@10 of `m`, refitted on train + validation:
+/// the test part ranked against everything else the user has.
+fn refit_metrics(m: &dyn because_core::Recommender, test: &Interactions) -> (f64, f64) {
+    let e = evaluate(m, test, &Protocol::new(vec![10])).unwrap();
+    (e.mean("ndcg@10").unwrap(), e.mean("recall@10").unwrap())
+}
+
+/// Under the two-tower issue's protocol (protocol A's split, models refitted
+/// on train + validation with defaults, tested on each user's latest 10%),
+/// the two-tower model with MovieLens-100k's features is, in the mean over
+/// three seeds, at least as good as BPR and within 10% of EASE (λ 250);
+/// its integrated gradients add up to the score minus the baseline within
+/// 1e-3, and the deletion test of each of its explanation methods is
+/// reported.
 #[test]
 fn twotower_protocol_a() {
     because_neural::register().unwrap();
     let (Some(p), Some(side)) = (parts(), side_info()) else {
         return;
     };
-    let spec = std::env::var("BECAUSE_TWOTOWER_SPEC").unwrap_or_else(|_| TWOTOWER.into());
-    let (model, test) = fit_watched_side(&spec, &p, &side, 2);
-    let bpr = ndcg(
-        &"bpr".parse::<ModelSpec>().unwrap().fit(&p.train).unwrap(),
-        &p.test,
-        Some(&p.val),
-    );
-    eprintln!("twotower test ndcg@10 {test:.4}, bpr {bpr:.4}");
     if leave_last_out() {
         return;
     }
-    assert!(test >= bpr, "two-tower {test:.4} < BPR {bpr:.4}");
+    let spec = std::env::var("BECAUSE_TWOTOWER_SPEC").unwrap_or_else(|_| TWOTOWER.into());
+    let seeds = [42u64, 7, 1234];
+    let with_seed = |spec: &str, seed: u64| {
+        format!(
+            "{spec}{}seed={seed}",
+            if spec.contains(':') { "," } else { ":" }
+        )
+    };
+    let mean = |rows: &[(f64, f64)]| -> (f64, f64) {
+        let n = rows.len() as f64;
+        (
+            rows.iter().map(|r| r.0).sum::<f64>() / n,
+            rows.iter().map(|r| r.1).sum::<f64>() / n,
+        )
+    };
+    let mut model = None;
+    let (mut tt, mut bpr) = (Vec::new(), Vec::new());
+    for &seed in &seeds {
+        let m = fit_side(&with_seed(&spec, seed), &p.train_val, &side);
+        let b = fit_side(&with_seed("bpr", seed), &p.train_val, &side);
+        let (t, r) = (refit_metrics(&m, &p.test), refit_metrics(&b, &p.test));
+        eprintln!(
+            "  seed {seed}: two-tower ndcg@10 {:.4} recall@10 {:.4}; bpr {:.4} {:.4}",
+            t.0, t.1, r.0, r.1
+        );
+        tt.push(t);
+        bpr.push(r);
+        model.get_or_insert(m);
+    }
+    let ease = refit_metrics(&fit_side("ease:lambda=250", &p.train_val, &side), &p.test);
+    let (t, b) = (mean(&tt), mean(&bpr));
+    eprintln!(
+        "two-tower test ndcg@10 {:.4} recall@10 {:.4}, bpr {:.4} {:.4} (means of {} seeds), ease:lambda=250 {:.4} {:.4}",
+        t.0,
+        t.1,
+        b.0,
+        b.1,
+        seeds.len(),
+        ease.0,
+        ease.1
+    );
+    assert!(t.0 >= b.0, "two-tower {:.4} < BPR {:.4}", t.0, b.0);
+    assert!(
+        t.0 >= 0.9 * ease.0,
+        "two-tower {:.4} more than 10% below EASE {:.4}",
+        t.0,
+        ease.0
+    );
+    let model = model.unwrap();
     // Integrated gradients are complete: shares add up to score - baseline.
     let f = because_core::Recommender::featured(&model).unwrap();
     let mut worst = 0.0f32;
-    for u in (0..p.train.n_users() as u32).step_by(47) {
+    for u in (0..p.train_val.n_users() as u32).step_by(47) {
         for target in [0u32, 49, 180, 1000] {
             let a = f
                 .attribute_inputs(
@@ -380,16 +439,18 @@ fn ndcg_among(
     sum / n.max(1) as f64
 }
 
-/// Cold start, under protocol A's split with two changes to training: one
-/// user in three keeps only their first 0 to 5 training interactions (and
-/// is then asked for the rest of their log: their other training,
-/// validation and test items), and one item in ten loses all of its
+/// Cold start, under protocol A's split with three changes to training:
+/// one user in three keeps only their first 0 to 5 training interactions
+/// (and is then asked for the rest of their log: their other training,
+/// validation and test items), one user in six loses all of theirs (a new
+/// user, asked for their whole log), and one item in ten loses all of its
 /// training interactions (and is ranked among the other such items for
-/// the users who have it anywhere in their log). With genres, years and user features
-/// the two-tower model beats itself without features on those users (mean
-/// over three seeds), and scores the items with no training interactions
-/// from their features alone better than popularity, which knows nothing of
-/// them.
+/// the users who have it anywhere in their log). With genres, years and
+/// user features the two-tower model (mean over three seeds) beats itself
+/// without features on the users with at most 5 interactions, ranks for
+/// new users from their features alone better than popularity does, and
+/// scores the items with no training interactions from their features
+/// alone better than popularity, which knows nothing of them.
 #[test]
 fn twotower_features_help_cold_users_and_items() {
     because_neural::register().unwrap();
@@ -401,12 +462,13 @@ fn twotower_features_help_cold_users_and_items() {
     }
     let sparse = |u: u32| u.is_multiple_of(3);
     let kept = |u: u32| (u / 3 % 6) as usize;
+    let new = |u: u32| u % 6 == 1;
     let cold = |i: u32| i % 10 == 3;
     let mut keep = vec![true; p.train.len()];
     for u in 0..p.train.n_users() as u32 {
         for (k, idx) in p.train.range(u).enumerate() {
             let i = p.train.items()[idx];
-            if (sparse(u) && k >= kept(u)) || cold(i) {
+            if (sparse(u) && k >= kept(u)) || new(u) || cold(i) {
                 keep[idx] = false;
             }
         }
@@ -425,8 +487,39 @@ fn twotower_features_help_cold_users_and_items() {
         r.extend_from_slice(p.test.user_items(u));
         r
     };
+    // Everything in a user's log (the model saw none of it for a new user).
+    let whole = |u: u32| -> Vec<u32> {
+        let mut r = p.train.user_items(u).to_vec();
+        r.extend_from_slice(p.val.user_items(u));
+        r.extend_from_slice(p.test.user_items(u));
+        r
+    };
+    // New users, known by their features alone (no ID, no history).
+    let newcomers: Vec<u32> = (0..train.n_users() as u32).filter(|&u| new(u)).collect();
+    let user_table = side.users.clone().unwrap();
+    let by_features = |m: &Model| {
+        let m = m.clone();
+        let t = user_table.clone();
+        move |u: u32| {
+            let (tok, w) = t.row(u);
+            let f: Vec<(u32, f32)> = tok.iter().copied().zip(w.iter().copied()).collect();
+            let mut s = vec![0.0f32; because_core::Recommender::n_items(&m)];
+            because_core::Recommender::featured(&m)
+                .unwrap()
+                .score_described(
+                    &because_core::Described {
+                        features: Some(&f),
+                        items: Some(&[]),
+                        ..Default::default()
+                    },
+                    &mut s,
+                )
+                .unwrap();
+            s
+        }
+    };
     let seeds = [42u64, 7, 1234];
-    let (mut a, mut b) = (0.0, 0.0);
+    let (mut a, mut b, mut e) = (0.0, 0.0, 0.0);
     let mut with = None;
     for &seed in &seeds {
         let spec = format!(
@@ -439,9 +532,11 @@ fn twotower_features_help_cold_users_and_items() {
             ndcg_among(&scores(&m), &train, &rest, &users, &warm),
             ndcg_among(&scores(&n), &train, &rest, &users, &warm),
         );
-        eprintln!("  seed {seed}: users with at most 5 training interactions: ndcg@10 {x:.4} with features, {y:.4} without");
+        let z = ndcg_among(&by_features(&m), &train, &whole, &newcomers, &warm);
+        eprintln!("  seed {seed}: users with at most 5 training interactions: ndcg@10 {x:.4} with features, {y:.4} without; new users from features alone {z:.4}");
         a += x / seeds.len() as f64;
         b += y / seeds.len() as f64;
+        e += z / seeds.len() as f64;
         with.get_or_insert(m);
     }
     eprintln!("users with at most 5 training interactions: ndcg@10 {a:.4} with features, {b:.4} without (mean of {} seeds)", seeds.len());
@@ -449,16 +544,16 @@ fn twotower_features_help_cold_users_and_items() {
     let pop = "pop".parse::<ModelSpec>().unwrap().fit(&train).unwrap();
     let everyone: Vec<u32> = (0..train.n_users() as u32).collect();
     let coldset: Vec<bool> = warm.iter().map(|w| !w).collect();
-    // Every interaction with them, wherever the split put it (the model
-    // saw none).
-    let tested = |u: u32| -> Vec<u32> {
-        let mut r = p.train.user_items(u).to_vec();
-        r.extend_from_slice(p.val.user_items(u));
-        r.extend_from_slice(p.test.user_items(u));
-        r
-    };
-    let c = ndcg_among(&scores(&with), &train, &tested, &everyone, &coldset);
-    let d = ndcg_among(&scores(&pop), &train, &tested, &everyone, &coldset);
+    // Every interaction with the cold items, wherever the split put it
+    // (the model saw none).
+    let c = ndcg_among(&scores(&with), &train, &whole, &everyone, &coldset);
+    let d = ndcg_among(&scores(&pop), &train, &whole, &everyone, &coldset);
+    let f = ndcg_among(&scores(&pop), &train, &whole, &newcomers, &warm);
+    eprintln!(
+        "new users ({}): ndcg@10 {e:.4} from their features, popularity {f:.4} (mean of {} seeds)",
+        newcomers.len(),
+        seeds.len()
+    );
     eprintln!(
         "items with no training interactions: ndcg@10 {c:.4} from features, popularity {d:.4}"
     );
@@ -469,6 +564,10 @@ fn twotower_features_help_cold_users_and_items() {
     assert!(
         c > d,
         "cold items: {c:.4} from features vs popularity {d:.4}"
+    );
+    assert!(
+        e > f,
+        "new users: {e:.4} from features vs popularity {f:.4}"
     );
 }
 
