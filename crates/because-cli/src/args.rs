@@ -781,6 +781,9 @@ pub struct RecommendArgs {
     /// items without which it leaves the list), verified by re-ranking.
     #[arg(long, requires = "explain")]
     pub counterfactuals: bool,
+    /// With --explain, the explanation method, as `explain --explain-method`.
+    #[arg(long, requires = "explain")]
+    pub explain_method: Option<because_explain::Method>,
     /// What the explanations may draw on besides the model.
     #[command(flatten)]
     pub sources: ExplainSources,
@@ -864,6 +867,12 @@ pub struct ExplainArgs {
     /// The list length the counterfactual is about ("would not be in the top k").
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// The explanation method: exact, popularity, fused, integrated_gradients,
+    /// occlusion, attention, attention_rollout, gradient_input or similarity
+    /// (`-` may stand for `_`). By default the model's most faithful one;
+    /// `because models` and the model's info list the ones each model offers.
+    #[arg(long)]
+    pub explain_method: Option<because_explain::Method>,
     /// What the explanation may draw on besides the model.
     #[command(flatten)]
     pub sources: ExplainSources,
@@ -980,6 +989,11 @@ fn parse_ks(s: &str) -> anyhow::Result<Vec<usize>> {
 pub fn flags(e: ServiceError) -> anyhow::Error {
     match e {
         ServiceError::UnknownItem { id } => anyhow!("--item: {id} is unknown to the model"),
+        // The request's `method` is the explanation method's flag.
+        ServiceError::BadRequest {
+            field: "method",
+            reason,
+        } => anyhow!("--explain-method: {reason}"),
         ServiceError::BadRequest { field, reason } => {
             anyhow!("--{}: {reason}", field.replace('_', "-"))
         }

@@ -1652,6 +1652,97 @@ fn sequential_models_train_recommend_and_explain() {
     let e: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(e["explanation"]["method"], "occlusion", "{text}");
     assert_eq!(e["explanation"]["exact"], false, "{text}");
+    // --plot draws the attention of this very recommendation.
+    let figures = dir.path().join("why");
+    ok(&[
+        "explain",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--item",
+        &first,
+        "--explain-method",
+        "attention",
+        "--plot",
+        figures.to_str().unwrap(),
+    ]);
+    assert!(figures.join("attention.png").is_file(), "the attention map");
+    // Every method the model offers, by name (`-` for `_` too), in the
+    // explanation and in a list's explanations; one it lacks is named.
+    for method in [
+        "occlusion",
+        "attention",
+        "attention-rollout",
+        "gradient_input",
+    ] {
+        let text = ok(&[
+            "explain",
+            "--model",
+            m,
+            "--sequence",
+            "1,2,3,4",
+            "--item",
+            &first,
+            "--explain-method",
+            method,
+            "--json",
+        ]);
+        let e: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            e["explanation"]["method"],
+            method.replace('-', "_"),
+            "{text}"
+        );
+        let list = ok(&[
+            "recommend",
+            "--model",
+            m,
+            "--user",
+            "1",
+            "--k",
+            "2",
+            "--explain",
+            "--explain-method",
+            method,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+        for it in v["items"].as_array().unwrap() {
+            assert_eq!(
+                it["explanation"]["method"],
+                method.replace('-', "_"),
+                "{list}"
+            );
+        }
+    }
+    let err = fails(&[
+        "explain",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--item",
+        &first,
+        "--explain-method",
+        "exact",
+    ]);
+    assert!(
+        err.contains("--explain-method") && err.contains("offers occlusion, attention"),
+        "{err}"
+    );
+    let err = fails(&[
+        "explain",
+        "--model",
+        m,
+        "--user",
+        "1",
+        "--item",
+        &first,
+        "--explain-method",
+        "shapley",
+    ]);
+    assert!(err.contains("unknown explanation method"), "{err}");
     let e = fails(&[
         "train",
         "--data",
@@ -1721,6 +1812,45 @@ fn twotower_trains_on_features_and_serves_new_users() {
     ]);
     let w: serde_json::Value = serde_json::from_str(&other).unwrap();
     assert_ne!(v["items"], w["items"], "features change a new user's list");
+    // Explained too: the model's score split over the given features (and
+    // the item's), integrated gradients that add up to the score.
+    let explained = ok(&[
+        "recommend",
+        "--model",
+        m,
+        "--user-features",
+        "age_group=25-34,country=GB,favourite_genre=Horror",
+        "--k",
+        "3",
+        "--explain",
+        "--json",
+    ]);
+    let x: serde_json::Value = serde_json::from_str(&explained).unwrap();
+    assert!(x.get("explanations_unsupported").is_none(), "{explained}");
+    for it in x["items"].as_array().unwrap() {
+        let e = &it["explanation"];
+        assert_eq!(e["method"], "integrated_gradients", "{explained}");
+        let inputs = &e["inputs"];
+        let shares: f64 = ["user_inputs", "item_inputs"]
+            .iter()
+            .flat_map(|side| inputs[side].as_array().unwrap())
+            .map(|s| s["share"].as_f64().unwrap())
+            .sum();
+        let total = inputs["baseline"].as_f64().unwrap() + shares;
+        assert!(
+            (total - it["score"].as_f64().unwrap()).abs() < 1e-3,
+            "{total} vs {}",
+            it["score"]
+        );
+        assert!(
+            inputs["user_inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["input"] != "id" && s["input"] != "history"),
+            "{explained}"
+        );
+    }
     let err = fails(&["recommend", "--model", m, "--user-features", "shoe_size=9"]);
     assert!(err.contains("shoe_size"), "{err}");
 }

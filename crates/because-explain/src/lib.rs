@@ -115,6 +115,73 @@ impl Method {
     }
 }
 
+impl Method {
+    /// Every method, in the order they are listed.
+    pub const ALL: [Method; 9] = [
+        Method::Exact,
+        Method::Popularity,
+        Method::Fused,
+        Method::IntegratedGradients,
+        Method::Occlusion,
+        Method::Attention,
+        Method::AttentionRollout,
+        Method::GradientInput,
+        Method::Similarity,
+    ];
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    /// A method by its JSON name; `-` reads as `_` (`integrated-gradients`).
+    fn from_str(s: &str) -> std::result::Result<Method, String> {
+        let wanted = s.trim().to_ascii_lowercase().replace('-', "_");
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown explanation method `{s}` (one of {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// `method` if `model` offers it, else an error naming the ones it does
+/// (`None`: the model's default, the first of [`methods`]).
+pub fn offered(model: &Model, method: Option<Method>) -> Result<Method> {
+    let offered = methods(model);
+    match method {
+        None => offered.first().copied().ok_or(Error::Unsupported {
+            op: "explanations",
+            model: model.kind(),
+        }),
+        Some(m) if offered.contains(&m) => Ok(m),
+        Some(m) => {
+            let names: Vec<&str> = offered.iter().map(|m| m.name()).collect();
+            Err(Error::param(
+                "method",
+                format!(
+                    "{} does not offer `{m}`; it offers {}",
+                    model.kind(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ))
+        }
+    }
+}
+
 /// The explanation methods `model` offers, its default first: the exact
 /// decomposition or popularity where the model has one, else occlusion
 /// (measured effects) and then the model's own attribution methods.
@@ -159,17 +226,30 @@ pub fn explain_inputs(
     items: &[u32],
     target: u32,
 ) -> Result<Option<(Explanation, because_core::FeatureAttribution)>> {
-    let Some(f) = model.featured() else {
-        return Ok(None);
-    };
-    let a = f.attribute_inputs(
+    explain_described(
+        model,
         &because_core::Described {
             user,
             features: None,
             items: Some(items),
         },
         target,
-    )?;
+    )
+}
+
+/// [`explain_inputs`] for a subject as the model reads them: a known user,
+/// given feature tokens (a new user described by features alone), a
+/// history, or any of these together.
+pub fn explain_described(
+    model: &Model,
+    who: &because_core::Described<'_>,
+    target: u32,
+) -> Result<Option<(Explanation, because_core::FeatureAttribution)>> {
+    let Some(f) = model.featured() else {
+        return Ok(None);
+    };
+    let a = f.attribute_inputs(who, target)?;
+    let items = who.items.unwrap_or(&[]);
     let e = assemble(
         items,
         target,
@@ -270,11 +350,7 @@ pub fn explain_many(
 /// Explains `model`'s score for `target` given a history, by the model's
 /// default method (the first of [`methods`]).
 pub fn explain(model: &Model, items: &[u32], values: &[f32], target: u32) -> Result<Explanation> {
-    let method = methods(model).first().copied().ok_or(Error::Unsupported {
-        op: "explanations",
-        model: model.kind(),
-    })?;
-    explain_by(model, items, values, target, method)
+    explain_by(model, items, values, target, offered(model, None)?)
 }
 
 /// Explains `model`'s score for `target` given a history (in time order
@@ -286,6 +362,7 @@ pub fn explain_by(
     target: u32,
     method: Method,
 ) -> Result<Explanation> {
+    offered(model, Some(method))?;
     model.check_query(&Query::History { items, values })?;
     if target as usize >= model.n_items() {
         return Err(Error::UnknownItem {
@@ -1047,6 +1124,43 @@ mod tests {
     use super::*;
     use because_core::testing::block_data;
     use because_models::ModelSpec;
+
+    #[test]
+    fn methods_read_by_their_json_names() {
+        for m in Method::ALL {
+            assert_eq!(m.name().parse::<Method>().unwrap(), m);
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{m}\""));
+        }
+        assert_eq!(
+            "Integrated-Gradients".parse::<Method>().unwrap(),
+            Method::IntegratedGradients
+        );
+        let e = "shapley".parse::<Method>().unwrap_err();
+        assert!(
+            e.contains("shapley") && e.contains("attention_rollout"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_method_the_model_lacks_is_an_error_naming_those_it_offers() {
+        let x = block_data(20, 12, 4, 3);
+        let ease = "ease:lambda=1"
+            .parse::<ModelSpec>()
+            .unwrap()
+            .fit(&x)
+            .unwrap();
+        assert_eq!(offered(&ease, None).unwrap(), Method::Exact);
+        assert_eq!(offered(&ease, Some(Method::Exact)).unwrap(), Method::Exact);
+        let e = offered(&ease, Some(Method::Occlusion))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("method") && e.contains("offers exact"), "{e}");
+        let items = [0u32, 1];
+        let by = explain_by(&ease, &items, &[1.0, 1.0], 5, Method::Attention);
+        assert!(by.is_err());
+    }
 
     #[test]
     fn narratives_use_templates_and_titles() {

@@ -17,8 +17,8 @@
 //! holds another user's identity or history.
 
 use crate::{
-    exemplar_with, explain, feature_matches, narrative, session_reason, Contribution,
-    Counterfactual, Explanation, Templates,
+    exemplar_with, feature_matches, narrative, session_reason, Contribution, Counterfactual,
+    Explanation, Templates,
 };
 use because_core::{Dataset, Recommender, Result, Vocab};
 use because_models::Model;
@@ -443,6 +443,9 @@ pub struct Explainer<'a> {
     pub shown: usize,
     /// Smallest lift worth a user-feature reason.
     pub min_lift: f32,
+    /// The explanation method (`None`: the model's default, the first of
+    /// [`crate::methods`]); one the model does not offer is an error.
+    pub method: Option<crate::Method>,
 }
 
 /// Whom an explanation is for: a history, and what else is known.
@@ -459,6 +462,9 @@ pub struct Subject<'a> {
     pub latest_session: Option<&'a [u32]>,
     /// The user's raw events.
     pub activity: Option<&'a Activity>,
+    /// Feature tokens given for the subject (a new user described by
+    /// features), for models that read them; `None`: a known user's own.
+    pub features: Option<&'a [(u32, f32)]>,
 }
 
 const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -479,6 +485,7 @@ impl<'a> Explainer<'a> {
             max_removed: 5,
             shown: 10,
             min_lift: 1.5,
+            method: None,
         }
     }
 
@@ -493,8 +500,10 @@ impl<'a> Explainer<'a> {
 
     /// Explains `target` for `s`.
     pub fn explain(&self, s: &Subject, target: u32) -> Result<Explained> {
-        let e = explain(self.model, s.items, s.values, target)?;
-        Ok(self.assemble_with(s, &e, &mut crate::Groups::default()))
+        Ok(self
+            .explain_many(s, &[target])?
+            .pop()
+            .expect("one explanation per target"))
     }
 
     /// Explains each of `targets` for `s`, as [`Explainer::explain`] does
@@ -502,11 +511,17 @@ impl<'a> Explainer<'a> {
     /// subject's system for ALS).
     pub fn explain_many(&self, s: &Subject, targets: &[u32]) -> Result<Vec<Explained>> {
         let mut groups = crate::Groups::default();
-        if self.model.featured().is_some() {
+        let method = crate::offered(self.model, self.method)?;
+        if self.model.featured().is_some() && method == crate::Method::IntegratedGradients {
             // The subject as the model scores it: their features and ID too.
             let mut out = Vec::with_capacity(targets.len());
             for &t in targets {
-                let (e, inputs) = crate::explain_inputs(self.model, s.user, s.items, t)?
+                let who = because_core::Described {
+                    user: s.user,
+                    features: s.features,
+                    items: Some(s.items),
+                };
+                let (e, inputs) = crate::explain_described(self.model, &who, t)?
                     .expect("a model that reads features");
                 let mut x = self.assemble_with(s, &e, &mut groups);
                 if let Some(r) = self.inputs_reason(&inputs) {
@@ -522,7 +537,14 @@ impl<'a> Explainer<'a> {
             }
             return Ok(out);
         }
-        let es = crate::explain_many(self.model, s.items, s.values, targets)?;
+        let es = if method == crate::Method::Exact {
+            crate::explain_many(self.model, s.items, s.values, targets)?
+        } else {
+            targets
+                .iter()
+                .map(|&t| crate::explain_by(self.model, s.items, s.values, t, method))
+                .collect::<Result<Vec<_>>>()?
+        };
         Ok(es
             .iter()
             .map(|e| self.assemble_with(s, e, &mut groups))
@@ -766,7 +788,14 @@ impl<'a> Explainer<'a> {
             }
         }
         reasons.extend(self.trend_reason(e.item));
-        if self.n > 0 && self.max_removed > 0 && e.popularity.is_none() && !top.is_empty() {
+        // A counterfactual re-ranks by the history alone: not for a subject
+        // scored with given features.
+        if self.n > 0
+            && self.max_removed > 0
+            && e.popularity.is_none()
+            && !top.is_empty()
+            && s.features.is_none()
+        {
             if let Ok(c) = crate::counterfactual_for(
                 self.model,
                 s.user,

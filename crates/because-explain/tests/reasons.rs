@@ -96,6 +96,7 @@ fn subject<'a>(m: &'a Model, u: u32, a: &'a Activity, session: &'a [u32]) -> Sub
         user: Some(u),
         latest_session: Some(session),
         activity: Some(a),
+        features: None,
     }
 }
 

@@ -61,6 +61,7 @@ fn twotower_explanations_split_the_served_score_over_history_and_features() {
             user: Some(u),
             latest_session: None,
             activity: None,
+            features: None,
         };
         let targets: Vec<u32> = recs.iter().map(|s| s.item).collect();
         for (rank, (e, s)) in x

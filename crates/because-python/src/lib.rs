@@ -792,21 +792,28 @@ impl Model {
     }
 
     /// Why `item` is recommended to `user` (external IDs), as JSON (the
-    /// service's `ExplainResponse`, counterfactual included).
-    #[pyo3(signature = (user, item, n=10))]
+    /// service's `ExplainResponse`, counterfactual included), by `method`
+    /// (a name from `explanation_methods`; `None`: the model's default).
+    #[pyo3(signature = (user, item, n=10, method=None))]
     fn explain_item(
         &self,
         py: Python<'_>,
         user: String,
         item: String,
         n: usize,
+        method: Option<String>,
     ) -> PyResult<String> {
+        let method = method
+            .map(|m| m.parse::<because_explain::Method>())
+            .transpose()
+            .map_err(PyValueError::new_err)?;
         let h = self.handle.clone();
         let out = compute(py, move || {
             h.explain(&because_service::ExplainRequest {
                 subject: Subject::User { user },
                 item,
                 n,
+                method,
             })
             .map_err(service_error)
         })?;

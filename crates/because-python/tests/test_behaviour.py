@@ -131,3 +131,19 @@ def test_twotower_reads_feature_files(tmp_path):
     assert abs(back.explain_item("u1", "i39").score - e.score) < 1e-5
     with pytest.raises(ValueError, match="features"):
         because.Model("twotower:epochs=1").fit(sp.random(4, 4, density=0.5, format="csr"), item_features="x.csv")
+
+
+def test_explanation_methods_are_chosen_by_name(small):
+    model = because.Model("sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=8,epochs=1").fit(small, show_progress=False)
+    methods = model.explanation_methods
+    assert methods == ["occlusion", "attention", "attention_rollout", "gradient_input"]
+    ids, _ = model.recommend(0, small[0], N=1)
+    item = str(ids[0])
+    for method in methods + ["attention-rollout"]:
+        e = model.explain_item("0", item, method=method)
+        assert e.raw["method"] == method.replace("-", "_"), method
+    assert model.explain_item("0", item).raw["method"] == "occlusion"
+    with pytest.raises(ValueError, match="offers occlusion, attention"):
+        model.explain_item("0", item, method="exact")
+    with pytest.raises(ValueError, match="unknown explanation method"):
+        model.explain_item("0", item, method="shapley")

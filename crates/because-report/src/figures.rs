@@ -109,6 +109,20 @@ pub fn attention(
     ))
 }
 
+/// The attention map a served explanation carries (layers and heads against
+/// the history's latest 12 items) for the recommendation of `item`.
+pub fn served_attention(item: &str, a: &because_service::Attention) -> Figure {
+    let keep = a.items.len().min(12);
+    let start = a.items.len() - keep;
+    let short = |t: &str| match t.char_indices().nth(11) {
+        Some((cut, _)) => format!("{}…", &t[..cut]),
+        None => t.to_string(),
+    };
+    let labels: Vec<String> = a.items[start..].iter().map(|i| short(&i.title)).collect();
+    let rows: Vec<Vec<f32>> = a.weights.iter().map(|r| r[start..].to_vec()).collect();
+    attention_figure(item, &labels, a.layers, a.heads, &rows)
+}
+
 /// The map of a model's item embeddings (first two principal components),
 /// coloured by `genres` when given; `None` for models without embeddings.
 pub fn embedding(model: &Model, genres: Option<&FeatureColumn>) -> Option<Figure> {

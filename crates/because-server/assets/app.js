@@ -110,6 +110,21 @@ function loading(text) {
 // ------------------------------------------------------------------ model
 
 let info = null;
+// The explanation method the cards use (null: the model's default).
+let explainMethod = null;
+
+// A picker of the model's explanation methods, when it offers several.
+function methodPicker(onchange) {
+  const methods = (info && info.explanation_methods) || [];
+  if (methods.length < 2) return null;
+  const select = el("select", {
+    id: "explain-method",
+    "aria-label": "Explanation method",
+    onchange: () => { explainMethod = select.value || null; onchange(); },
+  },
+  methods.map((m, i) => el("option", { value: i === 0 ? "" : m, selected: (explainMethod || methods[0]) === m }, i === 0 ? `${m} (default)` : m)));
+  return el("label", { class: "method-picker" }, "Explained by ", select);
+}
 
 async function loadInfo() {
   try {
@@ -385,9 +400,10 @@ async function userPage(user) {
         const base = await api("/v1/recommend", { body: { sequence: profileSequence(true), k: K } });
         state.baseline = new Map(base.items.map((x) => [x.item, { rank: x.rank, score: x.score }]));
       }
+      const method = explainMethod ? { method: explainMethod } : {};
       r = whatIf()
-        ? await api("/v1/recommend", { body: { ...subject(), k: K, explain: true, counterfactuals: true } })
-        : await api(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${K}&explain=true&counterfactuals=true`);
+        ? await api("/v1/recommend", { body: { ...subject(), k: K, explain: true, counterfactuals: true, ...method } })
+        : await api(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${K}&explain=true&counterfactuals=true${explainMethod ? `&method=${encodeURIComponent(explainMethod)}` : ""}`);
       if (!current()) return;
     } catch (e) {
       if (!current()) return;
@@ -405,6 +421,8 @@ async function userPage(user) {
       head.append(el("span", { class: "mode muted" }, "As served"));
       if (r.events_used) head.append(el("span", { class: "chip events-used" }, `${r.events_used} feedback event${r.events_used > 1 ? "s" : ""} folded in`));
     }
+    const picker = methodPicker(refresh);
+    if (picker) head.append(picker);
     if (r.fallback) head.append(el("p", { class: "note" }, `Not personal: ${r.fallback.reason}; showing ${r.fallback.strategy}.`));
     if (r.explanations_unsupported) head.append(el("p", { class: "note" }, r.explanations_unsupported));
     for (const x of r.items) cards.append(card(x, whatIf() ? state.baseline : null));

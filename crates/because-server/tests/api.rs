@@ -472,6 +472,103 @@ async fn stored_once_and_folded_in(model: &Path, db: Database) {
     assert_eq!(count(&again).await, stored);
 }
 
+/// Every explanation method a model offers through the API, listed in
+/// `/v1/model`, in `/v1/explain` and in recommendations with explanations;
+/// one it lacks is a 400 naming those it offers.
+#[tokio::test]
+async fn the_explanation_method_is_chosen_per_request() {
+    because_service::register_models();
+    let dir = tempfile::tempdir().unwrap();
+    save_model(
+        "sasrec:dim=8,layers=1,heads=2,ffn=8,max_len=8,epochs=1",
+        &dir.path().join("model"),
+    );
+    let state = State::open(dir.path().join("model"), None, None).unwrap();
+    let (s, info) = call(&state, "GET", "/v1/model", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let methods: Vec<String> = info["explanation_methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "occlusion",
+            "attention",
+            "attention_rollout",
+            "gradient_input"
+        ]
+    );
+    for m in &methods {
+        let body = format!(r#"{{"user": "u3", "item": "i4", "method": "{m}"}}"#);
+        let (s, v) = call(&state, "POST", "/v1/explain", &body, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["explanation"]["method"], m.as_str(), "{v}");
+        // Where the attention went, whatever the method: per layer and
+        // head, weights over the history that sum to 1.
+        let att = &v["attention"];
+        assert_eq!(att["layers"], 1, "{v}");
+        assert_eq!(att["heads"], 2, "{v}");
+        let n = att["items"].as_array().unwrap().len();
+        assert!(n > 0, "{v}");
+        let rows = att["weights"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{v}");
+        for row in rows {
+            let w: Vec<f64> = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            assert_eq!(w.len(), n);
+            assert!(w.iter().all(|&x| x >= 0.0), "{v}");
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{v}");
+        }
+        let body = format!(r#"{{"user": "u3", "k": 2, "explain": true, "method": "{m}"}}"#);
+        let (s, v) = call(&state, "POST", "/v1/recommend", &body, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for it in v["items"].as_array().unwrap() {
+            assert_eq!(it["explanation"]["method"], m.as_str(), "{v}");
+        }
+    }
+    let (s, v) = call(
+        &state,
+        "POST",
+        "/v1/explain",
+        r#"{"user": "u3", "item": "i4", "method": "exact"}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("method") && message.contains("occlusion, attention"),
+        "{v}"
+    );
+    let (s, v) = call(
+        &state,
+        "POST",
+        "/v1/explain",
+        r#"{"user": "u3", "item": "i4", "method": "shapley"}"#,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // The served OpenAPI document takes exactly the model's methods.
+    let (_, doc) = call(&state, "GET", "/openapi.json", "", None).await;
+    for request in ["ExplainRequest", "RecommendRequest"] {
+        let m = &doc["components"]["schemas"][request]["properties"]["method"];
+        assert_eq!(m["enum"], serde_json::json!(methods), "{m}");
+    }
+    let params = doc["paths"]["/v1/users/{user}/recommendations"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let p = params.iter().find(|p| p["name"] == "method").unwrap();
+    assert_eq!(p["schema"]["enum"], serde_json::json!(methods), "{p}");
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_exactly_the_routes() {
     let dir = tempfile::tempdir().unwrap();

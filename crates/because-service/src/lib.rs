@@ -131,6 +131,9 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// The most items one request may ask for.
 pub const MAX_K: usize = 10_000;
 
+/// The most history items an [`Attention`] map covers (the latest).
+pub const MAX_ATTENTION_ITEMS: usize = 200;
+
 /// The most history or sequence items one request may carry.
 pub const MAX_HISTORY: usize = 100_000;
 
@@ -370,6 +373,7 @@ impl ModelHandle {
             n_users: m.n_users(),
             n_items: m.n_items(),
             capabilities: m.entry().capabilities,
+            explanation_methods: because_explain::methods(m),
             data_fingerprint: self.inner.meta.data_fingerprint.clone(),
             metrics: self.inner.meta.metrics.clone(),
             event_types: self
@@ -720,15 +724,10 @@ impl ModelHandle {
             .map(|(rank, s)| self.scored(rank, s))
             .collect();
         let mut explanations_unsupported = None;
-        if req.explain && given.is_some() {
-            explanations_unsupported = Some(
-                "explanations of a subject described by user_features are not available yet"
-                    .to_string(),
-            );
-        } else if req.explain {
+        if req.explain {
             let targets: Vec<u32> = scored.iter().map(|s| s.item).collect();
             let n = if req.counterfactuals { req.k } else { 0 };
-            match self.explain_list(&r, &targets, n) {
+            match self.explain_list(&r, &targets, n, req.method, given.as_deref()) {
                 Ok(explained) => {
                     for (it, e) in items.iter_mut().zip(explained) {
                         it.explanation = Some(e);
@@ -781,10 +780,16 @@ impl ModelHandle {
         })
     }
 
-    fn explainer<'a>(&'a self, name: &'a dyn Fn(u32) -> ItemRef, n: usize) -> Explainer<'a> {
+    fn explainer<'a>(
+        &'a self,
+        name: &'a dyn Fn(u32) -> ItemRef,
+        n: usize,
+        method: Option<because_explain::Method>,
+    ) -> Explainer<'a> {
         let c = &self.inner.context;
         let mut x = Explainer::new(&self.inner.model, name);
         x.n = n;
+        x.method = method;
         x.item_features = c
             .items
             .as_ref()
@@ -796,9 +801,15 @@ impl ModelHandle {
         x
     }
 
-    fn explain_resolved(&self, r: &Resolved, item: u32, n: usize) -> Result<Explained> {
+    fn explain_resolved(
+        &self,
+        r: &Resolved,
+        item: u32,
+        n: usize,
+        method: Option<because_explain::Method>,
+    ) -> Result<Explained> {
         Ok(self
-            .explain_list(r, &[item], n)?
+            .explain_list(r, &[item], n, method, None)?
             .pop()
             .expect("one explanation per target"))
     }
@@ -806,10 +817,32 @@ impl ModelHandle {
     /// Explains several items for one subject, sharing the work: one
     /// factorization of the subject's system, one pass over their log.
     /// `n` is the list size counterfactuals are about (0: none).
-    fn explain_list(&self, r: &Resolved, targets: &[u32], n: usize) -> Result<Vec<Explained>> {
+    fn explain_list(
+        &self,
+        r: &Resolved,
+        targets: &[u32],
+        n: usize,
+        method: Option<because_explain::Method>,
+        given: Option<&[(u32, f32)]>,
+    ) -> Result<Vec<Explained>> {
         let name = |i: u32| self.item_ref(i);
-        let x = self.explainer(&name, n);
-        if r.items.is_empty() {
+        let x = self.explainer(&name, n, method);
+        // A method the model does not offer is the request's fault,
+        // fallback or not.
+        because_explain::offered(&self.inner.model, method).map_err(|e| match e {
+            because_core::Error::InvalidParam { reason, .. } => bad("method", reason),
+            other => other.into(),
+        })?;
+        if given.is_some() {
+            // Features given: the model's own split of its score over them
+            // (and any history), integrated gradients.
+            if method.is_some_and(|m| m != because_explain::Method::IntegratedGradients) {
+                return Err(bad(
+                    "method",
+                    "a subject described by user_features is explained by integrated_gradients",
+                ));
+            }
+        } else if r.items.is_empty() {
             return Ok(targets.iter().map(|&t| x.explain_fallback(t)).collect());
         }
         let c = &self.inner.context;
@@ -829,6 +862,7 @@ impl ModelHandle {
                 user: r.subject.user_index,
                 latest_session: session.as_deref(),
                 activity: activity.as_ref(),
+                features: given,
             },
             targets,
         )?)
@@ -852,8 +886,13 @@ impl ModelHandle {
         }
         let item = self.item_index(&req.item)?;
         let r = self.fold(self.resolve(&req.subject)?, events)?;
-        let explanation = self.explain_resolved(&r, item, req.n)?;
+        let explanation = self.explain_resolved(&r, item, req.n, req.method)?;
         let fallback = Self::fallback(&r);
+        let attention = if fallback.is_none() {
+            self.attention(&r.items)
+        } else {
+            None
+        };
         Ok(ExplainResponse {
             model: self.inner.model.spec().to_string(),
             subject: r.subject,
@@ -861,6 +900,20 @@ impl ModelHandle {
             ignored_items: r.ignored,
             events_used: r.events_used,
             explanation,
+            attention,
+        })
+    }
+
+    /// The attention map of a history, for models with attention: its
+    /// latest [`MAX_ATTENTION_ITEMS`] items.
+    fn attention(&self, items: &[u32]) -> Option<Attention> {
+        let maps = self.inner.model.attributor()?.attention_maps(items)?;
+        let start = items.len().saturating_sub(MAX_ATTENTION_ITEMS);
+        Some(Attention {
+            layers: maps.layers,
+            heads: maps.heads,
+            items: items[start..].iter().map(|&i| self.item_ref(i)).collect(),
+            weights: maps.rows.iter().map(|row| row[start..].to_vec()).collect(),
         })
     }
 

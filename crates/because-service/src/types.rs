@@ -121,6 +121,8 @@ struct RecommendJson {
     #[serde(default)]
     counterfactuals: bool,
     #[serde(default)]
+    method: Option<because_explain::Method>,
+    #[serde(default)]
     user_features: BTreeMap<String, serde_json::Value>,
 }
 
@@ -152,6 +154,7 @@ impl TryFrom<RecommendJson> for RecommendRequest {
             deny: ids(j.deny),
             explain: j.explain,
             counterfactuals: j.counterfactuals,
+            method: j.method,
             user_features: feature_texts(j.user_features)?,
         })
     }
@@ -166,6 +169,8 @@ struct ExplainJson {
     item: Id,
     #[serde(default = "default_n")]
     n: usize,
+    #[serde(default)]
+    method: Option<because_explain::Method>,
 }
 
 impl TryFrom<ExplainJson> for ExplainRequest {
@@ -175,6 +180,7 @@ impl TryFrom<ExplainJson> for ExplainRequest {
             subject: subject(j.user, j.history, j.sequence)?,
             item: j.item.into(),
             n: j.n,
+            method: j.method,
         })
     }
 }
@@ -209,6 +215,10 @@ pub struct RecommendRequest {
     /// single item's explanation (`ExplainRequest`) always has it.
     #[serde(default)]
     pub counterfactuals: bool,
+    /// With `explain`, the explanation method (`None`: the model's
+    /// default); [`ModelInfo::explanation_methods`] lists those offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<because_explain::Method>,
     /// The subject's user features by column (`{"age": 25, "gender":
     /// "F"}`), for models that read features (`twotower`): a new user is
     /// scored from them and their history. A known user's own features are
@@ -228,6 +238,7 @@ impl RecommendRequest {
             deny: Vec::new(),
             explain: false,
             counterfactuals: false,
+            method: None,
             user_features: BTreeMap::new(),
         }
     }
@@ -352,6 +363,10 @@ pub struct ExplainRequest {
     /// The list length a counterfactual must push the item out of (default 10).
     #[serde(default = "default_n")]
     pub n: usize,
+    /// The explanation method (`None`: the model's default, its most
+    /// faithful); [`ModelInfo::explanation_methods`] lists those offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<because_explain::Method>,
 }
 
 #[derive(Deserialize)]
@@ -409,6 +424,27 @@ pub struct ExplainResponse {
     pub events_used: usize,
     /// The explanation: score, contributions, typed reasons and narrative.
     pub explanation: Explained,
+    /// For a model with attention (SASRec): where its last position looked
+    /// when it scored, whatever the explanation's method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attention: Option<Attention>,
+}
+
+/// Where an attention model's last position looked when it scored a
+/// history: per layer and head, a weight per history item (each row sums
+/// to 1 over the items in the model's window; items before it weigh 0).
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Attention {
+    /// Layers.
+    pub layers: usize,
+    /// Heads per layer.
+    pub heads: usize,
+    /// The history's latest items (at most [`crate::MAX_ATTENTION_ITEMS`]),
+    /// oldest first.
+    pub items: Vec<ItemRef>,
+    /// `layers × heads` rows, layer by layer, each one weight per item of
+    /// `items`.
+    pub weights: Vec<Vec<f32>>,
 }
 
 /// Items similar to one item.
@@ -462,6 +498,9 @@ pub struct ModelInfo {
     pub n_items: usize,
     /// What the model can do.
     pub capabilities: Capabilities,
+    /// The explanation methods the model offers, its default first (empty
+    /// for a model with no explanations).
+    pub explanation_methods: Vec<because_explain::Method>,
     /// Fingerprint of the training data.
     pub data_fingerprint: String,
     /// What the model folder records of how the model was made and how it

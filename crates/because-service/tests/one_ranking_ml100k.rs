@@ -78,6 +78,7 @@ fn batch_single_and_explained_scores_agree_for_every_user() {
                     subject: Subject::User { user: user.clone() },
                     item: top.item.clone(),
                     n: 10,
+                    method: None,
                 })
                 .unwrap()
                 .explanation;

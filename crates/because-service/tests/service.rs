@@ -117,6 +117,7 @@ fn responses_match_their_snapshots() {
             subject: Subject::User { user },
             item: item.clone(),
             n: 3,
+            method: None,
         })
         .unwrap();
     assert_snapshot(&snapshot("explain.json"), &why);
@@ -240,6 +241,7 @@ fn unknown_users_and_items_fall_back_and_are_reported() {
             },
             item: known.clone(),
             n: 10,
+            method: None,
         })
         .unwrap();
     assert_eq!(
@@ -253,6 +255,7 @@ fn unknown_users_and_items_fall_back_and_are_reported() {
             },
             item: known.clone(),
             n: 10,
+            method: None,
         })
         .unwrap();
     assert_eq!(e.fallback.unwrap().reason, "no known items in the history");

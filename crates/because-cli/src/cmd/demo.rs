@@ -236,6 +236,7 @@ fn recommend(handle: &ModelHandle, out: &Path) -> anyhow::Result<Vec<Sample>> {
                 subject: Subject::User { user: user.clone() },
                 item: first.item.clone(),
                 n: 10,
+                method: None,
             };
             if let Ok(r) = handle.explain(&request) {
                 let e = r.explanation;

@@ -60,6 +60,7 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     let req = RecommendRequest {
         explain: a.explain,
         counterfactuals: a.counterfactuals,
+        method: a.explain_method,
         user_features,
         ..RecommendRequest::new(subject, a.k)
     };
@@ -90,6 +91,7 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
             subject: subject.clone(),
             item: a.item.clone(),
             n: a.k,
+            method: a.explain_method,
         })
         .map_err(flags)?;
     if let Some(dir) = &a.plot {
@@ -99,7 +101,14 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
         if map.history.is_empty() {
             bail!("--plot: the subject has no known history to map");
         }
-        let paths = save_figures(&figures::explanation(&r.explanation, &map), dir)?;
+        let mut figs = figures::explanation(&r.explanation, &map);
+        if let Some(att) = &r.attention {
+            figs.push((
+                "attention",
+                figures::served_attention(&r.explanation.item.title, att),
+            ));
+        }
+        let paths = save_figures(&figs, dir)?;
         println!("wrote {} figures in {}", paths.len(), dir.display());
     }
     if a.json {

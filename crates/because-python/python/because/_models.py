@@ -299,11 +299,19 @@ class Recommender:
                     out.append(Explanation(user, item["rank"], item["explanation"]))
         return out
 
-    def explain_item(self, user, item, N: int = 10) -> Explanation:
+    def explain_item(self, user, item, N: int = 10, method: str | None = None) -> Explanation:
         """Why `item` is (or would be) recommended to `user` (external IDs),
-        with its counterfactual out of the top `N`."""
-        r = json.loads(self._fitted().explain_item(str(user), str(item), int(N)))
+        with its counterfactual out of the top `N`, by `method` (one of
+        `explanation_methods`; by default the model's most faithful one).
+        A method the model does not offer raises `ValueError` naming those
+        it does."""
+        r = json.loads(self._fitted().explain_item(str(user), str(item), int(N), method))
         return Explanation(r["subject"].get("user"), None, r["explanation"])
+
+    @property
+    def explanation_methods(self) -> list[str]:
+        """The explanation methods the model offers, its default first."""
+        return list(self.info()["explanation_methods"])
 
     def with_context(self, items=None, users=None, events=None) -> "Recommender":
         """The same model with item features, user features and the raw

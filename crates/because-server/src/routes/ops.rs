@@ -95,8 +95,52 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/reload"),
 ];
 
-pub(crate) async fn openapi() -> Response {
-    ([("content-type", "application/json")], OPENAPI).into_response()
+pub(crate) async fn openapi(Extract(s): Extract<State>) -> Response {
+    let methods = s.model().info().explanation_methods;
+    (
+        [("content-type", "application/json")],
+        openapi_for(&methods),
+    )
+        .into_response()
+}
+
+/// [`OPENAPI`] as served for a model offering the explanation `methods`:
+/// the requests' `method` takes exactly those (the file lists every
+/// method; the responses still may name any, the popularity fallback's
+/// included).
+pub fn openapi_for(methods: &[because_explain::Method]) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("a valid document");
+    if methods.is_empty() {
+        return OPENAPI.to_string();
+    }
+    let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    let narrow = |schema: &mut serde_json::Value, nullable: bool| {
+        let description = schema.get("description").cloned();
+        let mut s = serde_json::json!({ "type": "string", "enum": names });
+        if nullable {
+            s["nullable"] = true.into();
+        }
+        if let Some(d) = description {
+            s["description"] = d;
+        }
+        *schema = s;
+    };
+    for request in ["ExplainRequest", "RecommendRequest"] {
+        if let Some(m) =
+            doc.pointer_mut(&format!("/components/schemas/{request}/properties/method"))
+        {
+            narrow(m, true);
+        }
+    }
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1v1~1users~1{user}~1recommendations/get/parameters")
+        .and_then(|p| p.as_array_mut())
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "method") {
+            narrow(&mut p["schema"], false);
+        }
+    }
+    doc.to_string()
 }
 
 pub(crate) async fn healthz() -> &'static str {

@@ -55,6 +55,8 @@ pub(crate) struct ListQuery {
     explain: bool,
     #[serde(default)]
     counterfactuals: bool,
+    #[serde(default)]
+    method: Option<because_explain::Method>,
 }
 
 pub(crate) fn ten() -> usize {
@@ -71,6 +73,7 @@ pub(crate) async fn user_recommendations(
     let req = RecommendRequest {
         explain: q.explain,
         counterfactuals: q.counterfactuals,
+        method: q.method,
         ..RecommendRequest::new(Subject::User { user }, q.k)
     };
     recommend_folded(s, req).await.map(Json)
