@@ -118,7 +118,12 @@ pub fn openapi_for(methods: &[because_explain::Method]) -> String {
         let description = schema.get("description").cloned();
         let mut s = serde_json::json!({ "type": "string", "enum": names });
         if nullable {
+            // OpenAPI 3.0: a nullable enum lists null among its values.
             s["nullable"] = true.into();
+            s["enum"]
+                .as_array_mut()
+                .expect("an array")
+                .push(serde_json::Value::Null);
         }
         if let Some(d) = description {
             s["description"] = d;
