@@ -373,15 +373,18 @@ pub fn explanation_lines(e: &Explained) -> Vec<String> {
             .take(5)
             .map(|c| format!("{} {:+.4}", c.item.title, c.weight))
             .collect();
-        lines.push(format!(
-            "contributions ({}): {}",
-            if e.exact {
-                "exact, they add up to the score"
-            } else {
-                "approximate"
-            },
-            shown.join("; ")
-        ));
+        let how = if e.exact {
+            "exact, they add up to the score".to_string()
+        } else {
+            match e.fidelity {
+                Some(f) => format!(
+                    "{}: approximate; in this model's deletion test the items it names matter {f:.1}x as much as random ones",
+                    e.method.name()
+                ),
+                None => format!("{}: approximate", e.method.name()),
+            }
+        };
+        lines.push(format!("contributions ({how}): {}", shown.join("; ")));
     }
     for p in &e.parts {
         let items: Vec<String> = p

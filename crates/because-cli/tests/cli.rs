@@ -1668,6 +1668,35 @@ fn sequential_models_train_recommend_and_explain() {
         figures.to_str().unwrap(),
     ]);
     assert!(figures.join("attention.png").is_file(), "the attention map");
+    // The model folder holds each method's deletion test, measured when it
+    // was saved, and each explanation shows its own method's.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    let measured = manifest["metrics"]["explanation_fidelity"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{manifest}"))
+        .clone();
+    let names: Vec<&str> = measured
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "occlusion",
+            "attention",
+            "attention_rollout",
+            "gradient_input"
+        ]
+    );
+    assert!(measured
+        .iter()
+        .all(|m| m["recommendations"].as_u64().unwrap() > 0));
+    let ratio_of = |method: &str| -> serde_json::Value {
+        let m = measured.iter().find(|m| m["method"] == method).unwrap();
+        m["named_over_random"].clone()
+    };
     // Every method the model offers, by name (`-` for `_` too), in the
     // explanation and in a list's explanations; one it lacks is named.
     for method in [
@@ -1694,6 +1723,11 @@ fn sequential_models_train_recommend_and_explain() {
             method.replace('-', "_"),
             "{text}"
         );
+        let shown = e["explanation"]
+            .get("fidelity")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        assert_eq!(shown, ratio_of(&method.replace('-', "_")), "{text}");
         let list = ok(&[
             "recommend",
             "--model",

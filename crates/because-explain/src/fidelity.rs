@@ -179,6 +179,51 @@ impl FidelitySummary {
     }
 }
 
+/// The deletion test of each explanation method `model` offers, on up to
+/// 40 sampled users (their top 5, 3 items removed, 3 random draws), four
+/// users at a time until `budget` is spent (at least four): what a model
+/// folder records when it is saved, so that each explanation can show how
+/// faithful its method measured.
+pub fn method_ratios(
+    model: &Model,
+    budget: std::time::Duration,
+) -> Result<Vec<because_models::persist::MethodRatio>> {
+    let opts = FidelityOptions {
+        users: 40,
+        n: 5,
+        k: 3,
+        draws: 3,
+        max_size: 0,
+        seed: 42,
+    };
+    let start = std::time::Instant::now();
+    let mut measured = Vec::new();
+    for group in sample_users(model, opts.users).chunks(4) {
+        measured.extend(crate::measure(
+            model,
+            group,
+            opts.n,
+            opts.k,
+            opts.draws,
+            opts.max_size,
+            opts.seed,
+        )?);
+        if start.elapsed() >= budget {
+            break;
+        }
+    }
+    let summary = FidelitySummary::new(model, &measured, None, &opts);
+    Ok(summary
+        .methods
+        .into_iter()
+        .map(|m| because_models::persist::MethodRatio {
+            method: m.method.name().to_string(),
+            named_over_random: m.named_over_random,
+            recommendations: measured.len(),
+        })
+        .collect())
+}
+
 /// `count` users spread evenly over the model's users, skipping those
 /// without a history.
 pub fn sample_users(model: &dyn Recommender, count: usize) -> Vec<u32> {

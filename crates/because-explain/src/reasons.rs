@@ -200,6 +200,13 @@ pub struct Explained {
     /// own approximate attribution (`attention`, `attention_rollout`,
     /// `gradient_input`).
     pub method: crate::Method,
+    /// How faithful `method` measured on this model when it was saved: the
+    /// deletion test's named ÷ random rank lost (how many times more a
+    /// recommendation loses when the items the method names are removed
+    /// than when as many random ones are); absent when the model folder
+    /// holds no measurement of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<f64>,
     /// The part of the score no history item accounts for.
     pub bias: f32,
     /// Share of the positive contributions carried by the top three.
@@ -446,6 +453,9 @@ pub struct Explainer<'a> {
     /// The explanation method (`None`: the model's default, the first of
     /// [`crate::methods`]); one the model does not offer is an error.
     pub method: Option<crate::Method>,
+    /// The model folder's deletion test of each method, for
+    /// [`Explained::fidelity`].
+    pub measured: &'a [because_models::persist::MethodRatio],
 }
 
 /// Whom an explanation is for: a history, and what else is known.
@@ -486,6 +496,7 @@ impl<'a> Explainer<'a> {
             shown: 10,
             min_lift: 1.5,
             method: None,
+            measured: &[],
         }
     }
 
@@ -610,6 +621,7 @@ impl<'a> Explainer<'a> {
             score: count,
             exact: false,
             method: crate::Method::Popularity,
+            fidelity: None,
             bias: count,
             confidence: 0.0,
             contributions: Vec::new(),
@@ -832,6 +844,11 @@ impl<'a> Explainer<'a> {
             score: e.score,
             exact: e.exact,
             method: e.method,
+            fidelity: self
+                .measured
+                .iter()
+                .find(|m| m.method == e.method.name())
+                .and_then(|m| m.named_over_random),
             bias: e.bias,
             confidence: e.confidence,
             contributions: shown,

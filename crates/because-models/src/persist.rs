@@ -73,6 +73,26 @@ pub struct Metrics {
     /// What the saved model was trained on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained_on: Option<String>,
+    /// The deletion test of each explanation method the model offers,
+    /// measured on a sample of its users when it was saved, its default
+    /// method first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explanation_fidelity: Vec<MethodRatio>,
+}
+
+/// One explanation method's deletion test: how many times more rank a
+/// recommendation loses when the history items the method names are
+/// removed than when as many random ones are.
+#[derive(
+    Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct MethodRatio {
+    /// The method, by its JSON name (`occlusion`, `attention`...).
+    pub method: String,
+    /// Named over random; `None` when random removals cost nothing.
+    pub named_over_random: Option<f64>,
+    /// Recommendations measured.
+    pub recommendations: usize,
 }
 
 /// `manifest.json`, the description of a model folder.

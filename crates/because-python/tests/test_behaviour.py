@@ -141,7 +141,8 @@ def test_explanation_methods_are_chosen_by_name(small):
     item = str(ids[0])
     for method in methods + ["attention-rollout"]:
         e = model.explain_item("0", item, method=method)
-        assert e.raw["method"] == method.replace("-", "_"), method
+        assert e.method == method.replace("-", "_"), method
+        assert method.replace("-", "_") in e._repr_html_()
     assert model.explain_item("0", item).raw["method"] == "occlusion"
     with pytest.raises(ValueError, match="offers occlusion, attention"):
         model.explain_item("0", item, method="exact")

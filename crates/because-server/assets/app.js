@@ -187,7 +187,15 @@ function methodsTable(s) {
         el("td", {}, m.named_over_random === null || m.named_over_random === undefined ? "–" : `${fmt(m.named_over_random, 1)}×`))))));
 }
 
+// The method's label, with its measured deletion test when the model
+// folder holds one ("attention: 4.0× random").
 function methodLabel(x) {
+  const label = methodText(x);
+  if (x.fidelity === undefined || x.fidelity === null || x.exact) return label;
+  return `${label} Deletion test on this model: the items it names matter ${x.fidelity.toFixed(1)}× as much as random ones.`;
+}
+
+function methodText(x) {
   if (x.exact && x.contributions.length) {
     return "Exact decomposition: the bars below add up to the model's score.";
   }

@@ -790,6 +790,7 @@ impl ModelHandle {
         let mut x = Explainer::new(&self.inner.model, name);
         x.n = n;
         x.method = method;
+        x.measured = &self.inner.meta.metrics.explanation_fidelity;
         x.item_features = c
             .items
             .as_ref()

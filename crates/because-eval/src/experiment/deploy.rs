@@ -89,6 +89,7 @@ pub fn deploy(
         fit_seconds: Some(seconds),
         values: Some(parts.values.to_string()),
         trained_on: Some(TRAINED_ON_ALL.to_string()),
+        explanation_fidelity: super::explanation_fidelity(&model),
         ..choice.metrics.clone()
     };
     let meta = super::meta_for(

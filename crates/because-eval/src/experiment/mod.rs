@@ -69,7 +69,7 @@ pub use file::{
     TuningRecord, FORMAT_VERSION,
 };
 pub use parts::{concat, PartCounts, PartSet, Parts, PartsReport, Source, Values};
-pub use train::{event_types, meta_for, train, Trained};
+pub use train::{event_types, explanation_fidelity, meta_for, train, Trained, FIDELITY_BUDGET};
 pub use tune::{
     candidates, fit_production, tune, Grid, Metric, Search, TuneOptions, TuneTrial, Tuned,
 };

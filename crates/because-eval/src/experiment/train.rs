@@ -51,6 +51,17 @@ pub fn event_types(names: &[String], weight: &dyn Fn(&str) -> f32) -> Vec<EventT
         .collect()
 }
 
+/// How long saving a model may spend measuring its explanations.
+pub const FIDELITY_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The deletion test of each explanation method of a model about to be
+/// saved, within [`FIDELITY_BUDGET`]
+/// (`because_explain::fidelity::method_ratios`); empty for a model whose
+/// explanations cannot be measured (no user has a history).
+pub fn explanation_fidelity(model: &Model) -> Vec<because_models::persist::MethodRatio> {
+    because_explain::fidelity::method_ratios(model, FIDELITY_BUDGET).unwrap_or_default()
+}
+
 /// A model folder's metadata: the vocabularies, a fingerprint of the
 /// training interactions `x`, metrics, titles (in item order, or none) and
 /// event types.
@@ -106,6 +117,7 @@ pub fn train(
             values: Some(how.to_string()),
             losses,
             trained_on: Some("every interaction given".to_string()),
+            explanation_fidelity: explanation_fidelity(&model),
             ..Metrics::default()
         },
         titles,

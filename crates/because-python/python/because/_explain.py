@@ -60,6 +60,12 @@ class Explanation:
         self.title: str = raw["item"]["title"]
         self.score: float = raw["score"]
         self.exact: bool = raw["exact"]
+        #: How the contributions were found (`exact`, `occlusion`, `attention`...).
+        self.method: str = raw["method"]
+        #: The method's deletion test on this model when it was saved: how
+        #: many times more rank the items it names cost than random ones
+        #: (`None` when not measured).
+        self.fidelity: float | None = raw.get("fidelity")
         self.bias: float = raw["bias"]
         self.confidence: float = raw["confidence"]
         self.narrative: str = raw["narrative"]
@@ -102,6 +108,13 @@ class Explanation:
             values.append(self.other_contributions)
         return bar_chart(f"Why {self.title}", labels, values, "history item", "contribution to the score")
 
+    def _method_line(self) -> str:
+        if self.exact:
+            return f"{self.method}: the contributions add up to the score"
+        if self.fidelity is None:
+            return f"{self.method}: approximate"
+        return f"{self.method}: approximate; the items it names matter {self.fidelity:.1f}x as much as random ones"
+
     def __repr__(self) -> str:
         who = f" for {self.user}" if self.user is not None else ""
         return f"<Explanation {self.title!r}{who}: {self.narrative}>"
@@ -138,6 +151,7 @@ class Explanation:
             'font-family:system-ui,sans-serif;max-width:720px">'
             f"<div><b>{e(rank)}{e(self.title)}</b> <span style=\"color:#5b6475\">score {self.score:.3f}</span></div>"
             f"<p>{e(self.narrative)}</p>"
+            f'<div style="color:#5b6475;font-size:85%">{e(self._method_line())}</div>'
             f"<table>{bars}<tr><td><b>= score</b></td><td></td>"
             f'<td style="text-align:right"><b>{total:.3f}</b></td></tr></table>'
             f"<div>{chips}</div>{cf_html}</div>"
