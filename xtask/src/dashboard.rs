@@ -48,6 +48,21 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         return Ok(());
     };
     let served = crate::served::demo_server(root, "dashboard-check", crate::served::CONTEXT)?;
+    // A small SASRec on the demo's log, served beside it: the method picker
+    // and the attention view.
+    let because = crate::target_dir(root).join("debug").join("because");
+    let demo = served.work.join("demo");
+    crate::run(
+        Command::new(&because)
+            .current_dir(&demo)
+            .args(["train", "--quiet", "--data", "data/interactions.csv"])
+            .args([
+                "--model",
+                "sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=10,epochs=2",
+            ])
+            .args(["--out", "models/sasrec"]),
+    )?;
+    let sequential = crate::served::serve(&because, &served.work, "models/sasrec", &[])?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -65,6 +80,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let status = Command::new("python3")
         .arg(root.join("crates/because-server/tests/browser/dashboard.py"))
         .env("BECAUSE_BASE", format!("http://{}", served.addr))
+        .env(
+            "BECAUSE_BASE_SEQUENTIAL",
+            format!("http://{}", sequential.addr),
+        )
         .env("BECAUSE_KEY", served.key)
         .env("BECAUSE_WEBDRIVER", format!("http://127.0.0.1:{port}"))
         .env("BECAUSE_CHROMIUM", &chromium)
@@ -73,6 +92,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         .status()
         .context("cannot run python3")?;
     drop(served);
+    drop(sequential);
     if !status.success() {
         bail!(
             "the dashboard's browser test failed (screenshots so far in {})",

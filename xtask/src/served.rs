@@ -51,12 +51,18 @@ pub fn demo_server(root: &Path, purpose: &str, extra: &[&str]) -> anyhow::Result
             .args(["demo", "--size", "tiny", "--quiet", "--out"])
             .arg(work.join("demo")),
     )?;
+    serve(&because, &work, "models/best", extra)
+}
+
+/// `because serve` of the model folder `model` (relative to `work/demo`,
+/// where `demo_server` ran the demo) with the check's API key.
+pub fn serve(because: &Path, work: &Path, model: &str, extra: &[&str]) -> anyhow::Result<Served> {
     let key = "check-key-0123456789abcdef";
     std::fs::write(work.join("key"), key)?;
-    let mut server = Command::new(&because)
+    let mut server = Command::new(because)
         .current_dir(work.join("demo"))
         .arg("serve")
-        .args(["--model", "models/best"])
+        .args(["--model", model])
         .arg("--api-key-file")
         .arg(work.join("key"))
         .args(["--listen", "127.0.0.1:0"])
@@ -70,7 +76,7 @@ pub fn demo_server(root: &Path, purpose: &str, extra: &[&str]) -> anyhow::Result
         server,
         addr: String::new(),
         key,
-        work,
+        work: work.to_path_buf(),
     };
     served.addr = addr?;
     Ok(served)

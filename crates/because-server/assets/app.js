@@ -257,7 +257,41 @@ function counterfactualLine(r) {
   return el("p", { class: "counterfactual unverified" }, r.sentence);
 }
 
-function card(rec, previous) {
+// Where an attention model's attention went when it scored this subject:
+// opened on demand (one /v1/explain call), a table of layers and heads
+// against the latest history items, each cell shaded by its weight.
+function attentionView(rec, subjectOf) {
+  const d = el("details", { class: "attention" }, el("summary", {}, "Where the attention went"));
+  let drawn = false;
+  d.addEventListener("toggle", async () => {
+    if (!d.open || drawn) return;
+    drawn = true;
+    d.append(loading("reading the attention…"));
+    try {
+      const r = await api("/v1/explain", { body: { ...subjectOf(), item: rec.item } });
+      const a = r.attention;
+      d.lastChild.remove();
+      if (!a) {
+        d.append(el("p", { class: "note" }, "No attention for this subject."));
+        return;
+      }
+      const keep = Math.min(a.items.length, 12);
+      const start = a.items.length - keep;
+      const head = el("tr", {}, el("th", {}, ""), a.items.slice(start).map((it) => el("th", { scope: "col", title: it.title }, it.title.length > 14 ? `${it.title.slice(0, 13)}…` : it.title)));
+      const rows = a.weights.map((w, k) => el("tr", { class: "attention-row", "data-sum": String(w.reduce((x, y) => x + y, 0)) },
+        el("th", { scope: "row" }, `layer ${Math.floor(k / a.heads) + 1} head ${(k % a.heads) + 1}`),
+        w.slice(start).map((v) => el("td", { class: "attention-cell", title: v.toFixed(3), style: `background: rgba(36, 86, 199, ${Math.min(1, v).toFixed(3)})` }, v.toFixed(2)))));
+      d.append(el("table", { class: "attention-map" }, el("thead", {}, head), el("tbody", {}, rows)),
+        el("p", { class: "note" }, "Attention is what the model looked at, not always why it scored: the deletion test above says how faithful it measured."));
+    } catch (e) {
+      d.lastChild.remove();
+      d.append(el("p", { class: "note" }, `No attention: ${e.message}`));
+    }
+  });
+  return d;
+}
+
+function card(rec, previous, subjectOf) {
   const x = rec.explanation;
   const li = el("li", { class: "card", "data-item": rec.item, "data-score": String(rec.score) });
   // Against the list before the what-if: new, moved, or rescored.
@@ -295,6 +329,7 @@ function card(rec, previous) {
   li.append(chips);
   const cf = x.reasons.find((r) => r.kind === "counterfactual");
   if (cf) li.append(counterfactualLine(cf));
+  if (subjectOf && info && (info.explanation_methods || []).includes("attention")) li.append(attentionView(rec, subjectOf));
   return li;
 }
 
@@ -433,7 +468,7 @@ async function userPage(user) {
     if (picker) head.append(picker);
     if (r.fallback) head.append(el("p", { class: "note" }, `Not personal: ${r.fallback.reason}; showing ${r.fallback.strategy}.`));
     if (r.explanations_unsupported) head.append(el("p", { class: "note" }, r.explanations_unsupported));
-    for (const x of r.items) cards.append(card(x, whatIf() ? state.baseline : null));
+    for (const x of r.items) cards.append(card(x, whatIf() ? state.baseline : null, subject));
     recsPanel.replaceChildren(el("h2", {}, "Recommendations"), head, cards);
     drawMap();
   }

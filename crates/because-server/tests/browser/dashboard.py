@@ -22,6 +22,8 @@ KEY = os.environ["BECAUSE_KEY"]
 DRIVER = os.environ["BECAUSE_WEBDRIVER"]
 SHOTS = os.environ["BECAUSE_SHOTS"]
 DEMO = os.environ["BECAUSE_DEMO"]
+# A SASRec on the same log: the method picker and the attention view.
+SEQUENTIAL = os.environ.get("BECAUSE_BASE_SEQUENTIAL")
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
 
@@ -147,8 +149,33 @@ def main():
     b = Browser()
     try:
         run(b, user)
+        if SEQUENTIAL:
+            run_sequential(b, user)
     finally:
         b.quit()
+
+
+def run_sequential(b, user):
+    b.size(1280, 1000)
+    b.go(f"{SEQUENTIAL}/#/user/{user}")
+    b.wait("return document.querySelectorAll('.card .narrative').length >= 5", "SASRec's cards")
+    options = b.js("return [...document.querySelectorAll('#explain-method option')].map(o => o.textContent)")
+    check(len(options) == 4 and options[0].startswith("occlusion"), f"the method picker lists SASRec's methods: {options}")
+    # The attention of the first card's recommendation, opened on demand.
+    b.click(".card .attention summary")
+    b.wait("return document.querySelectorAll('.card .attention-map .attention-cell').length > 0", "the attention map")
+    rows = b.js("return [...document.querySelectorAll('.card .attention-map .attention-row')].map(r => Number(r.dataset.sum))")
+    check(len(rows) == 2, f"one row per layer and head, got {len(rows)}")
+    check(all(abs(r - 1) < 1e-3 for r in rows), f"each head's attention sums to 1: {rows}")
+    heads = b.js("return [...document.querySelectorAll('.card .attention-map thead th[scope=col]')].map(t => t.textContent)")
+    check(heads and all(h.strip() for h in heads), f"the history items name the columns: {heads}")
+    b.shot("9-attention")
+    # Another method, picked: every card says so.
+    b.js("const s = document.querySelector('#explain-method'); s.value = 'attention'; s.dispatchEvent(new Event('change'))")
+    b.wait("return [...document.querySelectorAll('.card .kind')].length >= 5 && "
+           "[...document.querySelectorAll('.card .kind')].every(k => /attention/i.test(k.textContent))",
+           "cards explained by attention")
+    print(f"dashboard (SASRec): ok (methods {options}; attention {rows})")
 
 
 def run(b, user):
