@@ -63,6 +63,20 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             .args(["--out", "models/sasrec"]),
     )?;
     let sequential = crate::served::serve(&because, &served.work, "models/sasrec", &[])?;
+    // A two-tower model with the demo's user and item features: new users
+    // described by features alone.
+    crate::run(
+        Command::new(&because)
+            .current_dir(&demo)
+            .args(["train", "--quiet", "--data", "data/interactions.csv"])
+            .args(["--items", "data/items.csv", "--users", "data/users.csv"])
+            .args([
+                "--model",
+                "twotower:dim=16,hidden=16,epochs=3,min_support=2",
+            ])
+            .args(["--out", "models/twotower"]),
+    )?;
+    let featured = crate::served::serve(&because, &served.work, "models/twotower", &[])?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -84,6 +98,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             "BECAUSE_BASE_SEQUENTIAL",
             format!("http://{}", sequential.addr),
         )
+        .env("BECAUSE_BASE_FEATURED", format!("http://{}", featured.addr))
         .env("BECAUSE_KEY", served.key)
         .env("BECAUSE_WEBDRIVER", format!("http://127.0.0.1:{port}"))
         .env("BECAUSE_CHROMIUM", &chromium)
@@ -93,6 +108,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         .context("cannot run python3")?;
     drop(served);
     drop(sequential);
+    drop(featured);
     if !status.success() {
         bail!(
             "the dashboard's browser test failed (screenshots so far in {})",

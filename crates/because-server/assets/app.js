@@ -280,7 +280,12 @@ function attentionView(rec, subjectOf) {
       const head = el("tr", {}, el("th", {}, ""), a.items.slice(start).map((it) => el("th", { scope: "col", title: it.title }, it.title.length > 14 ? `${it.title.slice(0, 13)}…` : it.title)));
       const rows = a.weights.map((w, k) => el("tr", { class: "attention-row", "data-sum": String(w.reduce((x, y) => x + y, 0)) },
         el("th", { scope: "row" }, `layer ${Math.floor(k / a.heads) + 1} head ${(k % a.heads) + 1}`),
-        w.slice(start).map((v) => el("td", { class: "attention-cell", title: v.toFixed(3), style: `background: rgba(36, 86, 199, ${Math.min(1, v).toFixed(3)})` }, v.toFixed(2)))));
+        w.slice(start).map((v) => {
+          const td = el("td", { class: "attention-cell", title: v.toFixed(3) }, v.toFixed(2));
+          // Through the CSSOM: the page's policy refuses style attributes.
+          td.style.backgroundColor = `rgba(36, 86, 199, ${Math.min(1, v).toFixed(3)})`;
+          return td;
+        })));
       d.append(el("table", { class: "attention-map" }, el("thead", {}, head), el("tbody", {}, rows)),
         el("p", { class: "note" }, "Attention is what the model looked at, not always why it scored: the deletion test above says how faithful it measured."));
     } catch (e) {
@@ -289,6 +294,22 @@ function attentionView(rec, subjectOf) {
     }
   });
   return d;
+}
+
+// For a model that reads features: the score split over every input
+// (integrated gradients), which with the baseline adds up to the score.
+function inputShares(x) {
+  const a = x.inputs;
+  const rows = [
+    ...a.user_inputs.map((s) => [`you: ${s.input}`, s.share]),
+    ...a.item_inputs.map((s) => [`item: ${s.input}`, s.share]),
+    ["baseline (no inputs)", a.baseline],
+  ];
+  const total = rows.reduce((t, r) => t + r[1], 0);
+  return el("table", { class: "input-shares", "data-total": String(total) },
+    el("caption", {}, "The score split over the inputs (integrated gradients)"),
+    el("tbody", {}, rows.map(([n, v]) => el("tr", {}, el("td", {}, n), el("td", { class: "num" }, fmt(v)))),
+      el("tr", {}, el("th", {}, "= score"), el("th", { class: "num" }, fmt(total)))));
 }
 
 function card(rec, previous, subjectOf) {
@@ -329,6 +350,7 @@ function card(rec, previous, subjectOf) {
   li.append(chips);
   const cf = x.reasons.find((r) => r.kind === "counterfactual");
   if (cf) li.append(counterfactualLine(cf));
+  if (x.inputs) li.append(inputShares(x));
   if (subjectOf && info && (info.explanation_methods || []).includes("attention")) li.append(attentionView(rec, subjectOf));
   return li;
 }
@@ -891,7 +913,40 @@ async function livePage() {
 function homePage() {
   $("view").replaceChildren(panel("Why does it recommend that?",
     el("p", {}, "Give a user ID above to see their history and their recommendations, each with the reasons behind it: the history items that add up to its score, what people like them chose, and what it would take for the item to drop out of their list."),
-    el("p", {}, "Try taking items out of the history to see the list change, or open the ", el("a", { href: "#/model" }, "model page"), " for how faithful the explanations are and what drives them overall.")));
+    el("p", {}, "Try taking items out of the history to see the list change, or open the ", el("a", { href: "#/model" }, "model page"), " for how faithful the explanations are and what drives them overall.")),
+    ...[newUserPanel()].filter(Boolean));
+}
+
+// A new user known only by features, for models that read them: their
+// recommendations, each explained over those features.
+function newUserPanel() {
+  const cols = (info && info.user_feature_columns) || [];
+  if (!cols.length) return null;
+  const out = el("ol", { class: "cards", "aria-live": "polite" });
+  const form = el("form", {
+    id: "new-user",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      const features = {};
+      for (const c of cols) {
+        const v = String(data.get(c) || "").trim();
+        if (v) features[c] = v;
+      }
+      out.replaceChildren(loading("scoring…"));
+      try {
+        const r = await api("/v1/recommend", { body: { history: [], user_features: features, k: 10, explain: true } });
+        out.replaceChildren(...r.items.map((x) => card(x, null, null)));
+      } catch (err) {
+        out.replaceChildren();
+        showAlert(err.message);
+      }
+    },
+  }, cols.map((c) => el("label", { class: "feature" }, `${c} `, el("input", { name: c, type: "text" }))),
+  el("button", { type: "submit" }, "Recommend"));
+  return panel("A new user, described by features",
+    el("p", {}, "No history, no ID: the model scores from the features alone, and each recommendation's score is split over them."),
+    form, out);
 }
 
 // ---------------------------------------------------------------- router

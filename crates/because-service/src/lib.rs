@@ -374,6 +374,11 @@ impl ModelHandle {
             n_items: m.n_items(),
             capabilities: m.entry().capabilities,
             explanation_methods: because_explain::methods(m),
+            user_feature_columns: m
+                .featured()
+                .and_then(|f| f.user_features())
+                .map(|t| t.columns.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default(),
             data_fingerprint: self.inner.meta.data_fingerprint.clone(),
             metrics: self.inner.meta.metrics.clone(),
             event_types: self

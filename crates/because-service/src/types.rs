@@ -501,6 +501,9 @@ pub struct ModelInfo {
     /// The explanation methods the model offers, its default first (empty
     /// for a model with no explanations).
     pub explanation_methods: Vec<because_explain::Method>,
+    /// For a model that reads user features: their columns, which a new
+    /// user's `user_features` may give (empty otherwise).
+    pub user_feature_columns: Vec<String>,
     /// Fingerprint of the training data.
     pub data_fingerprint: String,
     /// What the model folder records of how the model was made and how it

@@ -24,6 +24,8 @@ SHOTS = os.environ["BECAUSE_SHOTS"]
 DEMO = os.environ["BECAUSE_DEMO"]
 # A SASRec on the same log: the method picker and the attention view.
 SEQUENTIAL = os.environ.get("BECAUSE_BASE_SEQUENTIAL")
+# A two-tower model with user and item features: a new user by features.
+FEATURED = os.environ.get("BECAUSE_BASE_FEATURED")
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
 
@@ -151,8 +153,31 @@ def main():
         run(b, user)
         if SEQUENTIAL:
             run_sequential(b, user)
+        if FEATURED:
+            run_new_user(b)
     finally:
         b.quit()
+
+
+def run_new_user(b):
+    b.size(1280, 1000)
+    b.go(f"{FEATURED}/#/")
+    b.wait("return document.querySelectorAll('#new-user input').length > 0", "the new-user form")
+    names = b.js("return [...document.querySelectorAll('#new-user input')].map(i => i.name)")
+    check("favourite_genre" in names, f"the form asks for the model's user features: {names}")
+    b.type("#new-user input[name=favourite_genre]", "Horror")
+    b.type("#new-user input[name=country]", "GB")
+    b.click("#new-user button")
+    b.wait("return document.querySelectorAll('#new-user ~ ol .card .input-shares').length >= 5", "a new user's cards")
+    cards = b.js("return [...document.querySelectorAll('#new-user ~ ol .card')].map(c => ({"
+                 "score: Number(c.dataset.score), total: Number(c.querySelector('.input-shares').dataset.total),"
+                 "inputs: [...c.querySelectorAll('.input-shares td:first-child')].map(t => t.textContent)}))")
+    for c in cards:
+        check(abs(c["total"] - c["score"]) <= 1e-3 * (1 + abs(c["score"])),
+              f"the shares add up to the score: {c['total']} vs {c['score']}")
+        check(any("favourite_genre=Horror" in t for t in c["inputs"]), f"the given feature is named: {c['inputs']}")
+    b.shot("10-new-user")
+    print(f"dashboard (two-tower): ok ({len(cards)} cards for a new user by features)")
 
 
 def run_sequential(b, user):
