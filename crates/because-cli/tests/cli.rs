@@ -1885,6 +1885,21 @@ fn twotower_trains_on_features_and_serves_new_users() {
             "{explained}"
         );
     }
+    // Given features are explained over them, by integrated gradients only.
+    let err = fails(&[
+        "recommend",
+        "--model",
+        m,
+        "--user-features",
+        "country=GB",
+        "--explain",
+        "--explain-method",
+        "occlusion",
+    ]);
+    assert!(
+        err.contains("--explain-method") && err.contains("integrated_gradients"),
+        "{err}"
+    );
     let err = fails(&["recommend", "--model", m, "--user-features", "shoe_size=9"]);
     assert!(err.contains("shoe_size"), "{err}");
 }

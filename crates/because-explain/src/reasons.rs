@@ -509,6 +509,22 @@ impl<'a> Explainer<'a> {
         self.templates.list(&titles)
     }
 
+    /// The method `s` is explained by: [`Explainer::method`] when the model
+    /// offers it (`None`: the model's default); a subject described by
+    /// feature tokens only by the model's integrated gradients over them.
+    pub fn method_for(&self, s: &Subject) -> Result<crate::Method> {
+        let method = crate::offered(self.model, self.method)?;
+        let over_features =
+            self.model.featured().is_some() && method == crate::Method::IntegratedGradients;
+        if s.features.is_some() && !over_features {
+            return Err(because_core::Error::param(
+                "method",
+                "a subject described by user features is explained by integrated_gradients",
+            ));
+        }
+        Ok(method)
+    }
+
     /// Explains `target` for `s`.
     pub fn explain(&self, s: &Subject, target: u32) -> Result<Explained> {
         Ok(self
@@ -522,7 +538,7 @@ impl<'a> Explainer<'a> {
     /// subject's system for ALS).
     pub fn explain_many(&self, s: &Subject, targets: &[u32]) -> Result<Vec<Explained>> {
         let mut groups = crate::Groups::default();
-        let method = crate::offered(self.model, self.method)?;
+        let method = self.method_for(s)?;
         if self.model.featured().is_some() && method == crate::Method::IntegratedGradients {
             // The subject as the model scores it: their features and ID too.
             let mut out = Vec::with_capacity(targets.len());

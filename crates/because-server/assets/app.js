@@ -191,7 +191,8 @@ function methodsTable(s) {
 // folder holds one ("attention: 4.0× random").
 function methodLabel(x) {
   const label = methodText(x);
-  if (x.fidelity === undefined || x.fidelity === null || x.exact) return label;
+  // The deletion test removes history items: nothing to say without any.
+  if (x.fidelity === undefined || x.fidelity === null || x.exact || !x.contributions.length) return label;
   return `${label} Deletion test on this model: the items it names matter ${x.fidelity.toFixed(1)}× as much as random ones.`;
 }
 

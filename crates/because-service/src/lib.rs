@@ -833,22 +833,17 @@ impl ModelHandle {
     ) -> Result<Vec<Explained>> {
         let name = |i: u32| self.item_ref(i);
         let x = self.explainer(&name, n, method);
-        // A method the model does not offer is the request's fault,
-        // fallback or not.
-        because_explain::offered(&self.inner.model, method).map_err(|e| match e {
+        // A method the model does not offer (or one that cannot explain
+        // given features) is the request's fault, fallback or not.
+        let given_only = because_explain::Subject {
+            features: given,
+            ..Default::default()
+        };
+        x.method_for(&given_only).map_err(|e| match e {
             because_core::Error::InvalidParam { reason, .. } => bad("method", reason),
             other => other.into(),
         })?;
-        if given.is_some() {
-            // Features given: the model's own split of its score over them
-            // (and any history), integrated gradients.
-            if method.is_some_and(|m| m != because_explain::Method::IntegratedGradients) {
-                return Err(bad(
-                    "method",
-                    "a subject described by user_features is explained by integrated_gradients",
-                ));
-            }
-        } else if r.items.is_empty() {
+        if given.is_none() && r.items.is_empty() {
             return Ok(targets.iter().map(|&t| x.explain_fallback(t)).collect());
         }
         let c = &self.inner.context;
