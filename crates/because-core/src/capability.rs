@@ -41,6 +41,89 @@ pub trait ItemEmbeddings {
     fn item_embeddings(&self) -> (&[f32], usize);
 }
 
+/// Item vectors as a model stores them: row `i` is
+/// `data[i * stride .. i * stride + dim]`, and `bias[i]`, when there is
+/// one, is added to row `i`'s inner products.
+#[derive(Clone, Copy, Debug)]
+pub struct ItemVectors<'a> {
+    /// The rows, `stride` floats apart.
+    pub data: &'a [f32],
+    /// The width of a row.
+    pub dim: usize,
+    /// Floats from one row's start to the next's (at least `dim`).
+    pub stride: usize,
+    /// An item term added to every inner product, if the model has one.
+    pub bias: Option<&'a [f32]>,
+}
+
+impl<'a> ItemVectors<'a> {
+    /// Dense rows without a bias.
+    pub fn dense(data: &'a [f32], dim: usize) -> ItemVectors<'a> {
+        ItemVectors {
+            data,
+            dim,
+            stride: dim,
+            bias: None,
+        }
+    }
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        if self.dim == 0 || self.data.len() < self.dim {
+            0
+        } else {
+            (self.data.len() - self.dim) / self.stride + 1
+        }
+    }
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Row `i`.
+    pub fn row(&self, i: u32) -> &'a [f32] {
+        let s = i as usize * self.stride;
+        &self.data[s..s + self.dim]
+    }
+    /// `i`'s score for `q`: the inner product, the item's bias and the
+    /// query's offset, summed in f64 (the reference the model's own
+    /// scoring agrees with to float rounding).
+    pub fn score(&self, q: &QueryVector, i: u32) -> f32 {
+        let dot: f64 = q
+            .vector
+            .iter()
+            .zip(self.row(i))
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        let bias = self.bias.map_or(0.0, |b| b[i as usize] as f64);
+        (dot + bias + q.offset as f64) as f32
+    }
+}
+
+/// A query as an inner-product model sees it: `score(i) = vector · row(i)
+/// + bias(i) + offset` (see [`InnerProduct`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryVector {
+    /// One value per item-vector dimension.
+    pub vector: Vec<f32>,
+    /// Added to every item's score (a user's bias, a global mean).
+    pub offset: f32,
+}
+
+/// Models whose score of every item is an inner product with one vector
+/// per item (matrix factorization, two towers, the output layer of a
+/// sequence model), so that an approximate nearest-neighbour index can
+/// find the best items without scoring the whole catalogue, and the
+/// candidates it returns can be scored exactly from the same vectors.
+pub trait InnerProduct {
+    /// The item side: `score_into` writes `query_vector(q) · row(i) +
+    /// bias(i) + offset` for every item `i`.
+    fn item_vectors(&self) -> ItemVectors<'_>;
+    /// The query side, for a query the caller has checked.
+    fn query_vector(&self, query: &crate::Query<'_>) -> crate::Result<QueryVector>;
+    /// The rows whose cosine similarity `similar_into` writes, when it
+    /// does (their biases are ignored).
+    fn similarity_vectors(&self) -> Option<ItemVectors<'_>>;
+}
+
 /// Models that predict explicit ratings.
 pub trait RatingPredictor {
     /// The predicted rating of `item` by `user` (both in range).
@@ -239,6 +322,9 @@ pub struct Capabilities {
     pub exact_decomposition: bool,
     /// One vector per item ([`ItemEmbeddings`]).
     pub item_embeddings: bool,
+    /// Every score is an inner product with one vector per item
+    /// ([`InnerProduct`]): approximate retrieval can serve the model.
+    pub inner_product: bool,
     /// The model reads each user's interactions in time order.
     pub ordered_sequences: bool,
     /// The model reads user or item features.
@@ -257,6 +343,7 @@ impl Capabilities {
         similar_items: false,
         exact_decomposition: false,
         item_embeddings: false,
+        inner_product: false,
         ordered_sequences: false,
         features: false,
         rating_prediction: false,
@@ -270,6 +357,7 @@ impl Capabilities {
             (self.similar_items, "similar items"),
             (self.exact_decomposition, "exact decomposition"),
             (self.item_embeddings, "item embeddings"),
+            (self.inner_product, "inner-product scores"),
             (self.ordered_sequences, "ordered sequences"),
             (self.features, "features"),
             (self.rating_prediction, "rating prediction"),

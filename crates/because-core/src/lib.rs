@@ -46,7 +46,8 @@ mod vocab;
 
 pub use capability::{
     AttentionMaps, Attribute, Attribution, Capabilities, Decompose, Decomposition, Described,
-    FeatureAttribution, Featured, InputShare, ItemEmbeddings, PopularityPrior, RatingPredictor,
+    FeatureAttribution, Featured, InnerProduct, InputShare, ItemEmbeddings, ItemVectors,
+    PopularityPrior, QueryVector, RatingPredictor,
 };
 pub use dataset::{Dataset, OneVocabulary};
 pub use error::{Error, Result};

@@ -5,7 +5,9 @@
 //! with exclusions, allow- and deny-lists, batches, similar items) is
 //! provided here, so it behaves the same for every model.
 
-use crate::capability::{Attribute, Decompose, ItemEmbeddings, PopularityPrior, RatingPredictor};
+use crate::capability::{
+    Attribute, Decompose, InnerProduct, ItemEmbeddings, PopularityPrior, RatingPredictor,
+};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -156,6 +158,10 @@ pub trait Recommender: Send + Sync {
     }
     /// Item embeddings, if the model has them.
     fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
+        None
+    }
+    /// The inner-product form of the scores, if they have one.
+    fn inner_product(&self) -> Option<&dyn InnerProduct> {
         None
     }
     /// Rating predictions, if the model makes them.

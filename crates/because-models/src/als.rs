@@ -713,6 +713,27 @@ impl ItemEmbeddings for Als {
     }
 }
 
+impl because_core::InnerProduct for Als {
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors::dense(&self.item_factors, self.params.factors)
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        let vector = match *query {
+            Query::User(u) => self.user_factors(u).to_vec(),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                self.fold_in(items, values)
+            }
+        };
+        Ok(because_core::QueryVector {
+            vector,
+            offset: 0.0,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(self.item_vectors())
+    }
+}
+
 impl ModelKind for Als {
     const NAME: &'static str = "als";
     const ABOUT: &'static str = "implicit alternating least squares (Hu, Koren and Volinsky 2008)";
@@ -720,6 +741,7 @@ impl ModelKind for Als {
         similar_items: true,
         exact_decomposition: true,
         item_embeddings: true,
+        inner_product: true,
         fold_in: true,
         ..Capabilities::NONE
     };
@@ -790,6 +812,9 @@ impl Recommender for Als {
         Ok(())
     }
     fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
+    }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
         Some(self)
     }
     fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {

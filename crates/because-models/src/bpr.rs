@@ -419,12 +419,42 @@ impl Bpr {
     }
 }
 
+impl because_core::InnerProduct for Bpr {
+    /// The factors and the bias column together, against the user's
+    /// factors and a constant 1.
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors::dense(&self.item_factors, self.dim())
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        let vector = match *query {
+            Query::User(u) => self.user_vector(u).to_vec(),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                self.fold_in(items, values)
+            }
+        };
+        Ok(because_core::QueryVector {
+            vector,
+            offset: 0.0,
+        })
+    }
+    /// Similar items compare the factors without the bias column.
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(because_core::ItemVectors {
+            data: &self.item_factors,
+            dim: self.params.factors,
+            stride: self.dim(),
+            bias: None,
+        })
+    }
+}
+
 impl ModelKind for Bpr {
     const NAME: &'static str = "bpr";
     const ABOUT: &'static str = "matrix factorization by BPR or WARP ranking loss (SGD)";
     const CAPABILITIES: Capabilities = Capabilities {
         similar_items: true,
         fold_in: true,
+        inner_product: true,
         ..Capabilities::NONE
     };
     const EPOCHS: Option<&'static str> = Some("epochs");
@@ -487,6 +517,9 @@ impl Recommender for Bpr {
             out,
         );
         Ok(())
+    }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
+        Some(self)
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         // Cosine over the factors, leaving out the bias column.

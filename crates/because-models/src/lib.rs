@@ -30,6 +30,7 @@ mod als;
 mod bpr;
 mod common;
 mod ease;
+pub mod index;
 mod knn;
 mod mapped;
 mod mf;

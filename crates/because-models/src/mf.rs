@@ -224,12 +224,44 @@ impl RatingPredictor for BiasedMf {
     }
 }
 
+impl because_core::InnerProduct for BiasedMf {
+    /// The item factors, with the item bias; the global mean and the
+    /// user's bias are the query's offset.
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors {
+            data: &self.item_factors,
+            dim: self.params.factors,
+            stride: self.params.factors,
+            bias: Some(&self.item_bias),
+        }
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        let (bias, vector) = match *query {
+            Query::User(u) => (self.user_bias[u as usize], self.pu(u).to_vec()),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                self.fold_in(items, values)
+            }
+        };
+        Ok(because_core::QueryVector {
+            vector,
+            offset: self.mean + bias,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(because_core::ItemVectors::dense(
+            &self.item_factors,
+            self.params.factors,
+        ))
+    }
+}
+
 impl ModelKind for BiasedMf {
     const NAME: &'static str = "mf";
     const ABOUT: &'static str = "biased matrix factorization for explicit ratings (SGD)";
     const CAPABILITIES: Capabilities = Capabilities {
         similar_items: true,
         item_embeddings: true,
+        inner_product: true,
         rating_prediction: true,
         fold_in: true,
         ..Capabilities::NONE
@@ -290,6 +322,9 @@ impl Recommender for BiasedMf {
             *o = self.mean + bu + self.item_bias[i] + dot(pu, self.qi(i as u32));
         }
         Ok(())
+    }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
+        Some(self)
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         crate::common::cosine_to_all(&self.item_factors, self.params.factors, item, out);

@@ -279,6 +279,9 @@ impl Recommender for Model {
     fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {
         self.inner().embeddings()
     }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
+        self.inner().inner_product()
+    }
     fn rating_predictor(&self) -> Option<&dyn RatingPredictor> {
         self.inner().rating_predictor()
     }

@@ -135,7 +135,7 @@ pub struct Manifest {
 }
 
 /// The manifest's record of `model.safetensors`.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TensorsFile {
     /// Its name in the folder.
     pub file: String,
@@ -273,7 +273,7 @@ pub fn fingerprint(x: &because_core::Interactions) -> String {
     )
 }
 
-fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |f| f.write_all(bytes))
 }
 
@@ -380,9 +380,41 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         source: e,
     })?;
+    // A new model makes any index of the folder's old one stale: remove it
+    // first, so that the folder never pairs this model with that index.
+    crate::index::remove(dir)?;
     let mut owned = TensorsOut::default();
     owned.csr("train", &model.train().ui);
     registry::erased_save(model, &mut owned);
+    let tensors = write_tensors(&dir.join("model.safetensors"), owned)?;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        kind: model.kind().to_string(),
+        params: match model.params() {
+            Value::Object(p) => Some(p),
+            _ => None,
+        },
+        n_users: model.n_users(),
+        n_items: model.n_items(),
+        data_fingerprint: meta.data_fingerprint.clone(),
+        metrics: meta.metrics.clone(),
+        tensors,
+        user_ids: meta.user_ids.clone(),
+        item_ids: meta.item_ids.clone(),
+        item_titles: meta.item_titles.clone(),
+        events: meta.events.clone(),
+    };
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_file_atomic(&dir.join("manifest.json"), &text)
+}
+
+/// Writes `owned` to `path` (atomically, block by block, each tensor
+/// aligned) and returns the file's record: name, length and checksum.
+pub(crate) fn write_tensors(path: &Path, mut owned: TensorsOut) -> Result<TensorsFile> {
     // Tensors in order of alignment (8-byte ones first), then by name, so
     // that every tensor's start is a multiple of its element size.
     owned.tensors.sort_by(|a, b| {
@@ -392,7 +424,7 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     let (head, data_len) = header(&owned.tensors);
     let total = 8 + head.len() as u64 + data_len;
     let mut sum = 0u64;
-    write_atomic(&dir.join("model.safetensors"), |file| {
+    write_atomic(path, |file| {
         let mut w = BlockWriter {
             file,
             block: Vec::with_capacity(CHECKSUM_BLOCK),
@@ -408,34 +440,53 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         sum = w.sum.finish();
         Ok(())
     })?;
-    let manifest = Manifest {
-        format: FORMAT.into(),
-        format_version: FORMAT_VERSION,
-        kind: model.kind().to_string(),
-        params: match model.params() {
-            Value::Object(p) => Some(p),
-            _ => None,
-        },
-        n_users: model.n_users(),
-        n_items: model.n_items(),
-        data_fingerprint: meta.data_fingerprint.clone(),
-        metrics: meta.metrics.clone(),
-        tensors: TensorsFile {
-            file: "model.safetensors".into(),
-            bytes: total,
-            checksum: format!("{sum:016x}"),
-            checksum_block: Some(CHECKSUM_BLOCK as u64),
-        },
-        user_ids: meta.user_ids.clone(),
-        item_ids: meta.item_ids.clone(),
-        item_titles: meta.item_titles.clone(),
-        events: meta.events.clone(),
+    Ok(TensorsFile {
+        file: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes: total,
+        checksum: format!("{sum:016x}"),
+        checksum_block: Some(CHECKSUM_BLOCK as u64),
+    })
+}
+
+/// A tensors file opened and checked against its record.
+pub(crate) struct Opened {
+    pub(crate) file: std::fs::File,
+    pub(crate) tensors: std::collections::HashMap<String, crate::tensors::Tensor>,
+    pub(crate) map: Option<std::sync::Arc<Map>>,
+}
+
+/// Opens the tensors file `path`, checking its length and checksum
+/// against `record` (of format `version`), and maps it where it can.
+pub(crate) fn open_tensors(path: &Path, record: &TensorsFile, version: u64) -> Result<Opened> {
+    let tinvalid = |message: String| PersistError::Invalid {
+        path: path.to_path_buf(),
+        message,
     };
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| PersistError::Invalid {
-        path: dir.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    write_file_atomic(&dir.join("manifest.json"), &text)
+    let io = |e: std::io::Error| PersistError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len != record.bytes {
+        return Err(tinvalid(format!(
+            "{len} bytes, the manifest says {}: the file is truncated or from another save",
+            record.bytes
+        )));
+    }
+    let tensors = read_header(&file, path, len)?;
+    let sum = file_checksum(&file, path, len, version)?;
+    if record.checksum != format!("{sum:016x}") {
+        return Err(tinvalid(
+            "checksum mismatch: the file is corrupted or from another save".into(),
+        ));
+    }
+    // Without a map (a file system that cannot map files), tensors are read.
+    let map = Map::new(&file).ok().map(std::sync::Arc::new);
+    Ok(Opened { file, tensors, map })
 }
 
 /// The checksum of the `len` bytes of `file`, as the manifest of format
@@ -530,47 +581,18 @@ pub fn load(dir: &Path) -> Result<Loaded> {
         .resolve_typed(&typed)
         .map_err(|e| invalid(format!("params: {e}")))?;
     let tpath = dir.join("model.safetensors");
-    let expected_len = m.tensors.bytes;
-    let tinvalid = |message: String| PersistError::Invalid {
-        path: tpath.clone(),
-        message,
-    };
     if version >= 2 && m.tensors.checksum_block != Some(CHECKSUM_BLOCK as u64) {
         return Err(invalid(format!(
             "tensors.checksum_block is {:?}, this build checks blocks of {CHECKSUM_BLOCK} bytes",
             m.tensors.checksum_block
         )));
     }
-    let file = std::fs::File::open(&tpath).map_err(|e| PersistError::Io {
-        path: tpath.clone(),
-        source: e,
-    })?;
-    let len = file
-        .metadata()
-        .map_err(|e| PersistError::Io {
-            path: tpath.clone(),
-            source: e,
-        })?
-        .len();
-    if len != expected_len {
-        return Err(tinvalid(format!(
-            "{len} bytes, the manifest says {expected_len}: the file is truncated or from another save"
-        )));
-    }
-    let tensors = read_header(&file, &tpath, len)?;
-    let sum = file_checksum(&file, &tpath, len, version)?;
-    if m.tensors.checksum != format!("{sum:016x}") {
-        return Err(tinvalid(
-            "checksum mismatch: the file is corrupted or from another save".into(),
-        ));
-    }
-    // Without a map (a file system that cannot map files), tensors are read.
-    let map = Map::new(&file).ok().map(std::sync::Arc::new);
+    let opened = open_tensors(&tpath, &m.tensors, version)?;
     let t = TensorsIn {
-        tensors: std::cell::RefCell::new(tensors),
+        tensors: std::cell::RefCell::new(opened.tensors),
         path: &tpath,
-        file: &file,
-        map: map.as_ref(),
+        file: &opened.file,
+        map: opened.map.as_ref(),
     };
     let train = Train::from_matrix(t.csr("train", nu, ni)?);
     let model = entry.load(&params, train, &t)?;

@@ -171,6 +171,27 @@ impl ItemEmbeddings for PureSvd {
     }
 }
 
+impl because_core::InnerProduct for PureSvd {
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors::dense(&self.item_factors, self.params.factors)
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        let (items, values) = match *query {
+            Query::User(u) => self.history(u),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                (items, values)
+            }
+        };
+        Ok(because_core::QueryVector {
+            vector: self.project(items, values),
+            offset: 0.0,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(self.item_vectors())
+    }
+}
+
 impl ModelKind for PureSvd {
     const NAME: &'static str = "svd";
     const ABOUT: &'static str = "PureSVD by randomized truncated SVD";
@@ -178,6 +199,7 @@ impl ModelKind for PureSvd {
         similar_items: true,
         exact_decomposition: true,
         item_embeddings: true,
+        inner_product: true,
         fold_in: true,
         ..Capabilities::NONE
     };
@@ -236,6 +258,9 @@ impl Recommender for PureSvd {
         Ok(())
     }
     fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
+    }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
         Some(self)
     }
     fn embeddings(&self) -> Option<&dyn ItemEmbeddings> {

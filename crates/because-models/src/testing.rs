@@ -37,6 +37,11 @@ pub fn check_capabilities(model: &Model, x: &Interactions) {
         "{kind}: ratings"
     );
     assert_eq!(
+        model.inner_product().is_some(),
+        c.inner_product,
+        "{kind}: inner product"
+    );
+    assert_eq!(
         model.attributor().is_some(),
         c.attributions,
         "{kind}: attributions"
@@ -68,6 +73,9 @@ pub fn check_capabilities(model: &Model, x: &Interactions) {
                 dec.score
             );
         }
+    }
+    if let Some(ip) = model.inner_product() {
+        check_inner_product(model, ip, x, &[Query::User(u), bag]);
     }
     if let Some(a) = model.attributor() {
         for &m in a.attributions() {
@@ -107,6 +115,55 @@ pub fn check_capabilities(model: &Model, x: &Interactions) {
         model.scores(&Query::Sequence(bad)).is_err(),
         "{kind}: mismatched times"
     );
+}
+
+/// Asserts that the inner-product form of `model`'s scores is its scores:
+/// for each query, every item's `query · row + bias + offset` equals
+/// `score_into` (1e-4 relative), and the cosine of the similarity vectors
+/// is `similar_into`, so what an index retrieves from these vectors is
+/// scored as the model scores it.
+fn check_inner_product(
+    model: &Model,
+    ip: &dyn because_core::InnerProduct,
+    x: &Interactions,
+    queries: &[Query<'_>],
+) {
+    let kind = model.kind();
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()));
+    let items = ip.item_vectors();
+    assert_eq!(items.len(), model.n_items(), "{kind}: one vector per item");
+    for q in queries {
+        let scores = model.scores(q).unwrap();
+        let qv = ip.query_vector(q).unwrap();
+        assert_eq!(qv.vector.len(), items.dim, "{kind}: query width");
+        for i in 0..x.n_items() as u32 {
+            let (a, b) = (items.score(&qv, i), scores[i as usize]);
+            assert!(
+                close(a, b),
+                "{kind}: {q:?} item {i}: inner product {a} vs score {b}"
+            );
+        }
+    }
+    if let Some(sim) = ip.similarity_vectors() {
+        let mut out = vec![0.0; model.n_items()];
+        model.similar_into(0, &mut out).unwrap();
+        let norm = |r: &[f32]| r.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let a = sim.row(0);
+        for i in 0..x.n_items() as u32 {
+            let b = sim.row(i);
+            let n = norm(a) * norm(b);
+            let cos = if n > 0.0 {
+                a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / n
+            } else {
+                0.0
+            };
+            assert!(
+                close(cos, out[i as usize]),
+                "{kind}: item {i}: cosine {cos} vs similar {}",
+                out[i as usize]
+            );
+        }
+    }
 }
 
 /// Asserts that one model gives one ranking: for known users of `x` (its

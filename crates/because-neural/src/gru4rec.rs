@@ -468,6 +468,7 @@ impl ModelKind for Gru4Rec {
     const CAPABILITIES: Capabilities = Capabilities {
         similar_items: true,
         item_embeddings: true,
+        inner_product: true,
         ordered_sequences: true,
         fold_in: true,
         attributions: true,
@@ -542,11 +543,39 @@ impl Recommender for Gru4Rec {
         crate::seq::cosine_all(&self.weights.out, self.params.dim, 0, item as usize, out);
         Ok(())
     }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
+        Some(self)
+    }
     fn embeddings(&self) -> Option<&dyn because_core::ItemEmbeddings> {
         Some(self)
     }
     fn attributor(&self) -> Option<&dyn because_core::Attribute> {
         Some(self)
+    }
+}
+
+impl because_core::InnerProduct for Gru4Rec {
+    /// The output layer's rows and biases, against the last hidden state.
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors {
+            data: &self.weights.out,
+            dim: self.params.dim,
+            stride: self.params.dim,
+            bias: Some(&self.weights.out_b),
+        }
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        let items = crate::seq::query_items(&self.seqs, query);
+        Ok(because_core::QueryVector {
+            vector: self.weights.run(self.tail(items), self.params.dim),
+            offset: 0.0,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(because_core::ItemVectors::dense(
+            &self.weights.out,
+            self.params.dim,
+        ))
     }
 }
 

@@ -363,6 +363,7 @@ impl ModelKind for Item2Vec {
         similar_items: true,
         exact_decomposition: true,
         item_embeddings: true,
+        inner_product: true,
         fold_in: true,
         ..Capabilities::NONE
     };
@@ -428,28 +429,10 @@ impl Recommender for Item2Vec {
         (self.train.items(user), self.train.values(user))
     }
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
-        let (items, values) = match *query {
-            Query::User(u) => (self.train.items(u), self.train.values(u)),
-            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
-                (items, values)
-            }
-        };
-        let d = self.d();
-        let mut mean = vec![0.0f32; d];
-        let total: f32 = values.iter().sum();
-        if total != 0.0 {
-            for (&i, &v) in items.iter().zip(values) {
-                for (m, r) in mean.iter_mut().zip(self.left_row(i)) {
-                    *m += v / total * r;
-                }
-            }
-        }
-        let right = if self.right.is_empty() {
-            &self.unit
-        } else {
-            &self.right
-        };
-        crate::seq::score_all(&mean, right, d, 0, out);
+        use because_core::InnerProduct as _;
+        let q = self.query_vector(query)?;
+        let items = self.item_vectors();
+        crate::seq::score_all(&q.vector, items.data, items.dim, 0, out);
         Ok(())
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
@@ -457,6 +440,9 @@ impl Recommender for Item2Vec {
         Ok(())
     }
     fn decomposer(&self) -> Option<&dyn Decompose> {
+        Some(self)
+    }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
         Some(self)
     }
     fn embeddings(&self) -> Option<&dyn because_core::ItemEmbeddings> {
@@ -483,6 +469,45 @@ impl Decompose for Item2Vec {
             score: weights.iter().sum(),
             weights,
         }
+    }
+}
+
+impl because_core::InnerProduct for Item2Vec {
+    /// The output vectors (or the unit vectors, for a model that scores by
+    /// cosine), against the value-weighted mean of the history's input
+    /// vectors.
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        let rows = if self.right.is_empty() {
+            &self.unit
+        } else {
+            &self.right
+        };
+        because_core::ItemVectors::dense(rows, self.d())
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        let (items, values) = match *query {
+            Query::User(u) => (self.train.items(u), self.train.values(u)),
+            Query::History { items, values } | Query::Sequence(Sequence { items, values, .. }) => {
+                (items, values)
+            }
+        };
+        let d = self.d();
+        let mut mean = vec![0.0f32; d];
+        let total: f32 = values.iter().sum();
+        if total != 0.0 {
+            for (&i, &v) in items.iter().zip(values) {
+                for (m, r) in mean.iter_mut().zip(self.left_row(i)) {
+                    *m += v / total * r;
+                }
+            }
+        }
+        Ok(because_core::QueryVector {
+            vector: mean,
+            offset: 0.0,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(because_core::ItemVectors::dense(&self.unit, self.d()))
     }
 }
 

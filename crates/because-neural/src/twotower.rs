@@ -958,6 +958,7 @@ impl ModelKind for TwoTower {
     const CAPABILITIES: Capabilities = Capabilities {
         similar_items: true,
         item_embeddings: true,
+        inner_product: true,
         features: true,
         fold_in: true,
         attributions: true,
@@ -1085,17 +1086,7 @@ impl Recommender for TwoTower {
         (self.train.items(user), self.train.values(user))
     }
     fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> Result<()> {
-        let described = match *query {
-            Query::User(u) => Described {
-                user: Some(u),
-                ..Described::default()
-            },
-            Query::History { items, .. } | Query::Sequence(Sequence { items, .. }) => Described {
-                items: Some(items),
-                ..Described::default()
-            },
-        };
-        self.score_described(&described, out)
+        self.score_described(&described(query), out)
     }
     fn similar_into(&self, item: u32, out: &mut [f32]) -> Result<()> {
         let t = self.item_row(item);
@@ -1106,6 +1097,9 @@ impl Recommender for TwoTower {
         }
         Ok(())
     }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
+        Some(self)
+    }
     fn embeddings(&self) -> Option<&dyn because_core::ItemEmbeddings> {
         Some(self)
     }
@@ -1114,6 +1108,37 @@ impl Recommender for TwoTower {
     }
     fn featured(&self) -> Option<&dyn Featured> {
         Some(self)
+    }
+}
+
+/// A query as the user tower reads it: a known user (ID, features,
+/// history) or an ad-hoc history.
+fn described<'a>(query: &Query<'a>) -> Described<'a> {
+    match *query {
+        Query::User(u) => Described {
+            user: Some(u),
+            ..Described::default()
+        },
+        Query::History { items, .. } | Query::Sequence(Sequence { items, .. }) => Described {
+            items: Some(items),
+            ..Described::default()
+        },
+    }
+}
+
+impl because_core::InnerProduct for TwoTower {
+    /// The item tower's outputs, against the user tower's.
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors::dense(&self.item_out, self.d())
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        Ok(because_core::QueryVector {
+            vector: self.user_vector(&described(query))?,
+            offset: 0.0,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(self.item_vectors())
     }
 }
 

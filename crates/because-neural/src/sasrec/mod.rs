@@ -668,6 +668,7 @@ impl ModelKind for SasRec {
     const CAPABILITIES: Capabilities = Capabilities {
         similar_items: true,
         item_embeddings: true,
+        inner_product: true,
         ordered_sequences: true,
         fold_in: true,
         attributions: true,
@@ -746,11 +747,30 @@ impl Recommender for SasRec {
         seq::cosine_all(&self.weights.item, self.params.dim, 1, item as usize, out);
         Ok(())
     }
+    fn inner_product(&self) -> Option<&dyn because_core::InnerProduct> {
+        Some(self)
+    }
     fn embeddings(&self) -> Option<&dyn because_core::ItemEmbeddings> {
         Some(self)
     }
     fn attributor(&self) -> Option<&dyn because_core::Attribute> {
         Some(self)
+    }
+}
+
+impl because_core::InnerProduct for SasRec {
+    /// The (shared) item embeddings, against the last position's output.
+    fn item_vectors(&self) -> because_core::ItemVectors<'_> {
+        because_core::ItemVectors::dense(&self.weights.item[self.params.dim..], self.params.dim)
+    }
+    fn query_vector(&self, query: &Query<'_>) -> Result<because_core::QueryVector> {
+        Ok(because_core::QueryVector {
+            vector: self.query_vector(self.tail(query)),
+            offset: 0.0,
+        })
+    }
+    fn similarity_vectors(&self) -> Option<because_core::ItemVectors<'_>> {
+        Some(self.item_vectors())
     }
 }
 
