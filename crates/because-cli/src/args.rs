@@ -99,6 +99,11 @@ pub struct ServeArgs {
     /// document stay open.
     #[arg(long, env = "BECAUSE_PROTECT_READS")]
     pub protect_reads: bool,
+    /// Score every item for every request, even where the model folder has
+    /// an approximate-retrieval index (by default its candidates are
+    /// scored, each exactly by the model).
+    #[arg(long, env = "BECAUSE_EXACT")]
+    pub exact: bool,
     /// What explanations and the dashboard may draw on besides the model
     /// (read again at each reload).
     #[command(flatten)]
@@ -212,6 +217,14 @@ pub struct RunArgs {
     /// Output folder, instead of the file's `[output] dir`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// When the saved model gets an approximate-retrieval index (for models
+    /// whose scores are inner products: als, bpr, mf, puresvd, item2vec,
+    /// twotower, sasrec, gru4rec): `auto` from 50,000 items, `always` or
+    /// `never`. `serve` answers from it; `recommend` and `similar` with
+    /// --approximate.
+    /// (Overrides the file's `[output] index`.)
+    #[arg(long)]
+    pub index: Option<because_models::index::IndexPolicy>,
 }
 
 /// Help text of `--model` flags: every registered kind and its parameters.
@@ -652,6 +665,13 @@ pub struct TrainArgs {
     /// Output model folder.
     #[arg(long, default_value = "because-out/model")]
     pub out: PathBuf,
+    /// When the saved model gets an approximate-retrieval index (for models
+    /// whose scores are inner products: als, bpr, mf, puresvd, item2vec,
+    /// twotower, sasrec, gru4rec): `auto` from 50,000 items, `always` or
+    /// `never`. `serve` answers from it; `recommend` and `similar` with
+    /// --approximate.
+    #[arg(long, default_value = "auto")]
+    pub index: because_models::index::IndexPolicy,
 }
 
 /// Arguments of `because evaluate`.
@@ -741,6 +761,13 @@ pub struct TuneArgs {
     /// the data given: train, validation and test).
     #[arg(long, default_value = "because-out/tune")]
     pub out: PathBuf,
+    /// When the saved model gets an approximate-retrieval index (for models
+    /// whose scores are inner products: als, bpr, mf, puresvd, item2vec,
+    /// twotower, sasrec, gru4rec): `auto` from 50,000 items, `always` or
+    /// `never`. `serve` answers from it; `recommend` and `similar` with
+    /// --approximate.
+    #[arg(long, default_value = "auto")]
+    pub index: because_models::index::IndexPolicy,
 }
 
 /// Arguments of `because recommend`.
@@ -790,6 +817,11 @@ pub struct RecommendArgs {
     /// Print the recommendations as JSON (the service's `Recommendations`).
     #[arg(long, conflicts_with = "all")]
     pub json: bool,
+    /// Find the top items through the model folder's approximate-retrieval
+    /// index, as `serve` does (each candidate scored exactly by the model),
+    /// instead of scoring every item; without an index, every item is scored.
+    #[arg(long, conflicts_with = "all")]
+    pub approximate: bool,
 }
 
 /// Evidence explanations may draw on besides the model.
@@ -900,6 +932,11 @@ pub struct SimilarArgs {
     /// Print the similar items as JSON (the service's `SimilarItems`).
     #[arg(long)]
     pub json: bool,
+    /// Find the top items through the model folder's approximate-retrieval
+    /// index, as `serve` does (each candidate scored exactly by the model),
+    /// instead of scoring every item; without an index, every item is scored.
+    #[arg(long)]
+    pub approximate: bool,
 }
 
 /// Arguments of `because demo`.

@@ -34,7 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(a) => cmd::use_model::explain(&a),
         Command::ExplainEval(a) => cmd::explain_eval::run(&a),
         Command::Serve(a) => cmd::serve::run(&a),
-        Command::Run(a) => cmd::run::run(&a.file, a.out.as_deref()),
+        Command::Run(a) => cmd::run::run(&a.file, a.out.as_deref(), a.index),
         Command::Models => {
             cmd::models::run();
             Ok(())

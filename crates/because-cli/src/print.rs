@@ -445,3 +445,16 @@ pub fn item(it: &Recommended) {
         it.score
     );
 }
+
+/// The approximate-retrieval index a saved model got.
+pub fn index(i: &because_models::index::IndexInfo) {
+    println!(
+        "built an approximate-retrieval index in {:.1}s: {} lists, {} scanned per request, recall@10 {:.4} against exact scoring on {} of the model's users ({:.1} MB)",
+        i.build_seconds,
+        i.lists,
+        i.probe,
+        i.recall_at_10,
+        i.calibration_queries,
+        i.bytes as f64 / 1e6
+    );
+}

@@ -118,7 +118,13 @@ pub struct IndexInfo {
     pub bytes: u64,
     /// The checksum of the item vectors (and biases) it was built from.
     pub vectors_checksum: String,
-    #[schemars(skip)]
+}
+
+/// `index.json`: the index's record and its tensors file's.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IndexFile {
+    #[serde(flatten)]
+    info: IndexInfo,
     tensors: TensorsFile,
 }
 
@@ -253,12 +259,6 @@ impl Index {
             build_seconds: start.elapsed().as_secs_f64(),
             bytes: ivf.bytes() as u64,
             vectors_checksum: vectors_checksum(&items),
-            tensors: TensorsFile {
-                file: TENSORS.into(),
-                bytes: 0,
-                checksum: String::new(),
-                checksum_block: None,
-            },
         };
         let p = ivf.parts();
         let ivf = Ivf::from_parts(
@@ -289,7 +289,7 @@ impl Index {
 
     /// Saves the index into the model folder `dir` (tensors first, then
     /// `index.json`, each atomically).
-    pub fn save(&mut self, dir: &Path) -> Result<()> {
+    pub fn save(&self, dir: &Path) -> Result<()> {
         let p = self.ivf.parts();
         let mut out = TensorsOut::default();
         let lists = p.half_norms.len();
@@ -299,8 +299,11 @@ impl Index {
         out.u32("offsets", &p.offsets, &[lists + 1]);
         out.u32("ids", &p.ids, &[p.ids.len()]);
         out.f32("vectors", p.vectors, &[p.ids.len(), p.dim]);
-        self.info.tensors = write_tensors(&dir.join(TENSORS), out)?;
-        let text = serde_json::to_vec_pretty(&self.info).map_err(|e| PersistError::Invalid {
+        let file = IndexFile {
+            info: self.info.clone(),
+            tensors: write_tensors(&dir.join(TENSORS), out)?,
+        };
+        let text = serde_json::to_vec_pretty(&file).map_err(|e| PersistError::Invalid {
             path: dir.join(MANIFEST),
             message: e.to_string(),
         })?;
@@ -323,7 +326,7 @@ impl Index {
     }
 
     fn open_checked(dir: &Path, text: &[u8], model: &Model) -> std::result::Result<Index, String> {
-        let info: IndexInfo =
+        let IndexFile { info, tensors } =
             serde_json::from_slice(text).map_err(|e| format!("{MANIFEST}: {e}"))?;
         if info.format != FORMAT || info.format_version != FORMAT_VERSION {
             return Err(format!("{MANIFEST}: not a version {FORMAT_VERSION} index"));
@@ -336,7 +339,7 @@ impl Index {
             return Err("stale: built from other item vectors than the model's".into());
         }
         let path = dir.join(TENSORS);
-        let opened = open_tensors(&path, &info.tensors, 2).map_err(|e| e.to_string())?;
+        let opened = open_tensors(&path, &tensors, 2).map_err(|e| e.to_string())?;
         let t = TensorsIn {
             tensors: std::cell::RefCell::new(opened.tensors),
             path: &path,
@@ -464,7 +467,7 @@ pub fn build_for(model: &Model, dir: &Path, policy: IndexPolicy) -> Result<Optio
         return Ok(None);
     }
     match Index::build(model, &IvfParams::default())? {
-        Some(mut index) => {
+        Some(index) => {
             index.save(dir)?;
             Ok(Some(index.info.clone()))
         }

@@ -575,11 +575,17 @@ impl Model {
         Ok(Model { handle })
     }
 
-    /// Writes the model folder (atomically), as `because train` does.
-    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    /// Writes the model folder (atomically), as `because train` does, with
+    /// the approximate-retrieval index `index` asks for (`never`, `auto`
+    /// or `always`).
+    #[pyo3(signature = (path, index="auto"))]
+    fn save(&self, py: Python<'_>, path: PathBuf, index: &str) -> PyResult<()> {
+        let policy: because_models::index::IndexPolicy = index.parse().map_err(value_error)?;
         let h = self.handle.clone();
         compute(py, move || {
-            persist::save(h.model(), h.meta(), &path).map_err(value_error)
+            persist::save(h.model(), h.meta(), &path).map_err(value_error)?;
+            because_models::index::build_for(h.model(), &path, policy).map_err(value_error)?;
+            Ok(())
         })
     }
 
@@ -678,7 +684,9 @@ impl Model {
     /// out; with `recalculate`, the user is scored from the row (fold-in)
     /// instead of the trained user. `deny` items are left out; `allow`
     /// (when not None) is the only items considered.
-    #[pyo3(signature = (users, n, indptr, indices, data, filter_liked, recalculate, deny, allow=None))]
+    /// With `approximate`, the lists come from the model folder's index
+    /// (each candidate scored exactly), where it has one.
+    #[pyo3(signature = (users, n, indptr, indices, data, filter_liked, recalculate, deny, allow=None, approximate=false))]
     #[allow(clippy::too_many_arguments)]
     fn recommend<'py>(
         &self,
@@ -692,7 +700,9 @@ impl Model {
         recalculate: bool,
         deny: &[u8],
         allow: Option<&[u8]>,
+        approximate: bool,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let handle = self.handle.approximate(approximate);
         let users = u32s(users)?;
         let rows = if indptr.is_empty() {
             None
@@ -717,26 +727,28 @@ impl Model {
                 deny: &deny,
                 allow: allow.as_deref(),
             };
-            self.handle.recommend_indices(&req).map_err(service_error)
+            handle.recommend_indices(&req).map_err(service_error)
         })?;
         Ok(lists_bytes(py, &lists, n))
     }
 
     /// The `n` items most similar to each item index of `items` (uint32
     /// bytes), the item itself left out: indices (int32, -1 padding) and
-    /// scores (float32).
+    /// scores (float32); with `approximate`, from the folder's index.
+    #[pyo3(signature = (items, n, approximate=false))]
     fn similar_items<'py>(
         &self,
         py: Python<'py>,
         items: &[u8],
         n: usize,
+        approximate: bool,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let m = self.handle.model().clone();
+        let h = self.handle.approximate(approximate);
         let items = u32s(items)?;
         let lists = compute(py, || {
             items
                 .iter()
-                .map(|&i| m.similar_items(i, n).map_err(core_error))
+                .map(|&i| h.similar_to(i, n).map_err(service_error))
                 .collect::<PyResult<Vec<_>>>()
         })?;
         Ok(lists_bytes(py, &lists, n))

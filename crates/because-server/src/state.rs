@@ -21,6 +21,8 @@ pub struct State {
     pub(crate) folder: PathBuf,
     pub(crate) api_key: Option<Arc<str>>,
     pub(crate) protect_reads: bool,
+    /// Whether top-k requests go through the folder's index, when it has one.
+    pub(crate) approximate: bool,
     pub(crate) events: Arc<EventStore>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// What explanations draw on besides the model, read again at reload.
@@ -49,7 +51,7 @@ impl State {
         if let Some(k) = &api_key {
             check_api_key(k)?;
         }
-        let handle = ModelHandle::open(&folder)?;
+        let handle = ModelHandle::open(&folder)?.approximate(true);
         let db = database.unwrap_or_else(|| Database::Sqlite(default_database(&folder)));
         let events = EventStore::open(&db)?;
         let metrics = Arc::new(metrics::Metrics::default());
@@ -62,6 +64,7 @@ impl State {
             folder,
             api_key: api_key.map(Arc::from),
             protect_reads: false,
+            approximate: true,
             context: None,
         })
     }
@@ -85,6 +88,17 @@ impl State {
         self
     }
 
+    /// With `yes` (the default), recommendations and similar items come
+    /// from the model folder's approximate-retrieval index when it has a
+    /// usable one (each candidate scored exactly by the model); without, or
+    /// with `false`, every request scores every item.
+    pub fn approximate(mut self, yes: bool) -> State {
+        self.approximate = yes;
+        let handle = self.model().approximate(yes);
+        self.model = Arc::new(RwLock::new(handle));
+        self
+    }
+
     /// The event store.
     pub fn events(&self) -> &EventStore {
         &self.events
@@ -97,7 +111,7 @@ impl State {
 
     /// Reopens the model folder and swaps the new model in.
     pub fn reload(&self) -> Result<ModelHandle, ServiceError> {
-        let mut fresh = ModelHandle::open(&self.folder)?;
+        let mut fresh = ModelHandle::open(&self.folder)?.approximate(self.approximate);
         if let Some(opts) = &self.context {
             fresh = fresh.with_context(fresh.read_context(opts)?);
         }

@@ -100,7 +100,7 @@ impl ModelHandle {
             } else {
                 Query::User(u)
             };
-            out.push(m.recommend(&Request {
+            out.push(self.top(&Request {
                 query,
                 k: req.n,
                 exclude_seen: false,

@@ -70,6 +70,7 @@ use because_data::EventWeights;
 use because_explain::fidelity::FidelitySummary;
 use because_explain::reasons::{Activity, ItemRef};
 use because_explain::{Explained, Explainer};
+use because_models::index::{Index, Opened};
 use because_models::persist::{self, Meta, PersistError};
 use because_models::Model;
 use std::collections::BTreeMap;
@@ -154,12 +155,18 @@ struct Inner {
     /// For how many users each item is in the top [`REACH_K`], counted
     /// when first asked for.
     reach: std::sync::OnceLock<std::result::Result<Vec<u32>, String>>,
+    /// The folder's approximate-retrieval index, when it has a usable one.
+    index: Option<Arc<Index>>,
+    /// Why the folder's index is not used, when it has one that is not.
+    index_problem: Option<String>,
 }
 
 /// A trained model opened for use: cheap to clone, safe to share between threads.
 #[derive(Clone)]
 pub struct ModelHandle {
     inner: Arc<Inner>,
+    /// Whether top-k requests and similar items go through the index.
+    approximate: bool,
 }
 
 impl std::fmt::Debug for ModelHandle {
@@ -213,7 +220,60 @@ impl ModelHandle {
     pub fn open(dir: &Path) -> Result<ModelHandle> {
         register_models();
         let l = persist::load(dir)?;
-        ModelHandle::new(l.model, l.meta)
+        let (index, problem) = match Index::open(dir, &l.model) {
+            Opened::Ready(i) => (Some(Arc::new(i)), None),
+            Opened::Missing => (None, None),
+            Opened::Unusable(why) => (None, Some(why)),
+        };
+        let mut handle = ModelHandle::new(l.model, l.meta)?;
+        if let Some(inner) = Arc::get_mut(&mut handle.inner) {
+            inner.index = index;
+            inner.index_problem = problem;
+        }
+        Ok(handle)
+    }
+
+    /// The same model answering top-k requests (recommendations, similar
+    /// items, fold-in users) from its folder's approximate-retrieval index
+    /// when `on` and the folder has a usable one, each candidate scored
+    /// exactly by the model; otherwise by scoring every item. Batch
+    /// recommendations (`recommend_all`) always score every item.
+    pub fn approximate(&self, on: bool) -> ModelHandle {
+        ModelHandle {
+            inner: self.inner.clone(),
+            approximate: on && self.inner.index.is_some(),
+        }
+    }
+
+    /// How this handle finds top items: whether through an index, the
+    /// index's record, and why a folder's index is not used.
+    pub fn retrieval(&self) -> Retrieval {
+        let i = &self.inner;
+        Retrieval {
+            approximate: self.approximate,
+            index: i.index.as_ref().map(|x| x.info().clone()),
+            index_problem: i.index_problem.clone(),
+        }
+    }
+
+    /// The `k` items most similar to item index `item`: through the index
+    /// when this handle is approximate, else by scoring every item.
+    pub fn similar_to(&self, item: u32, k: usize) -> Result<Vec<Scored>> {
+        let m = &self.inner.model;
+        Ok(match (&self.inner.index, self.approximate) {
+            (Some(index), true) => index.similar(m, item, k)?,
+            _ => m.similar_items(item, k)?,
+        })
+    }
+
+    /// The top items for `req`: through the index when this handle is
+    /// approximate (see [`ModelHandle::approximate`]), else exactly.
+    fn top(&self, req: &Request<'_>) -> Result<Vec<Scored>> {
+        let m = &self.inner.model;
+        Ok(match (&self.inner.index, self.approximate) {
+            (Some(index), true) => index.recommend(m, req)?,
+            _ => m.recommend(req)?,
+        })
     }
 
     /// A handle over a model already in memory and its metadata.
@@ -260,7 +320,10 @@ impl ModelHandle {
                 event_weights: EventWeights::default(),
                 fidelity: Default::default(),
                 reach: Default::default(),
+                index: None,
+                index_problem: None,
             }),
+            approximate: false,
         })
     }
 
@@ -278,7 +341,10 @@ impl ModelHandle {
                 event_weights: i.event_weights.clone(),
                 fidelity: Default::default(),
                 reach: Default::default(),
+                index: i.index.clone(),
+                index_problem: i.index_problem.clone(),
             }),
+            approximate: self.approximate,
         }
     }
 
@@ -388,6 +454,7 @@ impl ModelHandle {
                 .iter()
                 .map(|e| e.name.clone())
                 .collect(),
+            retrieval: self.retrieval(),
         }
     }
 
@@ -720,7 +787,7 @@ impl ModelHandle {
                     )?;
                     because_core::select(scores, &r.items, &request)
                 }
-                _ => self.inner.model.recommend(&request)?,
+                _ => self.top(&request)?,
             }
         };
         let mut items: Vec<Recommended> = scored
@@ -924,7 +991,7 @@ impl ModelHandle {
             return Err(bad("k", format!("must be between 1 and {MAX_K}")));
         }
         let item = self.item_index(&req.item)?;
-        let sim = self.inner.model.similar_items(item, req.k)?;
+        let sim = self.similar_to(item, req.k)?;
         Ok(SimilarItems {
             model: self.inner.model.spec().to_string(),
             item: self.item_ref(item),
@@ -992,7 +1059,7 @@ impl ModelHandle {
             });
         }
         // The same top k that `recommend` gives.
-        let recs = m.recommend(&Request::new(r.query(), k))?;
+        let recs = self.top(&Request::new(r.query(), k))?;
         let targets: Vec<u32> = recs.iter().map(|s| s.item).collect();
         let by_rec = because_explain::explain_many(m, &r.items, &r.values, &targets)?;
         let weight = |e: &because_explain::Explanation, h: u32| {

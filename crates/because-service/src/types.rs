@@ -512,6 +512,24 @@ pub struct ModelInfo {
     /// The event types of the training log (`view`, `purchase`...), which
     /// feedback events may name; empty for logs without types.
     pub event_types: Vec<String>,
+    /// How top items are found: by scoring every item, or through the
+    /// folder's approximate-retrieval index.
+    pub retrieval: Retrieval,
+}
+
+/// How a served model finds its top items.
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Retrieval {
+    /// Whether recommendations and similar items come from the index's
+    /// candidates (each scored exactly by the model), rather than from
+    /// scoring every item.
+    pub approximate: bool,
+    /// The folder's index: its lists, how many a request scans and the
+    /// recall@10 measured against exact scoring when it was built.
+    pub index: Option<because_models::index::IndexInfo>,
+    /// Why the folder's index is not used (stale, corrupt), when it has
+    /// one that is not.
+    pub index_problem: Option<String>,
 }
 
 /// A subject's history against its top recommendations: for figures and

@@ -8,6 +8,7 @@ use crate::{print, progress};
 use anyhow::{anyhow, bail, Context};
 use because_eval::experiment::study::{self, StudyModel};
 use because_eval::experiment::{deploy, EvaluationFile, Final, Grid, Metric, Parts, Setup, Values};
+use because_models::index::IndexPolicy;
 use because_models::{persist, ModelSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -153,11 +154,18 @@ pub struct OutputSection {
     /// The folder (relative to the experiment file).
     #[serde(default = "default_dir")]
     pub dir: PathBuf,
+    /// When the model to deploy gets an approximate-retrieval index
+    /// (`never`, `auto` or `always`; as `--index`).
+    #[serde(default)]
+    pub index: IndexPolicy,
 }
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { dir: default_dir() }
+        OutputSection {
+            dir: default_dir(),
+            index: IndexPolicy::default(),
+        }
     }
 }
 
@@ -293,6 +301,7 @@ fn run_one(
     evaluation: &EvaluationSection,
     seed: u64,
     out: &Path,
+    index: IndexPolicy,
 ) -> anyhow::Result<PartitionRow> {
     let setup = Setup {
         ks: plan.ks.clone(),
@@ -338,7 +347,11 @@ fn run_one(
         &|n| weights.weight(n),
         &out.join("model"),
         "model",
+        index,
     )?;
+    if let Some(i) = &deployed.index {
+        print::index(i);
+    }
     let mut file = EvaluationFile::study(parts, &setup, &outcome);
     file.production = Some(deployed.production.clone());
     write_json(&out.join("evaluation.json"), &file)?;
@@ -381,10 +394,13 @@ fn folder_name(level: &str) -> String {
 }
 
 /// `because run`.
-pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(path: &Path, out: Option<&Path>, index: Option<IndexPolicy>) -> anyhow::Result<()> {
     let mut file = ExperimentFile::read(path)?;
     if let Some(o) = out {
         file.output.dir = o.to_path_buf();
+    }
+    if let Some(i) = index {
+        file.output.index = i;
     }
     let plan = file.plan()?;
     let out = file.output.dir.clone();
@@ -418,7 +434,15 @@ pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
                     }
                 };
                 let dir = out.join("partitions").join(folder_name(level));
-                let mut row = run_one(&parts, &file.read, &plan, &file.evaluation, seed, &dir)?;
+                let mut row = run_one(
+                    &parts,
+                    &file.read,
+                    &plan,
+                    &file.evaluation,
+                    seed,
+                    &dir,
+                    file.output.index,
+                )?;
                 row.partition = level.clone();
                 rows.push(row);
             }
@@ -445,7 +469,15 @@ pub fn run(path: &Path, out: Option<&Path>) -> anyhow::Result<()> {
                 flags.test = Some(t.display().to_string());
             }
             let parts = prepare(&data, &flags, values)?;
-            let row = run_one(&parts, &file.read, &plan, &file.evaluation, seed, &out)?;
+            let row = run_one(
+                &parts,
+                &file.read,
+                &plan,
+                &file.evaluation,
+                seed,
+                &out,
+                file.output.index,
+            )?;
             (persist::fingerprint(&parts.training().all), vec![row])
         }
     };

@@ -17,7 +17,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--protect-reads: give the key with --api-key-file");
     }
     let mut state = because_server::State::open(a.model.clone(), key, a.database.clone())?
-        .protect_reads(a.protect_reads);
+        .protect_reads(a.protect_reads)
+        .approximate(!args.exact);
     if let Some(ctx) = a.context.clone() {
         state = state.with_context(ctx).map_err(flags)?;
     }
@@ -34,6 +35,15 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             " (no API key: writes and admin routes are closed; give --api-key-file)"
         }
     );
+    let r = state.model().retrieval();
+    match (&r.index, &r.index_problem) {
+        (Some(i), _) if r.approximate => println!(
+            "answering from its index: {} lists, {} scanned per request (recall@10 {:.4} against exact scoring when built); every candidate scored by the model",
+            i.lists, i.probe, i.recall_at_10
+        ),
+        (_, Some(why)) => println!("its index is not used ({why}); every request scores every item"),
+        _ => {}
+    }
     use std::io::Write;
     std::io::stdout().flush()?;
     because_server::run(state, listener, args.watch)?;

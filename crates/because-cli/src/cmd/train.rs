@@ -39,6 +39,9 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     );
     persist::save(&model, &meta, &a.out)?;
     println!("wrote model folder {}", a.out.display());
+    if let Some(i) = because_models::index::build_for(&model, &a.out, a.index)? {
+        print::index(&i);
+    }
     // Iterative models with a loss: the training curve beside the model.
     if let Some(fig) = figures::training_loss(&model.spec().to_string(), &meta.metrics.losses) {
         let written = save_figures(&[("training_loss", fig)], &a.out.join("figures"))?;

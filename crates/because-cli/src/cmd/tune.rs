@@ -77,6 +77,7 @@ pub fn run(a: &TuneArgs) -> anyhow::Result<()> {
         &|n| weights.weight(n),
         &model_dir,
         "model",
+        a.index,
     )?;
     println!(
         "model to deploy: {chosen} refitted on all {} interactions given (train + validation + test) in {:.2}s; the test numbers above come from the fit on {}",
@@ -87,6 +88,9 @@ pub fn run(a: &TuneArgs) -> anyhow::Result<()> {
             Final::FoldIn => "train",
         }
     );
+    if let Some(i) = &deployed.index {
+        crate::print::index(i);
+    }
     let mut file = EvaluationFile::tuned(&parts, &tuned);
     file.production = Some(deployed.production);
     write_json(&a.out.join("evaluation.json"), &file)?;

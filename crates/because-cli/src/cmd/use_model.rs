@@ -12,9 +12,21 @@ use because_service::{
 use std::path::Path;
 use std::time::Instant;
 
-/// Opens the model, with the explanation context the flags name.
-fn open(dir: &Path, sources: Option<&ExplainSources>) -> anyhow::Result<ModelHandle> {
-    let h = ModelHandle::open(dir)?;
+/// Opens the model, with the explanation context the flags name,
+/// answering through its index when `approximate` (and saying so when it
+/// cannot).
+fn open(
+    dir: &Path,
+    sources: Option<&ExplainSources>,
+    approximate: bool,
+) -> anyhow::Result<ModelHandle> {
+    let h = ModelHandle::open(dir)?.approximate(approximate);
+    let r = h.retrieval();
+    if let Some(why) = &r.index_problem {
+        eprintln!("note: the model folder's index is not used ({why}); every item is scored");
+    } else if approximate && r.index.is_none() {
+        eprintln!("note: the model folder has no index (`train --index always` builds one); every item is scored");
+    }
     Ok(match sources {
         Some(s) => {
             let ctx = h
@@ -35,7 +47,7 @@ fn open(dir: &Path, sources: Option<&ExplainSources>) -> anyhow::Result<ModelHan
 /// `because recommend`.
 pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     if a.all {
-        let h = open(&a.model, None)?;
+        let h = open(&a.model, None, false)?;
         let start = Instant::now();
         let spinner = progress::spinner(format!("recommending for {} users", h.users().len()));
         let all = h.recommend_all(a.k).map_err(flags)?;
@@ -56,7 +68,7 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
     }
     let subject = a.subject()?;
     let user_features = a.user_features()?;
-    let h = open(&a.model, a.explain.then_some(&a.sources))?;
+    let h = open(&a.model, a.explain.then_some(&a.sources), a.approximate)?;
     let req = RecommendRequest {
         explain: a.explain,
         counterfactuals: a.counterfactuals,
@@ -85,7 +97,7 @@ pub fn recommend(a: &RecommendArgs) -> anyhow::Result<()> {
 /// `because explain`.
 pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
     let subject = a.subject()?;
-    let h = open(&a.model, Some(&a.sources))?;
+    let h = open(&a.model, Some(&a.sources), false)?;
     let r = h
         .explain(&ExplainRequest {
             subject: subject.clone(),
@@ -139,7 +151,7 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<()> {
 
 /// `because similar`.
 pub fn similar(a: &SimilarArgs) -> anyhow::Result<()> {
-    let h = open(&a.model, None)?;
+    let h = open(&a.model, None, a.approximate)?;
     let r = h
         .similar(&SimilarRequest {
             item: a.item.clone(),

@@ -85,7 +85,15 @@ pub fn run(
     })?;
     let comparison = compared.comparison;
     let choice = Choice::best_of(&comparison, setup.final_mode);
-    let deployed = deploy(&parts, &choice, titles, weight, dir, "best")?;
+    let deployed = deploy(
+        &parts,
+        &choice,
+        titles,
+        weight,
+        dir,
+        "best",
+        because_models::index::IndexPolicy::Auto,
+    )?;
     let mut evaluation = EvaluationFile::new("demo", &parts, &setup, &comparison);
     evaluation.production = Some(deployed.production.clone());
     Ok(DemoOutcome {

@@ -4,6 +4,7 @@
 //! [`deploy`], so their model folders and `evaluation.json` records agree.
 
 use super::{fit_production, Comparison, Final, Parts, Production, Result, Tuned};
+use because_models::index::{IndexInfo, IndexPolicy};
 use because_models::persist::{self, Meta, Metrics};
 use because_models::{Model, ModelSpec};
 use std::path::Path;
@@ -67,12 +68,15 @@ pub struct Deployed {
     pub meta: Meta,
     /// The record of it for `evaluation.json`.
     pub production: Production,
+    /// Its approximate-retrieval index, when it got one.
+    pub index: Option<IndexInfo>,
 }
 
 /// Refits `choice` on every interaction of `parts` (train, validation and
 /// test) and saves it into `dir`, with item `titles` (in item order, or
 /// none) and the event types of the parts weighted by `weight`. `folder`
-/// is how `evaluation.json` names `dir` (relative to itself).
+/// is how `evaluation.json` names `dir` (relative to itself). The model
+/// gets the approximate-retrieval index that `index` asks for.
 pub fn deploy(
     parts: &Parts,
     choice: &Choice,
@@ -80,6 +84,7 @@ pub fn deploy(
     weight: &dyn Fn(&str) -> f32,
     dir: &Path,
     folder: &str,
+    index: IndexPolicy,
 ) -> Result<Deployed> {
     let start = Instant::now();
     let model = fit_production(&choice.spec, parts)?;
@@ -101,9 +106,11 @@ pub fn deploy(
         super::event_types(&parts.event_names, weight),
     );
     persist::save(&model, &meta, dir)?;
+    let index = because_models::index::build_for(&model, dir, index)?;
     Ok(Deployed {
         model,
         meta,
+        index,
         production: Production {
             model: choice.spec.to_string(),
             trained_on: TRAINED_ON_ALL.to_string(),
@@ -143,7 +150,16 @@ mod tests {
         let compared = compare(&parts, &specs, &setup, None, &mut |_, _| {}).unwrap();
         let choice = Choice::best_of(&compared.comparison, setup.final_mode);
         let dir = tempfile::tempdir().unwrap();
-        let d = deploy(&parts, &choice, Vec::new(), &|_| 1.0, dir.path(), "model").unwrap();
+        let d = deploy(
+            &parts,
+            &choice,
+            Vec::new(),
+            &|_| 1.0,
+            dir.path(),
+            "model",
+            IndexPolicy::Auto,
+        )
+        .unwrap();
         let all = &parts.training().all;
         assert_eq!(d.production.interactions, all.len());
         assert!(parts.training().train.len() < all.len());

@@ -186,6 +186,7 @@ class Recommender:
         filter_items=None,
         recalculate_user: bool = False,
         items=None,
+        approximate: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The top `N` item indices and scores for user index `userid` (or
         an array of them: then 2-D arrays, padded with -1 and -inf where
@@ -194,7 +195,11 @@ class Recommender:
         are left out with `filter_already_liked_items`, and with
         `recalculate_user` the user is scored from it (fold-in) instead of
         as trained. `filter_items` are never recommended; `items`, when
-        given, are the only candidates."""
+        given, are the only candidates. With `approximate`, the lists come
+        from the approximate-retrieval index of a model opened with
+        `because.load` whose folder has one (`save(path, index="always")`),
+        as `because serve` answers, each candidate scored exactly; without
+        an index every item is scored (`info()["retrieval"]` says which)."""
         m = self._fitted()
         scalar = np.ndim(userid) == 0
         users = np.atleast_1d(np.asarray(userid))
@@ -222,7 +227,8 @@ class Recommender:
         deny = b"" if filter_items is None else _arrays.u32(_arrays.check_indices(filter_items, m.n_items, "item"))
         allow = None if items is None else _arrays.u32(_arrays.check_indices(items, m.n_items, "item"))
         ids, scores = m.recommend(
-            _arrays.u32(users), int(N), *rows, bool(filter_already_liked_items), bool(recalculate_user), deny, allow
+            _arrays.u32(users), int(N), *rows, bool(filter_already_liked_items), bool(recalculate_user), deny, allow,
+            bool(approximate),
         )
         ids, scores = _arrays.ids_scores(ids, scores, len(users), int(N))
         if scalar:
@@ -230,9 +236,12 @@ class Recommender:
             return ids[0][keep], scores[0][keep]
         return ids, scores
 
-    def similar_items(self, itemid, N: int = 10, filter_items=None, items=None) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(
+        self, itemid, N: int = 10, filter_items=None, items=None, approximate: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The `N` items most similar to item index `itemid` (or each of an
-        array of them), most similar first; the item itself is left out."""
+        array of them), most similar first; the item itself is left out.
+        `approximate` as for `recommend`."""
         m = self._fitted()
         scalar = np.ndim(itemid) == 0
         its = _arrays.check_indices(itemid, m.n_items, "item")
@@ -244,7 +253,7 @@ class Recommender:
         # Enough candidates to fill N after the filters: all items only when
         # a candidate list is given.
         n = m.n_items if allow is not None else min(m.n_items, int(N) + len(deny))
-        ids, scores = _arrays.ids_scores(*m.similar_items(_arrays.u32(its), n), len(its), n)
+        ids, scores = _arrays.ids_scores(*m.similar_items(_arrays.u32(its), n, bool(approximate)), len(its), n)
         if deny or allow is not None:
             out_i = np.full((len(its), N), -1, dtype=np.int32)
             out_s = np.full((len(its), N), -np.inf, dtype=np.float32)
@@ -337,10 +346,12 @@ class Recommender:
         """Kind, spec, parameters, sizes, capabilities, data fingerprint."""
         return json.loads(self._fitted().info())
 
-    def save(self, path) -> None:
+    def save(self, path, index: str = "auto") -> None:
         """Writes a model folder that `because.load` and the command line
-        (`because recommend --model PATH`) open."""
-        self._fitted().save(os.fspath(path))
+        (`because recommend --model PATH`) open, with an approximate-retrieval
+        index for models whose scores are inner products: `"auto"` from
+        50,000 items, `"always"` or `"never"`."""
+        self._fitted().save(os.fspath(path), index)
 
 
 def _text(v: Any) -> str:
