@@ -534,6 +534,15 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Some("models") => run_models(root, size),
         Some("open") => run_open(root, size),
         Some("serve") => crate::bench_serve::run(root, size),
+        Some("retrieval") => {
+            let items = args
+                .iter()
+                .position(|a| a == "--items")
+                .and_then(|k| args.get(k + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000_000);
+            crate::bench_serve::run_retrieval(root, items)
+        }
         Some("python") => run_python(root, size),
         Some("spark") => {
             let users = args
@@ -546,7 +555,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
         Some("write-orders") => write_orders(Path::new(args.get(1).map_or(".", String::as_str))),
         _ => bail!(
-            "usage: cargo xtask bench load|models|open|serve|python|spark [--size tiny|small|medium|ml20m]"
+            "usage: cargo xtask bench load|models|open|serve|retrieval|python|spark [--size tiny|small|medium|ml20m] [--items N]"
         ),
     }
 }

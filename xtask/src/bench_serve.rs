@@ -445,3 +445,87 @@ pub fn run(root: &Path, size: &str) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `cargo xtask bench retrieval [--items N]`: approximate retrieval on a
+/// generated catalogue of N items (default 1M) and as many users, ALS of
+/// 64 factors. The library side (`cargo bench -p because-service --bench
+/// retrieval`: the index's build time, memory and recall, single-request
+/// latency) writes the model folder with its index; then `because serve`
+/// answers from it under oha: recommend at 1,000 requests/s (target p99 ≤
+/// 5 ms), recommend + explain at 1,000 requests/s (target p99 ≤ 15 ms),
+/// and both at saturation (4 and 32 connections); and the same with
+/// `--exact`, for comparison.
+pub fn run_retrieval(root: &Path, items: usize) -> anyhow::Result<()> {
+    let (target, because) = crate::release_because(root)?;
+    let out = target.join("bench-retrieval");
+    sh(Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "bench",
+            "-q",
+            "-p",
+            "because-service",
+            "--bench",
+            "retrieval",
+            "--",
+        ])
+        .args([
+            "--items",
+            &items.to_string(),
+            "--users",
+            &items.to_string(),
+            "--out",
+        ])
+        .arg(&out))?;
+    let oha = oha(&target)?;
+    let model = out.join("model");
+    let digits = items.saturating_sub(1).to_string().len();
+    let url = |addr: &str, explain: bool| -> Vec<String> {
+        vec![
+            "--rand-regex-url".into(),
+            format!(
+                "http://{addr}/v1/users/u[1-9][0-9]{{0,{}}}/recommendations\\?k=10{}",
+                digits.saturating_sub(1),
+                if explain { "&explain=true" } else { "" }
+            ),
+        ]
+    };
+    for exact in [false, true] {
+        let db = out.join("events.sqlite");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        std::fs::write(out.join("key"), KEY)?;
+        let mut cmd = Command::new(&because);
+        cmd.arg("serve")
+            .arg("--model")
+            .arg(&model)
+            .arg("--api-key-file")
+            .arg(out.join("key"))
+            .arg("--database")
+            .arg(format!("sqlite:{}", db.display()))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped());
+        if exact {
+            cmd.arg("--exact");
+        }
+        let mut child = cmd.spawn().context("cannot start because serve")?;
+        let addr = crate::served::listening_on(&mut child)?;
+        let mode = if exact { "exact" } else { "approximate" };
+        println!("because serve ({mode}) on {addr}");
+        let _warm = load(&oha, 200.0, 3, 16, &url(&addr, false))?;
+        for (name, explain, rate, connections) in [
+            ("recommend @1000/s", false, 1000.0, 64),
+            ("recommend + explain @1000/s", true, 1000.0, 64),
+            ("recommend, 4 connections", false, 0.0, 4),
+            ("recommend, 32 connections", false, 0.0, 32),
+            ("recommend + explain, 4 conn.", true, 0.0, 4),
+        ] {
+            std::thread::sleep(Duration::from_secs(2));
+            let l = load(&oha, rate, 15, connections, &url(&addr, explain))?;
+            report(&format!("{mode}: {name}"), &l);
+        }
+        stop(child);
+    }
+    Ok(())
+}

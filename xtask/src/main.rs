@@ -7,6 +7,7 @@
 //! * `python`: the Python package's wheel, installed fresh, under pytest.
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
 //! * `bench serve`: `because serve` under load (oha), events per second, kill -9.
+//! * `bench retrieval [--items N]`: approximate retrieval on a 1M-item catalogue, in process and served.
 //! * `bench python`: the Python binding against the same calls in Rust and the CLI.
 //! * `bench spark [--users N]`: recommend + explain on Spark in local[1] and local[2].
 

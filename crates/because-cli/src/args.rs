@@ -218,10 +218,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// When the saved model gets an approximate-retrieval index (for models
-    /// whose scores are inner products: als, bpr, mf, puresvd, item2vec,
-    /// twotower, sasrec, gru4rec): `auto` from 50,000 items, `always` or
-    /// `never`. `serve` answers from it; `recommend` and `similar` with
-    /// --approximate.
+    /// with inner-product scores, as `because models` marks them): `auto`
+    /// from 50,000 items, `always` or `never`. `serve` answers from it;
+    /// `recommend` and `similar` with --approximate.
     /// (Overrides the file's `[output] index`.)
     #[arg(long)]
     pub index: Option<because_models::index::IndexPolicy>,
@@ -666,10 +665,9 @@ pub struct TrainArgs {
     #[arg(long, default_value = "because-out/model")]
     pub out: PathBuf,
     /// When the saved model gets an approximate-retrieval index (for models
-    /// whose scores are inner products: als, bpr, mf, puresvd, item2vec,
-    /// twotower, sasrec, gru4rec): `auto` from 50,000 items, `always` or
-    /// `never`. `serve` answers from it; `recommend` and `similar` with
-    /// --approximate.
+    /// with inner-product scores, as `because models` marks them): `auto`
+    /// from 50,000 items, `always` or `never`. `serve` answers from it;
+    /// `recommend` and `similar` with --approximate.
     #[arg(long, default_value = "auto")]
     pub index: because_models::index::IndexPolicy,
 }
@@ -762,10 +760,9 @@ pub struct TuneArgs {
     #[arg(long, default_value = "because-out/tune")]
     pub out: PathBuf,
     /// When the saved model gets an approximate-retrieval index (for models
-    /// whose scores are inner products: als, bpr, mf, puresvd, item2vec,
-    /// twotower, sasrec, gru4rec): `auto` from 50,000 items, `always` or
-    /// `never`. `serve` answers from it; `recommend` and `similar` with
-    /// --approximate.
+    /// with inner-product scores, as `because models` marks them): `auto`
+    /// from 50,000 items, `always` or `never`. `serve` answers from it;
+    /// `recommend` and `similar` with --approximate.
     #[arg(long, default_value = "auto")]
     pub index: because_models::index::IndexPolicy,
 }

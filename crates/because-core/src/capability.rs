@@ -118,7 +118,7 @@ pub trait InnerProduct {
     /// bias(i) + offset` for every item `i`.
     fn item_vectors(&self) -> ItemVectors<'_>;
     /// The query side, for a query the caller has checked.
-    fn query_vector(&self, query: &crate::Query<'_>) -> crate::Result<QueryVector>;
+    fn query_vector(&self, query: &crate::query::Query<'_>) -> crate::Result<QueryVector>;
     /// The rows whose cosine similarity `similar_into` writes, when it
     /// does (their biases are ignored).
     fn similarity_vectors(&self) -> Option<ItemVectors<'_>>;

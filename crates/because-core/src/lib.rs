@@ -35,6 +35,7 @@ mod error;
 pub mod features;
 pub mod filter;
 mod interactions;
+mod query;
 mod recommend;
 pub mod rng;
 mod session;

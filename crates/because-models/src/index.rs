@@ -12,7 +12,9 @@
 //! The tensors file is memory-mapped on opening, like the model's.
 
 use crate::mapped::Floats;
-use crate::persist::{open_tensors, write_file_atomic, write_tensors, Checksum, TensorsFile};
+use crate::persist::{
+    open_tensors, write_file_atomic, write_tensors, Checksum, TensorsFile, INDEX_FILES,
+};
 use crate::tensors::{PersistError, Result, TensorsIn, TensorsOut};
 use crate::Model;
 use because_ann::{Calibration, Ivf, IvfParams, IvfParts, Metric};
@@ -22,9 +24,9 @@ use std::path::Path;
 use std::time::Instant;
 
 /// The index manifest's name in a model folder.
-pub const MANIFEST: &str = "index.json";
+pub const MANIFEST: &str = INDEX_FILES[0];
 /// The index tensors' name in a model folder.
-pub const TENSORS: &str = "index.safetensors";
+pub const TENSORS: &str = INDEX_FILES[1];
 /// The smallest catalogue that `auto` indexes: below it, scoring every
 /// item is fast enough (27k items: p99 3.3 ms per request on 2 cores).
 pub const AUTO_ITEMS: usize = 50_000;
@@ -473,17 +475,4 @@ pub fn build_for(model: &Model, dir: &Path, policy: IndexPolicy) -> Result<Optio
         }
         None => Ok(None),
     }
-}
-
-/// Removes the index files of `dir`, if any.
-pub fn remove(dir: &Path) -> Result<()> {
-    for name in [MANIFEST, TENSORS] {
-        let path = dir.join(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PersistError::Io { path, source: e }),
-        }
-    }
-    Ok(())
 }

@@ -382,7 +382,7 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
     })?;
     // A new model makes any index of the folder's old one stale: remove it
     // first, so that the folder never pairs this model with that index.
-    crate::index::remove(dir)?;
+    remove_index(dir)?;
     let mut owned = TensorsOut::default();
     owned.csr("train", &model.train().ui);
     registry::erased_save(model, &mut owned);
@@ -410,6 +410,23 @@ pub fn save(model: &Model, meta: &Meta, dir: &Path) -> Result<()> {
         message: e.to_string(),
     })?;
     write_file_atomic(&dir.join("manifest.json"), &text)
+}
+
+/// The approximate-retrieval index's files in a model folder (see
+/// `crate::index`): its record and its tensors.
+pub const INDEX_FILES: [&str; 2] = ["index.json", "index.safetensors"];
+
+/// Removes the index files of `dir`, if any.
+pub fn remove_index(dir: &Path) -> Result<()> {
+    for name in INDEX_FILES {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PersistError::Io { path, source: e }),
+        }
+    }
+    Ok(())
 }
 
 /// Writes `owned` to `path` (atomically, block by block, each tensor
