@@ -617,12 +617,15 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
 
     /// Chooses `probe` for `metric`: the fewest lists at which the mean
     /// recall@`k` of `queries` (row-major, the index's width) against the
-    /// exact top `k` over `items` reaches `target`. Returns what it chose
+    /// exact top `k` over `items` reaches `target`, leaving out the items
+    /// `skip[j]` names (sorted) for query `j`, as serving leaves out what
+    /// a user has seen. Returns what it chose
     /// and the recall measured there.
     pub fn calibrate(
         &mut self,
         items: &ItemVectors<'_>,
         queries: &[f32],
+        skip: &[Vec<u32>],
         k: usize,
         target: f64,
         metric: Metric,
@@ -655,9 +658,14 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
         // For each query, the rank of the list of each of its exact top k.
         let positions: Vec<Vec<usize>> = queries
             .par_chunks(dim)
-            .map(|q| {
+            .enumerate()
+            .map(|(j, q)| {
                 let mut best = Best::new(k);
+                let skip = skip.get(j).map_or(&[][..], Vec::as_slice);
                 for (i, r) in rows.chunks_exact(dim).enumerate() {
+                    if skip.binary_search(&(i as u32)).is_ok() {
+                        continue;
+                    }
                     let s = match metric {
                         Metric::InnerProduct => dot(q, r),
                         Metric::Cosine(m) if norms[i] > 0.0 => dot(&q[..m], &r[..m]) / norms[i],

@@ -48,7 +48,7 @@ fn calibrated_recall_holds_on_new_queries_and_scanning_everything_is_exact() {
     let mut index = Ivf::build(&v, &IvfParams::default());
     assert_eq!(index.lists(), 283);
     let train_q = catalogue(300, dim, 40, 2);
-    let c = index.calibrate(&v, &train_q, 10, 0.99, Metric::InnerProduct);
+    let c = index.calibrate(&v, &train_q, &[], 10, 0.99, Metric::InnerProduct);
     assert!(c.recall >= 0.99, "{c:?}");
     // A broken index (lists in the wrong order, items in the wrong list)
     // cannot reach this while scanning a small share of the lists.
@@ -146,6 +146,6 @@ fn cosine_search_finds_similar_items() {
     let v = ItemVectors::dense(&items, dim);
     let mut index = Ivf::build(&v, &IvfParams::default());
     let queries: Vec<f32> = items[..200 * dim].to_vec();
-    let c = index.calibrate(&v, &queries, 10, 0.99, Metric::Cosine(dim));
+    let c = index.calibrate(&v, &queries, &[], 10, 0.99, Metric::Cosine(dim));
     assert!(c.recall >= 0.99 && c.probe < index.lists() / 2, "{c:?}");
 }

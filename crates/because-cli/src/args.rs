@@ -711,6 +711,12 @@ pub struct EvaluateArgs {
     /// Output folder.
     #[arg(long, default_value = "because-out/evaluate")]
     pub out: PathBuf,
+    /// Test what `serve` answers: models whose scores are inner products
+    /// get an approximate-retrieval index (as `--index always` saves),
+    /// their test lists come from it, and the recall of its lists against
+    /// exact scoring is reported. Validation still scores every item.
+    #[arg(long)]
+    pub approximate: bool,
 }
 
 /// Arguments of `because tune`.

@@ -105,7 +105,8 @@ pub struct IndexInfo {
     /// Lists scanned per recommendation request.
     pub probe: usize,
     /// Mean recall@10 against exact scoring at `probe`, measured on
-    /// `calibration_queries` of the model's own users.
+    /// `calibration_queries` of the model's own users (their seen items
+    /// left out, as served).
     pub recall_at_10: f64,
     /// Lists scanned per similar-items request.
     pub probe_similar: usize,
@@ -194,24 +195,29 @@ fn cosine_dims(ip: &dyn InnerProduct) -> Option<usize> {
 }
 
 /// Calibration queries: the query vectors of up to `n` of the model's
-/// users, chosen by `seed` (items' rows when the model has no users).
+/// users, chosen by `seed`, and the items each has seen (sorted), which
+/// their lists leave out.
 fn calibration_queries(
     model: &Model,
     ip: &dyn InnerProduct,
     n: usize,
     seed: u64,
-) -> Result<Vec<f32>> {
+) -> Result<(Vec<f32>, Vec<Vec<u32>>)> {
     let mut users: Vec<u32> = (0..model.n_users() as u32)
         .filter(|&u| !model.history(u).0.is_empty())
         .collect();
     Rng::new(seed).shuffle(&mut users);
     users.truncate(n);
     let mut out = Vec::new();
+    let mut seen = Vec::new();
     for u in users {
         let q = ip.query_vector(&Query::User(u))?;
         out.extend(index_query(ip, &q.vector));
+        let mut s = model.history(u).0.to_vec();
+        s.sort_unstable();
+        seen.push(s);
     }
-    Ok(out)
+    Ok((out, seen))
 }
 
 impl Index {
@@ -224,10 +230,11 @@ impl Index {
         let start = Instant::now();
         let items = ip.item_vectors();
         let mut ivf = Ivf::build(&items, params);
-        let queries = calibration_queries(model, ip, CALIBRATION_QUERIES, params.seed)?;
+        let (queries, seen) = calibration_queries(model, ip, CALIBRATION_QUERIES, params.seed)?;
         let c = ivf.calibrate(
             &items,
             &queries,
+            &seen,
             10,
             params.target_recall,
             Metric::InnerProduct,
@@ -238,7 +245,15 @@ impl Index {
                 Rng::new(params.seed ^ 1).shuffle(&mut ids);
                 ids.truncate(CALIBRATION_QUERIES);
                 let q: Vec<f32> = ids.iter().flat_map(|&i| index_row(ip, i)).collect();
-                ivf.calibrate(&items, &q, 11, params.target_recall, Metric::Cosine(m))
+                let itself: Vec<Vec<u32>> = ids.iter().map(|&i| vec![i]).collect();
+                ivf.calibrate(
+                    &items,
+                    &q,
+                    &itself,
+                    10,
+                    params.target_recall,
+                    Metric::Cosine(m),
+                )
             }
             None => Calibration {
                 probe: ivf.lists(),
@@ -475,4 +490,94 @@ pub fn build_for(model: &Model, dir: &Path, policy: IndexPolicy) -> Result<Optio
         }
         None => Ok(None),
     }
+}
+
+/// A model whose top-k lists come from `index` (what `serve` answers), for
+/// evaluating what is served: scores, histories and everything else are
+/// the model's; `recommend` and the batched lists go through the index.
+pub struct Approximate<'a> {
+    model: &'a Model,
+    index: &'a Index,
+}
+
+impl<'a> Approximate<'a> {
+    /// `model` answered through `index`, which must have been built for it.
+    pub fn new(model: &'a Model, index: &'a Index) -> Approximate<'a> {
+        Approximate { model, index }
+    }
+}
+
+impl Recommender for Approximate<'_> {
+    fn kind(&self) -> &'static str {
+        self.model.kind()
+    }
+    fn n_users(&self) -> usize {
+        self.model.n_users()
+    }
+    fn n_items(&self) -> usize {
+        self.model.n_items()
+    }
+    fn history(&self, user: u32) -> (&[u32], &[f32]) {
+        self.model.history(user)
+    }
+    fn score_into(&self, query: &Query<'_>, out: &mut [f32]) -> because_core::Result<()> {
+        self.model.score_into(query, out)
+    }
+    fn inner_product(&self) -> Option<&dyn InnerProduct> {
+        self.model.inner_product()
+    }
+    fn recommend(&self, req: &Request<'_>) -> because_core::Result<Vec<Scored>> {
+        self.index.recommend(self.model, req)
+    }
+    fn recommend_users_denying(
+        &self,
+        users: &[u32],
+        k: usize,
+        deny: &[&[u32]],
+    ) -> because_core::Result<Vec<Vec<Scored>>> {
+        use rayon::prelude::*;
+        if deny.len() != users.len() {
+            return Err(Error::Shape(format!(
+                "{} deny lists for {} users",
+                deny.len(),
+                users.len()
+            )));
+        }
+        users
+            .par_iter()
+            .zip(deny.par_iter())
+            .map(|(&u, d)| {
+                self.recommend(&Request {
+                    deny: d,
+                    ..Request::new(Query::User(u), k)
+                })
+            })
+            .collect()
+    }
+}
+
+/// How well the approximate lists of `index` recall `model`'s exact top
+/// `k` for `users` (known users, seen items left out): the share of exact
+/// items the approximate list also holds.
+pub fn recall_against_exact(
+    model: &Model,
+    index: &Index,
+    users: &[u32],
+    k: usize,
+) -> because_core::Result<f64> {
+    let exact = model.recommend_users(users, k)?;
+    let approx = Approximate::new(model, index).recommend_users(users, k)?;
+    let (mut hit, mut all) = (0usize, 0usize);
+    for (e, a) in exact.iter().zip(&approx) {
+        hit += e
+            .iter()
+            .filter(|x| a.iter().any(|y| y.item == x.item))
+            .count();
+        all += e.len();
+    }
+    Ok(if all == 0 {
+        1.0
+    } else {
+        hit as f64 / all as f64
+    })
 }

@@ -148,3 +148,27 @@ def test_explanation_methods_are_chosen_by_name(small):
         model.explain_item("0", item, method="exact")
     with pytest.raises(ValueError, match="unknown explanation method"):
         model.explain_item("0", item, method="shapley")
+
+
+def test_approximate_retrieval_from_a_saved_index(ml_csr, tmp_path):
+    """`save(index="always")` builds the index; a loaded model answers
+    `approximate=True` from it with the model's own scores, and says so."""
+    model = because.Model("als:factors=32,iterations=5").fit(ml_csr, show_progress=False)
+    model.save(tmp_path / "m", index="always")
+    back = because.load(tmp_path / "m")
+    retrieval = back.info()["retrieval"]
+    assert retrieval["index"]["recall_at_10"] >= 0.99 and not retrieval["approximate"]
+    users = np.arange(0, ml_csr.shape[0], 7)
+    exact_ids, exact_scores = back.recommend(users, ml_csr[users], N=10)
+    ids, scores = back.recommend(users, ml_csr[users], N=10, approximate=True)
+    hits = sum(len(set(a) & set(b)) for a, b in zip(ids, exact_ids))
+    assert hits / exact_ids.size >= 0.97
+    same = ids == exact_ids
+    np.testing.assert_allclose(scores[same], exact_scores[same], rtol=1e-5)
+    sim, _ = back.similar_items(3, N=10, approximate=True)
+    assert len(set(sim) & set(back.similar_items(3, N=10)[0])) >= 8
+    # Without an index, `approximate` scores every item.
+    model.save(tmp_path / "plain", index="never")
+    plain = because.load(tmp_path / "plain")
+    assert plain.info()["retrieval"]["index"] is None
+    np.testing.assert_array_equal(plain.recommend(users, ml_csr[users], N=10, approximate=True)[0], exact_ids)

@@ -46,6 +46,7 @@ pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
         item_categories: categories,
         sampled_negatives: a.sampled_negatives,
         seed: a.split.seed,
+        approximate: a.approximate,
     };
     let k = setup.headline_k();
     let groups = match (&groups, &a.slice_by) {
@@ -73,6 +74,12 @@ pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
         parts.items.len()
     );
     for t in &c.trials {
+        if let Some(r) = t.retrieval {
+            println!(
+                "approximate retrieval, {}: test numbers from its index ({} lists, {} scanned); its lists hold {:.4} of the exact top {}",
+                t.spec, r.lists, r.probe, r.recall, r.k
+            );
+        }
         if let Some(r) = t.rating_errors {
             println!(
                 "rating prediction, {}: test RMSE {:.4}, MAE {:.4}",

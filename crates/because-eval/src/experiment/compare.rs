@@ -42,6 +42,10 @@ pub struct Setup<'a> {
     pub sampled_negatives: Option<usize>,
     /// Seed of sampled negatives.
     pub seed: u64,
+    /// Test what approximate retrieval serves: models whose scores are
+    /// inner products get an index (as a saved model would), and their test
+    /// lists come from it.
+    pub approximate: bool,
 }
 
 impl Setup<'_> {
@@ -53,6 +57,7 @@ impl Setup<'_> {
             item_categories: None,
             sampled_negatives: None,
             seed: 42,
+            approximate: false,
         }
     }
 
@@ -103,6 +108,22 @@ pub struct Trial {
     pub test: Evaluation,
     /// Test RMSE and MAE, for rating predictors.
     pub rating_errors: Option<RatingErrors>,
+    /// With [`Setup::approximate`], how the index's lists compared with
+    /// exact scoring on the test users.
+    pub retrieval: Option<RetrievalCheck>,
+}
+
+/// An approximate-retrieval index tested against exact scoring.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalCheck {
+    /// Mean share of each test user's exact top `k` that the index's list holds.
+    pub recall: f64,
+    /// The cut-off.
+    pub k: usize,
+    /// The index's lists, and how many a request scans.
+    pub lists: usize,
+    /// Lists scanned per request.
+    pub probe: usize,
 }
 
 /// Fits `spec` on train, evaluates it on validation and test, and returns
@@ -118,7 +139,7 @@ pub fn fit_and_evaluate(
     let fit_seconds = start.elapsed().as_secs_f64();
     let base = setup.protocol();
     let validation = evaluate(&model, &set.validation, &base)?;
-    let (test, model) = match setup.final_mode {
+    let (mut test, model) = match setup.final_mode {
         Final::FoldIn => {
             let protocol = Protocol {
                 extra_history: Some(&set.validation),
@@ -131,6 +152,11 @@ pub fn fit_and_evaluate(
             let refit = fit(spec, &set.train_and_validation()?, &parts.side)?;
             (evaluate(&refit, &set.test, &base)?, refit)
         }
+    };
+    let retrieval = if setup.approximate {
+        approximate_test(&model, &set.test, setup, &mut test)?
+    } else {
+        None
     };
     let rating_errors = spec.needs_ratings().then(|| {
         let (rmse, mae) = crate::rating_accuracy(&parts.ratings().test, |u, i| {
@@ -145,9 +171,40 @@ pub fn fit_and_evaluate(
             validation,
             test,
             rating_errors,
+            retrieval,
         },
         model,
     ))
+}
+
+/// For a model whose scores are inner products: builds its index and
+/// replaces `test` with the evaluation of what the index serves (the same
+/// protocol), returning how its lists recall the exact ones on the test
+/// users; `None` for other models.
+fn approximate_test(
+    model: &Model,
+    test_part: &because_core::Interactions,
+    setup: &Setup<'_>,
+    test: &mut Evaluation,
+) -> Result<Option<RetrievalCheck>> {
+    use because_core::Recommender;
+    use because_models::index::{recall_against_exact, Approximate, Index};
+    let Some(index) = Index::build(model, &because_ann::IvfParams::default())? else {
+        return Ok(None);
+    };
+    let served = Approximate::new(model, &index);
+    *test = evaluate(&served, test_part, &setup.protocol())?;
+    let users: Vec<u32> = (0..test_part.n_users().min(model.n_users()) as u32)
+        .filter(|&u| !test_part.range(u).is_empty())
+        .collect();
+    let k = setup.headline_k();
+    let info = index.info();
+    Ok(Some(RetrievalCheck {
+        recall: recall_against_exact(model, &index, &users, k)?,
+        k,
+        lists: info.lists,
+        probe: info.probe,
+    }))
 }
 
 pub(super) fn fit(

@@ -71,6 +71,10 @@ pub struct ProtocolRecord {
     pub sampled_negatives: Option<usize>,
     /// Items already in a user's history are never recommended.
     pub seen_excluded: bool,
+    /// Whether the test lists of models with inner-product scores came
+    /// from an approximate-retrieval index (`--approximate`).
+    #[serde(default)]
+    pub approximate: bool,
 }
 
 /// One model's numbers.
@@ -90,6 +94,11 @@ pub struct ModelRecord {
     pub rmse: Option<f64>,
     /// Test MAE, for rating predictors.
     pub mae: Option<f64>,
+    /// With `--approximate`: the test numbers are what the model's
+    /// approximate-retrieval index serves, and this is how its lists
+    /// recalled the exact ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<super::RetrievalCheck>,
 }
 
 /// A hyperparameter search.
@@ -170,6 +179,7 @@ impl EvaluationFile {
                 final_mode: setup.final_mode,
                 note: setup.final_mode.note().to_string(),
                 full_ranking: setup.sampled_negatives.is_none(),
+                approximate: setup.approximate,
                 sampled_negatives: setup.sampled_negatives,
                 seen_excluded: true,
             },
@@ -186,6 +196,7 @@ impl EvaluationFile {
                     test: table(&t.test),
                     rmse: t.rating_errors.and_then(|r| finite(r.rmse)),
                     mae: t.rating_errors.and_then(|r| finite(r.mae)),
+                    retrieval: t.retrieval,
                 })
                 .collect(),
             significance: comparison.significance.clone(),

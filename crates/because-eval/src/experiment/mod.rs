@@ -61,7 +61,7 @@ mod tune;
 
 pub use compare::{
     choose_best, compare, fit_and_evaluate, Compared, Comparison, Final, Groups, RatingErrors,
-    Setup, Significance, Slices, Trial,
+    RetrievalCheck, Setup, Significance, Slices, Trial,
 };
 pub use deploy::{deploy, Choice, Deployed, TRAINED_ON_ALL};
 pub use file::{
