@@ -778,15 +778,16 @@ impl Model {
 
     /// Recommendations with explanations for users by external ID, as JSON
     /// (a list of the service's `Recommendations`, the server's answer).
-    #[pyo3(signature = (users, n=10, counterfactuals=false))]
+    #[pyo3(signature = (users, n=10, counterfactuals=false, approximate=false))]
     fn explain_recommendations(
         &self,
         py: Python<'_>,
         users: Vec<String>,
         n: usize,
         counterfactuals: bool,
+        approximate: bool,
     ) -> PyResult<String> {
-        let h = self.handle.clone();
+        let h = self.handle.approximate(approximate);
         let out = compute(py, move || {
             users
                 .into_iter()

@@ -61,12 +61,14 @@ def _open(path: str) -> Recommender:
     return model
 
 
-def _explained_rows(model: Recommender, users: list[str], k: int, counterfactuals: bool) -> dict[str, list]:
+def _explained_rows(
+    model: Recommender, users: list[str], k: int, counterfactuals: bool, approximate: bool = False
+) -> dict[str, list]:
     cols: dict[str, list] = {
         "user": [], "rank": [], "item": [], "title": [], "score": [], "exact": [], "narrative": [],
         "contributions": [], "other_contributions": [], "counterfactual": [],
     }
-    for recs in json.loads(model._fitted().explain_recommendations(users, k, counterfactuals)):
+    for recs in json.loads(model._fitted().explain_recommendations(users, k, counterfactuals, approximate)):
         user = recs["subject"]["user"]
         for r in recs["items"]:
             x = r.get("explanation") or {}
@@ -93,6 +95,7 @@ def recommend_and_explain(
     k: int = 10,
     user_col: str = "user",
     counterfactuals: bool = False,
+    approximate: bool = False,
 ):
     """Every user of `users_df[user_col]` with their top `k`, one row per
     recommendation: user, rank, item, title, score, whether the
@@ -101,7 +104,9 @@ def recommend_and_explain(
     add up to the score), and with `counterfactuals` the verified
     counterfactual's sentence. Unknown users get the popularity fallback,
     explained as such. Computed in the executors; the model folder is
-    shipped once."""
+    shipped once. With `approximate`, each list comes from the folder's
+    approximate-retrieval index (as `because serve` answers; every item is
+    scored when the folder has none), each candidate scored exactly."""
     from pyspark import SparkFiles
 
     import shutil
@@ -126,7 +131,7 @@ def recommend_and_explain(
         sc._because_shipped = shipped
     if user_col not in users_df.columns:
         raise KeyError(f"user_col: no column {user_col!r} (the frame has {users_df.columns})")
-    kk, cf = int(k), bool(counterfactuals)
+    kk, cf, approx = int(k), bool(counterfactuals), bool(approximate)
 
     def score(batches: Iterator[Any]) -> Iterator[Any]:
         import pandas as pd
@@ -134,7 +139,7 @@ def recommend_and_explain(
         model = _open(SparkFiles.get(name))
         for pdf in batches:
             users = pdf[user_col].astype(str).tolist()
-            yield pd.DataFrame(_explained_rows(model, users, kk, cf))
+            yield pd.DataFrame(_explained_rows(model, users, kk, cf, approx))
 
     return users_df.select(users_df[user_col].cast("string").alias(user_col)).mapInPandas(
         score, RECOMMENDATIONS_SCHEMA
