@@ -212,13 +212,21 @@ pub(crate) async fn require_key(
 }
 
 /// What identifies the model folder's current contents: where it resolves
-/// (a `current` link may point elsewhere) and when its manifest changed.
-fn folder_version(folder: &FsPath) -> Option<(PathBuf, std::time::SystemTime)> {
+/// (a `current` link may point elsewhere), when its manifest changed, and
+/// when its approximate-retrieval index did (saved after the model, so a
+/// reload that found none picks it up when it arrives).
+fn folder_version(
+    folder: &FsPath,
+) -> Option<(
+    PathBuf,
+    std::time::SystemTime,
+    Option<std::time::SystemTime>,
+)> {
     let real = std::fs::canonicalize(folder).ok()?;
-    let modified = std::fs::metadata(real.join("manifest.json"))
-        .and_then(|m| m.modified())
-        .ok()?;
-    Some((real, modified))
+    let modified = |name: &str| std::fs::metadata(real.join(name)).and_then(|m| m.modified());
+    let manifest = modified("manifest.json").ok()?;
+    let index = modified(because_models::index::MANIFEST).ok();
+    Some((real.clone(), manifest, index))
 }
 
 /// Reloads the model whenever the folder (or the link it is) changes,

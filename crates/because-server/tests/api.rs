@@ -868,3 +868,79 @@ async fn the_dashboards_routes_answer_from_the_model_and_its_context() {
     let (_, f) = call(&state, "GET", "/v1/model/fidelity", "", None).await;
     assert!(f["summary"]["global"]["top_driver_items"].is_array(), "{f}");
 }
+
+#[tokio::test]
+async fn the_index_is_served_unless_exact_and_a_watcher_picks_it_up_when_it_arrives() {
+    use because_models::index::{build_for, IndexPolicy};
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("model");
+    let x = block_data(300, 2000, 20, 3);
+    let model = "als:factors=16,iterations=3"
+        .parse::<ModelSpec>()
+        .unwrap()
+        .fit(&x)
+        .unwrap();
+    let meta = Meta {
+        user_ids: (0..300).map(|u| format!("u{u}")).collect(),
+        item_ids: (0..2000).map(|i| format!("i{i}")).collect(),
+        ..Meta::default()
+    };
+    persist::save(&model, &meta, &folder).unwrap();
+    let db = Some(Database::Sqlite(dir.path().join("e.sqlite")));
+    let state = State::open(folder.clone(), None, db).unwrap();
+    let (_, v) = call(&state, "GET", "/v1/model", "", None).await;
+    assert_eq!(v["retrieval"]["approximate"], false, "{v}");
+    // The index arrives after the model (as `train` writes them): the
+    // watcher reloads, and requests come from it.
+    let watching = tokio::spawn(because_server::watch(
+        state.clone(),
+        std::time::Duration::from_millis(50),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    build_for(&model, &folder, IndexPolicy::Always).unwrap();
+    let mut approximate = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if state.model().retrieval().approximate {
+            approximate = true;
+            break;
+        }
+    }
+    watching.abort();
+    assert!(approximate, "the watcher did not pick up the index");
+    let (s, v) = call(
+        &state,
+        "GET",
+        "/v1/users/u5/recommendations?k=10&explain=true",
+        "",
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let exact = state.clone().approximate(false);
+    let (_, e) = call(&exact, "GET", "/v1/users/u5/recommendations?k=10", "", None).await;
+    let (_, info) = call(&exact, "GET", "/v1/model", "", None).await;
+    assert_eq!(info["retrieval"]["approximate"], false);
+    assert!(info["retrieval"]["index"]["recall_at_10"].as_f64().unwrap() >= 0.99);
+    let items = |v: &serde_json::Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["item"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (a, b) = (items(&v), items(&e));
+    assert!(
+        a.iter().filter(|i| b.contains(i)).count() >= 9,
+        "{a:?} vs {b:?}"
+    );
+    for it in v["items"].as_array().unwrap() {
+        let score = it["score"].as_f64().unwrap();
+        let explained = it["explanation"]["score"].as_f64().unwrap();
+        assert!(
+            (score - explained).abs() <= 1e-5 * score.abs().max(1e-3),
+            "{it}"
+        );
+    }
+}
