@@ -1903,3 +1903,57 @@ fn twotower_trains_on_features_and_serves_new_users() {
     let err = fails(&["recommend", "--model", m, "--user-features", "shoe_size=9"]);
     assert!(err.contains("shoe_size"), "{err}");
 }
+
+#[test]
+fn an_index_is_built_on_request_and_answers_with_approximate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let log = data.join("interactions.csv");
+    let model = dir.path().join("model");
+    let m = model.to_str().unwrap();
+    let base = [
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "als:factors=8,iterations=3",
+        "--out",
+        m,
+    ];
+    // Small catalogues get none under `auto`.
+    ok(&base);
+    assert!(!model.join("index.json").exists());
+    let out = ok(&[&base[..], &["--index", "always"]].concat());
+    assert!(
+        out.contains("approximate-retrieval index") && out.contains("recall@10"),
+        "{out}"
+    );
+    assert!(model.join("index.json").is_file() && model.join("index.safetensors").is_file());
+    let user = "--user";
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let text = ok(&[
+            &["recommend", "--model", m, user, "1", "--k", "5", "--json"][..],
+            extra,
+        ]
+        .concat());
+        serde_json::from_str(&text).unwrap()
+    };
+    let (exact, approx) = (json(&[]), json(&["--approximate"]));
+    assert_eq!(exact["items"].as_array().unwrap().len(), 5);
+    assert_eq!(approx["items"].as_array().unwrap().len(), 5);
+    let similar = ok(&[
+        "similar",
+        "--model",
+        m,
+        "--item",
+        "1",
+        "--approximate",
+        "--json",
+    ]);
+    assert!(similar.contains("\"items\""), "{similar}");
+    // Saving another model over the folder removes the old index.
+    ok(&[&base[..], &["--index", "never"]].concat());
+    assert!(!model.join("index.json").exists());
+    let err = fails(&[&base[..], &["--index", "sometimes"]].concat());
+    assert!(err.contains("--index"), "{err}");
+}
