@@ -486,6 +486,21 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
         })
     }
 
+    /// The parts, moved out (no copy of the vectors).
+    pub fn into_parts(self) -> IvfParts<V> {
+        IvfParts {
+            dim: self.dim,
+            centroids: self.centroids,
+            half_norms: self.half_norms,
+            max_norm: self.max_norm,
+            offsets: self.offsets,
+            ids: self.ids,
+            vectors: self.vectors,
+            probe: self.probe,
+            probe_similar: self.probe_similar,
+        }
+    }
+
     /// The parts, to save.
     pub fn parts(&self) -> IvfParts<&[f32]> {
         IvfParts {
@@ -638,23 +653,18 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
                 list_of[i as usize] = l as u32;
             }
         }
-        let n = items.len();
         let dim = self.dim;
-        let mut row = vec![0.0f32; dim];
-        let rows: Vec<f32> = (0..n as u32)
-            .flat_map(|i| {
-                index_row(items, i, &mut row);
-                row.clone()
-            })
-            .collect();
         let m = match metric {
             Metric::Cosine(m) => m,
             Metric::InnerProduct => dim,
         };
-        let norms: Vec<f32> = rows
+        // The index's own rows (list order) stand for the items: no copy.
+        let vectors: &[f32] = &self.vectors;
+        let norms: Vec<f32> = vectors
             .chunks_exact(dim)
             .map(|r| dot(&r[..m], &r[..m]).sqrt())
             .collect();
+        debug_assert_eq!(items.len(), self.len());
         // For each query, the rank of the list of each of its exact top k.
         let positions: Vec<Vec<usize>> = queries
             .par_chunks(dim)
@@ -662,16 +672,16 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
             .map(|(j, q)| {
                 let mut best = Best::new(k);
                 let skip = skip.get(j).map_or(&[][..], Vec::as_slice);
-                for (i, r) in rows.chunks_exact(dim).enumerate() {
-                    if skip.binary_search(&(i as u32)).is_ok() {
+                for ((at, r), &i) in vectors.chunks_exact(dim).enumerate().zip(&self.ids) {
+                    if skip.binary_search(&i).is_ok() {
                         continue;
                     }
                     let s = match metric {
                         Metric::InnerProduct => dot(q, r),
-                        Metric::Cosine(m) if norms[i] > 0.0 => dot(&q[..m], &r[..m]) / norms[i],
+                        Metric::Cosine(m) if norms[at] > 0.0 => dot(&q[..m], &r[..m]) / norms[at],
                         Metric::Cosine(_) => 0.0,
                     };
-                    best.push(i as u32, s);
+                    best.push(i, s);
                 }
                 let ranked = self.ranked_lists(q, metric);
                 let mut rank_of = vec![0usize; lists];

@@ -277,10 +277,10 @@ impl Index {
             bytes: ivf.bytes() as u64,
             vectors_checksum: vectors_checksum(&items),
         };
-        let p = ivf.parts();
+        let p = ivf.into_parts();
         let ivf = Ivf::from_parts(
             IvfParts {
-                vectors: Floats::from(p.vectors.to_vec()),
+                vectors: Floats::from(p.vectors),
                 dim: p.dim,
                 centroids: p.centroids,
                 half_norms: p.half_norms,
