@@ -206,21 +206,26 @@ impl Ivf<Vec<f32>> {
             params.lists
         }
         .clamp(1, n.max(1));
-        // The rows as the index sees them, and the augmented coordinate.
-        let mut rows = vec![0.0f32; n * dim];
-        rows.par_chunks_mut(dim.max(1))
-            .enumerate()
-            .for_each(|(i, r)| index_row(items, i as u32, r));
-        let norms: Vec<f32> = rows
-            .par_chunks(dim.max(1))
-            .map(|r| dot(r, r).max(0.0))
+        // Each item's squared norm as the index sees it (its row, then
+        // its bias), and the augmented coordinate. Rows are made on the
+        // fly from `items`: no copy of the catalogue beyond the index's own.
+        let norms: Vec<f32> = (0..n as u32)
+            .into_par_iter()
+            .with_min_len(CHUNK)
+            .map_init(
+                || vec![0.0f32; dim],
+                |buf, i| {
+                    index_row(items, i, buf);
+                    dot(buf, buf).max(0.0)
+                },
+            )
             .collect();
         let max_sq = norms.iter().copied().fold(0.0f32, f32::max);
         let aug: Vec<f32> = norms
             .iter()
             .map(|&s| (max_sq - s).max(0.0).sqrt())
             .collect();
-        // The training sample: distinct items, from the seed.
+        // The training sample: distinct items, from the seed, and their rows.
         let mut rng = Rng::new(params.seed);
         let mut order: Vec<u32> = (0..n as u32).collect();
         let sample = (lists * params.sample_per_list.max(1)).min(n);
@@ -229,19 +234,14 @@ impl Ivf<Vec<f32>> {
             order.swap(k, j);
         }
         let sample_ids = &order[..sample];
+        let mut rows = vec![0.0f32; sample * dim];
+        rows.par_chunks_mut(dim.max(1))
+            .zip(sample_ids.par_iter())
+            .for_each(|(r, &i)| index_row(items, i, r));
+        let saug: Vec<f32> = sample_ids.iter().map(|&i| aug[i as usize]).collect();
         // Initial centroids: the first `lists` sampled items.
-        let mut centroids: Vec<f32> = sample_ids[..lists]
-            .iter()
-            .flat_map(|&i| {
-                rows[i as usize * dim..(i as usize + 1) * dim]
-                    .iter()
-                    .copied()
-            })
-            .collect();
-        let mut caug: Vec<f32> = sample_ids[..lists]
-            .iter()
-            .map(|&i| aug[i as usize])
-            .collect();
+        let mut centroids: Vec<f32> = rows[..lists * dim].to_vec();
+        let mut caug: Vec<f32> = saug[..lists].to_vec();
         let halves = |c: &[f32], a: &[f32]| -> Vec<f32> {
             c.chunks_exact(dim.max(1))
                 .zip(a)
@@ -250,34 +250,26 @@ impl Ivf<Vec<f32>> {
         };
         let mut half = halves(&centroids, &caug);
         for _ in 0..params.iterations {
-            let assign: Vec<u32> = sample_ids
-                .par_iter()
-                .map(|&i| {
-                    let i = i as usize;
-                    nearest(
-                        &rows[i * dim..(i + 1) * dim],
-                        aug[i],
-                        &centroids,
-                        &caug,
-                        &half,
-                        dim,
-                    )
-                })
+            let assign: Vec<u32> = rows
+                .par_chunks(dim.max(1))
+                .zip(saug.par_iter())
+                .map(|(r, &e)| nearest(r, e, &centroids, &caug, &half, dim))
                 .collect();
             // Sums per chunk of the sample, reduced in chunk order (f64).
-            let partial: Vec<(Vec<f64>, Vec<u32>)> = sample_ids
-                .par_chunks(CHUNK)
+            let partial: Vec<(Vec<f64>, Vec<u32>)> = rows
+                .par_chunks(CHUNK * dim.max(1))
+                .zip(saug.par_chunks(CHUNK))
                 .zip(assign.par_chunks(CHUNK))
-                .map(|(ids, a)| {
+                .map(|((rs, es), a)| {
                     let mut sums = vec![0.0f64; lists * (dim + 1)];
                     let mut counts = vec![0u32; lists];
-                    for (&i, &l) in ids.iter().zip(a) {
-                        let (i, l) = (i as usize, l as usize);
+                    for ((r, &e), &l) in rs.chunks_exact(dim.max(1)).zip(es).zip(a) {
+                        let l = l as usize;
                         let s = &mut sums[l * (dim + 1)..(l + 1) * (dim + 1)];
-                        for (s, &x) in s.iter_mut().zip(&rows[i * dim..(i + 1) * dim]) {
+                        for (s, &x) in s.iter_mut().zip(r) {
                             *s += x as f64;
                         }
-                        s[dim] += aug[i] as f64;
+                        s[dim] += e as f64;
                         counts[l] += 1;
                     }
                     (sums, counts)
@@ -295,17 +287,12 @@ impl Ivf<Vec<f32>> {
                     let big = (0..lists)
                         .max_by_key(|&b| (counts[b], std::cmp::Reverse(b)))
                         .unwrap_or(0);
-                    let members: Vec<u32> = sample_ids
-                        .iter()
-                        .zip(&assign)
-                        .filter(|(_, &a)| a as usize == big)
-                        .map(|(&i, _)| i)
-                        .collect();
-                    if let Some(&i) = members.get(rng.below(members.len().max(1) as u64) as usize) {
-                        let i = i as usize;
+                    let members: Vec<usize> =
+                        (0..sample).filter(|&k| assign[k] as usize == big).collect();
+                    if let Some(&k) = members.get(rng.below(members.len().max(1) as u64) as usize) {
                         centroids[l * dim..(l + 1) * dim]
-                            .copy_from_slice(&rows[i * dim..(i + 1) * dim]);
-                        caug[l] = aug[i];
+                            .copy_from_slice(&rows[k * dim..(k + 1) * dim]);
+                        caug[l] = saug[k];
                     }
                     continue;
                 }
@@ -319,19 +306,17 @@ impl Ivf<Vec<f32>> {
             half = halves(&centroids, &caug);
         }
         // Every item to its nearest list; lists in order, items ascending.
+        drop(rows);
         let assign: Vec<u32> = (0..n)
             .into_par_iter()
             .with_min_len(CHUNK)
-            .map(|i| {
-                nearest(
-                    &rows[i * dim..(i + 1) * dim],
-                    aug[i],
-                    &centroids,
-                    &caug,
-                    &half,
-                    dim,
-                )
-            })
+            .map_init(
+                || vec![0.0f32; dim],
+                |buf, i| {
+                    index_row(items, i as u32, buf);
+                    nearest(buf, aug[i], &centroids, &caug, &half, dim)
+                },
+            )
             .collect();
         let mut offsets = vec![0u32; lists + 1];
         for &l in &assign {
@@ -350,9 +335,7 @@ impl Ivf<Vec<f32>> {
         vectors
             .par_chunks_mut(dim.max(1))
             .zip(ids.par_iter())
-            .for_each(|(out, &i)| {
-                out.copy_from_slice(&rows[i as usize * dim..(i as usize + 1) * dim])
-            });
+            .for_each(|(out, &i)| index_row(items, i, out));
         Ivf {
             dim,
             centroids,
