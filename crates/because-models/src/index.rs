@@ -224,6 +224,35 @@ impl Index {
     /// Builds an index for `model`, calibrated on its own users, or `None`
     /// when its scores are not inner products.
     pub fn build(model: &Model, params: &IvfParams) -> Result<Option<Index>> {
+        let Some((p, info)) = Index::build_parts(model, params)? else {
+            return Ok(None);
+        };
+        let ivf = Ivf::from_parts(
+            IvfParts {
+                vectors: Floats::from(p.vectors),
+                dim: p.dim,
+                centroids: p.centroids,
+                half_norms: p.half_norms,
+                max_norm: p.max_norm,
+                offsets: p.offsets,
+                ids: p.ids,
+                probe: p.probe,
+                probe_similar: p.probe_similar,
+            },
+            model.n_items(),
+        )
+        .map_err(|e| PersistError::Invalid {
+            path: TENSORS.into(),
+            message: e.to_string(),
+        })?;
+        Ok(Some(Index { ivf, info }))
+    }
+
+    /// The index's parts, built and calibrated, and its record.
+    fn build_parts(
+        model: &Model,
+        params: &IvfParams,
+    ) -> Result<Option<(IvfParts<Vec<f32>>, IndexInfo)>> {
         let Some(ip) = model.inner_product() else {
             return Ok(None);
         };
@@ -277,54 +306,12 @@ impl Index {
             bytes: ivf.bytes() as u64,
             vectors_checksum: vectors_checksum(&items),
         };
-        let p = ivf.into_parts();
-        let ivf = Ivf::from_parts(
-            IvfParts {
-                vectors: Floats::from(p.vectors),
-                dim: p.dim,
-                centroids: p.centroids,
-                half_norms: p.half_norms,
-                max_norm: p.max_norm,
-                offsets: p.offsets,
-                ids: p.ids,
-                probe: p.probe,
-                probe_similar: p.probe_similar,
-            },
-            model.n_items(),
-        )
-        .map_err(|e| PersistError::Invalid {
-            path: TENSORS.into(),
-            message: e.to_string(),
-        })?;
-        Ok(Some(Index { ivf, info }))
+        Ok(Some((ivf.into_parts(), info)))
     }
 
     /// What the index is and how well it measured.
     pub fn info(&self) -> &IndexInfo {
         &self.info
-    }
-
-    /// Saves the index into the model folder `dir` (tensors first, then
-    /// `index.json`, each atomically).
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let p = self.ivf.parts();
-        let mut out = TensorsOut::default();
-        let lists = p.half_norms.len();
-        out.f32("centroids", &p.centroids, &[lists, p.dim]);
-        out.f32("half_norms", &p.half_norms, &[lists]);
-        out.f32("max_norm", &[p.max_norm], &[1]);
-        out.u32("offsets", &p.offsets, &[lists + 1]);
-        out.u32("ids", &p.ids, &[p.ids.len()]);
-        out.f32("vectors", p.vectors, &[p.ids.len(), p.dim]);
-        let file = IndexFile {
-            info: self.info.clone(),
-            tensors: write_tensors(&dir.join(TENSORS), out)?,
-        };
-        let text = serde_json::to_vec_pretty(&file).map_err(|e| PersistError::Invalid {
-            path: dir.join(MANIFEST),
-            message: e.to_string(),
-        })?;
-        write_file_atomic(&dir.join(MANIFEST), &text)
     }
 
     /// Opens the index in `dir` for `model`: [`Opened::Ready`] only when
@@ -476,6 +463,29 @@ impl Index {
     }
 }
 
+/// Saves an index's parts into the model folder `dir` (tensors first, then
+/// `index.json`, each atomically); the vectors move into the file's writer
+/// rather than being copied.
+fn save_parts(dir: &Path, p: IvfParts<Vec<f32>>, info: &IndexInfo) -> Result<()> {
+    let mut out = TensorsOut::default();
+    let (lists, n) = (p.half_norms.len(), p.ids.len());
+    out.f32("centroids", &p.centroids, &[lists, p.dim]);
+    out.f32("half_norms", &p.half_norms, &[lists]);
+    out.f32("max_norm", &[p.max_norm], &[1]);
+    out.u32("offsets", &p.offsets, &[lists + 1]);
+    out.u32("ids", &p.ids, &[n]);
+    out.f32_vec("vectors", p.vectors, &[n, p.dim]);
+    let file = IndexFile {
+        info: info.clone(),
+        tensors: write_tensors(&dir.join(TENSORS), out)?,
+    };
+    let text = serde_json::to_vec_pretty(&file).map_err(|e| PersistError::Invalid {
+        path: dir.join(MANIFEST),
+        message: e.to_string(),
+    })?;
+    write_file_atomic(&dir.join(MANIFEST), &text)
+}
+
 /// Builds and saves the index `policy` asks for into the model folder
 /// `dir` (where `model` was just saved); the index's record, or `None`
 /// when the policy or the model wants none.
@@ -483,10 +493,10 @@ pub fn build_for(model: &Model, dir: &Path, policy: IndexPolicy) -> Result<Optio
     if !policy.wants(model) {
         return Ok(None);
     }
-    match Index::build(model, &IvfParams::default())? {
-        Some(index) => {
-            index.save(dir)?;
-            Ok(Some(index.info.clone()))
+    match Index::build_parts(model, &IvfParams::default())? {
+        Some((parts, info)) => {
+            save_parts(dir, parts, &info)?;
+            Ok(Some(info))
         }
         None => Ok(None),
     }

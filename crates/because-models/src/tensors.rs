@@ -82,6 +82,11 @@ impl TensorsOut {
         self.tensors
             .push((name.to_string(), Owned::F32(data.to_vec(), shape.to_vec())));
     }
+    /// A dense `f32` tensor of `shape` (row-major), taken without a copy.
+    pub(crate) fn f32_vec(&mut self, name: &str, data: Vec<f32>, shape: &[usize]) {
+        self.tensors
+            .push((name.to_string(), Owned::F32(data, shape.to_vec())));
+    }
     /// A `u32` tensor of `shape` (row-major), such as item indices.
     pub fn u32(&mut self, name: &str, data: &[u32], shape: &[usize]) {
         self.tensors
