@@ -1,4 +1,6 @@
-//! `cargo bench -p because-service --bench retrieval [-- --items N --users N --out DIR]`:
+//! `cargo bench -p because-service --bench retrieval [-- --items N --users N --out DIR]`
+//! (without `--bench`, as `cargo test --all-targets` runs it: 3,000 items
+//! and users, in a temporary folder):
 //! approximate retrieval on a large catalogue (the Rust side of `cargo
 //! xtask bench retrieval`).
 //!
@@ -51,9 +53,19 @@ fn percentile(ms: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let n_items: usize = arg("--items").map_or(1_000_000, |v| v.parse().unwrap());
-    let n_users: usize = arg("--users").map_or(1_000_000, |v| v.parse().unwrap());
-    let out = PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench-retrieval".into()));
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this
+    // without it, as a quick smoke test on a small catalogue.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let size = if bench { 1_000_000 } else { 3_000 };
+    let n_items: usize = arg("--items").map_or(size, |v| v.parse().unwrap());
+    let n_users: usize = arg("--users").map_or(size, |v| v.parse().unwrap());
+    let out = match arg("--out") {
+        Some(o) => PathBuf::from(o),
+        None if bench => PathBuf::from("target/bench-retrieval"),
+        None => {
+            std::env::temp_dir().join(format!("because-retrieval-smoke-{}", std::process::id()))
+        }
+    };
     let mut rng = Rng::new(42);
     let t = Instant::now();
     let centres: Vec<f32> = (0..TOPICS * FACTORS)
