@@ -238,5 +238,10 @@ fn main() -> anyhow::Result<()> {
         serde_json::to_vec_pretty(&report)?,
     )?;
     println!("wrote {}", out.join("retrieval.json").display());
+    if !bench {
+        // The smoke test checks what the bench measures, then cleans up.
+        assert!(recall >= 0.9, "recall@10 {recall}");
+        std::fs::remove_dir_all(&out)?;
+    }
     Ok(())
 }
