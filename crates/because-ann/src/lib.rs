@@ -79,24 +79,7 @@ pub struct Calibration {
 /// in list order: a `Vec<f32>` when built, or a view of a mapped file.
 #[derive(Clone, Debug)]
 pub struct Ivf<V = Vec<f32>> {
-    dim: usize,
-    /// `lists × dim` centroids of the items (without the augmented
-    /// coordinate) ...
-    centroids: Vec<f32>,
-    /// ... and half of each centroid's squared norm, augmented coordinate
-    /// included.
-    half_norms: Vec<f32>,
-    /// The largest item norm, `M`.
-    max_norm: f32,
-    /// List `l` is `ids[offsets[l]..offsets[l + 1]]`.
-    offsets: Vec<u32>,
-    /// Item indices in list order.
-    ids: Vec<u32>,
-    /// Item vectors in list order (`ids.len() × dim`).
-    vectors: V,
-    /// Lists scanned per query for recommendations, and for similar items.
-    probe: usize,
-    probe_similar: usize,
+    p: IvfParts<V>,
 }
 
 /// The parts of an index as plain arrays, to save and to load.
@@ -104,11 +87,12 @@ pub struct Ivf<V = Vec<f32>> {
 pub struct IvfParts<V> {
     /// The width of a vector.
     pub dim: usize,
-    /// `lists × dim`.
+    /// `lists × dim` centroids of the items (without the augmented
+    /// coordinate).
     pub centroids: Vec<f32>,
-    /// One per list.
+    /// Half of each centroid's squared norm, augmented coordinate included.
     pub half_norms: Vec<f32>,
-    /// The largest item norm.
+    /// The largest item norm, `M`.
     pub max_norm: f32,
     /// `lists + 1` offsets into `ids`.
     pub offsets: Vec<u32>,
@@ -122,17 +106,17 @@ pub struct IvfParts<V> {
     pub probe_similar: usize,
 }
 
-impl IvfParts<&[f32]> {
-    /// The same parts owning their vectors.
-    pub fn clone_owned(&self) -> IvfParts<Vec<f32>> {
+impl<V> IvfParts<V> {
+    /// The same parts with the vectors held another way (moved, not copied).
+    pub fn map_vectors<W>(self, f: impl FnOnce(V) -> W) -> IvfParts<W> {
         IvfParts {
             dim: self.dim,
-            centroids: self.centroids.clone(),
-            half_norms: self.half_norms.clone(),
+            centroids: self.centroids,
+            half_norms: self.half_norms,
             max_norm: self.max_norm,
-            offsets: self.offsets.clone(),
-            ids: self.ids.clone(),
-            vectors: self.vectors.to_vec(),
+            offsets: self.offsets,
+            ids: self.ids,
+            vectors: f(self.vectors),
             probe: self.probe,
             probe_similar: self.probe_similar,
         }
@@ -151,7 +135,7 @@ impl std::fmt::Display for InvalidIndex {
 
 impl std::error::Error for InvalidIndex {}
 
-/// The inner product, with four independent sums so that it vectorizes.
+/// The inner product, with eight independent sums so that it vectorizes.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut s = [0.0f32; 8];
@@ -169,12 +153,27 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     t
 }
 
-/// Items of `v` as rows of the index's width: the row, then its bias.
-fn index_row(v: &ItemVectors<'_>, i: u32, out: &mut [f32]) {
+/// The width of the index over `v`: a row, then its bias when it has one.
+pub fn width(v: &ItemVectors<'_>) -> usize {
+    v.dim + usize::from(v.bias.is_some())
+}
+
+/// Item `i` of `v` as the index stores it: its row, then its bias.
+pub fn index_row(v: &ItemVectors<'_>, i: u32, out: &mut [f32]) {
     out[..v.dim].copy_from_slice(v.row(i));
     if let Some(b) = v.bias {
         out[v.dim] = b[i as usize];
     }
+}
+
+/// A query vector as the index over `v` reads it: the vector, then 1
+/// (which meets each item's bias).
+pub fn index_query(v: &ItemVectors<'_>, q: &[f32]) -> Vec<f32> {
+    let mut out = q.to_vec();
+    if v.bias.is_some() {
+        out.push(1.0);
+    }
+    out
 }
 
 /// Points assigned in chunks of this many, reduced in this order.
@@ -194,12 +193,11 @@ fn nearest(x: &[f32], xe: f32, centroids: &[f32], aug: &[f32], half: &[f32], dim
 }
 
 impl Ivf<Vec<f32>> {
-    /// Builds an index over `items`, then calibrates its `probe` on
-    /// `queries` (row-major query vectors of the index's width: the
-    /// model's query vector, then 1 when items have a bias).
+    /// Builds an index over `items`, scanning every list until
+    /// [`Ivf::calibrate`] chooses how many.
     pub fn build(items: &ItemVectors<'_>, params: &IvfParams) -> Ivf<Vec<f32>> {
         let n = items.len();
-        let dim = items.dim + usize::from(items.bias.is_some());
+        let dim = width(items);
         let lists = if params.lists == 0 {
             ((2.0 * (n as f64).sqrt()).round() as usize).max(1)
         } else {
@@ -337,15 +335,17 @@ impl Ivf<Vec<f32>> {
             .zip(ids.par_iter())
             .for_each(|(out, &i)| index_row(items, i, out));
         Ivf {
-            dim,
-            centroids,
-            half_norms: half,
-            max_norm: max_sq.sqrt(),
-            offsets,
-            ids,
-            vectors,
-            probe: lists,
-            probe_similar: lists,
+            p: IvfParts {
+                dim,
+                centroids,
+                half_norms: half,
+                max_norm: max_sq.sqrt(),
+                offsets,
+                ids,
+                vectors,
+                probe: lists,
+                probe_similar: lists,
+            },
         }
     }
 }
@@ -456,79 +456,49 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
                 p.probe, p.probe_similar
             ));
         }
-        Ok(Ivf {
-            dim: p.dim,
-            centroids: p.centroids,
-            half_norms: p.half_norms,
-            max_norm: p.max_norm,
-            offsets: p.offsets,
-            ids: p.ids,
-            vectors: p.vectors,
-            probe: p.probe,
-            probe_similar: p.probe_similar,
-        })
+        Ok(Ivf { p })
     }
 
     /// The parts, moved out (no copy of the vectors).
     pub fn into_parts(self) -> IvfParts<V> {
-        IvfParts {
-            dim: self.dim,
-            centroids: self.centroids,
-            half_norms: self.half_norms,
-            max_norm: self.max_norm,
-            offsets: self.offsets,
-            ids: self.ids,
-            vectors: self.vectors,
-            probe: self.probe,
-            probe_similar: self.probe_similar,
-        }
+        self.p
     }
 
     /// The parts, to save.
-    pub fn parts(&self) -> IvfParts<&[f32]> {
-        IvfParts {
-            dim: self.dim,
-            centroids: self.centroids.clone(),
-            half_norms: self.half_norms.clone(),
-            max_norm: self.max_norm,
-            offsets: self.offsets.clone(),
-            ids: self.ids.clone(),
-            vectors: &self.vectors,
-            probe: self.probe,
-            probe_similar: self.probe_similar,
-        }
+    pub fn parts(&self) -> &IvfParts<V> {
+        &self.p
     }
 
     /// The width of a vector (the model's, plus one for a bias).
     pub fn dim(&self) -> usize {
-        self.dim
+        self.p.dim
     }
     /// How many items.
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.p.ids.len()
     }
     /// Whether the index holds no items.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.p.ids.is_empty()
     }
     /// How many lists.
     pub fn lists(&self) -> usize {
-        self.half_norms.len()
+        self.p.half_norms.len()
     }
     /// Lists scanned per query, for `metric`.
     pub fn probe(&self, metric: Metric) -> usize {
         match metric {
-            Metric::InnerProduct => self.probe,
-            Metric::Cosine(_) => self.probe_similar,
+            Metric::InnerProduct => self.p.probe,
+            Metric::Cosine(_) => self.p.probe_similar,
         }
     }
     /// Bytes the index holds beyond the model (vectors, ids, centroids).
     pub fn bytes(&self) -> usize {
-        4 * (self.vectors.len()
-            + self.ids.len()
-            + self.offsets.len()
-            + self.centroids.len()
-            + self.half_norms.len())
+        4 * (self.p.vectors.len()
+            + self.p.ids.len()
+            + self.p.offsets.len()
+            + self.p.centroids.len()
+            + self.p.half_norms.len())
     }
 
     /// The lists in the order a query should scan them, best first.
@@ -539,10 +509,11 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
             // The nearest centroid to the query scaled onto the items'
             // sphere, (M q / |q|, 0), in the augmented space.
             Metric::InnerProduct => {
-                let scale = if qn > 0.0 { self.max_norm / qn } else { 0.0 };
-                self.centroids
-                    .chunks_exact(self.dim)
-                    .zip(&self.half_norms)
+                let scale = if qn > 0.0 { self.p.max_norm / qn } else { 0.0 };
+                self.p
+                    .centroids
+                    .chunks_exact(self.p.dim)
+                    .zip(&self.p.half_norms)
                     .enumerate()
                     .map(|(l, (c, &h))| (scale * dot(q, c) - h, l as u32))
                     .collect()
@@ -550,8 +521,9 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
             Metric::Cosine(m) => {
                 let q = &q[..m];
                 let qn = dot(q, q).sqrt();
-                self.centroids
-                    .chunks_exact(self.dim)
+                self.p
+                    .centroids
+                    .chunks_exact(self.p.dim)
                     .enumerate()
                     .map(|(l, c)| {
                         let c = &c[..m];
@@ -578,20 +550,24 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
         probe: Option<usize>,
         skip: &dyn Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        assert_eq!(q.len(), self.dim, "query width");
+        assert_eq!(q.len(), self.p.dim, "query width");
         if let Metric::Cosine(m) = metric {
-            assert!(m <= self.dim, "cosine over {m} of {} coordinates", self.dim);
+            assert!(
+                m <= self.p.dim,
+                "cosine over {m} of {} coordinates",
+                self.p.dim
+            );
         }
         let probe = probe.unwrap_or(self.probe(metric)).clamp(1, self.lists());
         let ranked = self.ranked_lists(q, metric);
         let mut best = Best::new(k);
         for &l in &ranked[..probe] {
             let (a, b) = (
-                self.offsets[l as usize] as usize,
-                self.offsets[l as usize + 1] as usize,
+                self.p.offsets[l as usize] as usize,
+                self.p.offsets[l as usize + 1] as usize,
             );
-            let vecs = &self.vectors[a * self.dim..b * self.dim];
-            for (&i, v) in self.ids[a..b].iter().zip(vecs.chunks_exact(self.dim)) {
+            let vecs = &self.p.vectors[a * self.p.dim..b * self.p.dim];
+            for (&i, v) in self.p.ids[a..b].iter().zip(vecs.chunks_exact(self.p.dim)) {
                 if skip(i) {
                     continue;
                 }
@@ -615,13 +591,12 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
 
     /// Chooses `probe` for `metric`: the fewest lists at which the mean
     /// recall@`k` of `queries` (row-major, the index's width) against the
-    /// exact top `k` over `items` reaches `target`, leaving out the items
+    /// exact top `k` over the indexed items reaches `target`, leaving out the items
     /// `skip[j]` names (sorted) for query `j`, as serving leaves out what
     /// a user has seen. Returns what it chose
     /// and the recall measured there.
     pub fn calibrate(
         &mut self,
-        items: &ItemVectors<'_>,
         queries: &[f32],
         skip: &[Vec<u32>],
         k: usize,
@@ -632,22 +607,21 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
         // Where each item sits.
         let mut list_of = vec![0u32; self.len()];
         for l in 0..lists {
-            for &i in &self.ids[self.offsets[l] as usize..self.offsets[l + 1] as usize] {
+            for &i in &self.p.ids[self.p.offsets[l] as usize..self.p.offsets[l + 1] as usize] {
                 list_of[i as usize] = l as u32;
             }
         }
-        let dim = self.dim;
+        let dim = self.p.dim;
         let m = match metric {
             Metric::Cosine(m) => m,
             Metric::InnerProduct => dim,
         };
         // The index's own rows (list order) stand for the items: no copy.
-        let vectors: &[f32] = &self.vectors;
+        let vectors: &[f32] = &self.p.vectors;
         let norms: Vec<f32> = vectors
             .chunks_exact(dim)
             .map(|r| dot(&r[..m], &r[..m]).sqrt())
             .collect();
-        debug_assert_eq!(items.len(), self.len());
         // For each query, the rank of the list of each of its exact top k.
         let positions: Vec<Vec<usize>> = queries
             .par_chunks(dim)
@@ -655,7 +629,7 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
             .map(|(j, q)| {
                 let mut best = Best::new(k);
                 let skip = skip.get(j).map_or(&[][..], Vec::as_slice);
-                for ((at, r), &i) in vectors.chunks_exact(dim).enumerate().zip(&self.ids) {
+                for ((at, r), &i) in vectors.chunks_exact(dim).enumerate().zip(&self.p.ids) {
                     if skip.binary_search(&i).is_ok() {
                         continue;
                     }
@@ -704,8 +678,8 @@ impl<V: Deref<Target = [f32]> + Sync> Ivf<V> {
             }
         }
         match metric {
-            Metric::InnerProduct => self.probe = lo,
-            Metric::Cosine(_) => self.probe_similar = lo,
+            Metric::InnerProduct => self.p.probe = lo,
+            Metric::Cosine(_) => self.p.probe_similar = lo,
         }
         Calibration {
             probe: lo,

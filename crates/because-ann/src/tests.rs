@@ -48,7 +48,7 @@ fn calibrated_recall_holds_on_new_queries_and_scanning_everything_is_exact() {
     let mut index = Ivf::build(&v, &IvfParams::default());
     assert_eq!(index.lists(), 283);
     let train_q = catalogue(300, dim, 40, 2);
-    let c = index.calibrate(&v, &train_q, &[], 10, 0.99, Metric::InnerProduct);
+    let c = index.calibrate(&train_q, &[], 10, 0.99, Metric::InnerProduct);
     assert!(c.recall >= 0.99, "{c:?}");
     // A broken index (lists in the wrong order, items in the wrong list)
     // cannot reach this while scanning a small share of the lists.
@@ -113,7 +113,7 @@ fn what_is_built_does_not_depend_on_the_number_of_threads() {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| Ivf::build(&v, &IvfParams::default()).parts().clone_owned())
+        pool.install(|| Ivf::build(&v, &IvfParams::default()).into_parts())
     };
     assert_eq!(build(1), build(3));
 }
@@ -124,14 +124,14 @@ fn parts_round_trip_and_inconsistent_parts_are_refused() {
     let items = catalogue(n, dim, 5, 7);
     let v = ItemVectors::dense(&items, dim);
     let index = Ivf::build(&v, &IvfParams::default());
-    let back = Ivf::from_parts(index.parts().clone_owned(), n).unwrap();
+    let back = Ivf::from_parts(index.clone().into_parts(), n).unwrap();
     let q = [0.3, -1.0, 0.5, 2.0];
     assert_eq!(
         back.search(&q, 5, Metric::InnerProduct, None, &|_| false),
         index.search(&q, 5, Metric::InnerProduct, None, &|_| false)
     );
-    assert!(Ivf::from_parts(index.parts().clone_owned(), n + 1).is_err());
-    let mut twice = index.parts().clone_owned();
+    assert!(Ivf::from_parts(index.clone().into_parts(), n + 1).is_err());
+    let mut twice = index.clone().into_parts();
     twice.ids[1] = twice.ids[0];
     assert!(Ivf::from_parts(twice, n)
         .unwrap_err()
@@ -146,6 +146,6 @@ fn cosine_search_finds_similar_items() {
     let v = ItemVectors::dense(&items, dim);
     let mut index = Ivf::build(&v, &IvfParams::default());
     let queries: Vec<f32> = items[..200 * dim].to_vec();
-    let c = index.calibrate(&v, &queries, &[], 10, 0.99, Metric::Cosine(dim));
+    let c = index.calibrate(&queries, &[], 10, 0.99, Metric::Cosine(dim));
     assert!(c.recall >= 0.99 && c.probe < index.lists() / 2, "{c:?}");
 }

@@ -17,7 +17,9 @@ use crate::persist::{
 };
 use crate::tensors::{PersistError, Result, TensorsIn, TensorsOut};
 use crate::Model;
-use because_ann::{Calibration, Ivf, IvfParams, IvfParts, Metric};
+use because_ann::{index_query, Calibration, Ivf, IvfParts, Metric};
+
+pub use because_ann::IvfParams;
 use because_core::rng::Rng;
 use because_core::{Error, InnerProduct, ItemVectors, Query, Recommender, Request, Scored};
 use std::path::Path;
@@ -162,22 +164,11 @@ pub fn vectors_checksum(v: &ItemVectors<'_>) -> String {
     format!("{:016x}", sum.finish())
 }
 
-/// A query vector as the index reads it: the model's, then 1 for a bias.
-fn index_query(ip: &dyn InnerProduct, v: &[f32]) -> Vec<f32> {
-    let mut q = v.to_vec();
-    if ip.item_vectors().bias.is_some() {
-        q.push(1.0);
-    }
-    q
-}
-
 /// The item's row as the index stores it (a similar-items query).
-fn index_row(ip: &dyn InnerProduct, item: u32) -> Vec<f32> {
+fn item_query(ip: &dyn InnerProduct, item: u32) -> Vec<f32> {
     let v = ip.item_vectors();
-    let mut q = v.row(item).to_vec();
-    if let Some(b) = v.bias {
-        q.push(b[item as usize]);
-    }
+    let mut q = vec![0.0; because_ann::width(&v)];
+    because_ann::index_row(&v, item, &mut q);
     q
 }
 
@@ -212,7 +203,7 @@ fn calibration_queries(
     let mut seen = Vec::new();
     for u in users {
         let q = ip.query_vector(&Query::User(u))?;
-        out.extend(index_query(ip, &q.vector));
+        out.extend(index_query(&ip.item_vectors(), &q.vector));
         let mut s = model.history(u).0.to_vec();
         s.sort_unstable();
         seen.push(s);
@@ -227,23 +218,11 @@ impl Index {
         let Some((p, info)) = Index::build_parts(model, params)? else {
             return Ok(None);
         };
-        let ivf = Ivf::from_parts(
-            IvfParts {
-                vectors: Floats::from(p.vectors),
-                dim: p.dim,
-                centroids: p.centroids,
-                half_norms: p.half_norms,
-                max_norm: p.max_norm,
-                offsets: p.offsets,
-                ids: p.ids,
-                probe: p.probe,
-                probe_similar: p.probe_similar,
-            },
-            model.n_items(),
-        )
-        .map_err(|e| PersistError::Invalid {
-            path: TENSORS.into(),
-            message: e.to_string(),
+        let ivf = Ivf::from_parts(p.map_vectors(Floats::from), model.n_items()).map_err(|e| {
+            PersistError::Invalid {
+                path: TENSORS.into(),
+                message: e.to_string(),
+            }
         })?;
         Ok(Some(Index { ivf, info }))
     }
@@ -261,7 +240,6 @@ impl Index {
         let mut ivf = Ivf::build(&items, params);
         let (queries, seen) = calibration_queries(model, ip, CALIBRATION_QUERIES, params.seed)?;
         let c = ivf.calibrate(
-            &items,
             &queries,
             &seen,
             10,
@@ -273,16 +251,9 @@ impl Index {
                 let mut ids: Vec<u32> = (0..model.n_items() as u32).collect();
                 Rng::new(params.seed ^ 1).shuffle(&mut ids);
                 ids.truncate(CALIBRATION_QUERIES);
-                let q: Vec<f32> = ids.iter().flat_map(|&i| index_row(ip, i)).collect();
+                let q: Vec<f32> = ids.iter().flat_map(|&i| item_query(ip, i)).collect();
                 let itself: Vec<Vec<u32>> = ids.iter().map(|&i| vec![i]).collect();
-                ivf.calibrate(
-                    &items,
-                    &q,
-                    &itself,
-                    10,
-                    params.target_recall,
-                    Metric::Cosine(m),
-                )
+                ivf.calibrate(&q, &itself, 10, params.target_recall, Metric::Cosine(m))
             }
             None => Calibration {
                 probe: ivf.lists(),
@@ -363,7 +334,7 @@ impl Index {
             probe: info.probe,
             probe_similar: info.probe_similar,
         };
-        if dim != items.dim + usize::from(items.bias.is_some()) {
+        if dim != because_ann::width(&items) {
             return Err(format!(
                 "vectors of width {dim} for a model of width {}",
                 items.dim
@@ -408,7 +379,7 @@ impl Index {
             None => {
                 let fetch = req.k + req.k.max(10);
                 self.ivf.search(
-                    &index_query(ip, &qv.vector),
+                    &index_query(&items, &qv.vector),
                     fetch,
                     Metric::InnerProduct,
                     None,
@@ -443,11 +414,13 @@ impl Index {
             return model.similar_items(item, k);
         };
         let fetch = k + k.max(10);
-        let mut out = self
-            .ivf
-            .search(&index_row(ip, item), fetch, Metric::Cosine(m), None, &|i| {
-                i == item
-            });
+        let mut out = self.ivf.search(
+            &item_query(ip, item),
+            fetch,
+            Metric::Cosine(m),
+            None,
+            &|i| i == item,
+        );
         let norm = |r: &[f32]| r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
         let a = sim.row(item);
         let na = norm(a);
@@ -566,25 +539,29 @@ impl Recommender for Approximate<'_> {
     }
 }
 
-/// How well the approximate lists of `index` recall `model`'s exact top
-/// `k` for `users` (known users, seen items left out): the share of exact
-/// items the approximate list also holds.
+/// How well the approximate lists of `index` recall `model`'s exact ones
+/// for `requests`: the share of the exact lists' items that the
+/// approximate lists also hold.
 pub fn recall_against_exact(
     model: &Model,
     index: &Index,
-    users: &[u32],
-    k: usize,
+    requests: &[Request<'_>],
 ) -> because_core::Result<f64> {
-    let exact = model.recommend_users(users, k)?;
-    let approx = Approximate::new(model, index).recommend_users(users, k)?;
-    let (mut hit, mut all) = (0usize, 0usize);
-    for (e, a) in exact.iter().zip(&approx) {
-        hit += e
-            .iter()
-            .filter(|x| a.iter().any(|y| y.item == x.item))
-            .count();
-        all += e.len();
-    }
+    use rayon::prelude::*;
+    let (hit, all) = requests
+        .par_iter()
+        .map(|req| -> because_core::Result<(usize, usize)> {
+            let exact = model.recommend(req)?;
+            let approx = index.recommend(model, req)?;
+            let hit = exact
+                .iter()
+                .filter(|x| approx.iter().any(|y| y.item == x.item))
+                .count();
+            Ok((hit, exact.len()))
+        })
+        .collect::<because_core::Result<Vec<_>>>()?
+        .into_iter()
+        .fold((0, 0), |(h, a), (x, y)| (h + x, a + y));
     Ok(if all == 0 {
         1.0
     } else {

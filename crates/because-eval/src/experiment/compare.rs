@@ -139,24 +139,27 @@ pub fn fit_and_evaluate(
     let fit_seconds = start.elapsed().as_secs_f64();
     let base = setup.protocol();
     let validation = evaluate(&model, &set.validation, &base)?;
-    let (mut test, model) = match setup.final_mode {
-        Final::FoldIn => {
-            let protocol = Protocol {
+    // The test's protocol: validation folded in, or the model refitted.
+    let (model, protocol) = match setup.final_mode {
+        Final::FoldIn => (
+            model,
+            Protocol {
                 extra_history: Some(&set.validation),
                 fold_in: true,
                 ..base.clone()
-            };
-            (evaluate(&model, &set.test, &protocol)?, model)
-        }
-        Final::Refit => {
-            let refit = fit(spec, &set.train_and_validation()?, &parts.side)?;
-            (evaluate(&refit, &set.test, &base)?, refit)
-        }
+            },
+        ),
+        Final::Refit => (
+            fit(spec, &set.train_and_validation()?, &parts.side)?,
+            base.clone(),
+        ),
     };
-    let retrieval = if setup.approximate {
-        approximate_test(&model, &set.test, setup, &mut test)?
-    } else {
-        None
+    let (test, retrieval) = match setup.approximate {
+        true => match approximate_test(&model, &set.test, &protocol, setup.headline_k())? {
+            Some((test, check)) => (test, Some(check)),
+            None => (evaluate(&model, &set.test, &protocol)?, None),
+        },
+        false => (evaluate(&model, &set.test, &protocol)?, None),
     };
     let rating_errors = spec.needs_ratings().then(|| {
         let (rmse, mae) = crate::rating_accuracy(&parts.ratings().test, |u, i| {
@@ -178,33 +181,58 @@ pub fn fit_and_evaluate(
 }
 
 /// For a model whose scores are inner products: builds its index and
-/// replaces `test` with the evaluation of what the index serves (the same
-/// protocol), returning how its lists recall the exact ones on the test
-/// users; `None` for other models.
+/// evaluates what the index serves under `protocol`, with how its top `k`
+/// lists recall the exact ones for the same queries (each test user's, as
+/// the protocol asks: as trained, or with the extra history folded in);
+/// `None` for other models.
 fn approximate_test(
     model: &Model,
     test_part: &because_core::Interactions,
-    setup: &Setup<'_>,
-    test: &mut Evaluation,
-) -> Result<Option<RetrievalCheck>> {
-    use because_core::Recommender;
-    use because_models::index::{recall_against_exact, Approximate, Index};
-    let Some(index) = Index::build(model, &because_ann::IvfParams::default())? else {
+    protocol: &Protocol<'_>,
+    k: usize,
+) -> Result<Option<(Evaluation, RetrievalCheck)>> {
+    use because_core::{Query, Recommender, Request};
+    use because_models::index::{recall_against_exact, Approximate, Index, IvfParams};
+    let Some(index) = Index::build(model, &IvfParams::default())? else {
         return Ok(None);
     };
-    let served = Approximate::new(model, &index);
-    *test = evaluate(&served, test_part, &setup.protocol())?;
+    let test = evaluate(&Approximate::new(model, &index), test_part, protocol)?;
     let users: Vec<u32> = (0..test_part.n_users().min(model.n_users()) as u32)
         .filter(|&u| !test_part.range(u).is_empty())
         .collect();
-    let k = setup.headline_k();
+    let histories: Vec<Option<(Vec<u32>, Vec<f32>)>> = users
+        .iter()
+        .map(|&u| {
+            let extra = protocol
+                .extra_history
+                .filter(|e| (u as usize) < e.n_users() && !e.range(u).is_empty())?;
+            let (items, values) = model.history(u);
+            Some((
+                [items, extra.user_items(u)].concat(),
+                [values, extra.user_values(u)].concat(),
+            ))
+        })
+        .collect();
+    let requests: Vec<Request<'_>> = users
+        .iter()
+        .zip(&histories)
+        .map(|(&u, h)| match (h, protocol.fold_in) {
+            (Some((items, values)), true) => Request::new(Query::History { items, values }, k),
+            (Some((items, _)), false) => Request {
+                deny: &items[model.history(u).0.len()..],
+                ..Request::new(Query::User(u), k)
+            },
+            (None, _) => Request::new(Query::User(u), k),
+        })
+        .collect();
     let info = index.info();
-    Ok(Some(RetrievalCheck {
-        recall: recall_against_exact(model, &index, &users, k)?,
+    let check = RetrievalCheck {
+        recall: recall_against_exact(model, &index, &requests)?,
         k,
         lists: info.lists,
         probe: info.probe,
-    }))
+    };
+    Ok(Some((test, check)))
 }
 
 pub(super) fn fit(
@@ -391,4 +419,58 @@ pub fn compare(
         comparison,
         best_model,
     })
+}
+
+#[cfg(test)]
+mod approximate_tests {
+    use super::*;
+    use crate::experiment::Values;
+    use because_core::testing::block_data;
+    use because_core::{Dataset, SplitMethod, Vocab};
+
+    #[test]
+    fn approximate_tests_what_the_index_serves_and_says_how_it_recalls_the_exact_lists() {
+        let x = block_data(400, 2000, 25, 3);
+        let dataset = Dataset {
+            users: Vocab::from_ids((0..x.n_users()).map(|u| u.to_string())),
+            items: Vocab::from_ids((0..x.n_items()).map(|i| i.to_string())),
+            interactions: x,
+            ..Default::default()
+        };
+        let method = SplitMethod::Random {
+            validation: 0.1,
+            test: 0.1,
+            per_user: true,
+        };
+        let parts = Parts::split(&dataset, method, 7, Values::Auto).unwrap();
+        let setup = Setup {
+            approximate: true,
+            ..Setup::new(vec![10])
+        };
+        let exact_setup = Setup::new(vec![10]);
+        let als: ModelSpec = "als:factors=16,iterations=3".parse().unwrap();
+        let (trial, _) = fit_and_evaluate(&als, &parts, &setup).unwrap();
+        let (exact, _) = fit_and_evaluate(&als, &parts, &exact_setup).unwrap();
+        let r = trial.retrieval.expect("ALS gets an index");
+        assert_eq!(r.k, 10);
+        assert!(r.recall >= 0.97 && r.probe <= r.lists, "{r:?}");
+        assert!(exact.retrieval.is_none());
+        // What the index serves scores as well as the exact lists, give or
+        // take what it misses.
+        let (a, e) = (
+            trial.test.mean("ndcg@10").unwrap(),
+            exact.test.mean("ndcg@10").unwrap(),
+        );
+        assert!(
+            (a - e).abs() <= 0.05 * e.max(1e-3),
+            "approximate {a} vs exact {e}"
+        );
+        // Models whose scores are not inner products are tested exactly.
+        let knn: ModelSpec = "itemknn".parse().unwrap();
+        assert!(fit_and_evaluate(&knn, &parts, &setup)
+            .unwrap()
+            .0
+            .retrieval
+            .is_none());
+    }
 }
