@@ -9,6 +9,21 @@
 //! [`Backend`]: both backends keep the same versioned schema and pass the
 //! same contract tests (`tests/store.rs`).
 //!
+//! Faults are bounded and typed. PostgreSQL connections time out after
+//! [`CONNECT_TIMEOUT`] and statements after [`STATEMENT_TIMEOUT`]; a
+//! database that cannot be reached, or a SQLite file locked past its busy
+//! timeout, is [`StoreError::Unavailable`] (nothing was done; retry later),
+//! unlike [`StoreError::Database`] (the database answered with an error).
+//! After a connection fails, calls fail at once for [`HOLD_OFF`] instead of
+//! piling up on a database that is down, then connect again by themselves.
+//! Reads that fail on a pooled connection are tried once more on a new one;
+//! a batch is never resent (its commit may have landed: the client retries,
+//! and idempotency keys make that safe).
+//!
+//! SQLite keeps one writer and a pool of read-only connections (WAL lets
+//! them read while the writer commits); several processes may share the
+//! file on one host.
+//!
 //! The command line reads stored events for training (`because train
 //! --database`) and the server stores and reads them; neither this crate
 //! nor the command line's training needs the HTTP stack.
@@ -30,6 +45,18 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 /// The most events one batch may hold.
 pub const MAX_BATCH: usize = 10_000;
+
+/// How long connecting to PostgreSQL may take.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long one PostgreSQL statement may run (`statement_timeout`, unless
+/// the connection URL's `options` set one), and how long a SQLite call
+/// waits for a lock another connection holds.
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// After the database could not be reached, calls fail at once for this
+/// long before the next one tries to connect again.
+pub const HOLD_OFF: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The largest event value accepted.
 pub const MAX_VALUE: f64 = 3.0e38;
@@ -94,6 +121,16 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The database could not be reached or did not answer in time
+    /// (connection refused or lost, a timeout, a lock held too long): the
+    /// call did nothing, and the same call may succeed later.
+    #[error("the event database ({backend}) is unavailable: {message}")]
+    Unavailable {
+        /// `sqlite` or `postgres`.
+        backend: &'static str,
+        /// What the driver said (for logs, never for clients).
+        message: String,
+    },
     /// The database failed (the message is for logs, never for clients).
     #[error("the event database ({backend}) failed: {message}")]
     Database {
@@ -104,20 +141,49 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or did not answer in
+    /// time: nothing was done, and retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Database {
-            backend: "sqlite",
-            message: e.to_string(),
+        let message = e.to_string();
+        // Another process held the file's lock past the busy timeout.
+        let busy = matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        );
+        if busy {
+            StoreError::Unavailable {
+                backend: "sqlite",
+                message,
+            }
+        } else {
+            StoreError::Database {
+                backend: "sqlite",
+                message,
+            }
         }
     }
 }
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
-        StoreError::Database {
-            backend: "postgres",
-            message: e.to_string(),
+        let message = e.to_string();
+        if postgres::unavailable(&e) {
+            StoreError::Unavailable {
+                backend: "postgres",
+                message,
+            }
+        } else {
+            StoreError::Database {
+                backend: "postgres",
+                message,
+            }
         }
     }
 }
@@ -215,6 +281,8 @@ trait Backend: Send + Sync {
     fn received_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, u64)>, StoreError>;
     /// Every stored event in the order it was stored.
     fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError>;
+    /// Checks that the database answers (a trivial read).
+    fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Hears how long each database operation (`insert`, `latest`, ...) took.
@@ -336,6 +404,12 @@ impl EventStore {
         let mut out = self.timed("history", || self.backend.latest(user, limit))?;
         out.reverse();
         Ok(out)
+    }
+
+    /// Checks that the database answers now (a trivial read, bounded by
+    /// the connection and statement timeouts): for readiness probes.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", || self.backend.ping())
     }
 
     /// How many events are stored.

@@ -1,11 +1,18 @@
 //! Events in PostgreSQL: table `because_events`, schema version in
 //! `because_schema_version`, migrations under an advisory lock so that
 //! servers starting together migrate once. Connections are pooled; a
-//! broken one is dropped and a new one opened for the next call.
+//! broken one is dropped and a new one opened for the next call. When the
+//! server cannot be reached, every pooled connection is dropped (a
+//! restarted server has closed them all) and calls fail at once for
+//! [`HOLD_OFF`].
 
-use super::{Backend, Event, StoreError, SCHEMA_VERSION};
+use super::{
+    Backend, Event, StoreError, CONNECT_TIMEOUT, HOLD_OFF, SCHEMA_VERSION, STATEMENT_TIMEOUT,
+};
+use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Connections kept open between calls.
 const POOL: usize = 8;
@@ -16,6 +23,34 @@ const MIGRATION_LOCK: i64 = 0x0062_6563_6175_7365;
 pub(super) struct Postgres {
     config: Config,
     idle: Mutex<Vec<Client>>,
+    /// When the server last could not be reached.
+    failed: Mutex<Option<Instant>>,
+}
+
+/// Whether `e` says the server could not be reached or did not answer in
+/// time, rather than that it refused the statement.
+pub(super) fn unavailable(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            // Class 08: connection exceptions.
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                    SqlState::QUERY_CANCELED,
+                    SqlState::LOCK_NOT_AVAILABLE,
+                ]
+                .contains(code)
+        }
+        // No SQL state: the connection itself failed (refused, reset,
+        // timed out).
+        None => true,
+    }
 }
 
 fn row(r: &postgres::Row) -> Result<Event, postgres::Error> {
@@ -33,12 +68,23 @@ impl Postgres {
     pub(super) fn open(url: &str) -> Result<Postgres, StoreError> {
         let mut config: Config = url.parse()?;
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            // A server that vanished without closing the connection (a
+            // cable pulled, a host gone) fails the call instead of hanging.
+            config.tcp_user_timeout(STATEMENT_TIMEOUT);
+        }
+        let options = config.get_options().unwrap_or_default().to_string();
+        if !options.contains("statement_timeout") {
+            let ms = STATEMENT_TIMEOUT.as_millis();
+            config.options(&format!("{options} -c statement_timeout={ms}").trim_start());
         }
         config.application_name("because");
         let store = Postgres {
             config,
             idle: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
         };
         let mut client = store.connect()?;
         let mut tx = client.transaction()?;
@@ -89,15 +135,44 @@ impl Postgres {
     }
 
     fn connect(&self) -> Result<Client, StoreError> {
-        Ok(self.config.connect(NoTls)?)
+        let held = *self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = held {
+            let since = at.elapsed();
+            if since < HOLD_OFF {
+                return Err(StoreError::Unavailable {
+                    backend: "postgres",
+                    message: format!(
+                        "it could not be reached {} ms ago; trying again after {} ms",
+                        since.as_millis(),
+                        HOLD_OFF.as_millis()
+                    ),
+                });
+            }
+        }
+        let client = self.config.connect(NoTls).map_err(|e| self.failure(e))?;
+        *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        Ok(client)
     }
 
-    /// An idle connection, or a new one.
-    fn take(&self) -> Result<Client, StoreError> {
+    /// Notes a failure: if the server could not be reached, every pooled
+    /// connection goes (a restarted server closed them all) and calls hold
+    /// off for a moment.
+    fn failure(&self, e: postgres::Error) -> StoreError {
+        let e = StoreError::from(e);
+        if e.is_unavailable() {
+            *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(idle);
+        }
+        e
+    }
+
+    /// An idle connection, or a new one; says whether it was pooled.
+    fn take(&self) -> Result<(Client, bool), StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match idle {
-            Some(c) if !c.is_closed() => Ok(c),
-            _ => self.connect(),
+            Some(c) if !c.is_closed() => Ok((c, true)),
+            _ => Ok((self.connect()?, false)),
         }
     }
 
@@ -112,12 +187,13 @@ impl Postgres {
     }
 
     /// Runs `f` on a pooled connection; a connection that failed is not
-    /// reused.
+    /// reused. Writes run once: a failure after the commit was sent may
+    /// have committed.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        let mut client = self.take()?;
+        let (mut client, _) = self.take()?;
         match f(&mut client) {
             Ok(v) => {
                 self.give_back(client);
@@ -125,7 +201,34 @@ impl Postgres {
             }
             // A failed statement may leave the connection in any state:
             // drop it rather than guess.
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    /// Runs the read `f` as [`Postgres::with`] does; if a pooled
+    /// connection turns out to be dead (the server restarted since it was
+    /// opened), once more on a new connection.
+    fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let (mut client, pooled) = self.take()?;
+        match f(&mut client) {
+            Ok(v) => {
+                self.give_back(client);
+                Ok(v)
+            }
+            Err(e) if pooled && unavailable(&e) => {
+                drop(client);
+                let idle =
+                    std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+                drop(idle);
+                let mut client = self.connect()?;
+                let v = f(&mut client).map_err(|e| self.failure(e))?;
+                self.give_back(client);
+                Ok(v)
+            }
+            Err(e) => Err(self.failure(e)),
         }
     }
 }
@@ -174,7 +277,7 @@ impl Backend for Postgres {
 
     fn latest(&self, user: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(|c| {
+        self.read(|c| {
             c.query(
                 "SELECT \"user\", item, event, value, time, idempotency_key FROM because_events
                  WHERE \"user\" = $1 ORDER BY time DESC, id DESC LIMIT $2",
@@ -187,7 +290,7 @@ impl Backend for Postgres {
     }
 
     fn count(&self) -> Result<u64, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             let n: i64 = c
                 .query_one("SELECT COUNT(*) FROM because_events", &[])?
                 .try_get(0)?;
@@ -196,7 +299,7 @@ impl Backend for Postgres {
     }
 
     fn received_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        self.with(|c| {
+        self.read(|c| {
             c.query(
                 "SELECT received / 60000 AS minute, COUNT(*) FROM because_events
                  WHERE received >= $1 GROUP BY minute ORDER BY minute",
@@ -211,6 +314,10 @@ impl Backend for Postgres {
             })
             .collect()
         })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.simple_query("SELECT 1").map(drop))
     }
 
     fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError> {

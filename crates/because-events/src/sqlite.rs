@@ -1,12 +1,19 @@
-//! Events in a SQLite file: WAL, `synchronous=FULL`, one connection.
+//! Events in a SQLite file: WAL, `synchronous=FULL`, one writing
+//! connection and a pool of read-only ones, which WAL lets read while the
+//! writer commits (and other processes on the host write the same file).
 
-use super::{Backend, Event, StoreError, SCHEMA_VERSION};
-use rusqlite::{params, Connection, OptionalExtension};
-use std::path::Path;
+use super::{Backend, Event, StoreError, SCHEMA_VERSION, STATEMENT_TIMEOUT};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Read-only connections kept open between calls.
+const READERS: usize = 8;
+
 pub(super) struct Sqlite {
+    path: PathBuf,
     conn: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
@@ -25,7 +32,7 @@ impl Sqlite {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(STATEMENT_TIMEOUT)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);",
         )?;
@@ -66,8 +73,33 @@ impl Sqlite {
         // new schema version that older servers would refuse.
         conn.execute_batch("CREATE INDEX IF NOT EXISTS events_by_received ON events (received);")?;
         Ok(Sqlite {
+            path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Runs the read `f` on a pooled read-only connection (opened when
+    /// none is idle).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(STATEMENT_TIMEOUT)?;
+                c
+            }
+        };
+        let out = f(&conn)?;
+        let mut idle = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < READERS {
+            idle.push(conn);
+        }
+        Ok(out)
     }
 }
 
@@ -98,44 +130,51 @@ impl Backend for Sqlite {
     }
 
     fn latest(&self, user: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let mut q = conn.prepare_cached(
-            "SELECT user, item, event, value, time, idempotency_key FROM events
-             WHERE user = ?1 ORDER BY time DESC, id DESC LIMIT ?2",
-        )?;
-        let out = q
-            .query_map(params![user, limit as i64], row)?
-            .collect::<Result<_, _>>()?;
-        Ok(out)
+        self.read(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT user, item, event, value, time, idempotency_key FROM events
+                 WHERE user = ?1 ORDER BY time DESC, id DESC LIMIT ?2",
+            )?;
+            let out = q
+                .query_map(params![user, limit as i64], row)?
+                .collect::<Result<_, _>>()?;
+            Ok(out)
+        })
     }
 
     fn count(&self) -> Result<u64, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+        self.read(|conn| conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
     }
 
     fn received_per_minute(&self, since_ms: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let mut q = conn.prepare_cached(
-            "SELECT received / 60000 AS minute, COUNT(*) FROM events
-             WHERE received >= ?1 GROUP BY minute ORDER BY minute",
-        )?;
-        let out = q
-            .query_map(params![since_ms], |r| {
-                Ok((r.get::<_, i64>(0)? * 60_000, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(out)
+        self.read(|conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT received / 60000 AS minute, COUNT(*) FROM events
+                 WHERE received >= ?1 GROUP BY minute ORDER BY minute",
+            )?;
+            let out = q
+                .query_map(params![since_ms], |r| {
+                    Ok((r.get::<_, i64>(0)? * 60_000, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(out)
+        })
     }
 
     fn scan(&self, visit: &mut dyn FnMut(Event)) -> Result<(), StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let mut q = conn.prepare(
-            "SELECT user, item, event, value, time, idempotency_key FROM events ORDER BY id",
-        )?;
-        for e in q.query_map([], row)? {
-            visit(e?);
-        }
-        Ok(())
+        self.read(|conn| {
+            let mut q = conn.prepare(
+                "SELECT user, item, event, value, time, idempotency_key FROM events ORDER BY id",
+            )?;
+            for e in q.query_map([], row)? {
+                visit(e?);
+            }
+            Ok(())
+        })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| conn.query_row("SELECT COUNT(*) FROM schema_version", [], |_| Ok(())))
     }
 }

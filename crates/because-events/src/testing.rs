@@ -59,3 +59,95 @@ pub fn fresh_postgres() -> Option<Database> {
     };
     Some(Database::Postgres(format!("{server}/{name}{query}")))
 }
+
+/// A TCP proxy in front of a database server, for fault tests: while
+/// [`Proxy::cut`], every open connection is closed and new ones are closed
+/// as soon as they are accepted (a server restarting, or unreachable);
+/// [`Proxy::restore`] lets them through again.
+pub struct Proxy {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    /// Forwards a new local port to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> std::io::Result<Proxy> {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (up2, open2, upstream) = (up.clone(), open.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let pipe = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                if let Ok(mut o) = open2.lock() {
+                    o.extend(client.try_clone());
+                    o.extend(server.try_clone());
+                }
+                pipe(client, s2);
+                pipe(server, c2);
+            }
+        });
+        Ok(Proxy { addr, up, open })
+    }
+
+    /// `db` reached through a new proxy, for a PostgreSQL URL of the form
+    /// `postgres://USER@HOST:PORT/DATABASE`; `None` for SQLite.
+    pub fn before(db: &Database) -> Option<(Database, Proxy)> {
+        let Database::Postgres(url) = db else {
+            return None;
+        };
+        let (scheme, rest) = url.split_once("://")?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (user, host) = match authority.rsplit_once('@') {
+            Some((u, h)) => (format!("{u}@"), h),
+            None => (String::new(), authority),
+        };
+        let upstream = if host.contains(':') {
+            host.to_string()
+        } else {
+            format!("{host}:5432")
+        };
+        let proxy = Proxy::start(&upstream).ok()?;
+        let through = format!("{scheme}://{user}{}{path}", proxy.addr);
+        Some((Database::Postgres(through), proxy))
+    }
+
+    /// The local address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Closes every connection through it and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        if let Ok(mut o) = self.open.lock() {
+            for s in o.drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}

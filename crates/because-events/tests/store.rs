@@ -204,3 +204,113 @@ fn events_are_counted_per_minute_of_receipt() {
         assert_eq!(n, vec![0, 0, 2, 0, 1]);
     });
 }
+
+#[test]
+fn two_stores_on_one_database_see_each_others_events_at_once() {
+    // Replicas: each server opens its own store on the same database (a
+    // SQLite file on one host, or one PostgreSQL).
+    each_database(|db| {
+        let (a, b) = (EventStore::open(db).unwrap(), EventStore::open(db).unwrap());
+        b.ping().unwrap();
+        assert!(b.history("shared", 10).unwrap().is_empty());
+        a.insert(&[event("shared", "x", 1, Some("k1"))], 0).unwrap();
+        let seen = b.history("shared", 10).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].item, "x");
+        // The key is shared too: a retry through the other replica is a duplicate.
+        let again = b.insert(&[event("shared", "x", 1, Some("k1"))], 0).unwrap();
+        assert_eq!(
+            again,
+            Stored {
+                stored: 0,
+                duplicates: 1
+            }
+        );
+        // Reads while the other store writes: nothing torn, nothing lost.
+        let writer = std::thread::spawn({
+            let db = db.clone();
+            move || {
+                let w = EventStore::open(&db).unwrap();
+                for n in 0..50 {
+                    let batch: Vec<Event> = (0..20)
+                        .map(|i| event("busy", &format!("{n}-{i}"), n, None))
+                        .collect();
+                    w.insert(&batch, 0).unwrap();
+                }
+            }
+        });
+        let mut last = 0;
+        while !writer.is_finished() {
+            let n = a.history("busy", 10_000).unwrap().len();
+            assert_eq!(n % 20, 0, "a batch was read half-written");
+            assert!(n >= last);
+            last = n;
+        }
+        writer.join().unwrap();
+        assert_eq!(a.history("busy", 10_000).unwrap().len(), 1000);
+    });
+}
+
+#[test]
+fn a_postgres_outage_is_unavailable_at_once_and_recovers_by_itself() {
+    let Some(db) = testing::fresh_postgres() else {
+        return;
+    };
+    let (db, proxy) = testing::Proxy::before(&db).unwrap();
+    let store = EventStore::open(&db).unwrap();
+    let mut acked = 0;
+    for n in 0..5 {
+        acked += store.insert(&[event("u", "a", n, None)], 0).unwrap().stored;
+    }
+    proxy.cut();
+    let start = std::time::Instant::now();
+    for n in 0..20 {
+        let e = store.insert(&[event("u", "b", n, None)], 0).unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains("postgres"), "{e}");
+        assert!(store.history("u", 10).unwrap_err().is_unavailable());
+        assert!(store.ping().unwrap_err().is_unavailable());
+    }
+    // Refused connections fail at once, not after a timeout.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    proxy.restore();
+    let back = std::time::Instant::now();
+    loop {
+        match store.insert(&[event("u", "c", 0, None)], 0) {
+            Ok(s) => {
+                acked += s.stored;
+                break;
+            }
+            Err(e) => assert!(e.is_unavailable(), "{e}"),
+        }
+        assert!(
+            back.elapsed() < std::time::Duration::from_secs(2),
+            "no recovery within 2 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    store.ping().unwrap();
+    assert_eq!(store.count().unwrap(), acked as u64);
+    assert_eq!(store.history("u", 100).unwrap().len(), acked);
+}
+
+#[test]
+fn a_sqlite_file_locked_past_the_timeout_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite");
+    let store = EventStore::open(&Database::Sqlite(path.clone())).unwrap();
+    store.insert(&[event("u", "a", 0, None)], 0).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let e = store.insert(&[event("u", "b", 1, None)], 0).unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    // Readers are not blocked by the writer's lock (WAL).
+    assert_eq!(store.history("u", 10).unwrap().len(), 1);
+    other.execute_batch("ROLLBACK").unwrap();
+    store.insert(&[event("u", "b", 1, None)], 0).unwrap();
+    assert_eq!(store.count().unwrap(), 2);
+}

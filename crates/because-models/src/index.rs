@@ -144,7 +144,7 @@ pub struct Index {
 #[derive(Debug)]
 pub enum Opened {
     /// An index that matches the model.
-    Ready(Index),
+    Ready(Box<Index>),
     /// No index in the folder.
     Missing,
     /// An index that must not be used, and why (stale, corrupt, of
@@ -295,7 +295,7 @@ impl Index {
             Err(e) => return Opened::Unusable(format!("{}: {e}", path.display())),
         };
         match Index::open_checked(dir, &text, model) {
-            Ok(index) => Opened::Ready(index),
+            Ok(index) => Opened::Ready(Box::new(index)),
             Err(e) => Opened::Unusable(e),
         }
     }

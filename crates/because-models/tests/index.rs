@@ -29,7 +29,7 @@ fn save(m: &Model, dir: &Path, policy: IndexPolicy) {
 
 fn ready(dir: &Path, m: &Model) -> Index {
     match Index::open(dir, m) {
-        Opened::Ready(i) => i,
+        Opened::Ready(i) => *i,
         other => panic!("{other:?}"),
     }
 }

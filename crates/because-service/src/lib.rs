@@ -221,7 +221,7 @@ impl ModelHandle {
         register_models();
         let l = persist::load(dir)?;
         let (index, problem) = match Index::open(dir, &l.model) {
-            Opened::Ready(i) => (Some(Arc::new(i)), None),
+            Opened::Ready(i) => (Some(Arc::from(i)), None),
             Opened::Missing => (None, None),
             Opened::Unusable(why) => (None, Some(why)),
         };
