@@ -79,9 +79,30 @@ pub struct ServeArgs {
     /// The address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
     #[arg(long, env = "BECAUSE_LISTEN")]
     pub listen: Option<std::net::SocketAddr>,
-    /// A file holding the API key that writes and admin routes need.
+    /// A file of the API keys that writes and admin routes need (and read
+    /// routes, with --protect-reads): one per line, `KEY` or `NAME KEY`,
+    /// each at least 16 characters. Read again when it changes (rotation
+    /// without a restart).
     #[arg(long, env = "BECAUSE_API_KEY_FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// A file of keys that open the read routes only (with
+    /// --protect-reads), in the same form; read again when it changes.
+    #[arg(long, env = "BECAUSE_READ_KEY_FILE")]
+    pub read_key_file: Option<PathBuf>,
+    /// Requests per second each client may make (a client is the key it
+    /// gives, else its address); beyond it, 429 with Retry-After. Probes
+    /// and metrics are not limited. Off by default.
+    #[arg(long, env = "BECAUSE_RATE_LIMIT")]
+    pub rate_limit: Option<f64>,
+    /// Requests a client may make at once after being idle (default: one
+    /// second's worth of --rate-limit).
+    #[arg(long, env = "BECAUSE_RATE_BURST")]
+    pub rate_burst: Option<f64>,
+    /// An origin whose pages may call the API from a browser
+    /// (`https://shop.example.com`, or `*` for any); repeat for several,
+    /// or separate them with commas. CORS is off without it.
+    #[arg(long, env = "BECAUSE_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
     /// Where feedback events are stored: `sqlite:PATH` (or a path) or
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (default:
     /// MODEL.events.sqlite beside the model folder).
@@ -120,6 +141,15 @@ pub struct ServeConfig {
     pub listen: Option<std::net::SocketAddr>,
     /// The API key file.
     pub api_key_file: Option<PathBuf>,
+    /// The read-key file.
+    pub read_key_file: Option<PathBuf>,
+    /// Requests per second per client.
+    pub rate_limit: Option<f64>,
+    /// Burst per client.
+    pub rate_burst: Option<f64>,
+    /// Origins allowed to call from a browser.
+    #[serde(default)]
+    pub cors_origin: Vec<String>,
     /// The event database (a SQLite path is relative to this file).
     pub database: Option<String>,
     /// Whether read routes need the API key.
@@ -140,8 +170,12 @@ pub struct ServeSettings {
     pub model: PathBuf,
     /// The address to listen on.
     pub listen: std::net::SocketAddr,
-    /// The API key file.
-    pub api_key_file: Option<PathBuf>,
+    /// The API key files.
+    pub keys: because_server::KeyFiles,
+    /// The rate limit per client.
+    pub rate_limit: Option<because_server::RateLimit>,
+    /// Origins allowed to call from a browser.
+    pub cors_origin: Vec<String>,
     /// The event database.
     pub database: Option<because_events::Database>,
     /// Whether read routes need the API key.
@@ -178,7 +212,28 @@ impl ServeArgs {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080))),
-            api_key_file: self.api_key_file.clone().or_else(|| rel(file.api_key_file)),
+            keys: because_server::KeyFiles {
+                write: self.api_key_file.clone().or_else(|| rel(file.api_key_file)),
+                read: self
+                    .read_key_file
+                    .clone()
+                    .or_else(|| rel(file.read_key_file)),
+            },
+            rate_limit: match self.rate_limit.or(file.rate_limit) {
+                Some(r) => Some(
+                    because_server::RateLimit::new(r, self.rate_burst.or(file.rate_burst))
+                        .map_err(|e| anyhow!(e))?,
+                ),
+                None if self.rate_burst.or(file.rate_burst).is_some() => {
+                    bail!("--rate-burst: give --rate-limit too")
+                }
+                None => None,
+            },
+            cors_origin: if self.cors_origin.is_empty() {
+                file.cors_origin
+            } else {
+                self.cors_origin.clone()
+            },
             database: match (&self.database, file.database) {
                 (Some(d), _) => Some(because_events::Database::parse(d)?),
                 (None, Some(d)) => Some(match because_events::Database::parse(&d)? {

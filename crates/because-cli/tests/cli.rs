@@ -1590,6 +1590,91 @@ fn protected_reads_need_a_key_and_get_one() {
     assert_eq!(health.unwrap().0, 200);
 }
 
+#[test]
+fn serve_takes_several_keys_limits_rates_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path());
+    let model = dir.path().join("model");
+    let m = model.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        data.join("interactions.csv").to_str().unwrap(),
+        "--model",
+        "pop",
+        "--out",
+        m,
+    ]);
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "ops ops-key-0123456789abc\nshop-key-0123456789abc\n").unwrap();
+    let k = keys.to_str().unwrap();
+    let e = fails(&["serve", "--model", m, "--read-key-file", k]);
+    assert!(
+        e.contains("--read-key-file") && e.contains("--protect-reads"),
+        "{e}"
+    );
+    let e = fails(&["serve", "--model", m, "--rate-burst", "5"]);
+    assert!(e.contains("--rate-limit"), "{e}");
+    let e = fails(&["serve", "--model", m, "--rate-limit", "0"]);
+    assert!(e.contains("--rate-limit"), "{e}");
+    let e = fails(&["serve", "--model", m, "--cors-origin", "shop.example.com"]);
+    assert!(e.contains("--cors-origin"), "{e}");
+    let short = dir.path().join("short");
+    std::fs::write(&short, "# keys\ntoo-short\n").unwrap();
+    let e = fails(&[
+        "serve",
+        "--model",
+        m,
+        "--api-key-file",
+        short.to_str().unwrap(),
+    ]);
+    assert!(e.contains("line 2") && !e.contains("too-short"), "{e}");
+    let (mut server, addr) = start_server(&[
+        "--model",
+        m,
+        "--api-key-file",
+        k,
+        "--rate-limit",
+        "0.1",
+        "--rate-burst",
+        "2",
+        "--cors-origin",
+        "https://shop.example.com",
+    ]);
+    let event = r#"{"events": [{"user": "1", "item": "1"}]}"#;
+    let by_ops = http(&addr, "POST", "/v1/events", "ops-key-0123456789abc", event);
+    let by_shop = http(&addr, "POST", "/v1/events", "shop-key-0123456789abc", event);
+    // Each key has its own bucket of 2.
+    let again = http(&addr, "POST", "/v1/events", "ops-key-0123456789abc", event);
+    let over = http(&addr, "POST", "/v1/events", "ops-key-0123456789abc", event);
+    let health = http(&addr, "GET", "/healthz", "", "");
+    // SIGTERM: the server drains and exits by itself, successfully.
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = server.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            server.kill().unwrap();
+            panic!("serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_eq!(by_ops.map(|r| r.0), Some(200));
+    assert_eq!(by_shop.map(|r| r.0), Some(200));
+    assert_eq!(again.map(|r| r.0), Some(200));
+    let (code, body) = over.unwrap();
+    assert_eq!(code, 429, "{body}");
+    assert!(body.contains("rate_limited"), "{body}");
+    assert_eq!(health.map(|r| r.0), Some(200));
+}
+
 /// A sequential model through the command line: trained, asked for the
 /// next items of a session (order matters), explained by occlusion.
 #[test]

@@ -78,7 +78,7 @@ impl Postgres {
         let options = config.get_options().unwrap_or_default().to_string();
         if !options.contains("statement_timeout") {
             let ms = STATEMENT_TIMEOUT.as_millis();
-            config.options(&format!("{options} -c statement_timeout={ms}").trim_start());
+            config.options(format!("{options} -c statement_timeout={ms}").trim_start());
         }
         config.application_name("because");
         let store = Postgres {

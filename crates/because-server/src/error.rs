@@ -17,12 +17,18 @@ pub const MAX_BODY: usize = 1 << 20;
 /// The time limit of one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The code of an error response, kept on the response for the metrics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ErrorCode(pub(crate) &'static str);
+
 /// An error as the API answers it.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds after which the same request may succeed (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,7 +52,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Tells the client to retry after `seconds` (`Retry-After`).
+    pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// The error's code (`bad_request`, `database_unavailable`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
@@ -58,7 +76,13 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        res.extensions_mut().insert(ErrorCode(self.code));
+        if let Some(s) = self.retry_after {
+            res.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        res
     }
 }
 
@@ -84,6 +108,12 @@ impl From<ServiceError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
+            StoreError::Unavailable { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the event database is unavailable; nothing of this request was stored or read: retry later",
+            )
+            .retry_after(1),
             StoreError::Database { .. } | StoreError::Setting { .. } => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

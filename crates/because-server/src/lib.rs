@@ -25,13 +25,28 @@
 //! * `POST /v1/admin/reload` (API key): reopens the model folder and swaps
 //!   it in; requests in flight finish on the model they started with.
 //! * `GET /` and `GET /assets/{file}`: the web pages, compiled in.
-//! * `GET /healthz` (the process is up) and `GET /readyz` (a model is loaded).
+//! * `GET /healthz` (the process is up) and `GET /readyz` (a model is
+//!   loaded, the event database answers, and the server is not shutting
+//!   down; 503 otherwise).
 //!
 //! Errors are JSON with a stable shape, `{"error": {"code", "message"}}`:
 //! `bad_request` and `not_found` (400, 404) for the client's mistakes,
-//! `unauthorized` (401), `payload_too_large` (413), `timeout` (503) and
-//! `internal` (500, with no internals in the message). Request bodies are
-//! bounded ([`MAX_BODY`]) and every request has a time limit.
+//! `unauthorized` (401), `forbidden` (403: a read key on a write route),
+//! `forbidden_origin` (403: a CORS preflight from an origin not allowed),
+//! `payload_too_large` (413), `rate_limited` (429), `timeout` and
+//! `database_unavailable` (503), and `internal` (500, with no internals in
+//! the message). 429 and 503 carry `Retry-After`: the same request may
+//! succeed then. Request bodies are bounded ([`MAX_BODY`]) and every
+//! request has a time limit.
+//!
+//! When the event database is unavailable, writes answer 503 (nothing
+//! stored) and reads go on from the model's training history, saying so
+//! in their `degraded` field; the store reconnects by itself. Several
+//! servers may share one database (PostgreSQL, or a SQLite file on one
+//! host): an event stored through one is folded into the next answer of
+//! every other. On SIGTERM or Ctrl-C, `/readyz` fails at once, the
+//! listener closes, and requests in flight finish (for at most
+//! [`DRAIN_TIMEOUT`]).
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -40,19 +55,26 @@ use routes::{browse, events as stored, ops, recommend};
 use std::time::Duration;
 
 pub mod assets;
+pub mod auth;
 mod error;
+pub mod guard;
 pub mod metrics;
 mod routes;
 mod state;
 
+pub use auth::{Access, KeyError, KeyFiles, KeySet, MIN_API_KEY};
 /// The event store (the `because-events` crate).
 pub use because_events as events;
 pub use error::ApiError;
 pub use error::{MAX_BODY, REQUEST_TIMEOUT};
+pub use guard::{Cors, RateLimit};
 pub use routes::events::{EventsStored, Live, MinuteCount, Reloaded, UserEvents, LIVE_MINUTES};
 pub use routes::ops::{response_schemas, OPENAPI, ROUTES};
 pub use routes::recommend::MAX_FOLDED;
-pub use state::{default_database, read_api_key, watch, OpenError, State, MIN_API_KEY};
+pub use state::{default_database, watch, watch_keys, OpenError, State};
+
+/// How long requests in flight may take to finish once shutdown began.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The application: every route over `state`, with bounded bodies and a
 /// time limit per request.
@@ -97,13 +119,22 @@ pub fn app(state: State) -> Router {
             state.clone(),
             ops::measure,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::rate_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::cors,
+        ))
         .with_state(state)
 }
 
-/// Serves `state` on a bound listener until Ctrl-C, on a runtime of its
-/// own: for callers without one (the command line binds first, so it can
-/// say where it listens). With `watch`, the model folder is checked for a
-/// new model every second.
+/// Serves `state` on a bound listener until SIGTERM or Ctrl-C, on a
+/// runtime of its own: for callers without one (the command line binds
+/// first, so it can say where it listens). With `watch`, the model folder
+/// is checked for a new model every second. Key files are read again
+/// whenever they change.
 pub fn run(
     state: State,
     listener: std::net::TcpListener,
@@ -117,16 +148,66 @@ pub fn run(
             if watch_folder {
                 tokio::spawn(watch(state.clone(), Duration::from_secs(1)));
             }
+            tokio::spawn(watch_keys(state.clone(), Duration::from_secs(1)));
             let listener = tokio::net::TcpListener::from_std(listener)?;
             serve(state, listener).await
         })
 }
 
-/// Serves `state` on `listener` until Ctrl-C.
+/// Resolves on SIGTERM (Unix) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves `state` on `listener` until SIGTERM or Ctrl-C, then drains.
 pub async fn serve(state: State, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    serve_until(state, listener, shutdown_signal()).await
+}
+
+/// Serves `state` on `listener` until `signal` resolves; then `/readyz`
+/// fails, the listener closes, and requests in flight finish, for at most
+/// [`DRAIN_TIMEOUT`] (stragglers are then cut off).
+pub async fn serve_until(
+    state: State,
+    listener: tokio::net::TcpListener,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let draining = state.draining.clone();
+    let (began, drain) = tokio::sync::oneshot::channel::<()>();
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        signal.await;
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = began.send(());
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r,
+        _ = async {
+            if drain.await.is_ok() {
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => Ok(()),
+    }
 }

@@ -54,6 +54,17 @@ pub struct Metrics {
     /// The event database's latency by operation.
     database: Mutex<BTreeMap<&'static str, Histogram>>,
     unknown_items: std::sync::atomic::AtomicU64,
+    /// Requests refused a key, by reason (`missing`, `invalid`, ...).
+    auth_failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests let in, by the name of the key they gave.
+    by_key: Mutex<BTreeMap<String, u64>>,
+    /// Key files read again: (read, refused).
+    key_reloads: Mutex<(u64, u64)>,
+    rate_limited: std::sync::atomic::AtomicU64,
+    /// Cross-origin requests: (allowed, refused).
+    cors: Mutex<(u64, u64)>,
+    database_unavailable: std::sync::atomic::AtomicU64,
+    degraded: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
 }
 
@@ -63,6 +74,13 @@ impl Default for Metrics {
             routes: Mutex::default(),
             database: Mutex::default(),
             unknown_items: Default::default(),
+            auth_failures: Mutex::default(),
+            by_key: Mutex::default(),
+            key_reloads: Mutex::default(),
+            rate_limited: Default::default(),
+            cors: Mutex::default(),
+            database_unavailable: Default::default(),
+            degraded: Default::default(),
             started: std::time::Instant::now(),
         }
     }
@@ -86,6 +104,16 @@ pub struct RouteStats {
     pub p95_ms: Option<f64>,
 }
 
+/// Counts one outcome of two: the first when `yes`.
+fn tally(pair: &Mutex<(u64, u64)>, yes: bool) {
+    let mut p = pair.lock().unwrap_or_else(|e| e.into_inner());
+    if yes {
+        p.0 += 1;
+    } else {
+        p.1 += 1;
+    }
+}
+
 impl Histogram {
     /// The upper bound of the bucket holding quantile `q`, in seconds.
     fn quantile_bound(&self, q: f64) -> Option<f64> {
@@ -103,6 +131,55 @@ impl Metrics {
     pub fn unknown_items(&self, n: u64) {
         self.unknown_items
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a request refused for its key.
+    pub fn auth_failure(&self, reason: &'static str) {
+        *self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Counts a request let in by the key named `name`.
+    pub fn key_used(&self, name: &str) {
+        let mut by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        match by_key.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                by_key.insert(name.to_string(), 1);
+            }
+        }
+    }
+
+    /// Counts the key files read again (`ok`) or refused.
+    pub fn keys_reloaded(&self, ok: bool) {
+        tally(&self.key_reloads, ok);
+    }
+
+    /// Counts a request answered 429.
+    pub fn rate_limited(&self) {
+        self.rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a cross-origin request, allowed or not.
+    pub fn cors(&self, allowed: bool) {
+        tally(&self.cors, allowed);
+    }
+
+    /// Counts a call the event database could not answer.
+    pub fn database_unavailable(&self) {
+        self.database_unavailable
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts an answer made without the user's stored events.
+    pub fn degraded(&self) {
+        self.degraded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records one operation of the event database.
@@ -202,6 +279,65 @@ impl Metrics {
             "because_events_unknown_items_total {}",
             self.unknown_items
                 .load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let mut counter = |name: &str, help: &str, lines: Vec<(String, u64)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (labels, n) in lines {
+                let _ = writeln!(out, "{name}{labels} {n}");
+            }
+        };
+        let failures = self.auth_failures.lock().unwrap_or_else(|e| e.into_inner());
+        counter(
+            "because_auth_failures_total",
+            "Requests refused for their API key, by reason.",
+            failures
+                .iter()
+                .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), *n))
+                .collect(),
+        );
+        let by_key = self.by_key.lock().unwrap_or_else(|e| e.into_inner());
+        counter(
+            "because_key_requests_total",
+            "Requests let in by an API key, by the key's name.",
+            by_key
+                .iter()
+                .map(|(k, n)| (format!("{{key=\"{k}\"}}"), *n))
+                .collect(),
+        );
+        let reloads = *self.key_reloads.lock().unwrap_or_else(|e| e.into_inner());
+        counter(
+            "because_key_reloads_total",
+            "Key files read again after they changed, by result (a refused file keeps the keys in use).",
+            vec![
+                ("{result=\"ok\"}".into(), reloads.0),
+                ("{result=\"refused\"}".into(), reloads.1),
+            ],
+        );
+        counter(
+            "because_rate_limited_total",
+            "Requests answered 429: the client was over its rate limit.",
+            vec![(String::new(), load(&self.rate_limited))],
+        );
+        let cors = *self.cors.lock().unwrap_or_else(|e| e.into_inner());
+        counter(
+            "because_cors_requests_total",
+            "Cross-origin requests, by whether their origin is allowed.",
+            vec![
+                ("{allowed=\"true\"}".into(), cors.0),
+                ("{allowed=\"false\"}".into(), cors.1),
+            ],
+        );
+        counter(
+            "because_database_unavailable_total",
+            "Requests the event database could not serve (writes answered 503).",
+            vec![(String::new(), load(&self.database_unavailable))],
+        );
+        counter(
+            "because_degraded_total",
+            "Answers made without the user's stored events because the event database was unavailable.",
+            vec![(String::new(), load(&self.degraded))],
         );
         let backend = store.database().backend();
         let _ = writeln!(

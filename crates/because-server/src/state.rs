@@ -1,8 +1,10 @@
 //! The server's state: the model in service (swapped on reload), the event
-//! store, the metrics, and the API-key policy every protected route and
-//! `because serve` apply.
+//! store, the metrics, the API keys (swapped when their files change), the
+//! limits, and the authorization every protected route applies.
 
+use crate::auth::{self, Access, KeyError, KeyFiles, KeySet};
 use crate::error::ApiError;
+use crate::guard::{Cors, Limiter, RateLimit};
 use crate::metrics;
 use axum::body::Body;
 use axum::extract::State as Extract;
@@ -11,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use because_events::{Database, EventStore, StoreError};
 use because_service::{ContextOptions, ModelHandle, ServiceError};
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// What the server shares between requests.
@@ -19,8 +22,15 @@ use std::time::Duration;
 pub struct State {
     pub(crate) model: Arc<RwLock<ModelHandle>>,
     pub(crate) folder: PathBuf,
-    pub(crate) api_key: Option<Arc<str>>,
+    /// The keys in use, swapped when their files change.
+    keys: Arc<RwLock<Arc<KeySet>>>,
+    /// Where they came from, and when those files last changed.
+    key_files: Option<Arc<(KeyFiles, Mutex<auth::Stamp>)>>,
     pub(crate) protect_reads: bool,
+    pub(crate) limiter: Option<Arc<Limiter>>,
+    pub(crate) cors: Option<Arc<Cors>>,
+    /// Set once shutdown began: `/readyz` fails so balancers stop sending.
+    pub(crate) draining: Arc<AtomicBool>,
     /// Whether top-k requests go through the folder's index, when it has one.
     pub(crate) approximate: bool,
     pub(crate) events: Arc<EventStore>,
@@ -41,16 +51,18 @@ pub fn default_database(folder: &FsPath) -> PathBuf {
 impl State {
     /// Serves the model folder `folder`, storing events in `database`
     /// (by default [`default_database`]); writes and admin routes need
-    /// `api_key`, and are closed without one. Blocking: with PostgreSQL,
-    /// call it outside an async context or in `spawn_blocking`.
+    /// `api_key` (or the keys of [`State::with_key_files`]), and are closed
+    /// without one. Blocking: with PostgreSQL, call it outside an async
+    /// context or in `spawn_blocking`.
     pub fn open(
         folder: PathBuf,
         api_key: Option<String>,
         database: Option<Database>,
     ) -> Result<State, OpenError> {
-        if let Some(k) = &api_key {
-            check_api_key(k)?;
-        }
+        let keys = match &api_key {
+            Some(k) => KeySet::single(k)?,
+            None => KeySet::default(),
+        };
         let handle = ModelHandle::open(&folder)?.approximate(true);
         let db = database.unwrap_or_else(|| Database::Sqlite(default_database(&folder)));
         let events = EventStore::open(&db)?;
@@ -62,8 +74,12 @@ impl State {
             events: Arc::new(events),
             metrics,
             folder,
-            api_key: api_key.map(Arc::from),
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            key_files: None,
             protect_reads: false,
+            limiter: None,
+            cors: None,
+            draining: Arc::default(),
             approximate: true,
             context: None,
         })
@@ -78,6 +94,68 @@ impl State {
         self.model = Arc::new(RwLock::new(handle));
         self.context = Some(Arc::new(opts));
         Ok(self)
+    }
+
+    /// Takes the keys from `files` instead (replacing any key given to
+    /// [`State::open`]), and reads them again when they change
+    /// ([`State::reload_keys`]).
+    pub fn with_key_files(mut self, files: KeyFiles) -> Result<State, OpenError> {
+        let stamp = files.stamp();
+        let keys = files.load()?;
+        self.keys = Arc::new(RwLock::new(Arc::new(keys)));
+        self.key_files = Some(Arc::new((files, Mutex::new(stamp))));
+        Ok(self)
+    }
+
+    /// The keys in use.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the key files again if they changed since they were last
+    /// read: `Ok(true)` when new keys are in use. Files that no longer read
+    /// keep the keys in use (the error says why, never showing a key).
+    pub fn reload_keys(&self) -> Result<bool, KeyError> {
+        let Some(files) = &self.key_files else {
+            return Ok(false);
+        };
+        let (files, seen) = &**files;
+        let now = files.stamp();
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen == now {
+            return Ok(false);
+        }
+        *seen = now;
+        let keys = files
+            .load()
+            .inspect_err(|_| self.metrics.keys_reloaded(false))?;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+        self.metrics.keys_reloaded(true);
+        Ok(true)
+    }
+
+    /// Limits each client (the name of the key it gives, else its
+    /// address) to `limit`; beyond it, requests are answered 429 with
+    /// `Retry-After`. Probes and metrics are not limited.
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> State {
+        self.limiter = limit.map(|l| Arc::new(Limiter::new(l)));
+        self
+    }
+
+    /// Lets pages from `origins` call the API from a browser (CORS; off
+    /// when empty, the default).
+    pub fn cors(mut self, origins: &[String]) -> Result<State, OpenError> {
+        self.cors = if origins.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Cors::new(origins).map_err(OpenError::Setting)?))
+        };
+        Ok(self)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// With `yes`, read routes need the API key too (recommendations,
@@ -123,17 +201,12 @@ impl State {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The API key is too short to protect anything.
-    #[error("the API key must be at least {MIN_API_KEY} characters")]
-    ApiKey,
-    /// The API key file could not be read.
-    #[error("cannot read the API key file {}: {source}", path.display())]
-    ApiKeyFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The API keys.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// A limit or origin setting.
+    #[error("{0}")]
+    Setting(String),
     /// The model folder.
     #[error(transparent)]
     Model(#[from] ServiceError),
@@ -142,61 +215,43 @@ pub enum OpenError {
     Events(#[from] StoreError),
 }
 
-/// The shortest API key accepted.
-pub const MIN_API_KEY: usize = 16;
-
-fn check_api_key(key: &str) -> Result<(), OpenError> {
-    if key.chars().count() < MIN_API_KEY {
-        return Err(OpenError::ApiKey);
-    }
-    Ok(())
-}
-
-/// Reads the API key from `path` (surrounding white space ignored),
-/// checked as [`State::open`] checks it.
-pub fn read_api_key(path: &FsPath) -> Result<String, OpenError> {
-    let key = std::fs::read_to_string(path)
-        .map_err(|source| OpenError::ApiKeyFile {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .trim()
-        .to_string();
-    check_api_key(&key)?;
-    Ok(key)
-}
-
-/// Constant-time comparison, so the time taken says nothing of the key.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (k, &x) in a.iter().enumerate() {
-        diff |= (x ^ b.get(k).copied().unwrap_or(0)) as usize;
-    }
-    diff == 0
-}
-
-pub(crate) fn authorized(s: &State, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(key) = &s.api_key else {
+/// Checks that the request carries a key opening `need`; counts the
+/// outcome in the metrics (by key name, never the key).
+pub(crate) fn authorized(s: &State, headers: &HeaderMap, need: Access) -> Result<(), ApiError> {
+    let keys = s.keys();
+    if keys.is_empty() {
+        s.metrics.auth_failure("no_keys");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "this server has no API key (--api-key-file), so writes and admin routes are closed",
         ));
-    };
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .unwrap_or("");
-    if same(given.as_bytes(), key.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this route needs the API key (Authorization: Bearer KEY, or X-API-Key)",
-        ))
+    }
+    match auth::given(headers).and_then(|g| keys.find(g)) {
+        Some((name, access)) if access >= need => {
+            s.metrics.key_used(name);
+            Ok(())
+        }
+        Some(_) => {
+            s.metrics.auth_failure("read_key_on_write");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this key opens the read routes only; this route needs a write key",
+            ))
+        }
+        None => {
+            s.metrics.auth_failure(if auth::given(headers).is_some() {
+                "invalid"
+            } else {
+                "missing"
+            });
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this route needs an API key (Authorization: Bearer KEY, or X-API-Key)",
+            ))
+        }
     }
 }
 
@@ -205,7 +260,7 @@ pub(crate) async fn require_key(
     req: Request<Body>,
     next: axum::middleware::Next,
 ) -> Response {
-    match authorized(&s, req.headers()) {
+    match authorized(&s, req.headers(), Access::Read) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
@@ -227,6 +282,18 @@ fn folder_version(
     let manifest = modified("manifest.json").ok()?;
     let index = modified(because_models::index::MANIFEST).ok();
     Some((real.clone(), manifest, index))
+}
+
+/// Reads the key files again whenever they change, checking every
+/// `every`; a file that no longer reads keeps the keys in use.
+pub async fn watch_keys(state: State, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let s = state.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.reload_keys()).await {
+            eprintln!("the API keys were not changed: {e}");
+        }
+    }
 }
 
 /// Reloads the model whenever the folder (or the link it is) changes,

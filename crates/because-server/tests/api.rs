@@ -1,6 +1,8 @@
 //! The API without a socket: every route, its errors, the API key, hot
 //! reload, and garbage input that must never get a 5xx or a panic.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use because_core::rng::Rng;
@@ -11,21 +13,10 @@ use because_models::ModelSpec;
 use because_server::events::{testing, Database};
 use because_server::{app, State, MAX_BODY};
 use because_service::{ModelHandle, RecommendRequest};
+use common::save_model;
 use http_body_util::BodyExt;
 use std::path::Path;
 use tower::ServiceExt;
-
-fn save_model(spec: &str, dir: &Path) {
-    let x = block_data(40, 30, 8, 7);
-    let model = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
-    let meta = Meta {
-        user_ids: (0..40).map(|u| format!("u{u}")).collect(),
-        item_ids: (0..30).map(|i| format!("i{i}")).collect(),
-        data_fingerprint: persist::fingerprint(&x),
-        ..Meta::default()
-    };
-    persist::save(&model, &meta, dir).unwrap();
-}
 
 async fn call(
     state: &State,
@@ -34,22 +25,8 @@ async fn call(
     body: &str,
     key: Option<&str>,
 ) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json");
-    if let Some(k) = key {
-        req = req.header("authorization", format!("Bearer {k}"));
-    }
-    let res = app(state.clone())
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, json)
+    let a = common::call_with(state, method, uri, body, key, &[]).await;
+    (a.status, a.json)
 }
 
 /// A key as long as the server accepts.
@@ -229,7 +206,12 @@ async fn reload_needs_the_key_and_swaps_the_model() {
     // The key policy lives in the server's state: short keys are refused.
     let short = State::open(dir.path().join("model"), Some("s3cret".into()), None);
     assert!(
-        matches!(short, Err(because_server::OpenError::ApiKey)),
+        matches!(
+            short,
+            Err(because_server::OpenError::Keys(
+                because_server::KeyError::Short { .. }
+            ))
+        ),
         "a 6-character key was accepted"
     );
     let state = State::open(dir.path().join("model"), Some(KEY.into()), None).unwrap();

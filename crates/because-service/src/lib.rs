@@ -819,6 +819,7 @@ impl ModelHandle {
             ignored_items: ignored,
             explanations_unsupported,
             events_used: r.events_used,
+            degraded: None,
             items,
         })
     }
@@ -967,6 +968,7 @@ impl ModelHandle {
             fallback,
             ignored_items: r.ignored,
             events_used: r.events_used,
+            degraded: None,
             explanation,
             attention,
         })
@@ -1056,6 +1058,7 @@ impl ModelHandle {
                 contributions: Vec::new(),
                 similarity: Vec::new(),
                 similarity_basis: String::new(),
+                degraded: None,
             });
         }
         // The same top k that `recommend` gives.
@@ -1100,6 +1103,7 @@ impl ModelHandle {
             } else {
                 "cosine of co-occurrence".into()
             },
+            degraded: None,
         })
     }
 }

@@ -329,6 +329,12 @@ pub struct Recommendations {
     /// Feedback events beyond the training data folded into the history.
     #[serde(skip_serializing_if = "is_zero")]
     pub events_used: usize,
+    /// Set when the answer was made without part of what the server
+    /// knows: the user's stored feedback events could not be read (the
+    /// event database is unavailable), so it comes from the model's
+    /// training history alone. Says why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// Best first.
     pub items: Vec<Recommended>,
 }
@@ -422,6 +428,12 @@ pub struct ExplainResponse {
     /// Feedback events beyond the training data folded into the history.
     #[serde(skip_serializing_if = "is_zero")]
     pub events_used: usize,
+    /// Set when the answer was made without part of what the server
+    /// knows: the user's stored feedback events could not be read (the
+    /// event database is unavailable), so it comes from the model's
+    /// training history alone. Says why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// The explanation: score, contributions, typed reasons and narrative.
     pub explanation: Explained,
     /// For a model with attention (SASRec): where its last position looked
@@ -547,4 +559,8 @@ pub struct ExplanationMap {
     pub similarity: Vec<Vec<f32>>,
     /// What the similarity is.
     pub similarity_basis: String,
+    /// Set when the user's stored feedback events could not be read (as
+    /// in [`Recommendations::degraded`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }

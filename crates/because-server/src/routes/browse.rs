@@ -83,9 +83,9 @@ pub(crate) async fn explain_map(
     json: Result<Json<MapRequest>, JsonRejection>,
 ) -> ApiResult<because_service::ExplanationMap> {
     let req = body(json)?;
-    let extra = stored_events(&s, &req.subject).await?;
+    let (extra, degraded) = stored_events(&s, &req.subject).await?;
     let h = s.model();
-    blocking(move || h.explanation_map_with_events(&req, &extra))
-        .await
-        .map(Json)
+    let mut out = blocking(move || h.explanation_map_with_events(&req, &extra)).await?;
+    out.degraded = degraded;
+    Ok(Json(out))
 }

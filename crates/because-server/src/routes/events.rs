@@ -1,6 +1,7 @@
 //! Feedback events (stored with the API key), the live view of them, and
 //! reloading the model.
 
+use crate::auth::Access;
 use crate::error::{blocking, body, ApiResult};
 use crate::metrics;
 use crate::routes::recommend::MAX_FOLDED;
@@ -35,7 +36,7 @@ pub(crate) async fn post_events(
     headers: HeaderMap,
     json: Result<Json<EventBatch>, JsonRejection>,
 ) -> ApiResult<EventsStored> {
-    authorized(&s, &headers)?;
+    authorized(&s, &headers, Access::Write)?;
     let batch = body(json)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -75,7 +76,7 @@ pub(crate) async fn user_events(
     Path(user): Path<String>,
 ) -> ApiResult<UserEvents> {
     // A person's raw events are theirs: listing them always needs the key.
-    authorized(&s, &headers)?;
+    authorized(&s, &headers, Access::Write)?;
     let store = s.events.clone();
     let u = user.clone();
     let events = blocking(move || store.history(&u, MAX_FOLDED)).await?;
@@ -143,7 +144,7 @@ pub struct Reloaded {
 }
 
 pub(crate) async fn reload(Extract(s): Extract<State>, headers: HeaderMap) -> ApiResult<Reloaded> {
-    authorized(&s, &headers)?;
+    authorized(&s, &headers, Access::Write)?;
     let fresh = blocking(move || s.reload()).await?;
     let info = fresh.info();
     Ok(Json(Reloaded {

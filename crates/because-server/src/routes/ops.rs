@@ -1,8 +1,7 @@
 //! Operations: metrics, probes, the OpenAPI document, and the middleware
 //! that measures and bounds every request.
 
-use crate::error::ApiError;
-use crate::error::REQUEST_TIMEOUT;
+use crate::error::{ApiError, ErrorCode, REQUEST_TIMEOUT};
 use crate::routes::events::{EventsStored, Live, Reloaded, UserEvents};
 use crate::state::State;
 use axum::body::Body;
@@ -38,6 +37,112 @@ pub(crate) async fn measure(
     let res = next.run(req).await;
     s.metrics
         .record(&route, res.status().as_u16(), start.elapsed());
+    if matches!(
+        res.extensions().get::<ErrorCode>(),
+        Some(ErrorCode("database_unavailable"))
+    ) {
+        s.metrics.database_unavailable();
+    }
+    res
+}
+
+/// Routes never rate limited: probes and metrics.
+const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Rate limiting: each client (the name of the key it gives, else its
+/// address) takes a token per request; without one, 429 with `Retry-After`.
+pub(crate) async fn rate_limit(
+    Extract(s): Extract<State>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(limiter) = &s.limiter else {
+        return next.run(req).await;
+    };
+    if UNLIMITED.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let keys = s.keys();
+    let client = match crate::auth::given(req.headers()).and_then(|g| keys.find(g)) {
+        Some((name, _)) => format!("key:{name}"),
+        None => req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown".to_string(), |c| format!("ip:{}", c.0.ip())),
+    };
+    match limiter.take(&client, std::time::Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            s.metrics.rate_limited();
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests from this client; retry after the time Retry-After gives",
+            )
+            .retry_after(wait.as_secs_f64().ceil() as u64)
+            .into_response()
+        }
+    }
+}
+
+/// Cross-origin requests: off unless origins are configured. Preflights
+/// from an allowed origin are answered here; from any other, 403. Answers
+/// to allowed origins carry `Access-Control-Allow-Origin`.
+pub(crate) async fn cors(
+    Extract(s): Extract<State>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{header, HeaderValue, Method};
+    let Some(cors) = &s.cors else {
+        return next.run(req).await;
+    };
+    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
+        return next.run(req).await;
+    };
+    let allowed = origin.to_str().is_ok_and(|o| cors.allows(o));
+    s.metrics.cors(allowed);
+    let preflight = req.method() == Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut res = match (preflight, allowed) {
+        (true, false) => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_origin",
+                "pages from this origin may not call this server (--cors-origin)",
+            )
+            .into_response()
+        }
+        (true, true) => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, x-api-key"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            r
+        }
+        (false, _) => next.run(req).await,
+    };
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("origin"));
+    if allowed {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after"),
+        );
+    }
     res
 }
 
@@ -152,9 +257,40 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-pub(crate) async fn readyz(Extract(s): Extract<State>) -> Json<serde_json::Value> {
+/// How long `/readyz` waits for the event database.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready when a model is loaded, the event database answers (within
+/// [`READY_WAIT`]) and shutdown has not begun; 503 otherwise, saying which.
+pub(crate) async fn readyz(Extract(s): Extract<State>) -> Response {
     let info = s.model().info();
-    Json(serde_json::json!({ "ready": true, "model": info.spec }))
+    let store = s.events.clone();
+    let database = match tokio::time::timeout(
+        READY_WAIT,
+        tokio::task::spawn_blocking(move || store.ping()),
+    )
+    .await
+    {
+        Ok(Ok(Ok(()))) => "ok",
+        _ => "unavailable",
+    };
+    let draining = s.draining();
+    let ready = database == "ok" && !draining;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(serde_json::json!({
+            "ready": ready,
+            "model": info.spec,
+            "database": database,
+            "draining": draining,
+        })),
+    )
+        .into_response()
 }
 
 pub(crate) async fn not_found() -> ApiError {
@@ -172,6 +308,7 @@ pub(crate) async fn time_limit(req: Request<Body>, next: axum::middleware::Next)
                 REQUEST_TIMEOUT.as_secs()
             ),
         )
+        .retry_after(1)
         .into_response(),
     }
 }

@@ -14,18 +14,34 @@ use serde::Deserialize;
 /// The most stored events folded into one user's recommendations.
 pub const MAX_FOLDED: usize = 10_000;
 
+/// What an answer says when it was made without the user's stored events.
+pub(crate) const DEGRADED: &str = "the event database is unavailable: the user's stored feedback events are not folded in, and the answer comes from the model's training history alone";
+
 /// A user's stored events, oldest first, as sequence events (none for
-/// other subjects).
+/// other subjects), and whether they could not be read: when the event
+/// database is unavailable, reads go on without them (counted, and the
+/// answer says so) rather than fail.
 pub(crate) async fn stored_events(
     s: &State,
     subject: &Subject,
-) -> Result<Vec<because_service::SequenceEvent>, ApiError> {
+) -> Result<(Vec<because_service::SequenceEvent>, Option<String>), ApiError> {
     let Subject::User { user } = subject else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let (events, user) = (s.events.clone(), user.clone());
-    let stored = blocking(move || events.history(&user, MAX_FOLDED)).await?;
-    Ok(stored.iter().map(Event::as_sequence_event).collect())
+    match tokio::task::spawn_blocking(move || events.history(&user, MAX_FOLDED)).await {
+        Ok(Ok(stored)) => Ok((stored.iter().map(Event::as_sequence_event).collect(), None)),
+        Ok(Err(e)) if e.is_unavailable() => {
+            s.metrics.degraded();
+            Ok((Vec::new(), Some(DEGRADED.to_string())))
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request failed",
+        )),
+    }
 }
 
 /// Recommends, folding the user's stored events in.
@@ -33,9 +49,11 @@ async fn recommend_folded(
     s: State,
     req: RecommendRequest,
 ) -> Result<because_service::Recommendations, ApiError> {
-    let extra = stored_events(&s, &req.subject).await?;
+    let (extra, degraded) = stored_events(&s, &req.subject).await?;
     let h = s.model();
-    blocking(move || h.recommend_with_events(&req, &extra)).await
+    let mut out = blocking(move || h.recommend_with_events(&req, &extra)).await?;
+    out.degraded = degraded;
+    Ok(out)
 }
 
 pub(crate) async fn recommend(
@@ -84,11 +102,11 @@ pub(crate) async fn explain(
     json: Result<Json<ExplainRequest>, JsonRejection>,
 ) -> ApiResult<because_service::ExplainResponse> {
     let req = body(json)?;
-    let extra = stored_events(&s, &req.subject).await?;
+    let (extra, degraded) = stored_events(&s, &req.subject).await?;
     let h = s.model();
-    blocking(move || h.explain_with_events(&req, &extra))
-        .await
-        .map(Json)
+    let mut out = blocking(move || h.explain_with_events(&req, &extra)).await?;
+    out.degraded = degraded;
+    Ok(Json(out))
 }
 
 #[derive(Deserialize)]
