@@ -543,6 +543,14 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 .unwrap_or(1_000_000);
             crate::bench_serve::run_retrieval(root, items)
         }
+        Some("faults") => {
+            let before = args
+                .iter()
+                .position(|a| a == "--before")
+                .and_then(|k| args.get(k + 1))
+                .map(std::path::PathBuf::from);
+            crate::bench_faults::run(root, size, before)
+        }
         Some("python") => run_python(root, size),
         Some("spark") => {
             let users = args
@@ -555,7 +563,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
         Some("write-orders") => write_orders(Path::new(args.get(1).map_or(".", String::as_str))),
         _ => bail!(
-            "usage: cargo xtask bench load|models|open|serve|retrieval|python|spark [--size tiny|small|medium|ml20m] [--items N]"
+            "usage: cargo xtask bench load|models|open|serve|retrieval|faults|python|spark [--size tiny|small|medium|ml20m] [--items N] [--before PATH]"
         ),
     }
 }

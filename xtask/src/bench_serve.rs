@@ -331,20 +331,19 @@ fn fresh_postgres() -> Option<String> {
     ok.then(|| format!("{base}/{name}"))
 }
 
-pub fn run(root: &Path, size: &str) -> anyhow::Result<()> {
-    let (target, because) = crate::release_because(root)?;
-    let oha = oha(&target)?;
+/// The benchmarks' served model: ALS of 64 factors on the generated event
+/// log of `size`, trained once and kept under the target folder.
+pub(crate) fn model(because: &Path, target: &Path, size: &str) -> anyhow::Result<PathBuf> {
     // Events and times, unlike `bench load`'s ratings: a folder of its own.
     let data = target.join("bench-data").join(format!("{size}-events"));
     if !data.join("interactions.csv").is_file() {
-        sh(Command::new(&because)
+        sh(Command::new(because)
             .args(["generate", "-q", "--size", size, "--out"])
             .arg(&data))?;
     }
-    let dir = target.join("bench-serve").join(size);
-    let model = dir.join("model");
+    let model = target.join("bench-serve").join(size).join("model");
     if !model.join("manifest.json").is_file() {
-        sh(Command::new(&because)
+        sh(Command::new(because)
             .args([
                 "train",
                 "-q",
@@ -356,6 +355,14 @@ pub fn run(root: &Path, size: &str) -> anyhow::Result<()> {
             .arg("--out")
             .arg(&model))?;
     }
+    Ok(model)
+}
+
+pub fn run(root: &Path, size: &str) -> anyhow::Result<()> {
+    let (target, because) = crate::release_because(root)?;
+    let oha = oha(&target)?;
+    let model = model(&because, &target, size)?;
+    let dir = target.join("bench-serve").join(size);
     let db = dir.join("events.sqlite");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));

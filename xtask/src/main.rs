@@ -8,11 +8,13 @@
 //! * `bench load [--rows N]`: loading speed and memory against pandas + scipy.
 //! * `bench serve`: `because serve` under load (oha), events per second, kill -9.
 //! * `bench retrieval [--items N]`: approximate retrieval on a 1M-item catalogue, in process and served.
+//! * `bench faults [--size S] [--before PATH]`: `because serve` through a reload, a rolling restart, a kill -9 of a replica and a PostgreSQL outage under load; mixed load on SQLite.
 //! * `bench python`: the Python binding against the same calls in Rust and the CLI.
 //! * `bench spark [--users N]`: recommend + explain on Spark in local[1] and local[2].
 
 mod api;
 mod bench;
+mod bench_faults;
 mod bench_serve;
 mod dashboard;
 mod python;
