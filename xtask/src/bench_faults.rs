@@ -16,8 +16,10 @@
 //!
 //! Scenarios: a model reload (three `/v1/admin/reload` calls, against the
 //! same load without them), a rolling restart of two replicas (SIGTERM,
-//! restart, wait for `/readyz`, then the other), a `kill -9` of one of two
-//! replicas (restarted 2 s later), and a PostgreSQL restart with 10 s down
+//! restart, wait for `/readyz`, then the other; each with a 1 s shutdown
+//! delay, behind a balancer that checks `/readyz` every 200 ms), a
+//! `kill -9` of one of two replicas (restarted 2 s later, behind the same
+//! balancer), and a PostgreSQL restart with 10 s down
 //! (on a cluster of the benchmark's own, when PostgreSQL is installed).
 //! Then mixed load on SQLite, 90% recommendations and 10% event batches
 //! from 8 closed-loop clients, with this build and, given `--before`, with
@@ -247,6 +249,29 @@ impl Report {
             }
         );
     }
+}
+
+/// A balancer's health check: every 200 ms, the replicas whose `/readyz`
+/// answers 200 become the ones requests go to (all of them when none is
+/// ready). Stops with `stop`.
+fn health_check(
+    all: Vec<String>,
+    active: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let ready: Vec<String> = all
+                .iter()
+                .filter(|a| send(a, "GET", "/readyz", "") == Some(200))
+                .cloned()
+                .collect();
+            if let Ok(mut a) = active.lock() {
+                *a = if ready.is_empty() { all.clone() } else { ready };
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
 }
 
 /// A `because serve` process on a fixed port, restartable there.
@@ -519,11 +544,19 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
     };
     let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
 
-    // A rolling restart of two replicas.
+    // A rolling restart of two replicas, behind a balancer that checks
+    // /readyz every 200 ms; each replica goes on answering for 1 s after
+    // SIGTERM with /readyz failing (--shutdown-delay), so the balancer
+    // stops sending before its port closes.
     {
-        let mut a = Replica::start(&because, &free_port()?, &args(&shared))?;
-        let mut b = Replica::start(&because, &free_port()?, &args(&shared))?;
-        let replicas = Arc::new(Mutex::new(vec![a.addr.clone(), b.addr.clone()]));
+        let mut delayed = args(&shared);
+        delayed.extend(["--shutdown-delay".to_string(), "1".to_string()]);
+        let mut a = Replica::start(&because, &free_port()?, &delayed)?;
+        let mut b = Replica::start(&because, &free_port()?, &delayed)?;
+        let all = vec![a.addr.clone(), b.addr.clone()];
+        let replicas = Arc::new(Mutex::new(all.clone()));
+        let checking = Arc::new(AtomicBool::new(false));
+        let checker = health_check(all, replicas.clone(), checking.clone());
         let start = Instant::now();
         let load = Load::start(replicas, clients, every, "rolling", start);
         std::thread::sleep(Duration::from_secs(5));
@@ -537,6 +570,8 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
         let to = start.elapsed();
         std::thread::sleep(Duration::from_secs(5));
         let (outcomes, acked) = load.finish();
+        checking.store(true, Ordering::Relaxed);
+        let _ = checker.join();
         let found = found(&a.addr, &acked)?;
         reports.push(Report {
             name: format!("rolling restart, 2 replicas ({backend})"),
@@ -545,7 +580,7 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
             acked: acked.len(),
             found,
             note: format!(
-                "drained and exited in {} s; {:.1} s for both",
+                "SIGTERM to exit (1 s shutdown delay, then draining) {} s; {:.1} s for both",
                 drained
                     .iter()
                     .map(|d| format!("{d:.2}"))
@@ -557,11 +592,15 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
         reports.last().map(Report::print);
     }
 
-    // kill -9 of one of two replicas, restarted 2 s later.
+    // kill -9 of one of two replicas, restarted 2 s later, behind the same
+    // balancer.
     {
         let mut a = Replica::start(&because, &free_port()?, &args(&shared))?;
         let b = Replica::start(&because, &free_port()?, &args(&shared))?;
-        let replicas = Arc::new(Mutex::new(vec![a.addr.clone(), b.addr.clone()]));
+        let all = vec![a.addr.clone(), b.addr.clone()];
+        let replicas = Arc::new(Mutex::new(all.clone()));
+        let checking = Arc::new(AtomicBool::new(false));
+        let checker = health_check(all, replicas.clone(), checking.clone());
         let start = Instant::now();
         let load = Load::start(replicas, clients, every, "kill9", start);
         std::thread::sleep(Duration::from_secs(5));
@@ -572,6 +611,8 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
         let to = start.elapsed();
         std::thread::sleep(Duration::from_secs(5));
         let (outcomes, acked) = load.finish();
+        checking.store(true, Ordering::Relaxed);
+        let _ = checker.join();
         let found = found(&b.addr, &acked)?;
         reports.push(Report {
             name: format!("kill -9 of 1 of 2 replicas ({backend})"),

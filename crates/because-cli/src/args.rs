@@ -103,6 +103,12 @@ pub struct ServeArgs {
     /// or separate them with commas. CORS is off without it.
     #[arg(long, env = "BECAUSE_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
+    /// Seconds to go on answering after SIGTERM with /readyz failing,
+    /// before the listener closes: longer than the load balancer's health
+    /// check interval, so that it stops sending first (default 0). Requests
+    /// in flight then finish, for at most 15 s.
+    #[arg(long, env = "BECAUSE_SHUTDOWN_DELAY")]
+    pub shutdown_delay: Option<f64>,
     /// Where feedback events are stored: `sqlite:PATH` (or a path) or
     /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (default:
     /// MODEL.events.sqlite beside the model folder).
@@ -150,6 +156,8 @@ pub struct ServeConfig {
     /// Origins allowed to call from a browser.
     #[serde(default)]
     pub cors_origin: Vec<String>,
+    /// Seconds answering after SIGTERM before the listener closes.
+    pub shutdown_delay: Option<f64>,
     /// The event database (a SQLite path is relative to this file).
     pub database: Option<String>,
     /// Whether read routes need the API key.
@@ -176,6 +184,8 @@ pub struct ServeSettings {
     pub rate_limit: Option<because_server::RateLimit>,
     /// Origins allowed to call from a browser.
     pub cors_origin: Vec<String>,
+    /// Time answering after SIGTERM before the listener closes.
+    pub shutdown_delay: std::time::Duration,
     /// The event database.
     pub database: Option<because_events::Database>,
     /// Whether read routes need the API key.
@@ -233,6 +243,13 @@ impl ServeArgs {
                 file.cors_origin
             } else {
                 self.cors_origin.clone()
+            },
+            shutdown_delay: match self.shutdown_delay.or(file.shutdown_delay) {
+                None => std::time::Duration::ZERO,
+                Some(s) if s.is_finite() && (0.0..=600.0).contains(&s) => {
+                    std::time::Duration::from_secs_f64(s)
+                }
+                Some(s) => bail!("--shutdown-delay: {s} is not a number of seconds from 0 to 600"),
             },
             database: match (&self.database, file.database) {
                 (Some(d), _) => Some(because_events::Database::parse(d)?),

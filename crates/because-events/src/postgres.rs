@@ -11,11 +11,16 @@ use super::{
 };
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 /// Connections kept open between calls.
 const POOL: usize = 8;
+
+/// Connections in use at once, at most (a server never opens more than
+/// this plus [`POOL`]); a call that finds them all busy waits up to
+/// [`CONNECT_TIMEOUT`], then is [`StoreError::Unavailable`].
+const MAX_IN_USE: usize = 16;
 
 /// The advisory lock key that serializes migrations ("because" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0062_6563_6175_7365;
@@ -25,6 +30,19 @@ pub(super) struct Postgres {
     idle: Mutex<Vec<Client>>,
     /// When the server last could not be reached.
     failed: Mutex<Option<Instant>>,
+    /// Connections in use now, and the signal that one was freed.
+    busy: (Mutex<usize>, Condvar),
+}
+
+/// A connection slot held for one call.
+struct Permit<'a>(&'a Postgres);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let (busy, freed) = &self.0.busy;
+        *busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        freed.notify_one();
+    }
 }
 
 /// Whether `e` says the server could not be reached or did not answer in
@@ -85,6 +103,7 @@ impl Postgres {
             config,
             idle: Mutex::new(Vec::new()),
             failed: Mutex::new(None),
+            busy: (Mutex::new(0), Condvar::new()),
         };
         let mut client = store.connect()?;
         let mut tx = client.transaction()?;
@@ -167,6 +186,31 @@ impl Postgres {
         e
     }
 
+    /// Waits for a free connection slot (at most [`CONNECT_TIMEOUT`]).
+    fn permit(&self) -> Result<Permit<'_>, StoreError> {
+        let (busy, freed) = &self.busy;
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        let mut n = busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_IN_USE {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Unavailable {
+                    backend: "postgres",
+                    message: format!(
+                        "all {MAX_IN_USE} connections stayed busy for {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            n = freed
+                .wait_timeout(n, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *n += 1;
+        Ok(Permit(self))
+    }
+
     /// An idle connection, or a new one; says whether it was pooled.
     fn take(&self) -> Result<(Client, bool), StoreError> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
@@ -193,6 +237,7 @@ impl Postgres {
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
+        let _slot = self.permit()?;
         let (mut client, _) = self.take()?;
         match f(&mut client) {
             Ok(v) => {
@@ -212,6 +257,7 @@ impl Postgres {
         &self,
         mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
+        let _slot = self.permit()?;
         let (mut client, pooled) = self.take()?;
         match f(&mut client) {
             Ok(v) => {

@@ -45,8 +45,8 @@
 //! servers may share one database (PostgreSQL, or a SQLite file on one
 //! host): an event stored through one is folded into the next answer of
 //! every other. On SIGTERM or Ctrl-C, `/readyz` fails at once, the
-//! listener closes, and requests in flight finish (for at most
-//! [`DRAIN_TIMEOUT`]).
+//! listener closes (after the shutdown delay, time for a balancer to stop
+//! sending), and requests in flight finish (for at most [`DRAIN_TIMEOUT`]).
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -183,19 +183,21 @@ pub async fn serve(state: State, listener: tokio::net::TcpListener) -> std::io::
 }
 
 /// Serves `state` on `listener` until `signal` resolves; then `/readyz`
-/// fails, the listener closes, and requests in flight finish, for at most
-/// [`DRAIN_TIMEOUT`] (stragglers are then cut off).
+/// fails, the listener closes (after [`State::shutdown_delay`]), and
+/// requests in flight finish, for at most [`DRAIN_TIMEOUT`] (stragglers
+/// are then cut off).
 pub async fn serve_until(
     state: State,
     listener: tokio::net::TcpListener,
     signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let draining = state.draining.clone();
+    let (draining, delay) = (state.draining.clone(), state.shutdown_delay);
     let (began, drain) = tokio::sync::oneshot::channel::<()>();
     let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         signal.await;
         draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(delay).await;
         let _ = began.send(());
     });
     let server = std::future::IntoFuture::into_future(server);

@@ -31,6 +31,8 @@ pub struct State {
     pub(crate) cors: Option<Arc<Cors>>,
     /// Set once shutdown began: `/readyz` fails so balancers stop sending.
     pub(crate) draining: Arc<AtomicBool>,
+    /// How long the server goes on accepting requests once shutdown began.
+    pub(crate) shutdown_delay: Duration,
     /// Whether top-k requests go through the folder's index, when it has one.
     pub(crate) approximate: bool,
     pub(crate) events: Arc<EventStore>,
@@ -80,6 +82,7 @@ impl State {
             limiter: None,
             cors: None,
             draining: Arc::default(),
+            shutdown_delay: Duration::ZERO,
             approximate: true,
             context: None,
         })
@@ -151,6 +154,15 @@ impl State {
             Some(Arc::new(Cors::new(origins).map_err(OpenError::Setting)?))
         };
         Ok(self)
+    }
+
+    /// Once shutdown begins, `/readyz` fails at once, but the server goes
+    /// on accepting requests for `delay` before it closes its listener:
+    /// time for a balancer's health check to take it out of rotation, so
+    /// that no request reaches a closed port (default: none).
+    pub fn shutdown_delay(mut self, delay: Duration) -> State {
+        self.shutdown_delay = delay;
+        self
     }
 
     /// Whether shutdown has begun.

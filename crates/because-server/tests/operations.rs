@@ -300,7 +300,9 @@ async fn shutdown_fails_readiness_and_drains_requests_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     save_model(&dir.path().join("model"));
     let file = dir.path().join("events.sqlite");
-    let state = open(&dir.path().join("model"), Database::Sqlite(file.clone())).await;
+    let state = open(&dir.path().join("model"), Database::Sqlite(file.clone()))
+        .await
+        .shutdown_delay(Duration::from_millis(600));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -320,12 +322,24 @@ async fn shutdown_fails_readiness_and_drains_requests_in_flight() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.send(()).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(state.draining());
+    // During the shutdown delay, readiness fails and requests are still
+    // answered: a balancer has time to stop sending.
+    let a = addr.clone();
+    let during = tokio::task::spawn_blocking(move || {
+        (
+            http(&a, "GET", "/readyz", ""),
+            http(&a, "GET", "/healthz", ""),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(during, (Some(503), Some(200)));
     let ready = call(&state, "GET", "/readyz", "", None).await;
-    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.json["draining"], true);
-    // New connections are refused; the one in flight is still served.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Then new connections are refused; the one in flight is still served.
     let a = addr.clone();
     let refused = tokio::task::spawn_blocking(move || http(&a, "GET", "/healthz", ""))
         .await

@@ -20,6 +20,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .protect_reads(a.protect_reads)
         .approximate(!args.exact)
         .rate_limit(a.rate_limit)
+        .shutdown_delay(a.shutdown_delay)
         .cors(&a.cors_origin)?;
     if let Some(ctx) = a.context.clone() {
         state = state.with_context(ctx).map_err(flags)?;
