@@ -1619,7 +1619,7 @@ fn serve_takes_several_keys_limits_rates_and_stops_cleanly_on_sigterm() {
     assert!(e.contains("--rate-limit"), "{e}");
     let e = fails(&["serve", "--model", m, "--cors-origin", "shop.example.com"]);
     assert!(e.contains("--cors-origin"), "{e}");
-    let e = fails(&["serve", "--model", m, "--shutdown-delay", "-1"]);
+    let e = fails(&["serve", "--model", m, "--shutdown-delay=-1"]);
     assert!(e.contains("--shutdown-delay"), "{e}");
     let short = dir.path().join("short");
     std::fs::write(&short, "# keys\ntoo-short\n").unwrap();
