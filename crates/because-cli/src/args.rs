@@ -1031,7 +1031,10 @@ pub struct DemoArgs {
 /// Arguments of `because generate`.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Size: tiny, small, medium or ml20m.
+    /// Size: tiny, small, medium or ml20m (users who each rate many
+    /// films), or retail or retail-small (RetailRocket's shape: an online
+    /// shop's visitors in short sessions, 97% views, items that tend to
+    /// follow each other).
     #[arg(long, default_value = "small")]
     pub size: String,
     /// Write a 1-5 rating column (and times in seconds), MovieLens style.

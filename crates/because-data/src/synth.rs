@@ -18,6 +18,22 @@
 //!   added to the cart, and some carted items bought, giving a funnel.
 //! * **Ratings** (optional): 1 to 5, higher for favourite genres and sequels.
 //!
+//! The [`Shape::Retail`] shape is an online shop's log instead, shaped as
+//! RetailRocket's (1.4M visitors, 235k items, 2.76M events, 97% views):
+//!
+//! * **Visitors** mostly have one or two events (log-normal activity with a
+//!   mean under two), a few have hundreds.
+//! * **Sessions:** events minutes apart, sessions more than 30 minutes
+//!   (usually days) apart.
+//! * **Planted order.** Each item has three *successors* in its category
+//!   (chosen by popularity, weighted 0.6, 0.3, 0.1); within a session, the
+//!   next view follows one of the previous item's successors with
+//!   probability `sequel_prob`, its planted cause being the previous item.
+//!   The relation is directed (an item's successors rarely lead back to
+//!   it), so order-aware models have something co-occurrence cannot see.
+//! * **The funnel:** about 2.5% of views add to cart, and about a third of
+//!   carts are bought.
+//!
 //! Generation is parallel over blocks of users with one random stream per
 //! user, so the output does not depend on the number of threads.
 
@@ -121,6 +137,19 @@ pub struct SynthConfig {
     pub start_ms: i64,
     /// Days over which users join.
     pub span_days: i64,
+    /// The kind of log.
+    pub shape: Shape,
+}
+
+/// The kind of log generated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Users who each consume many items over months (a film catalogue);
+    /// sequels planted.
+    Catalogue,
+    /// An online shop's visitors in short sessions, mostly views; each item
+    /// tends to be followed by a few others (planted successors).
+    Retail,
 }
 
 /// Named sizes.
@@ -134,6 +163,12 @@ pub enum Size {
     Medium,
     /// MovieLens-20M shape: 138,493 users, 26,744 items, about 20M interactions.
     Ml20m,
+    /// RetailRocket's shape: 1,407,580 visitors, 235,061 items, about 2.8M
+    /// events in sessions, 97% views.
+    Retail,
+    /// The retail shape at a twentieth: 70,000 visitors, 12,000 items, for
+    /// tests.
+    RetailSmall,
 }
 
 impl std::str::FromStr for Size {
@@ -144,10 +179,14 @@ impl std::str::FromStr for Size {
             "small" => Size::Small,
             "medium" => Size::Medium,
             "ml20m" | "ml-20m" => Size::Ml20m,
+            "retail" => Size::Retail,
+            "retail-small" => Size::RetailSmall,
             other => {
                 return Err(Error::param(
                     "size",
-                    format!("unknown size {other:?} (tiny, small, medium, ml20m)"),
+                    format!(
+                        "unknown size {other:?} (tiny, small, medium, ml20m, retail, retail-small)"
+                    ),
                 ))
             }
         })
@@ -162,7 +201,28 @@ impl SynthConfig {
             Size::Small => (3_000, 1_500, 40.0),
             Size::Medium => (30_000, 8_000, 60.0),
             Size::Ml20m => (138_493, 26_744, 144.41),
+            Size::Retail => (1_407_580, 235_061, 1.35),
+            Size::RetailSmall => (70_000, 12_000, 1.35),
         };
+        if matches!(size, Size::Retail | Size::RetailSmall) {
+            return SynthConfig {
+                n_users,
+                n_items,
+                n_genres: 16,
+                mean_per_user: mean,
+                min_per_user: 1,
+                sequel_prob: 0.5,
+                sequel_share: 0.0,
+                popularity_exponent: 0.9,
+                events: true,
+                ratings: false,
+                noise: 0.0,
+                seed: 42,
+                start_ms: days_from_civil(2015, 5, 3) * 86_400_000,
+                span_days: 137,
+                shape: Shape::Retail,
+            };
+        }
         SynthConfig {
             n_users,
             n_items,
@@ -178,6 +238,7 @@ impl SynthConfig {
             seed: 42,
             start_ms: days_from_civil(2024, 1, 1) * 86_400_000,
             span_days: 365,
+            shape: Shape::Catalogue,
         }
     }
 
@@ -204,7 +265,7 @@ impl SynthConfig {
                 return Err(Error::param(name, format!("{p} is not in [0, 1]")));
             }
         }
-        if !(self.mean_per_user >= 1.0) {
+        if !(self.mean_per_user >= 1.0) || self.mean_per_user.is_infinite() {
             return Err(Error::param("mean-per-user", "must be at least 1"));
         }
         Ok(())
@@ -222,6 +283,9 @@ pub struct Catalogue {
     pub years: Vec<u16>,
     /// The sequel of each item, if any.
     pub sequel: Vec<Option<u32>>,
+    /// The retail shape's successors of each item, most likely first
+    /// (empty for the catalogue shape).
+    pub successors: Vec<[u32; 3]>,
     /// Items of each genre (primary genre), with cumulative popularity weights.
     by_genre: Vec<(Vec<u32>, Vec<f64>)>,
 }
@@ -318,13 +382,38 @@ fn catalogue(cfg: &SynthConfig) -> Catalogue {
         items.push(item as u32);
         cum.push(last + w);
     }
-    Catalogue {
+    let mut cat = Catalogue {
         genres,
         titles,
         years,
         sequel,
+        successors: Vec::new(),
         by_genre,
+    };
+    if cfg.shape == Shape::Retail {
+        // Successors from a stream of their own, by popularity in the
+        // item's category.
+        let mut rng = Rng::stream(cfg.seed ^ 0x5ECC, u64::MAX);
+        cat.successors = (0..n)
+            .map(|i| {
+                let g = cat.genres[i][0] as usize;
+                let mut next = [i as u32; 3];
+                for k in 0..3 {
+                    for _ in 0..20 {
+                        match cat.sample_in_genre(g, &mut rng) {
+                            Some(j) if j as usize != i && !next[..k].contains(&j) => {
+                                next[k] = j;
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                next
+            })
+            .collect();
     }
+    cat
 }
 
 impl Catalogue {
@@ -357,7 +446,39 @@ fn favourites(cfg: &SynthConfig, user: usize) -> (Vec<u8>, Vec<f64>) {
     (fav, taste)
 }
 
-fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
+/// Log-normal activity with the configured mean and `sigma`, clamped.
+fn activity(cfg: &SynthConfig, sigma: f64, rng: &mut Rng) -> usize {
+    let mu = cfg.mean_per_user.ln() - sigma * sigma / 2.0;
+    ((mu + sigma * rng.normal()).exp().round() as usize)
+        .max(cfg.min_per_user)
+        .min(cfg.n_items / 2)
+        .max(1)
+}
+
+/// A draw by taste: a genre by the user's weights `cum` (cumulative), an
+/// item by popularity in it, up to ten tries for one not in `seen`.
+fn by_taste(
+    cfg: &SynthConfig,
+    cat: &Catalogue,
+    cum: &[f64],
+    seen: &std::collections::HashSet<u32>,
+    rng: &mut Rng,
+) -> Option<u32> {
+    for _ in 0..10 {
+        let x = rng.next_f64() * cum[cum.len() - 1];
+        let g = cum.partition_point(|&c| c <= x).min(cfg.n_genres - 1);
+        if let Some(i) = cat.sample_in_genre(g, rng) {
+            if !seen.contains(&i) {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// One visitor of the retail shape: sessions of views that follow the
+/// planted successors, and the funnel.
+fn retail_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
     let mut rng = Rng::stream(cfg.seed, user as u64);
     let (_, taste) = favourites(cfg, user);
     let max_taste = taste.iter().cloned().fold(0.0, f64::max);
@@ -368,13 +489,93 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
             Some(*s)
         })
         .collect();
-    // Log-normal activity with the configured mean (sigma 1).
-    let sigma = 1.0;
-    let mu = cfg.mean_per_user.ln() - sigma * sigma / 2.0;
-    let count = ((mu + sigma * rng.normal()).exp().round() as usize)
-        .max(cfg.min_per_user)
-        .min(cfg.n_items / 2)
-        .max(1);
+    // A heavy tail: most visitors come once, a few hundreds of times.
+    let count = activity(cfg, 1.7, &mut rng);
+    let mut t = cfg.start_ms + (rng.next_f64() * cfg.span_days as f64 * 86_400_000.0) as i64;
+    let mut seen = std::collections::HashSet::with_capacity(count * 2);
+    let mut prev: Option<u32> = None;
+    let mut out = UserRows::default();
+    for step in 0..count {
+        if step > 0 {
+            if rng.chance(0.2) {
+                // A new session: more than 30 minutes later, usually days.
+                t += (rng.exponential(3.0) * 86_400_000.0) as i64 + 1_860_000;
+                prev = None;
+            } else {
+                t += (rng.exponential(1.5) * 60_000.0) as i64 + 5_000;
+            }
+        }
+        let follow = prev.and_then(|p| {
+            if !rng.chance(cfg.sequel_prob) {
+                return None;
+            }
+            let next = cat.successors[p as usize];
+            let x = rng.next_f64();
+            let k = if x < 0.6 {
+                0
+            } else if x < 0.9 {
+                1
+            } else {
+                2
+            };
+            let s = next[k];
+            (s != p && !seen.contains(&s)).then_some((s, Some(p)))
+        });
+        let Some((item, cause)) =
+            follow.or_else(|| by_taste(cfg, cat, &cum, &seen, &mut rng).map(|i| (i, None)))
+        else {
+            continue;
+        };
+        seen.insert(item);
+        prev = Some(item);
+        let affinity = taste[cat.genres[item as usize][0] as usize] / max_taste;
+        let mut push = |time: i64, event: u8| {
+            out.items.push(item);
+            out.times.push(time);
+            out.ratings.push(0.0);
+            out.events.push(event);
+            out.causes.push(cause);
+        };
+        push(t, 0);
+        if rng.chance(0.06) {
+            // The same product viewed again a little later.
+            push(t + (rng.exponential(1.0) * 60_000.0) as i64 + 1000, 0);
+        }
+        if rng.chance(0.01 + 0.025 * affinity) {
+            let t2 = t + (rng.exponential(0.5) * 60_000.0) as i64 + 2000;
+            push(t2, 1);
+            if rng.chance(0.33) {
+                push(t2 + (rng.exponential(0.3) * 60_000.0) as i64 + 5000, 2);
+            }
+        }
+    }
+    // Funnel events come a little after their view: the log in time order.
+    let mut order: Vec<usize> = (0..out.items.len()).collect();
+    order.sort_by_key(|&k| (out.times[k], k));
+    UserRows {
+        items: order.iter().map(|&k| out.items[k]).collect(),
+        times: order.iter().map(|&k| out.times[k]).collect(),
+        ratings: order.iter().map(|&k| out.ratings[k]).collect(),
+        events: order.iter().map(|&k| out.events[k]).collect(),
+        causes: order.iter().map(|&k| out.causes[k]).collect(),
+    }
+}
+
+fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
+    if cfg.shape == Shape::Retail {
+        return retail_rows(cfg, cat, user);
+    }
+    let mut rng = Rng::stream(cfg.seed, user as u64);
+    let (_, taste) = favourites(cfg, user);
+    let max_taste = taste.iter().cloned().fold(0.0, f64::max);
+    let cum: Vec<f64> = taste
+        .iter()
+        .scan(0.0, |s, &t| {
+            *s += t;
+            Some(*s)
+        })
+        .collect();
+    let count = activity(cfg, 1.0, &mut rng);
     let mut t = cfg.start_ms + (rng.next_f64() * cfg.span_days as f64 * 86_400_000.0) as i64;
     let mut seen = std::collections::HashSet::with_capacity(count * 2);
     let mut pending: Vec<(u32, u32)> = Vec::new();
@@ -390,18 +591,7 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
             let (s, c) = pending.swap_remove(k);
             (s, Some(c))
         } else {
-            let mut pick = None;
-            for _ in 0..10 {
-                let x = rng.next_f64() * cum[cum.len() - 1];
-                let g = cum.partition_point(|&c| c <= x).min(cfg.n_genres - 1);
-                if let Some(i) = cat.sample_in_genre(g, &mut rng) {
-                    if !seen.contains(&i) {
-                        pick = Some(i);
-                        break;
-                    }
-                }
-            }
-            match pick {
+            match by_taste(cfg, cat, &cum, &seen, &mut rng) {
                 Some(i) => (i, None),
                 None => continue,
             }
@@ -648,6 +838,68 @@ pub fn write_files(cfg: &SynthConfig, dir: &Path) -> Result<SynthFiles> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_retail_shape_is_short_sessions_of_views_that_follow_successors() {
+        let cfg = SynthConfig::sized(Size::RetailSmall);
+        let d = generate(&cfg).unwrap();
+        let n = d.items.len() as f64;
+        let per_visitor = n / cfg.n_users as f64;
+        assert!(
+            (1.6..2.6).contains(&per_visitor),
+            "{per_visitor} events per visitor"
+        );
+        let views = d.events.iter().filter(|&&e| e == 0).count() as f64;
+        let carts = d.events.iter().filter(|&&e| e == 1).count() as f64;
+        let bought = d.events.iter().filter(|&&e| e == 2).count() as f64;
+        assert!(views / n > 0.95, "views {}", views / n);
+        assert!(
+            carts > bought && bought > 0.0,
+            "{carts} carts, {bought} bought"
+        );
+        // Most visitors have one or two events; some have many.
+        let mut per = vec![0usize; cfg.n_users];
+        for &u in &d.users {
+            per[u as usize] += 1;
+        }
+        let short = per.iter().filter(|&&c| c <= 2).count() as f64 / cfg.n_users as f64;
+        assert!(short > 0.6, "{short} with one or two events");
+        assert!(per.iter().any(|&c| c >= 30));
+        // Sessions: gaps within are minutes, between are over 30 minutes;
+        // a visitor's times never go back.
+        let (mut within, mut between) = (0, 0);
+        for k in 1..d.users.len() {
+            if d.users[k] == d.users[k - 1] && d.events[k] == 0 {
+                let gap = d.times[k] - d.times[k - 1];
+                assert!(gap >= 0, "time went back");
+                if gap > 30 * 60_000 {
+                    between += 1;
+                } else {
+                    within += 1;
+                }
+            }
+        }
+        assert!(
+            within > 3 * between && between > 0,
+            "{within} within, {between} between"
+        );
+        // The planted order: followed views are a successor of the item
+        // viewed just before, and the relation is rarely symmetric.
+        let followed = d.causes.iter().filter(|c| c.is_some()).count() as f64;
+        assert!(followed / views > 0.15, "{} followed", followed / views);
+        for k in 0..d.items.len() {
+            if let (Some(c), 0) = (d.causes[k], d.events[k]) {
+                assert!(d.catalogue.successors[c as usize].contains(&d.items[k]));
+            }
+        }
+        let cat = &d.catalogue;
+        let back = (0..cfg.n_items)
+            .filter(|&i| cat.successors[cat.successors[i][0] as usize].contains(&(i as u32)))
+            .count() as f64;
+        assert!(back / (cfg.n_items as f64) < 0.1, "{back} symmetric");
+        // Deterministic.
+        assert_eq!(generate(&cfg).unwrap().items, d.items);
+    }
 
     #[test]
     fn deterministic_and_thread_independent() {

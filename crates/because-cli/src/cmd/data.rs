@@ -94,6 +94,9 @@ pub fn split(a: &SplitArgs) -> anyhow::Result<()> {
 /// `because generate`.
 pub fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
     let size: Size = a.size.parse()?;
+    if a.ratings && SynthConfig::sized(size).shape == because_data::synth::Shape::Retail {
+        anyhow::bail!("--ratings: the retail shape has events, not ratings");
+    }
     let cfg = SynthConfig {
         ratings: a.ratings,
         events: !a.no_events,
