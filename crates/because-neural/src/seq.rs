@@ -29,6 +29,17 @@ impl Sequences {
     pub fn n_users(&self) -> usize {
         self.indptr.len().saturating_sub(1)
     }
+    /// How often each of `n_items` items occurs.
+    pub fn counts(&self, n_items: usize) -> Vec<u32> {
+        let mut c = vec![0u32; n_items];
+        for &i in &self.items {
+            if let Some(x) = c.get_mut(i as usize) {
+                *x += 1;
+            }
+        }
+        c
+    }
+
     /// User `u`'s items, oldest first.
     pub fn items(&self, u: u32) -> &[u32] {
         let (a, b) = (self.indptr[u as usize], self.indptr[u as usize + 1]);

@@ -10,7 +10,8 @@
 //! strongest published variants (Klenitskiy and Vasilev, "Turning Dross Into
 //! Gold Loss: is BERT4Rec really better than SASRec?", RecSys 2023), or
 //! gBCE over sampled negatives (Petrov and Macdonald, "gSASRec", RecSys 2023)
-//! for large catalogues. Padding sits on the left and is masked as a key,
+//! or a sampled softmax with the log-Q correction (`crate::sampled`) for
+//! large catalogues. Padding sits on the left and is masked as a key,
 //! so a short sequence gives the same output as the same sequence alone.
 //!
 //! Training runs on burn's autodiff; the trained weights are then plain
@@ -40,6 +41,10 @@ pub enum SeqLoss {
     /// Generalized binary cross-entropy over `negatives` sampled items,
     /// calibrated by `gbce_t` (gSASRec).
     Gbce,
+    /// Softmax over the target and `negatives` items shared by the batch,
+    /// drawn by popularity, with the log-Q correction: for catalogues too
+    /// large to score every item at every step.
+    Sampled,
 }
 
 /// SASRec parameters.
@@ -608,23 +613,33 @@ impl SasRecParams {
         let mut net = net::SasNet::new(&model.weights, self, n_items);
         let windows = seq::windows(&model.seqs, self.max_len);
         let mut trainer = net::Trainer::new(self.learning_rate);
+        let sampler = crate::sampled::Sampler::new(&model.seqs.counts(n_items));
         for epoch in 1..=self.epochs {
             let order = seq::shuffled(&windows, self.seed, epoch);
             let mut total = 0.0f64;
             let mut count = 0usize;
             for (b, batch) in order.chunks(self.batch_size).enumerate() {
                 let data = net::SeqBatch::new(&model.seqs, batch, self.max_len);
-                let negatives = (self.loss == SeqLoss::Gbce).then(|| {
-                    let mut rng = Rng::stream(self.seed, ((epoch as u64) << 32) | b as u64);
-                    (0..self.negatives)
-                        .map(|_| rng.below(n_items as u64) as u32)
-                        .collect::<Vec<u32>>()
-                });
+                let mut rng = Rng::stream(self.seed, ((epoch as u64) << 32) | b as u64);
+                let negatives = match self.loss {
+                    SeqLoss::Softmax => None,
+                    SeqLoss::Gbce => Some(
+                        (0..self.negatives)
+                            .map(|_| rng.below(n_items as u64) as u32)
+                            .collect::<Vec<u32>>(),
+                    ),
+                    SeqLoss::Sampled => Some(sampler.draw(self.negatives, &mut rng)),
+                };
                 let stream = ((epoch as u64) << 32) | b as u64;
                 let mut drop =
                     train::Dropout::new(self.dropout, Rng::stream(self.seed ^ 0xd40f, stream));
-                let (next, loss) =
-                    trainer.step(net, &data, self, negatives.as_deref(), &mut drop)?;
+                let (next, loss) = trainer.step(
+                    net,
+                    &data,
+                    self,
+                    negatives.as_deref().map(|n| (n, &sampler)),
+                    &mut drop,
+                )?;
                 net = next;
                 total += loss as f64 * data.targets() as f64;
                 count += data.targets();

@@ -6,6 +6,7 @@
 //! never touches burn.
 
 use super::{Block, SasRecParams, SeqLoss, Weights, EPS};
+use crate::sampled::Sampler;
 use crate::seq::{Sequences, Window};
 use crate::train::{device, param1, param2, to_vec, Dropout, Net};
 use because_core::{Error, Result};
@@ -182,7 +183,7 @@ impl SasNet {
         &self,
         batch: &SeqBatch,
         p: &SasRecParams,
-        negatives: Option<&[u32]>,
+        negatives: Option<(&[u32], &Sampler)>,
         drop: &mut Dropout,
     ) -> Tensor<1> {
         let dev = self.item.val().device();
@@ -195,7 +196,12 @@ impl SasNet {
         let targets =
             Tensor::<1, Int>::from_data(TensorData::new(batch.targets.clone(), [pcount]), &dev);
         match (p.loss, negatives) {
-            (SeqLoss::Gbce, Some(neg)) => {
+            (SeqLoss::Sampled, Some((neg, sampler))) => {
+                let rows: Vec<i64> = batch.targets.iter().map(|&t| t + 1).collect();
+                let neg: Vec<i64> = neg.iter().map(|&i| i as i64 + 1).collect();
+                sampler.loss(z, self.item.val(), &rows, &neg, |r| (r - 1) as usize)
+            }
+            (SeqLoss::Gbce, Some((neg, _))) => {
                 let emb = self.item.val();
                 let pos = emb.clone().select(0, targets + 1);
                 let pos_logit = (z.clone() * pos).sum_dim(1);
@@ -381,7 +387,7 @@ impl Trainer {
         net: SasNet,
         batch: &SeqBatch,
         p: &SasRecParams,
-        negatives: Option<&[u32]>,
+        negatives: Option<(&[u32], &Sampler)>,
         drop: &mut Dropout,
     ) -> Result<(SasNet, f32)> {
         if batch.targets() == 0 {
