@@ -37,6 +37,10 @@ pub enum GruLoss {
     /// BPR-max (Hidasi and Karatzoglou, 2018) over the other lanes' targets
     /// and `negatives` sampled items, with score regularization `bpreg`.
     Bprmax,
+    /// Softmax over the target and `negatives` items shared by the step,
+    /// drawn by popularity, with the log-Q correction (`crate::sampled`):
+    /// for catalogues too large to score every item at every step.
+    Sampled,
 }
 
 /// GRU4Rec parameters.
@@ -332,6 +336,14 @@ impl Gru4RecParams {
         let (n, d) = (x.n_items(), self.dim);
         let start = std::time::Instant::now();
         let runs = training_runs(x, self.session_gap_minutes);
+        // The proposal of the sampled softmax: how often each item is a target.
+        let mut counts = vec![0u32; n];
+        for r in &runs {
+            for &i in r.iter().skip(1) {
+                counts[i as usize] += 1;
+            }
+        }
+        let sampler = crate::sampled::Sampler::new(&counts);
         let mut model = Gru4Rec {
             params: self.clone(),
             train: Train::new(x),
@@ -379,6 +391,22 @@ impl Gru4RecParams {
                             .gather(1, t.reshape([b, 1]))
                             .mean()
                             .neg()
+                    }
+                    GruLoss::Sampled => {
+                        let mut rng = Rng::stream(self.seed ^ 0xb9a, steps);
+                        let neg: Vec<i64> = sampler
+                            .draw(self.negatives, &mut rng)
+                            .into_iter()
+                            .map(i64::from)
+                            .collect();
+                        sampler.loss(
+                            z,
+                            net.out.val(),
+                            Some(net.out_b.val()),
+                            &targets,
+                            &neg,
+                            |r| r as usize,
+                        )
                     }
                     GruLoss::Bprmax => {
                         let mut rng = Rng::stream(self.seed ^ 0xb9a, steps);

@@ -65,13 +65,14 @@ impl Sampler {
     }
 
     /// The mean loss of scoring states `z` (`[p, d]`) against the rows of
-    /// `table` (`[rows, d]`): each state's target row `targets[j]` against
-    /// the shared negative rows. `item` maps a row back to its item (for
-    /// `log Q`), `None` for rows that are no item.
+    /// `table` (`[rows, d]`, plus `bias` by row when the output has one):
+    /// each state's target row `targets[j]` against the shared negative
+    /// rows. `item` maps a row to its item (for `log Q`).
     pub(crate) fn loss(
         &self,
         z: Tensor<2>,
         table: Tensor<2>,
+        bias: Option<Tensor<1>>,
         targets: &[i64],
         negatives: &[i64],
         item: impl Fn(i64) -> usize,
@@ -83,9 +84,13 @@ impl Sampler {
             Tensor::<1, Int>::from_data(TensorData::new(ids.to_vec(), [ids.len()]), &dev)
         };
         let pos = table.clone().select(0, rows(targets));
-        let pos_logit = (z.clone() * pos).sum_dim(1);
+        let mut pos_logit = (z.clone() * pos).sum_dim(1);
         let neg = table.select(0, rows(negatives));
-        let neg_logit = z.matmul(neg.transpose());
+        let mut neg_logit = z.matmul(neg.transpose());
+        if let Some(b) = bias {
+            pos_logit = pos_logit + b.clone().select(0, rows(targets)).reshape([p, 1]);
+            neg_logit = neg_logit + b.select(0, rows(negatives)).reshape([1, k]);
+        }
         // log(k·Q(i)) for each target and negative; accidental hits masked.
         let pos_q: Vec<f32> = targets.iter().map(|&t| self.log_q[item(t)] + kf).collect();
         let neg_q: Vec<f32> = negatives

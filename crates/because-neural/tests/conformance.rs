@@ -129,44 +129,22 @@ fn sasrec_trains_with_gbce() {
     check_one_ranking(&model, &x);
 }
 
-/// SASRec's sampled softmax (shared negatives drawn by popularity, the
-/// log-Q correction) learns what follows what: on sequences where item `i`
-/// is always followed by `i + 1`, the next item it ranks first is right for
-/// most items, though each step scores only 8 of the 40 items.
-#[test]
-fn sasrec_learns_order_with_a_sampled_softmax() {
-    because_neural::register().unwrap();
-    let (users, items) = (200usize, 40usize);
-    let x = because_core::Interactions::from_tuples(
+/// Sequences where item `i` is always followed by `i + 1` (mod `items`).
+fn cycles(users: usize, items: usize) -> because_core::Interactions {
+    because_core::Interactions::from_tuples(
         users,
         items,
-        (0..users).flat_map(|u| {
+        (0..users).flat_map(move |u| {
             let start = (u * 7) % items;
             (0..12).map(move |t| (u as u32, ((start + t) % items) as u32, 1.0, t as i64))
         }),
     )
-    .unwrap();
-    let p = because_neural::SasRecParams {
-        dim: 16,
-        layers: 1,
-        heads: 2,
-        ffn: 32,
-        max_len: 8,
-        epochs: 12,
-        batch_size: 32,
-        loss: because_neural::SeqLoss::Sampled,
-        negatives: 8,
-        learning_rate: 0.01,
-        dropout: 0.0,
-        ..Default::default()
-    };
-    let m = p.fit(&x).unwrap();
-    let l = m.losses();
-    assert!(l.iter().all(|v| v.is_finite()), "{l:?}");
-    assert!(
-        l[l.len() - 1] < 0.5 * l[0],
-        "the sampled loss does not fall: {l:?}"
-    );
+    .unwrap()
+}
+
+/// For how many items `i` the model ranks `i + 1` first after a sequence
+/// ending in `i`.
+fn next_first(m: &dyn because_core::Recommender, items: usize) -> usize {
     let mut right = 0;
     for i in 0..items {
         let seq: Vec<u32> = (0..4)
@@ -186,14 +164,74 @@ fn sasrec_learns_order_with_a_sampled_softmax() {
             .unwrap();
         right += usize::from(best == (i + 1) % items);
     }
-    assert!(right >= 32, "the next item is first for {right} of {items}");
-    let spec: ModelSpec =
-        "sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=8,epochs=2,loss=sampled,negatives=8"
-            .parse()
-            .unwrap();
-    let model = spec.fit(&x).unwrap();
-    check_capabilities(&model, &x);
-    check_one_ranking(&model, &x);
+    right
+}
+
+/// The sampled softmax (negatives shared by the step, drawn by popularity,
+/// the log-Q correction) learns what follows what: on sequences where item
+/// `i` is always followed by `i + 1`, SASRec and GRU4Rec rank the next item
+/// first for most items, though each step scores only 8 of the 40 items;
+/// and the models so trained pass the same checks.
+#[test]
+fn sequential_models_learn_order_with_a_sampled_softmax() {
+    because_neural::register().unwrap();
+    let items = 40;
+    let x = cycles(200, items);
+    let sasrec = because_neural::SasRecParams {
+        dim: 16,
+        layers: 1,
+        heads: 2,
+        ffn: 32,
+        max_len: 8,
+        epochs: 12,
+        batch_size: 32,
+        loss: because_neural::SeqLoss::Sampled,
+        negatives: 8,
+        learning_rate: 0.01,
+        dropout: 0.0,
+        ..Default::default()
+    }
+    .fit(&x)
+    .unwrap();
+    let gru = because_neural::Gru4RecParams {
+        dim: 16,
+        epochs: 12,
+        batch_size: 32,
+        loss: because_neural::GruLoss::Sampled,
+        negatives: 8,
+        learning_rate: 0.02,
+        dropout: 0.0,
+        ..Default::default()
+    }
+    .fit(&x)
+    .unwrap();
+    for (name, l, m) in [
+        (
+            "sasrec",
+            sasrec.losses().to_vec(),
+            &sasrec as &dyn because_core::Recommender,
+        ),
+        ("gru4rec", gru.losses().to_vec(), &gru),
+    ] {
+        assert!(l.iter().all(|v| v.is_finite()), "{name}: {l:?}");
+        assert!(
+            l[l.len() - 1] < 0.5 * l[0],
+            "{name}: the loss does not fall: {l:?}"
+        );
+        let right = next_first(m, items);
+        assert!(
+            right >= 32,
+            "{name}: the next item is first for {right} of {items}"
+        );
+    }
+    for text in [
+        "sasrec:dim=16,layers=1,heads=2,ffn=16,max_len=8,epochs=2,loss=sampled,negatives=8",
+        "gru4rec:dim=16,epochs=2,loss=sampled,negatives=8",
+    ] {
+        let model = text.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+        check_capabilities(&model, &x);
+        check_one_ranking(&model, &x);
+    }
 }
 
 /// GRU4Rec's BPR-max loss over in-batch and sampled negatives trains to a

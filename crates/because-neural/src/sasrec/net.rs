@@ -199,7 +199,7 @@ impl SasNet {
             (SeqLoss::Sampled, Some((neg, sampler))) => {
                 let rows: Vec<i64> = batch.targets.iter().map(|&t| t + 1).collect();
                 let neg: Vec<i64> = neg.iter().map(|&i| i as i64 + 1).collect();
-                sampler.loss(z, self.item.val(), &rows, &neg, |r| (r - 1) as usize)
+                sampler.loss(z, self.item.val(), None, &rows, &neg, |r| (r - 1) as usize)
             }
             (SeqLoss::Gbce, Some((neg, _))) => {
                 let emb = self.item.val();
