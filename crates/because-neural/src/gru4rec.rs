@@ -32,6 +32,9 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GruLoss {
+    /// The full softmax up to [`crate::SAMPLED_ABOVE`] items, the sampled
+    /// softmax above (the model's parameters then say which was used).
+    Auto,
     /// Cross-entropy over every item.
     Softmax,
     /// BPR-max (Hidasi and Karatzoglou, 2018) over the other lanes' targets
@@ -82,7 +85,7 @@ impl Default for Gru4RecParams {
             epochs: 10,
             session_gap_minutes: 0,
             max_len: 0,
-            loss: GruLoss::Softmax,
+            loss: GruLoss::Auto,
             negatives: 256,
             bpreg: 1.0,
             seed: 42,
@@ -330,6 +333,18 @@ impl Gru4RecParams {
         observer: &mut EpochObserver<'_>,
     ) -> Result<Gru4Rec> {
         self.validate()?;
+        if self.loss == GruLoss::Auto {
+            let loss = if x.n_items() > crate::SAMPLED_ABOVE {
+                GruLoss::Sampled
+            } else {
+                GruLoss::Softmax
+            };
+            return Gru4RecParams {
+                loss,
+                ..self.clone()
+            }
+            .fit_observed(x, every, observer);
+        }
         if x.is_empty() {
             return Err(Error::Empty("gru4rec: no interactions to train on".into()));
         }
@@ -383,7 +398,7 @@ impl Gru4RecParams {
                 let h_next = net.cell(x_t, h, d);
                 let z = drop.apply(h_next.clone());
                 let loss = match self.loss {
-                    GruLoss::Softmax => {
+                    GruLoss::Softmax | GruLoss::Auto => {
                         let logits = z.matmul(net.out.val().transpose())
                             + net.out_b.val().unsqueeze_dim::<2>(0);
                         let t = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &dev);

@@ -32,6 +32,11 @@ mod train;
 mod twotower;
 
 pub use gru4rec::{Gru4Rec, Gru4RecParams, GruLoss};
+
+/// Catalogue size above which SASRec and GRU4Rec train with the sampled
+/// softmax by default (`loss=auto`): above it, scoring every item at every
+/// step costs more than the network itself.
+pub const SAMPLED_ABOVE: usize = 20_000;
 pub use hybrid::{Hybrid, HybridParams};
 pub use item2vec::{Item2Vec, Item2VecParams, Scoring};
 pub use sasrec::{SasRec, SasRecParams, SeqLoss};

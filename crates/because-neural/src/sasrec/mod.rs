@@ -36,6 +36,9 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SeqLoss {
+    /// The full softmax up to [`crate::SAMPLED_ABOVE`] items, the sampled
+    /// softmax above (the model's parameters then say which was used).
+    Auto,
     /// Cross-entropy over every item (full softmax).
     Softmax,
     /// Generalized binary cross-entropy over `negatives` sampled items,
@@ -91,7 +94,7 @@ impl Default for SasRecParams {
             learning_rate: 1e-3,
             batch_size: 128,
             epochs: 100,
-            loss: SeqLoss::Softmax,
+            loss: SeqLoss::Auto,
             negatives: 256,
             gbce_t: 0.75,
             seed: 42,
@@ -597,6 +600,18 @@ impl SasRecParams {
         observer: &mut EpochObserver<'_>,
     ) -> Result<SasRec> {
         self.validate()?;
+        if self.loss == SeqLoss::Auto {
+            let loss = if x.n_items() > crate::SAMPLED_ABOVE {
+                SeqLoss::Sampled
+            } else {
+                SeqLoss::Softmax
+            };
+            return SasRecParams {
+                loss,
+                ..self.clone()
+            }
+            .fit_observed(x, every, observer);
+        }
         if x.is_empty() {
             return Err(Error::Empty("sasrec: no interactions to train on".into()));
         }
@@ -622,7 +637,7 @@ impl SasRecParams {
                 let data = net::SeqBatch::new(&model.seqs, batch, self.max_len);
                 let mut rng = Rng::stream(self.seed, ((epoch as u64) << 32) | b as u64);
                 let negatives = match self.loss {
-                    SeqLoss::Softmax => None,
+                    SeqLoss::Softmax | SeqLoss::Auto => None,
                     SeqLoss::Gbce => Some(
                         (0..self.negatives)
                             .map(|_| rng.below(n_items as u64) as u32)
