@@ -253,25 +253,43 @@ impl Report {
 
 /// A balancer's health check: every 200 ms, the replicas whose `/readyz`
 /// answers 200 become the ones requests go to (all of them when none is
-/// ready). Stops with `stop`.
-fn health_check(
-    all: Vec<String>,
-    active: Arc<Mutex<Vec<String>>>,
+/// ready), until stopped.
+struct Balancer {
+    /// The replicas requests go to now.
+    replicas: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let ready: Vec<String> = all
-                .iter()
-                .filter(|a| send(a, "GET", "/readyz", "") == Some(200))
-                .cloned()
-                .collect();
-            if let Ok(mut a) = active.lock() {
-                *a = if ready.is_empty() { all.clone() } else { ready };
+    checker: std::thread::JoinHandle<()>,
+}
+
+impl Balancer {
+    fn start(all: Vec<String>) -> Balancer {
+        let replicas = Arc::new(Mutex::new(all.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (active, done) = (replicas.clone(), stop.clone());
+        let checker = std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let ready: Vec<String> = all
+                    .iter()
+                    .filter(|a| send(a, "GET", "/readyz", "") == Some(200))
+                    .cloned()
+                    .collect();
+                if let Ok(mut a) = active.lock() {
+                    *a = if ready.is_empty() { all.clone() } else { ready };
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
-            std::thread::sleep(Duration::from_millis(200));
+        });
+        Balancer {
+            replicas,
+            stop,
+            checker,
         }
-    })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.checker.join();
+    }
 }
 
 /// A `because serve` process on a fixed port, restartable there.
@@ -553,12 +571,9 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
         delayed.extend(["--shutdown-delay".to_string(), "1".to_string()]);
         let mut a = Replica::start(&because, &free_port()?, &delayed)?;
         let mut b = Replica::start(&because, &free_port()?, &delayed)?;
-        let all = vec![a.addr.clone(), b.addr.clone()];
-        let replicas = Arc::new(Mutex::new(all.clone()));
-        let checking = Arc::new(AtomicBool::new(false));
-        let checker = health_check(all, replicas.clone(), checking.clone());
+        let balancer = Balancer::start(vec![a.addr.clone(), b.addr.clone()]);
         let start = Instant::now();
-        let load = Load::start(replicas, clients, every, "rolling", start);
+        let load = Load::start(balancer.replicas.clone(), clients, every, "rolling", start);
         std::thread::sleep(Duration::from_secs(5));
         let from = start.elapsed();
         let mut drained = Vec::new();
@@ -570,8 +585,7 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
         let to = start.elapsed();
         std::thread::sleep(Duration::from_secs(5));
         let (outcomes, acked) = load.finish();
-        checking.store(true, Ordering::Relaxed);
-        let _ = checker.join();
+        balancer.stop();
         let found = found(&a.addr, &acked)?;
         reports.push(Report {
             name: format!("rolling restart, 2 replicas ({backend})"),
@@ -597,12 +611,9 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
     {
         let mut a = Replica::start(&because, &free_port()?, &args(&shared))?;
         let b = Replica::start(&because, &free_port()?, &args(&shared))?;
-        let all = vec![a.addr.clone(), b.addr.clone()];
-        let replicas = Arc::new(Mutex::new(all.clone()));
-        let checking = Arc::new(AtomicBool::new(false));
-        let checker = health_check(all, replicas.clone(), checking.clone());
+        let balancer = Balancer::start(vec![a.addr.clone(), b.addr.clone()]);
         let start = Instant::now();
-        let load = Load::start(replicas, clients, every, "kill9", start);
+        let load = Load::start(balancer.replicas.clone(), clients, every, "kill9", start);
         std::thread::sleep(Duration::from_secs(5));
         let from = start.elapsed();
         a.kill_9();
@@ -611,8 +622,7 @@ pub fn run(root: &Path, size: &str, before: Option<PathBuf>) -> anyhow::Result<(
         let to = start.elapsed();
         std::thread::sleep(Duration::from_secs(5));
         let (outcomes, acked) = load.finish();
-        checking.store(true, Ordering::Relaxed);
-        let _ = checker.join();
+        balancer.stop();
         let found = found(&b.addr, &acked)?;
         reports.push(Report {
             name: format!("kill -9 of 1 of 2 replicas ({backend})"),

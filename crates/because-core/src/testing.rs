@@ -1,7 +1,18 @@
 //! The conformance suite every model passes, and small test data.
 
 use crate::rng::Rng;
-use crate::{Error, Interactions, Query, Recommender, Request};
+use crate::{Dataset, Error, Interactions, Query, Recommender, Request, Vocab};
+
+/// [`block_data`] as a dataset whose user and item IDs are their indices.
+pub fn block_dataset(n_users: usize, n_items: usize, per_user: usize, seed: u64) -> Dataset {
+    let x = block_data(n_users, n_items, per_user, seed);
+    Dataset {
+        users: Vocab::from_ids((0..x.n_users()).map(|u| u.to_string())),
+        items: Vocab::from_ids((0..x.n_items()).map(|i| i.to_string())),
+        interactions: x,
+        ..Default::default()
+    }
+}
 
 /// A small log with structure: users in two taste groups, each preferring
 /// half of the items, with a popularity skew. Deterministic for `seed`.

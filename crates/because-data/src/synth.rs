@@ -446,6 +446,32 @@ fn favourites(cfg: &SynthConfig, user: usize) -> (Vec<u8>, Vec<f64>) {
     (fav, taste)
 }
 
+/// A user's weight of each genre, the largest, and their running sums.
+struct Taste {
+    taste: Vec<f64>,
+    max_taste: f64,
+    cum: Vec<f64>,
+}
+
+impl Taste {
+    fn of(cfg: &SynthConfig, user: usize) -> Taste {
+        let (_, taste) = favourites(cfg, user);
+        let max_taste = taste.iter().cloned().fold(0.0, f64::max);
+        let cum = taste
+            .iter()
+            .scan(0.0, |s, &t| {
+                *s += t;
+                Some(*s)
+            })
+            .collect();
+        Taste {
+            taste,
+            max_taste,
+            cum,
+        }
+    }
+}
+
 /// Log-normal activity with the configured mean and `sigma`, clamped.
 fn activity(cfg: &SynthConfig, sigma: f64, rng: &mut Rng) -> usize {
     let mu = cfg.mean_per_user.ln() - sigma * sigma / 2.0;
@@ -480,15 +506,11 @@ fn by_taste(
 /// planted successors, and the funnel.
 fn retail_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
     let mut rng = Rng::stream(cfg.seed, user as u64);
-    let (_, taste) = favourites(cfg, user);
-    let max_taste = taste.iter().cloned().fold(0.0, f64::max);
-    let cum: Vec<f64> = taste
-        .iter()
-        .scan(0.0, |s, &t| {
-            *s += t;
-            Some(*s)
-        })
-        .collect();
+    let Taste {
+        taste,
+        max_taste,
+        cum,
+    } = Taste::of(cfg, user);
     // A heavy tail: most visitors come once, a few hundreds of times.
     let count = activity(cfg, 1.7, &mut rng);
     let mut t = cfg.start_ms + (rng.next_f64() * cfg.span_days as f64 * 86_400_000.0) as i64;
@@ -566,15 +588,11 @@ fn user_rows(cfg: &SynthConfig, cat: &Catalogue, user: usize) -> UserRows {
         return retail_rows(cfg, cat, user);
     }
     let mut rng = Rng::stream(cfg.seed, user as u64);
-    let (_, taste) = favourites(cfg, user);
-    let max_taste = taste.iter().cloned().fold(0.0, f64::max);
-    let cum: Vec<f64> = taste
-        .iter()
-        .scan(0.0, |s, &t| {
-            *s += t;
-            Some(*s)
-        })
-        .collect();
+    let Taste {
+        taste,
+        max_taste,
+        cum,
+    } = Taste::of(cfg, user);
     let count = activity(cfg, 1.0, &mut rng);
     let mut t = cfg.start_ms + (rng.next_f64() * cfg.span_days as f64 * 86_400_000.0) as i64;
     let mut seen = std::collections::HashSet::with_capacity(count * 2);

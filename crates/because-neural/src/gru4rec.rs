@@ -351,14 +351,6 @@ impl Gru4RecParams {
         let (n, d) = (x.n_items(), self.dim);
         let start = std::time::Instant::now();
         let runs = training_runs(x, self.session_gap_minutes);
-        // The proposal of the sampled softmax: how often each item is a target.
-        let mut counts = vec![0u32; n];
-        for r in &runs {
-            for &i in r.iter().skip(1) {
-                counts[i as usize] += 1;
-            }
-        }
-        let sampler = crate::sampled::Sampler::new(&counts);
         let mut model = Gru4Rec {
             params: self.clone(),
             train: Train::new(x),
@@ -366,6 +358,8 @@ impl Gru4RecParams {
             weights: Arc::new(GruWeights::init(self, n)),
             losses: Vec::new(),
         };
+        // The sampled softmax's proposal: how often each item occurs.
+        let sampler = crate::sampled::Sampler::new(&model.seqs.counts(n));
         let dev = device();
         let mut net = GruNet::new(&model.weights, n, d);
         let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();

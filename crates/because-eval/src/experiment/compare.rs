@@ -425,18 +425,12 @@ pub fn compare(
 mod approximate_tests {
     use super::*;
     use crate::experiment::Values;
-    use because_core::testing::block_data;
-    use because_core::{Dataset, SplitMethod, Vocab};
+    use because_core::testing::block_dataset;
+    use because_core::SplitMethod;
 
     #[test]
     fn approximate_tests_what_the_index_serves_and_says_how_it_recalls_the_exact_lists() {
-        let x = block_data(400, 2000, 25, 3);
-        let dataset = Dataset {
-            users: Vocab::from_ids((0..x.n_users()).map(|u| u.to_string())),
-            items: Vocab::from_ids((0..x.n_items()).map(|i| i.to_string())),
-            interactions: x,
-            ..Default::default()
-        };
+        let dataset = block_dataset(400, 2000, 25, 3);
         let method = SplitMethod::Random {
             validation: 0.1,
             test: 0.1,

@@ -124,18 +124,12 @@ pub fn deploy(
 mod tests {
     use super::*;
     use crate::experiment::{compare, Setup, Values};
-    use because_core::testing::block_data;
-    use because_core::{Dataset, SplitMethod, Vocab};
+    use because_core::testing::block_dataset;
+    use because_core::SplitMethod;
 
     #[test]
     fn the_deployed_model_learns_from_everything_and_records_the_choice() {
-        let x = block_data(40, 20, 6, 1);
-        let dataset = Dataset {
-            users: Vocab::from_ids((0..x.n_users()).map(|u| u.to_string())),
-            items: Vocab::from_ids((0..x.n_items()).map(|i| i.to_string())),
-            interactions: x,
-            ..Default::default()
-        };
+        let dataset = block_dataset(40, 20, 6, 1);
         let method = SplitMethod::Random {
             validation: 0.2,
             test: 0.2,
