@@ -235,6 +235,27 @@ fn tiny_data(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn generate_writes_the_retail_shape_and_refuses_ratings_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shop");
+    let o = out.to_str().unwrap();
+    ok(&["generate", "--size", "retail-small", "--out", o]);
+    let log = std::fs::read_to_string(out.join("interactions.csv")).unwrap();
+    assert!(
+        log.starts_with("user_id,item_id,timestamp,event\n"),
+        "{}",
+        &log[..60]
+    );
+    for event in ["view", "addtocart", "transaction"] {
+        assert!(log.contains(&format!(",{event}\n")), "no {event}");
+    }
+    let e = fails(&["generate", "--size", "retail", "--ratings", "--out", o]);
+    assert!(e.contains("--ratings"), "{e}");
+    let e = fails(&["generate", "--size", "huge", "--out", o]);
+    assert!(e.contains("retail-small"), "{e}");
+}
+
+#[test]
 fn train_recommend_and_similar() {
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_data(dir.path());
