@@ -13,8 +13,9 @@
 //! GRU), so the trained weights score in plain Rust; a test checks that both
 //! forward passes agree.
 
+use crate::optim::{Adam, Grad, Rows};
 use crate::seq::{affine, dot, Sequences};
-use crate::train::{device, param1, param2, to_vec};
+use crate::train::{device, grad_of, param1, param2, to_vec};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, Epoch, EpochObserver, Error, Interactions, Query, Recommender, Result,
@@ -22,9 +23,8 @@ use because_core::{
 use because_models::persist::{PersistError, TensorsIn, TensorsOut};
 use because_models::{ModelKind, Train, Validate};
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, sigmoid, softmax, tanh};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Gradients, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -71,6 +71,10 @@ pub struct Gru4RecParams {
     pub negatives: usize,
     /// BPR-max's regularization of the negatives' scores.
     pub bpreg: f32,
+    /// Threads training runs on, each on its share of every mini-batch
+    /// (0: every core; the fitted model records how many ran). Training is
+    /// reproducible for a seed and a thread count.
+    pub threads: usize,
     /// Seed.
     pub seed: u64,
 }
@@ -88,6 +92,7 @@ impl Default for Gru4RecParams {
             loss: GruLoss::Auto,
             negatives: 256,
             bpreg: 1.0,
+            threads: 0,
             seed: 42,
         }
     }
@@ -115,6 +120,9 @@ impl Validate for Gru4RecParams {
         }
         if !(self.bpreg >= 0.0 && self.bpreg <= 100.0) {
             return Err(Error::param("bpreg", "must be in [0, 100]"));
+        }
+        if self.threads > 256 {
+            return Err(Error::param("threads", "must be at most 256"));
         }
         Ok(())
     }
@@ -216,16 +224,32 @@ impl GruNet {
             out_b: param1(&w.out_b, &dev),
         }
     }
-    fn weights(&self) -> Result<GruWeights> {
-        Ok(GruWeights {
-            emb: to_vec(self.emb.val())?,
-            wx: to_vec(self.wx.val())?,
-            wh: to_vec(self.wh.val())?,
-            bx: to_vec(self.bx.val())?,
-            bh: to_vec(self.bh.val())?,
-            out: to_vec(self.out.val())?,
-            out_b: to_vec(self.out_b.val())?,
-        })
+    /// The network over the rows `input` of the input embedding and the
+    /// rows `output` of the output layer (a training step's leaves).
+    fn gathered(w: &GruWeights, d: usize, input: &Rows, output: &Rows) -> GruNet {
+        let dev = device();
+        GruNet {
+            emb: param2(&input.gather(&w.emb, d), input.len(), d, &dev),
+            wx: param2(&w.wx, d, 3 * d, &dev),
+            wh: param2(&w.wh, d, 3 * d, &dev),
+            bx: param1(&w.bx, &dev),
+            bh: param1(&w.bh, &dev),
+            out: param2(&output.gather(&w.out, d), output.len(), d, &dev),
+            out_b: param1(&output.gather(&w.out_b, 1), &dev),
+        }
+    }
+    /// Every parameter's gradient, in [`GruWeights::named`]'s order (zeros
+    /// where a parameter took no part).
+    fn grads(&self, g: &Gradients) -> Result<Vec<Vec<f32>>> {
+        Ok(vec![
+            grad_of(&self.emb, g)?,
+            grad_of(&self.wx, g)?,
+            grad_of(&self.wh, g)?,
+            grad_of(&self.bx, g)?,
+            grad_of(&self.bh, g)?,
+            grad_of(&self.out, g)?,
+            grad_of(&self.out_b, g)?,
+        ])
     }
     /// Gradient × input of `target`'s score over the input embeddings of
     /// `items` (oldest first): one weight per item.
@@ -318,6 +342,147 @@ fn training_runs(x: &Interactions, gap_minutes: u64) -> Vec<Vec<u32>> {
     runs
 }
 
+/// One training step's inputs: the lanes' current items, their targets and
+/// hidden states, the rows of the tables the step reads, and the shared
+/// negatives.
+struct Step<'a> {
+    p: &'a Gru4RecParams,
+    w: &'a GruWeights,
+    d: usize,
+    inputs: &'a [u32],
+    targets: &'a [u32],
+    negatives: &'a [u32],
+    hidden: &'a [f32],
+    rows_in: Rows,
+    rows_out: Rows,
+    sampler: &'a crate::sampled::Sampler,
+    shards: usize,
+    steps: u64,
+}
+
+/// What one shard of a step returns: its share of the batch's loss (already
+/// divided by the batch's lanes), its lanes' next hidden states, and the
+/// gradients of that share.
+type ShardOut = (f64, Vec<f32>, Vec<Vec<f32>>);
+
+impl Step<'_> {
+    /// Forward and backward over shard `s` of the lanes, on its own graph.
+    fn shard(&self, s: usize) -> Result<ShardOut> {
+        let (p, d) = (self.p, self.d);
+        let all = self.inputs.len();
+        let lanes = crate::optim::shard(all, s, self.shards);
+        let b = lanes.len();
+        if b == 0 {
+            return Ok((0.0, Vec::new(), Vec::new()));
+        }
+        let net = GruNet::gathered(self.w, d, &self.rows_in, &self.rows_out);
+        let dev = net.emb.val().device();
+        let local_in: Vec<i64> = self.inputs[lanes.clone()]
+            .iter()
+            .map(|&i| self.rows_in.local(i))
+            .collect();
+        let targets: Vec<i64> = self.targets[lanes.clone()]
+            .iter()
+            .map(|&i| self.rows_out.local(i))
+            .collect();
+        let ids = Tensor::<1, Int>::from_data(TensorData::new(local_in, [b]), &dev);
+        let mut drop = crate::train::Dropout::new(
+            p.dropout,
+            Rng::stream(p.seed ^ 0x6d40 ^ ((s as u64) << 48), self.steps),
+        );
+        let x_t = drop.apply(net.emb.val().select(0, ids));
+        let h0 = self.hidden[lanes.start * d..lanes.end * d].to_vec();
+        let h = Tensor::<2>::from_data(TensorData::new(h0, [b, d]), &dev);
+        let h_next = net.cell(x_t, h, d);
+        let z = drop.apply(h_next.clone());
+        let loss = match p.loss {
+            GruLoss::Softmax | GruLoss::Auto => {
+                let logits =
+                    z.matmul(net.out.val().transpose()) + net.out_b.val().unsqueeze_dim::<2>(0);
+                let t = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &dev);
+                log_softmax(logits, 1)
+                    .gather(1, t.reshape([b, 1]))
+                    .mean()
+                    .neg()
+            }
+            GruLoss::Sampled => {
+                let neg: Vec<i64> = self
+                    .negatives
+                    .iter()
+                    .map(|&i| self.rows_out.local(i))
+                    .collect();
+                self.sampler.loss(
+                    z,
+                    net.out.val(),
+                    Some(net.out_b.val()),
+                    &targets,
+                    &neg,
+                    |r| self.rows_out.global(r as usize) as usize,
+                )
+            }
+            GruLoss::Bprmax => {
+                // Candidates: every lane's target (of the whole batch) and
+                // the sampled items.
+                let cands: Vec<i64> = self
+                    .targets
+                    .iter()
+                    .chain(self.negatives)
+                    .map(|&i| self.rows_out.local(i))
+                    .collect();
+                let c = cands.len();
+                // A candidate equal to the lane's own target is not a negative.
+                let mask: Vec<bool> = targets
+                    .iter()
+                    .flat_map(|&t| cands.iter().map(move |&j| j == t))
+                    .collect();
+                let ids = Tensor::<1, Int>::from_data(TensorData::new(cands, [c]), &dev);
+                let scores = z.matmul(net.out.val().select(0, ids.clone()).transpose())
+                    + net.out_b.val().select(0, ids).unsqueeze_dim::<2>(0);
+                let diag: Vec<i64> = lanes.clone().map(|k| k as i64).collect();
+                let pos = scores.clone().gather(
+                    1,
+                    Tensor::<2, Int>::from_data(TensorData::new(diag, [b, 1]), &dev),
+                );
+                let mask =
+                    Tensor::<2, burn::tensor::Bool>::from_data(TensorData::new(mask, [b, c]), &dev);
+                let w = softmax(scores.clone().mask_fill(mask, -1e9), 1);
+                let ranked = (w.clone() * sigmoid(pos - scores.clone())).sum_dim(1);
+                let reg = (w * scores.powi_scalar(2)).sum_dim(1) * p.bpreg as f64;
+                ((ranked + 1e-24).log().neg() + reg).mean()
+            }
+        };
+        // This shard's share of the batch's mean.
+        let loss = loss * (b as f64 / all as f64);
+        let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
+        let hidden = to_vec(h_next.detach())?;
+        let grads = net.grads(&loss.backward())?;
+        Ok((value as f64 * all as f64, hidden, grads))
+    }
+
+    /// The batch's summed loss, its lanes' next hidden states and the
+    /// gradients of its mean loss, from its shards in order.
+    fn combine(&self, parts: Vec<ShardOut>) -> Result<ShardOut> {
+        let mut total = 0.0;
+        let mut hidden = Vec::with_capacity(self.hidden.len());
+        let mut grads: Vec<Vec<f32>> = Vec::new();
+        for (value, h, g) in parts {
+            total += value;
+            hidden.extend(h);
+            if g.is_empty() {
+                continue;
+            }
+            if grads.is_empty() {
+                grads = g;
+            } else {
+                for (a, b) in grads.iter_mut().zip(&g) {
+                    crate::optim::add_into(a, b)?;
+                }
+            }
+        }
+        Ok((total, hidden, grads))
+    }
+}
+
 impl Gru4RecParams {
     /// Fits on `x`.
     pub fn fit(&self, x: &Interactions) -> Result<Gru4Rec> {
@@ -351,8 +516,12 @@ impl Gru4RecParams {
         let (n, d) = (x.n_items(), self.dim);
         let start = std::time::Instant::now();
         let runs = training_runs(x, self.session_gap_minutes);
+        let shards = crate::optim::shard_count(self.threads);
         let mut model = Gru4Rec {
-            params: self.clone(),
+            params: Gru4RecParams {
+                threads: shards,
+                ..self.clone()
+            },
             train: Train::new(x),
             seqs: Sequences::new(x),
             weights: Arc::new(GruWeights::init(self, n)),
@@ -360,9 +529,9 @@ impl Gru4RecParams {
         };
         // The sampled softmax's proposal: how often each item occurs.
         let sampler = crate::sampled::Sampler::new(&model.seqs.counts(n));
-        let dev = device();
-        let mut net = GruNet::new(&model.weights, n, d);
-        let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut w = (*model.weights).clone();
+        let sizes: Vec<usize> = w.named(n, d).iter().map(|(_, v, _)| v.len()).collect();
+        let mut adam = Adam::new(self.learning_rate, &sizes);
         let mut steps = 0u64;
         for epoch in 1..=self.epochs {
             let mut order: Vec<usize> = (0..runs.len()).collect();
@@ -378,81 +547,55 @@ impl Gru4RecParams {
             }
             let (mut total, mut count) = (0.0f64, 0usize);
             while !lanes.is_empty() {
-                let b = lanes.len();
-                let inputs: Vec<i64> = lanes.iter().map(|&(r, t)| runs[r][t] as i64).collect();
-                let targets: Vec<i64> = lanes.iter().map(|&(r, t)| runs[r][t + 1] as i64).collect();
-                let ids = Tensor::<1, Int>::from_data(TensorData::new(inputs, [b]), &dev);
                 steps += 1;
-                let mut drop = crate::train::Dropout::new(
-                    self.dropout,
-                    Rng::stream(self.seed ^ 0x6d40, steps),
-                );
-                let x_t = drop.apply(net.emb.val().select(0, ids));
-                let h = Tensor::<2>::from_data(TensorData::new(hidden.clone(), [b, d]), &dev);
-                let h_next = net.cell(x_t, h, d);
-                let z = drop.apply(h_next.clone());
-                let loss = match self.loss {
-                    GruLoss::Softmax | GruLoss::Auto => {
-                        let logits = z.matmul(net.out.val().transpose())
-                            + net.out_b.val().unsqueeze_dim::<2>(0);
-                        let t = Tensor::<1, Int>::from_data(TensorData::new(targets, [b]), &dev);
-                        log_softmax(logits, 1)
-                            .gather(1, t.reshape([b, 1]))
-                            .mean()
-                            .neg()
-                    }
-                    GruLoss::Sampled => {
-                        let mut rng = Rng::stream(self.seed ^ 0xb9a, steps);
-                        let neg: Vec<i64> = sampler
-                            .draw(self.negatives, &mut rng)
-                            .into_iter()
-                            .map(i64::from)
-                            .collect();
-                        sampler.loss(
-                            z,
-                            net.out.val(),
-                            Some(net.out_b.val()),
-                            &targets,
-                            &neg,
-                            |r| r as usize,
-                        )
-                    }
-                    GruLoss::Bprmax => {
-                        let mut rng = Rng::stream(self.seed ^ 0xb9a, steps);
-                        let mut cands = targets.clone();
-                        cands.extend((0..self.negatives).map(|_| rng.below(n as u64) as i64));
-                        let c = cands.len();
-                        // A candidate equal to the lane's own target is not a negative.
-                        let mask: Vec<bool> = (0..b)
-                            .flat_map(|k| cands.iter().map(move |&j| (k, j)))
-                            .map(|(k, j)| j == targets[k])
-                            .collect();
-                        let ids = Tensor::<1, Int>::from_data(TensorData::new(cands, [c]), &dev);
-                        let scores = z.matmul(net.out.val().select(0, ids.clone()).transpose())
-                            + net.out_b.val().select(0, ids).unsqueeze_dim::<2>(0);
-                        let diag: Vec<i64> = (0..b as i64).collect();
-                        let pos = scores.clone().gather(
-                            1,
-                            Tensor::<2, Int>::from_data(TensorData::new(diag, [b, 1]), &dev),
-                        );
-                        let mask = Tensor::<2, burn::tensor::Bool>::from_data(
-                            TensorData::new(mask, [b, c]),
-                            &dev,
-                        );
-                        let w = softmax(scores.clone().mask_fill(mask, -1e9), 1);
-                        let ranked = (w.clone() * sigmoid(pos - scores.clone())).sum_dim(1);
-                        let reg = (w * scores.powi_scalar(2)).sum_dim(1) * self.bpreg as f64;
-                        ((ranked + 1e-24).log().neg() + reg).mean()
-                    }
+                let inputs: Vec<u32> = lanes.iter().map(|&(r, t)| runs[r][t]).collect();
+                let targets: Vec<u32> = lanes.iter().map(|&(r, t)| runs[r][t + 1]).collect();
+                let mut rng = Rng::stream(self.seed ^ 0xb9a, steps);
+                let negatives: Vec<u32> = match self.loss {
+                    GruLoss::Sampled => sampler.draw(self.negatives, &mut rng),
+                    GruLoss::Bprmax => (0..self.negatives)
+                        .map(|_| rng.below(n as u64) as u32)
+                        .collect(),
+                    GruLoss::Softmax | GruLoss::Auto => Vec::new(),
                 };
-                let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
-                total += value as f64 * b as f64;
-                count += b;
-                hidden = to_vec(h_next.detach())?;
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(self.learning_rate as f64, net, grads);
+                let step = Step {
+                    p: self,
+                    w: &w,
+                    d,
+                    inputs: &inputs,
+                    targets: &targets,
+                    negatives: &negatives,
+                    hidden: &hidden,
+                    rows_in: match self.loss {
+                        GruLoss::Softmax | GruLoss::Auto => Rows::All(n),
+                        _ => Rows::of(inputs.iter().copied()),
+                    },
+                    rows_out: match self.loss {
+                        GruLoss::Softmax | GruLoss::Auto => Rows::All(n),
+                        _ => Rows::of(targets.iter().chain(&negatives).copied()),
+                    },
+                    sampler: &sampler,
+                    shards,
+                    steps,
+                };
+                let parts = crate::optim::each_shard(shards, |s| step.shard(s))?;
+                let (value, next_hidden, grads) = step.combine(parts)?;
+                let (rows_in, rows_out) = (step.rows_in, step.rows_out);
+                total += value;
+                count += lanes.len();
+                hidden = next_hidden;
+                adam.tick();
+                for (k, ((_, v, _), g)) in w.named(n, d).into_iter().zip(&grads).enumerate() {
+                    match k {
+                        0 => rows_in.update(&mut adam, k, v, d, g),
+                        5 => rows_out.update(&mut adam, k, v, d, g),
+                        6 => rows_out.update(&mut adam, k, v, 1, g),
+                        _ => adam.update(k, v, Grad::Dense(g)),
+                    }
+                }
                 // Advance every lane; finished lanes take the next run with a
                 // fresh state, or leave the batch.
+                let b = lanes.len();
                 let mut kept_lanes = Vec::with_capacity(b);
                 let mut kept_hidden = Vec::with_capacity(b * d);
                 for (k, &(r, t)) in lanes.iter().enumerate() {
@@ -478,7 +621,7 @@ impl Gru4RecParams {
             }
             let snapshot = every > 0 && (epoch % every == 0 || epoch == self.epochs);
             if snapshot {
-                model.weights = Arc::new(net.weights()?);
+                model.weights = Arc::new(w.clone());
                 model.params.epochs = epoch;
             }
             let flow = observer(&Epoch {
@@ -492,7 +635,7 @@ impl Gru4RecParams {
                 break;
             }
         }
-        model.weights = Arc::new(net.weights()?);
+        model.weights = Arc::new(w);
         model.params.epochs = model.losses.len();
         Ok(model)
     }

@@ -25,6 +25,7 @@
 mod gru4rec;
 mod hybrid;
 mod item2vec;
+mod optim;
 mod sampled;
 mod sasrec;
 mod seq;

@@ -6,7 +6,7 @@
 
 use because_core::rng::Rng;
 use because_core::{Error, Result};
-use burn::module::{Module, Param};
+use burn::module::Param;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// The device training runs on: burn's CPU backend with autodiff.
@@ -30,12 +30,17 @@ pub(crate) fn param2(v: &[f32], rows: usize, cols: usize, device: &Device) -> Pa
     Param::from_data(TensorData::new(v.to_vec(), [rows, cols]), device)
 }
 
-/// A network whose weights can be read back as plain arrays.
-pub(crate) trait Net: Module + Sized {
-    /// The plain weights.
-    type Plain;
-    /// Reads every parameter back.
-    fn weights(&self) -> Result<Self::Plain>;
+/// The gradient of parameter `p` in `g`, as a plain vector (zeros when the
+/// parameter took no part in the loss).
+pub(crate) fn grad_of<const D: usize>(
+    p: &Param<Tensor<D>>,
+    g: &burn::tensor::Gradients,
+) -> Result<Vec<f32>> {
+    let v = p.val();
+    match v.grad(g) {
+        Some(t) => to_vec(t),
+        None => Ok(vec![0.0; v.shape().num_elements()]),
+    }
 }
 
 /// Inverted dropout with rate `p`, its masks drawn from our own seeded

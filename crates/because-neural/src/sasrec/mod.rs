@@ -22,7 +22,6 @@
 use crate::seq::{self, affine, dot, layer_norm, Sequences};
 mod net;
 
-use crate::train::{self, Net as _};
 use because_core::rng::Rng;
 use because_core::{
     Capabilities, Epoch, EpochObserver, Error, Interactions, Query, Recommender, Result,
@@ -78,6 +77,10 @@ pub struct SasRecParams {
     pub negatives: usize,
     /// gBCE calibration `t` in [0, 1] (0 is plain BCE).
     pub gbce_t: f32,
+    /// Threads training runs on, each on its share of every mini-batch
+    /// (0: every core; the fitted model records how many ran). Training is
+    /// reproducible for a seed and a thread count.
+    pub threads: usize,
     /// Seed.
     pub seed: u64,
 }
@@ -97,6 +100,7 @@ impl Default for SasRecParams {
             loss: SeqLoss::Auto,
             negatives: 256,
             gbce_t: 0.75,
+            threads: 0,
             seed: 42,
         }
     }
@@ -133,6 +137,9 @@ impl Validate for SasRecParams {
         }
         if !(self.gbce_t >= 0.0 && self.gbce_t <= 1.0) {
             return Err(Error::param("gbce_t", "must be in [0, 1]"));
+        }
+        if self.threads > 256 {
+            return Err(Error::param("threads", "must be at most 256"));
         }
         Ok(())
     }
@@ -618,23 +625,26 @@ impl SasRecParams {
         let n_items = x.n_items();
         let seqs = Sequences::new(x);
         let start = std::time::Instant::now();
+        let shards = crate::optim::shard_count(self.threads);
         let mut model = SasRec {
-            params: self.clone(),
+            params: SasRecParams {
+                threads: shards,
+                ..self.clone()
+            },
             train: Train::new(x),
             seqs,
             weights: Arc::new(Weights::init(self, n_items)),
             losses: Vec::new(),
         };
-        let mut net = net::SasNet::new(&model.weights, self, n_items);
+        let mut w = (*model.weights).clone();
         let windows = seq::windows(&model.seqs, self.max_len);
-        let mut trainer = net::Trainer::new(self.learning_rate);
+        let mut trainer = net::Trainer::new(&mut w, self, n_items, shards);
         let sampler = crate::sampled::Sampler::new(&model.seqs.counts(n_items));
         for epoch in 1..=self.epochs {
             let order = seq::shuffled(&windows, self.seed, epoch);
             let mut total = 0.0f64;
             let mut count = 0usize;
             for (b, batch) in order.chunks(self.batch_size).enumerate() {
-                let data = net::SeqBatch::new(&model.seqs, batch, self.max_len);
                 let mut rng = Rng::stream(self.seed, ((epoch as u64) << 32) | b as u64);
                 let negatives = match self.loss {
                     SeqLoss::Softmax | SeqLoss::Auto => None,
@@ -645,19 +655,19 @@ impl SasRecParams {
                     ),
                     SeqLoss::Sampled => Some(sampler.draw(self.negatives, &mut rng)),
                 };
-                let stream = ((epoch as u64) << 32) | b as u64;
-                let mut drop =
-                    train::Dropout::new(self.dropout, Rng::stream(self.seed ^ 0xd40f, stream));
-                let (next, loss) = trainer.step(
-                    net,
-                    &data,
+                let (loss, targets) = trainer.step(
+                    &mut w,
+                    &model.seqs,
+                    net::Batch {
+                        windows: batch,
+                        negatives: negatives.as_deref(),
+                        stream: ((epoch as u64) << 32) | b as u64,
+                    },
                     self,
-                    negatives.as_deref().map(|n| (n, &sampler)),
-                    &mut drop,
+                    &sampler,
                 )?;
-                net = next;
-                total += loss as f64 * data.targets() as f64;
-                count += data.targets();
+                total += loss;
+                count += targets;
             }
             let loss = total / count.max(1) as f64;
             model.losses.push(loss as f32);
@@ -669,7 +679,7 @@ impl SasRecParams {
             }
             let snapshot = every > 0 && (epoch % every == 0 || epoch == self.epochs);
             if snapshot {
-                model.weights = Arc::new(net.weights()?);
+                model.weights = Arc::new(w.clone());
                 model.params.epochs = epoch;
             }
             let flow = observer(&Epoch {
@@ -680,12 +690,12 @@ impl SasRecParams {
                 model: snapshot.then_some(&model as &dyn Recommender),
             });
             if flow.is_break() {
-                model.weights = Arc::new(net.weights()?);
+                model.weights = Arc::new(w);
                 model.params.epochs = epoch;
                 return Ok(model);
             }
         }
-        model.weights = Arc::new(net.weights()?);
+        model.weights = Arc::new(w);
         model.params.epochs = self.epochs;
         Ok(model)
     }

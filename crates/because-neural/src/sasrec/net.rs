@@ -5,15 +5,16 @@
 //! seeded generator) and return to them after training, so the serving path
 //! never touches burn.
 
-use super::{Block, SasRecParams, SeqLoss, Weights, EPS};
+use super::{SasRecParams, SeqLoss, Weights, EPS};
+use crate::optim::{Adam, Grad, Rows};
 use crate::sampled::Sampler;
 use crate::seq::{Sequences, Window};
-use crate::train::{device, param1, param2, to_vec, Dropout, Net};
+use crate::train::{device, grad_of, param1, param2, to_vec, Dropout};
+use because_core::rng::Rng;
 use because_core::{Error, Result};
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_sigmoid, log_softmax, relu, softmax};
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Gradients, Int, Tensor, TensorData};
 
 /// One encoder block as burn parameters.
 #[derive(Module, Debug)]
@@ -63,10 +64,16 @@ fn norm(x: Tensor<2>, g: &Param<Tensor<1>>, b: &Param<Tensor<1>>) -> Tensor<2> {
 impl SasNet {
     /// The network holding `w`'s values, on the training device.
     pub(crate) fn new(w: &Weights, p: &SasRecParams, n_items: usize) -> SasNet {
+        SasNet::gathered(w, p, &Rows::All(n_items + 1))
+    }
+
+    /// The network over the rows `rows` of the item table (padding and
+    /// items + 1), the rest as in `w`: a training step's leaves.
+    pub(crate) fn gathered(w: &Weights, p: &SasRecParams, rows: &Rows) -> SasNet {
         let dev = device();
         let (d, f) = (p.dim, p.ffn);
         SasNet {
-            item: param2(&w.item, n_items + 1, d, &dev),
+            item: param2(&rows.gather(&w.item, d), rows.len(), d, &dev),
             pos: param2(&w.pos, p.max_len, d, &dev),
             blocks: w
                 .blocks
@@ -184,10 +191,11 @@ impl SasNet {
         batch: &SeqBatch,
         p: &SasRecParams,
         negatives: Option<(&[u32], &Sampler)>,
+        rows: &Rows,
+        n_items: usize,
         drop: &mut Dropout,
     ) -> Tensor<1> {
         let dev = self.item.val().device();
-        let n_items = self.item.val().dims()[0] - 1;
         let pcount = batch.positions.len();
         let z = self.hidden(batch, p, drop).select(
             0,
@@ -197,15 +205,24 @@ impl SasNet {
             Tensor::<1, Int>::from_data(TensorData::new(batch.targets.clone(), [pcount]), &dev);
         match (p.loss, negatives) {
             (SeqLoss::Sampled, Some((neg, sampler))) => {
-                let rows: Vec<i64> = batch.targets.iter().map(|&t| t + 1).collect();
-                let neg: Vec<i64> = neg.iter().map(|&i| i as i64 + 1).collect();
-                sampler.loss(z, self.item.val(), None, &rows, &neg, |r| (r - 1) as usize)
+                let local = |i: i64| rows.local(i as u32 + 1);
+                let targets: Vec<i64> = batch.targets.iter().map(|&t| local(t)).collect();
+                let neg: Vec<i64> = neg.iter().map(|&i| local(i as i64)).collect();
+                sampler.loss(z, self.item.val(), None, &targets, &neg, |r| {
+                    rows.global(r as usize) as usize - 1
+                })
             }
             (SeqLoss::Gbce, Some((neg, _))) => {
                 let emb = self.item.val();
-                let pos = emb.clone().select(0, targets + 1);
+                let local: Vec<i64> = batch
+                    .targets
+                    .iter()
+                    .map(|&t| rows.local(t as u32 + 1))
+                    .collect();
+                let local = Tensor::<1, Int>::from_data(TensorData::new(local, [pcount]), &dev);
+                let pos = emb.clone().select(0, local);
                 let pos_logit = (z.clone() * pos).sum_dim(1);
-                let neg_ids: Vec<i64> = neg.iter().map(|&i| i as i64 + 1).collect();
+                let neg_ids: Vec<i64> = neg.iter().map(|&i| rows.local(i + 1)).collect();
                 let neg_emb = emb.select(
                     0,
                     Tensor::<1, Int>::from_data(TensorData::new(neg_ids, [neg.len()]), &dev),
@@ -220,6 +237,7 @@ impl SasNet {
                 (pos_term + neg_term).mean().neg()
             }
             _ => {
+                // The full softmax reads every row (`Rows::All`).
                 let items = self.item.val().slice([1..n_items + 1]);
                 let logp = log_softmax(z.matmul(items.transpose()), 1);
                 logp.gather(1, targets.reshape([pcount, 1])).mean().neg()
@@ -228,39 +246,37 @@ impl SasNet {
     }
 }
 
-impl Net for SasNet {
-    type Plain = Weights;
-    fn weights(&self) -> Result<Weights> {
-        let v1 = |p: &Param<Tensor<1>>| to_vec(p.val());
-        let v2 = |p: &Param<Tensor<2>>| to_vec(p.val());
-        let mut blocks = Vec::new();
+impl SasNet {
+    /// Every parameter's gradient, in [`Weights::named`]'s order.
+    fn grads(&self, g: &Gradients) -> Result<Vec<Vec<f32>>> {
+        let mut out = vec![
+            grad_of(&self.item, g)?,
+            grad_of(&self.pos, g)?,
+            grad_of(&self.lnf_g, g)?,
+            grad_of(&self.lnf_b, g)?,
+        ];
         for b in &self.blocks {
-            blocks.push(Block {
-                ln1_g: v1(&b.ln1_g)?,
-                ln1_b: v1(&b.ln1_b)?,
-                wq: v2(&b.wq)?,
-                bq: v1(&b.bq)?,
-                wk: v2(&b.wk)?,
-                bk: v1(&b.bk)?,
-                wv: v2(&b.wv)?,
-                bv: v1(&b.bv)?,
-                wo: v2(&b.wo)?,
-                bo: v1(&b.bo)?,
-                ln2_g: v1(&b.ln2_g)?,
-                ln2_b: v1(&b.ln2_b)?,
-                w1: v2(&b.w1)?,
-                b1: v1(&b.b1)?,
-                w2: v2(&b.w2)?,
-                b2: v1(&b.b2)?,
-            });
+            for p in [&b.ln1_g, &b.ln1_b] {
+                out.push(grad_of(p, g)?);
+            }
+            for (w, bias) in [
+                (&b.wq, &b.bq),
+                (&b.wk, &b.bk),
+                (&b.wv, &b.bv),
+                (&b.wo, &b.bo),
+            ] {
+                out.push(grad_of(w, g)?);
+                out.push(grad_of(bias, g)?);
+            }
+            for p in [&b.ln2_g, &b.ln2_b] {
+                out.push(grad_of(p, g)?);
+            }
+            out.push(grad_of(&b.w1, g)?);
+            out.push(grad_of(&b.b1, g)?);
+            out.push(grad_of(&b.w2, g)?);
+            out.push(grad_of(&b.b2, g)?);
         }
-        Ok(Weights {
-            item: v2(&self.item)?,
-            pos: v2(&self.pos)?,
-            blocks,
-            lnf_g: v1(&self.lnf_g)?,
-            lnf_b: v1(&self.lnf_b)?,
-        })
+        Ok(out)
     }
 }
 
@@ -309,6 +325,15 @@ impl SeqBatch {
             positions,
             targets,
         }
+    }
+    /// The batch with its inputs as local rows of `rows`.
+    fn localized(mut self, rows: &Rows) -> SeqBatch {
+        if let Rows::Some(_) = rows {
+            for id in &mut self.ids {
+                *id = rows.local(*id as u32);
+            }
+        }
+        self
     }
     /// One unpadded sequence of `n` items (its inputs are given as embeddings).
     pub(crate) fn single(n: usize) -> SeqBatch {
@@ -366,36 +391,119 @@ impl SeqBatch {
     }
 }
 
-/// Adam over a network, one batch at a time.
+/// Adam over SASRec's plain weights, one mini-batch at a time: the item
+/// table row by row (only the rows a batch reads, unless the loss reads
+/// them all), the rest dense; each batch cut into `shards` shards.
 pub(crate) struct Trainer {
-    optim: ModuleOptimizer,
-    lr: f64,
+    adam: Adam,
+    shards: usize,
+    n_items: usize,
+}
+
+/// One mini-batch.
+pub(crate) struct Batch<'a> {
+    /// Its windows.
+    pub windows: &'a [Window],
+    /// Shared negatives (sampled softmax and gBCE).
+    pub negatives: Option<&'a [u32]>,
+    /// The stream dropout masks are drawn from.
+    pub stream: u64,
 }
 
 impl Trainer {
-    /// Adam with learning rate `lr`.
-    pub(crate) fn new(lr: f32) -> Trainer {
+    /// Adam with learning rate `lr` over `w`, on `shards` shards.
+    pub(crate) fn new(w: &mut Weights, p: &SasRecParams, n_items: usize, shards: usize) -> Trainer {
+        let sizes: Vec<usize> = w
+            .named(p.dim, p.ffn, n_items, p.max_len)
+            .iter()
+            .map(|(_, v, _)| v.len())
+            .collect();
         Trainer {
-            optim: AdamConfig::new().with_epsilon(1e-8).init(),
-            lr: lr as f64,
+            adam: Adam::new(p.learning_rate, &sizes),
+            shards: shards.max(1),
+            n_items,
         }
     }
 
-    /// One step on a batch: returns the updated network and the batch's loss.
+    /// One step on a batch: updates `w` and returns the batch's summed loss
+    /// and how many targets it had.
     pub(crate) fn step(
         &mut self,
-        net: SasNet,
-        batch: &SeqBatch,
+        w: &mut Weights,
+        seqs: &Sequences,
+        batch: Batch<'_>,
         p: &SasRecParams,
-        negatives: Option<(&[u32], &Sampler)>,
-        drop: &mut Dropout,
-    ) -> Result<(SasNet, f32)> {
-        if batch.targets() == 0 {
-            return Ok((net, 0.0));
+        sampler: &Sampler,
+    ) -> Result<(f64, usize)> {
+        let n_items = self.n_items;
+        let rows = match (p.loss, batch.negatives) {
+            (SeqLoss::Sampled | SeqLoss::Gbce, Some(neg)) => {
+                let mut ids: Vec<u32> = vec![0];
+                for win in batch.windows {
+                    let s = seqs.items(win.user);
+                    ids.extend(s[win.start..win.start + win.len + 1].iter().map(|&i| i + 1));
+                }
+                ids.extend(neg.iter().map(|&i| i + 1));
+                Rows::of(ids)
+            }
+            _ => Rows::All(n_items + 1),
+        };
+        let all: usize = batch.windows.iter().map(|w| w.len).sum();
+        if all == 0 {
+            return Ok((0.0, 0));
         }
-        let loss = net.loss(batch, p, negatives, drop);
-        let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
-        let grads = GradientsParams::from_grads(loss.backward(), &net);
-        Ok((self.optim.step(self.lr, net, grads), value))
+        let shards = self.shards;
+        let weights = &*w;
+        let parts = crate::optim::each_shard(shards, |s| {
+            let part = &batch.windows[crate::optim::shard(batch.windows.len(), s, shards)];
+            let data = SeqBatch::new(seqs, part, p.max_len).localized(&rows);
+            if data.targets() == 0 {
+                return Ok((0.0, Vec::new()));
+            }
+            let net = SasNet::gathered(weights, p, &rows);
+            let mut drop = Dropout::new(
+                p.dropout,
+                Rng::stream(p.seed ^ 0xd40f ^ ((s as u64) << 48), batch.stream),
+            );
+            let loss = net.loss(
+                &data,
+                p,
+                batch.negatives.map(|n| (n, sampler)),
+                &rows,
+                n_items,
+                &mut drop,
+            ) * (data.targets() as f64 / all as f64);
+            let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
+            Ok((value as f64 * all as f64, net.grads(&loss.backward())?))
+        })?;
+        let mut total = 0.0;
+        let mut grads: Vec<Vec<f32>> = Vec::new();
+        for (value, g) in parts {
+            total += value;
+            if g.is_empty() {
+                continue;
+            }
+            if grads.is_empty() {
+                grads = g;
+            } else {
+                for (a, b) in grads.iter_mut().zip(&g) {
+                    crate::optim::add_into(a, b)?;
+                }
+            }
+        }
+        self.adam.tick();
+        let d = p.dim;
+        for (k, ((_, v, _), g)) in w
+            .named(d, p.ffn, n_items, p.max_len)
+            .into_iter()
+            .zip(&grads)
+            .enumerate()
+        {
+            match k {
+                0 => rows.update(&mut self.adam, k, v, d, g),
+                _ => self.adam.update(k, v, Grad::Dense(g)),
+            }
+        }
+        Ok((total, all))
     }
 }
