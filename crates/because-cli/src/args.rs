@@ -733,6 +733,19 @@ pub struct TrainArgs {
     /// User features, for models that read them (twotower).
     #[arg(long)]
     pub users: Option<PathBuf>,
+    /// Early stopping for iterative models (als, bpr, sasrec, gru4rec, ...)
+    /// whose --model leaves the epochs to their default: the latest
+    /// interaction of up to 5,000 users (a seeded sample) is held out, the
+    /// model trains on the rest until this many checks in a row bring no
+    /// better NDCG@10 on them, and is then refitted on every interaction
+    /// for the best check's epochs (recorded in the model's metrics); `off`
+    /// trains the default epochs on everything at once. An explicit epoch
+    /// count (`sasrec:epochs=30`) is always trained as given.
+    #[arg(long, default_value = "3")]
+    pub early_stopping: Patience,
+    /// Epochs between early-stopping checks.
+    #[arg(long, default_value_t = 1)]
+    pub check_every: usize,
     /// Output model folder.
     #[arg(long, default_value = "because-out/model")]
     pub out: PathBuf,
@@ -742,6 +755,44 @@ pub struct TrainArgs {
     /// `recommend` and `similar` with --approximate.
     #[arg(long, default_value = "auto")]
     pub index: because_models::index::IndexPolicy,
+}
+
+/// `--early-stopping`: checks without a gain before stopping, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Patience(pub Option<usize>);
+
+impl std::str::FromStr for Patience {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Patience, String> {
+        match s.trim() {
+            "off" | "no" | "none" => Ok(Patience(None)),
+            n => match n.parse::<usize>() {
+                Ok(p) if p >= 1 => Ok(Patience(Some(p))),
+                _ => Err(format!(
+                    "{s:?} is neither a number of checks (at least 1) nor `off`"
+                )),
+            },
+        }
+    }
+}
+
+impl TrainArgs {
+    /// Early stopping as asked.
+    pub fn early_stopping(
+        &self,
+    ) -> anyhow::Result<Option<because_eval::experiment::EarlyStopping>> {
+        let Some(patience) = self.early_stopping.0 else {
+            return Ok(None);
+        };
+        if self.check_every == 0 {
+            anyhow::bail!("--check-every: must be at least 1");
+        }
+        Ok(Some(because_eval::experiment::EarlyStopping {
+            patience,
+            check_every: self.check_every,
+            ..Default::default()
+        }))
+    }
 }
 
 /// Arguments of `because evaluate`.
@@ -1315,6 +1366,16 @@ impl ExplainArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn early_stopping_takes_a_patience_or_off() {
+        assert_eq!("3".parse::<Patience>(), Ok(Patience(Some(3))));
+        assert_eq!("off".parse::<Patience>(), Ok(Patience(None)));
+        for bad in ["0", "-1", "soon"] {
+            let e = bad.parse::<Patience>().unwrap_err();
+            assert!(e.contains("`off`"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn model_lists_split_between_models() {

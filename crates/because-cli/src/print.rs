@@ -27,6 +27,26 @@ pub fn loaded(loaded: &Loaded) {
     );
 }
 
+/// How early stopping chose the epochs `train` then refitted with.
+pub fn early_stopped(s: &because_models::persist::EarlyStopped) {
+    let best = s
+        .checks
+        .iter()
+        .find(|c| Some(c.epoch) == s.best_epoch)
+        .map(|c| format!(", NDCG@10 {:.4} there", c.ndcg))
+        .unwrap_or_default();
+    match s.best_epoch {
+        Some(e) => println!(
+            "early stopping: best check at epoch {e} of {} run on {} held-out users{best} ({:.1}s); refitting on everything for {e} epochs",
+            s.epochs_run, s.validation_users, s.search_seconds
+        ),
+        None => println!(
+            "early stopping: no check came in {} epochs; refitting on everything with the given epochs",
+            s.epochs_run
+        ),
+    }
+}
+
 /// How a feature file matched the vocabulary of `n` users or items.
 pub fn features_report(r: &FeatureReport, n: usize, of: &str) {
     println!(

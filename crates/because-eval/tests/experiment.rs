@@ -5,8 +5,8 @@
 use because_core::testing::block_data;
 use because_core::{Dataset, Part, Split, SplitMethod, Vocab};
 use because_eval::experiment::{
-    compare, fit_production, tune, Error, EvaluationFile, Final, Grid, Parts, Search, Setup,
-    Source, TuneOptions, Values, FORMAT_VERSION,
+    compare, fit_production, hold_out_latest, train, tune, EarlyStopping, Error, EvaluationFile,
+    Final, Grid, Parts, Search, Setup, Source, TuneOptions, Values, FORMAT_VERSION,
 };
 use because_models::ModelSpec;
 use std::collections::HashSet;
@@ -140,6 +140,83 @@ fn tuning_chooses_on_validation_and_stops_early() {
     let file = EvaluationFile::tuned(&parts, &tuned);
     assert_eq!(file.tuning[0].trials.len(), 2);
     assert_eq!(file.best, tuned.chosen_spec().to_string());
+}
+
+/// `train` with early stopping: it holds out each sampled user's latest
+/// interaction, stops after `patience` checks without a gain, records
+/// every check, and refits on everything for the best check's epochs; an
+/// explicit epoch count and a kind without epochs train as given.
+#[test]
+fn train_stops_early_and_refits_on_everything() {
+    let d = dataset();
+    let x = &d.interactions;
+    let (rest, held) = hold_out_latest(x, 25, 3);
+    assert_eq!(held.len(), 25);
+    assert_eq!(rest.len() + held.len(), x.len());
+    for u in 0..x.n_users() as u32 {
+        if let (Some(&h), Some(&latest)) = (held.user_times(u).first(), x.user_times(u).last()) {
+            assert_eq!(
+                h, latest,
+                "user {u}: the held-out interaction is the latest"
+            );
+            assert_eq!(held.user_items(u).len(), 1);
+        }
+    }
+    let early = EarlyStopping {
+        patience: 2,
+        check_every: 2,
+        users: 40,
+    };
+    let fit = |spec: &str| {
+        let mut epochs = 0;
+        let t = train(
+            &spec.parse().unwrap(),
+            &d,
+            Values::Auto,
+            &|_| 1.0,
+            Vec::new(),
+            &because_core::SideInfo::none(),
+            Some(&early),
+            &mut |_| {
+                epochs += 1;
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+        (t, epochs)
+    };
+    let (t, observed) = fit("bpr:factors=8");
+    let s = t.stopped.as_ref().expect("bpr stops early by default");
+    assert_eq!(s.validation_users, 40);
+    assert!(!s.checks.is_empty() && s.checks.iter().all(|c| c.epoch % 2 == 0));
+    let best = s.best_epoch.unwrap();
+    let top = s
+        .checks
+        .iter()
+        .map(|c| c.ndcg)
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(s.checks.iter().find(|c| c.epoch == best).unwrap().ndcg, top);
+    // Stopped after `patience` checks without a gain, or at the default's end.
+    let after = s.checks.iter().filter(|c| c.epoch > best).count();
+    assert!(after == 2 || s.epochs_run == 100, "{s:?}");
+    assert_eq!(s.epochs_run, s.checks.last().unwrap().epoch);
+    // The saved model: every interaction, the best epochs.
+    assert_eq!(t.interactions, x.len());
+    assert_eq!(t.model.spec().params["epochs"], best.to_string());
+    assert_eq!(t.meta.metrics.early_stopping.as_ref(), Some(s));
+    // The losses (for kinds that report one) are the refit's.
+    let losses = t.meta.metrics.losses.len();
+    assert!(losses == 0 || losses == best, "{losses} losses");
+    assert_eq!(
+        observed,
+        s.epochs_run + best,
+        "the search's epochs, then the refit's"
+    );
+    // As given: an explicit epoch count, and a kind without epochs.
+    let (t, _) = fit("bpr:factors=8,epochs=3");
+    assert!(t.stopped.is_none());
+    assert_eq!(t.model.spec().params["epochs"], "3");
+    assert!(fit("ease").0.stopped.is_none());
 }
 
 #[test]

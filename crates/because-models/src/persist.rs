@@ -31,6 +31,39 @@ pub use crate::tensors::{PersistError, TensorsIn, TensorsOut};
 /// version 1 folders (one [`checksum`] over the whole file) still load.
 pub const FORMAT_VERSION: u64 = 2;
 
+/// How `train` chose an iterative model's epochs: it held out the latest
+/// interaction of a sample of users, trained on the rest with a check of
+/// NDCG@10 on them every few epochs until the checks stopped improving,
+/// and refitted on every interaction for the best check's epochs.
+#[derive(
+    Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct EarlyStopped {
+    /// The epochs of the best check: the saved model's epochs (absent when
+    /// no check came, and the spec's epochs were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// Epochs run before stopping.
+    pub epochs_run: usize,
+    /// Users whose latest interaction was held out.
+    pub validation_users: usize,
+    /// Each check.
+    pub checks: Vec<Check>,
+    /// Seconds the search took (before the refit).
+    pub search_seconds: f64,
+}
+
+/// One early-stopping check.
+#[derive(
+    Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Check {
+    /// After this many epochs.
+    pub epoch: usize,
+    /// NDCG@10 on the held-out interactions.
+    pub ndcg: f64,
+}
+
 /// What a model folder records about how its model was made and how it
 /// scored. Every field is optional: `train` records the fit, `tune`, `run`
 /// and the demo also how the configuration was chosen and tested.
@@ -53,6 +86,9 @@ pub struct Metrics {
         deserialize_with = "because_core::stats::f64s_or_nan"
     )]
     pub losses: Vec<f64>,
+    /// How `train` chose the epochs by early stopping, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopped>,
     /// How the configuration was chosen (`validation ndcg@10`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_by: Option<String>,

@@ -468,16 +468,7 @@ impl Step<'_> {
         for (value, h, g) in parts {
             total += value;
             hidden.extend(h);
-            if g.is_empty() {
-                continue;
-            }
-            if grads.is_empty() {
-                grads = g;
-            } else {
-                for (a, b) in grads.iter_mut().zip(&g) {
-                    crate::optim::add_into(a, b)?;
-                }
-            }
+            crate::optim::accumulate(&mut grads, g)?;
         }
         Ok((total, hidden, grads))
     }

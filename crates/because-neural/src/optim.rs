@@ -195,17 +195,27 @@ pub(crate) fn each_shard<T: Send>(
     (0..shards).into_par_iter().map(|s| f(s)).collect()
 }
 
-/// Adds `b` into `a` (gradients of two shards).
-pub(crate) fn add_into(a: &mut [f32], b: &[f32]) -> Result<()> {
-    if a.len() != b.len() {
-        return Err(Error::Shape(format!(
-            "adding gradients of {} and {} entries",
-            a.len(),
-            b.len()
-        )));
+/// Adds one shard's gradients (one vector per parameter; none for a shard
+/// without work) into the sum so far.
+pub(crate) fn accumulate(sum: &mut Vec<Vec<f32>>, shard: Vec<Vec<f32>>) -> Result<()> {
+    if sum.is_empty() {
+        *sum = shard;
+        return Ok(());
     }
-    for (x, y) in a.iter_mut().zip(b) {
-        *x += y;
+    if shard.is_empty() {
+        return Ok(());
+    }
+    for (a, b) in sum.iter_mut().zip(&shard) {
+        if a.len() != b.len() {
+            return Err(Error::Shape(format!(
+                "adding gradients of {} and {} entries",
+                a.len(),
+                b.len()
+            )));
+        }
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
     }
     Ok(())
 }

@@ -483,7 +483,7 @@ impl Model {
     /// and user feature files for the models that read them (item titles
     /// are kept either way).
     #[staticmethod]
-    #[pyo3(signature = (spec, data, values="auto", callback=None, items=None, users=None))]
+    #[pyo3(signature = (spec, data, values="auto", callback=None, items=None, users=None, early_stopping=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit_data(
         py: Python<'_>,
@@ -493,6 +493,7 @@ impl Model {
         callback: Option<Py<PyAny>>,
         items: Option<std::path::PathBuf>,
         users: Option<std::path::PathBuf>,
+        early_stopping: Option<usize>,
     ) -> PyResult<Model> {
         let spec = spec_of(spec)?;
         let values: because_eval::experiment::Values = values.parse().map_err(experiment_error)?;
@@ -510,8 +511,21 @@ impl Model {
         let titles = item_features.map(|f| f.titles()).unwrap_or_default();
         let raised = Raised::default();
         let mut obs = observer(callback, raised.clone());
-        // What `because train` does, with the default event weights.
+        // What `because train` does, with the default event weights (and
+        // early stopping only when asked: `fit` trains the epochs given, as
+        // implicit's does).
         let weights = because_data::EventWeights::default();
+        let early = early_stopping
+            .map(|patience| {
+                if patience == 0 {
+                    return Err(PyValueError::new_err("early_stopping: must be at least 1"));
+                }
+                Ok(because_eval::experiment::EarlyStopping {
+                    patience,
+                    ..Default::default()
+                })
+            })
+            .transpose()?;
         let trained = compute(py, || {
             because_eval::experiment::train(
                 &spec,
@@ -520,6 +534,7 @@ impl Model {
                 &|n| weights.weight(n),
                 titles,
                 &side,
+                early.as_ref(),
                 &mut obs,
             )
             .map_err(experiment_error)

@@ -42,6 +42,18 @@ pub fn training_loss(model: &str, losses: &[f64]) -> Option<Figure> {
     (points.len() > 1).then(|| training_figure(model, &points, None))
 }
 
+/// The early-stopping checks of `train` (NDCG@10 on the held-out
+/// interactions after each checked epoch); `None` without checks.
+pub fn early_stopping(model: &str, s: &because_models::persist::EarlyStopped) -> Option<Figure> {
+    let points: Vec<(f64, f64)> = s
+        .checks
+        .iter()
+        .filter(|c| c.ndcg.is_finite())
+        .map(|c| (c.epoch as f64, c.ndcg))
+        .collect();
+    (!points.is_empty()).then(|| validation_figure(model, "ndcg@10", &points))
+}
+
 /// A tuning run's figures, each with its file stem: for each parameter
 /// searched, the validation metric of each value tried; with early
 /// stopping, the chosen configuration's training loss and validation curve.

@@ -18,6 +18,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let features = optional_features(a.items.as_deref(), &d.items, true)?;
     let user_features = optional_features(a.users.as_deref(), &d.users, false)?;
     let side = side_info(features.as_ref(), user_features.as_ref())?;
+    let early = a.early_stopping()?;
     let epochs = progress::Epochs::new(spec.to_string());
     let trained = because_eval::experiment::train(
         &spec,
@@ -26,9 +27,13 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         &|n| weights.weight(n),
         features.as_ref().map(|f| f.titles()).unwrap_or_default(),
         &side,
+        early.as_ref(),
         &mut epochs.observer(),
     )?;
     drop(epochs);
+    if let Some(s) = &trained.stopped {
+        print::early_stopped(s);
+    }
     let (model, meta) = (trained.model, trained.meta);
     println!(
         "trained {} on {} interactions ({}) in {:.2}s",
@@ -42,10 +47,23 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     if let Some(i) = because_models::index::build_for(&model, &a.out, a.index)? {
         print::index(&i);
     }
-    // Iterative models with a loss: the training curve beside the model.
-    if let Some(fig) = figures::training_loss(&model.spec().to_string(), &meta.metrics.losses) {
-        let written = save_figures(&[("training_loss", fig)], &a.out.join("figures"))?;
-        println!("wrote {}", written[0].display());
+    // Iterative models with a loss: the training curve beside the model,
+    // and the early-stopping checks.
+    let name = model.spec().to_string();
+    let mut figs = Vec::new();
+    if let Some(fig) = figures::training_loss(&name, &meta.metrics.losses) {
+        figs.push(("training_loss", fig));
+    }
+    if let Some(fig) = meta
+        .metrics
+        .early_stopping
+        .as_ref()
+        .and_then(|s| figures::early_stopping(&name, s))
+    {
+        figs.push(("validation_curve", fig));
+    }
+    for written in save_figures(&figs, &a.out.join("figures"))? {
+        println!("wrote {}", written.display());
     }
     Ok(())
 }

@@ -69,7 +69,10 @@ pub use file::{
     TuningRecord, FORMAT_VERSION,
 };
 pub use parts::{concat, PartCounts, PartSet, Parts, PartsReport, Source, Values};
-pub use train::{event_types, explanation_fidelity, meta_for, train, Trained, FIDELITY_BUDGET};
+pub use train::{
+    event_types, explanation_fidelity, hold_out_latest, meta_for, train, EarlyStopping, Trained,
+    FIDELITY_BUDGET,
+};
 pub use tune::{
     candidates, fit_production, tune, Grid, Metric, Search, TuneOptions, TuneTrial, Tuned,
 };

@@ -19,8 +19,141 @@ pub struct Trained {
     pub values: &'static str,
     /// Interactions trained on.
     pub interactions: usize,
-    /// Seconds fitting took.
+    /// Seconds fitting took (with early stopping: the search and the refit).
     pub seconds: f64,
+    /// How early stopping chose the epochs, when it ran.
+    pub stopped: Option<persist::EarlyStopped>,
+}
+
+/// Early stopping in [`train`]: each of up to `users` users (a seeded
+/// sample of those with at least two interactions) has their latest
+/// interaction held out as an internal validation; the model trains on the
+/// rest, its NDCG@10 on the held-out interactions checked every
+/// `check_every` epochs, until `patience` checks in a row bring no gain (or
+/// the spec's epochs run out); then it is refitted on every interaction for
+/// the best check's epochs. Only iterative kinds whose spec leaves the
+/// epochs to their default stop early: an explicit epoch count is trained
+/// as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyStopping {
+    /// Checks without a better validation score before stopping.
+    pub patience: usize,
+    /// Epochs between checks.
+    pub check_every: usize,
+    /// At most this many users' latest interactions are held out.
+    pub users: usize,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping {
+            patience: 3,
+            check_every: 1,
+            users: 5_000,
+        }
+    }
+}
+
+impl EarlyStopping {
+    /// Whether it applies to `spec`: an iterative kind whose epochs the spec
+    /// does not fix.
+    pub fn applies_to(&self, spec: &ModelSpec) -> bool {
+        spec.epoch_key()
+            .is_some_and(|k| !spec.params.contains_key(k))
+    }
+}
+
+/// `x` without the latest interaction of up to `users` users (a sample,
+/// seeded by `seed`, of those with at least two), and those interactions.
+pub fn hold_out_latest(x: &Interactions, users: usize, seed: u64) -> (Interactions, Interactions) {
+    let mut eligible: Vec<u32> = (0..x.n_users() as u32)
+        .filter(|&u| x.user_items(u).len() >= 2)
+        .collect();
+    if eligible.len() > users {
+        because_core::rng::Rng::new(seed).shuffle(&mut eligible);
+        eligible.truncate(users);
+    }
+    let mut held = vec![false; x.len()];
+    let indptr = x.indptr();
+    for u in eligible {
+        // Rows are in time order: the row's last entry is the latest.
+        held[indptr[u as usize + 1] - 1] = true;
+    }
+    let keep: Vec<bool> = held.iter().map(|h| !h).collect();
+    (x.select(&keep), x.select(&held))
+}
+
+/// What a search for the epochs found.
+pub(crate) struct Searched {
+    /// The model as training stopped.
+    pub model: Model,
+    /// The best check's epoch (0 when no check came) and its score.
+    pub best: usize,
+    pub best_score: f64,
+    /// Epochs run.
+    pub run: usize,
+    /// `(epoch, score)` of each check.
+    pub checks: Vec<(usize, f64)>,
+}
+
+/// Fits `spec` on `train`, scoring `metric` (as `ndcg@10`) on `validation`
+/// every `check_every` epochs, until `patience` checks in a row bring no
+/// gain (or `observer`, told of every epoch, stops it).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_epochs(
+    spec: &ModelSpec,
+    train: &Interactions,
+    validation: &Interactions,
+    side: &because_core::SideInfo,
+    (metric, k): (&str, usize),
+    check_every: usize,
+    patience: usize,
+    observer: &mut EpochObserver<'_>,
+) -> Result<Searched> {
+    let protocol = crate::Protocol::new(vec![k]);
+    let (mut best_v, mut best_epoch, mut since, mut run) = (f64::NEG_INFINITY, 0usize, 0usize, 0);
+    let mut checks = Vec::new();
+    let mut failure = None;
+    let model = spec
+        .fit_with(train, side, check_every, &mut |ep| {
+            run = ep.epoch;
+            let flow = observer(ep);
+            // A check every `check_every` epochs, whatever snapshots the model offers.
+            let Some(m) = ep.model.filter(|_| ep.epoch % check_every == 0) else {
+                return flow;
+            };
+            match crate::evaluate(m, validation, &protocol) {
+                Ok(e) => {
+                    let v = e.mean(metric).unwrap_or(f64::NAN);
+                    checks.push((ep.epoch, v));
+                    if v > best_v {
+                        (best_v, best_epoch, since) = (v, ep.epoch, 0);
+                    } else {
+                        since += 1;
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+            if since >= patience || failure.is_some() || flow.is_break() {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .map_err(|source| Error::Fit {
+            spec: spec.to_string(),
+            source,
+        })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(Searched {
+        model,
+        best: best_epoch,
+        best_score: best_v,
+        run,
+        checks,
+    })
 }
 
 impl Values {
@@ -86,7 +219,10 @@ pub fn meta_for(
 /// Fits `spec` on all of `d` with `values` (see [`Values::for_spec`]) and
 /// the features in `side` (rows in `d`'s vocabularies' order),
 /// reporting epochs to `observer`; `weight` gives each event type's value
-/// as the log was read.
+/// as the log was read. With `early` (where it applies to the spec), the
+/// epochs are chosen first on an internal validation ([`EarlyStopping`]),
+/// and the saved model is the refit on every interaction.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     spec: &ModelSpec,
     d: &Dataset,
@@ -94,11 +230,52 @@ pub fn train(
     weight: &dyn Fn(&str) -> f32,
     titles: Vec<String>,
     side: &because_core::SideInfo,
+    early: Option<&EarlyStopping>,
     observer: &mut EpochObserver<'_>,
 ) -> Result<Trained> {
     let values = values.for_spec(spec, d.has_ratings)?;
     let (x, how) = values.apply(d.interactions.clone(), d.has_ratings);
     let start = Instant::now();
+    let mut stopped = None;
+    let mut spec = spec.clone();
+    if let (Some(early), Some(key)) = (early.filter(|e| e.applies_to(&spec)), spec.epoch_key()) {
+        if early.patience == 0 || early.check_every == 0 || early.users == 0 {
+            return Err(because_core::Error::param(
+                "early_stopping",
+                "patience, check_every and users must be at least 1",
+            )
+            .into());
+        }
+        let (fit_on, held) = hold_out_latest(&x, early.users, 0x5eed);
+        if !held.is_empty() {
+            let Searched {
+                best, run, checks, ..
+            } = search_epochs(
+                &spec,
+                &fit_on,
+                &held,
+                side,
+                ("ndcg@10", 10),
+                early.check_every,
+                early.patience,
+                observer,
+            )?;
+            if best > 0 {
+                spec = spec.with(key, best);
+            }
+            stopped = Some(persist::EarlyStopped {
+                best_epoch: (best > 0).then_some(best),
+                epochs_run: run,
+                validation_users: held.len(),
+                checks: checks
+                    .into_iter()
+                    .map(|(epoch, ndcg)| persist::Check { epoch, ndcg })
+                    .collect(),
+                search_seconds: start.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    let spec = &spec;
     let mut losses: Vec<f64> = Vec::new();
     let mut recording = |e: &because_core::Epoch<'_>| {
         if let Some(l) = e.loss {
@@ -118,6 +295,7 @@ pub fn train(
             losses,
             trained_on: Some("every interaction given".to_string()),
             explanation_fidelity: explanation_fidelity(&model),
+            early_stopping: stopped.clone(),
             ..Metrics::default()
         },
         titles,
@@ -129,5 +307,6 @@ pub fn train(
         values: how,
         interactions: x.len(),
         seconds,
+        stopped,
     })
 }

@@ -245,51 +245,34 @@ pub fn tune(
         let (spec, validation, best_epoch) = match (options.early_stopping, spec.epoch_key()) {
             (Some(patience), Some(epochs)) => {
                 // Validation after each check; stop after `patience` checks without a gain.
-                let (mut best_v, mut best_epoch, mut since) = (f64::NEG_INFINITY, 0usize, 0usize);
-                let mut failure = None;
-                let model = spec
-                    .fit_with(&set.train, &parts.side, options.check_every, &mut |ep| {
+                let searched = super::train::search_epochs(
+                    &spec,
+                    &set.train,
+                    &set.validation,
+                    &parts.side,
+                    (&key, options.metric.k),
+                    options.check_every,
+                    patience,
+                    &mut |ep| {
                         if let Some(l) = ep.loss {
                             losses.push((ep.epoch, l));
                         }
-                        // A check every `check_every` epochs, whatever snapshots the model offers.
-                        let Some(m) = ep.model.filter(|_| ep.epoch % options.check_every == 0)
-                        else {
-                            return ControlFlow::Continue(());
-                        };
-                        match evaluate(m, &set.validation, &protocol) {
-                            Ok(e) => {
-                                let v = e.mean(&key).unwrap_or(f64::NAN);
-                                checks.push((ep.epoch, v));
-                                if v > best_v {
-                                    (best_v, best_epoch, since) = (v, ep.epoch, 0);
-                                } else {
-                                    since += 1;
-                                }
-                            }
-                            Err(e) => failure = Some(e),
-                        }
-                        if since >= patience || failure.is_some() {
-                            ControlFlow::Break(())
-                        } else {
-                            ControlFlow::Continue(())
-                        }
-                    })
-                    .map_err(|source| Error::Fit {
-                        spec: spec.to_string(),
-                        source,
-                    })?;
-                if let Some(e) = failure {
-                    return Err(e.into());
-                }
-                if best_epoch == 0 {
+                        ControlFlow::Continue(())
+                    },
+                )?;
+                checks = searched.checks;
+                if searched.best == 0 {
                     // No check came (fewer epochs than `check_every`): the fitted model counts.
-                    let v = evaluate(&model, &set.validation, &protocol)?
+                    let v = evaluate(&searched.model, &set.validation, &protocol)?
                         .mean(&key)
                         .unwrap_or(f64::NAN);
                     (spec, v, None)
                 } else {
-                    (spec.with(epochs, best_epoch), best_v, Some(best_epoch))
+                    (
+                        spec.with(epochs, searched.best),
+                        searched.best_score,
+                        Some(searched.best),
+                    )
                 }
             }
             _ => {

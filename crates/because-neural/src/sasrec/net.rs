@@ -480,16 +480,7 @@ impl Trainer {
         let mut grads: Vec<Vec<f32>> = Vec::new();
         for (value, g) in parts {
             total += value;
-            if g.is_empty() {
-                continue;
-            }
-            if grads.is_empty() {
-                grads = g;
-            } else {
-                for (a, b) in grads.iter_mut().zip(&g) {
-                    crate::optim::add_into(a, b)?;
-                }
-            }
+            crate::optim::accumulate(&mut grads, g)?;
         }
         self.adam.tick();
         let d = p.dim;

@@ -41,7 +41,8 @@ class Model:
     def fit_data(spec: str, data: Data, values: str = "auto",
                  callback: Optional[Callable[[int, int, Optional[float]], Any]] = None,
                  items: Optional[str | PathLike[str]] = None,
-                 users: Optional[str | PathLike[str]] = None) -> Model: ...
+                 users: Optional[str | PathLike[str]] = None,
+                 early_stopping: Optional[int] = None) -> Model: ...
     @staticmethod
     def from_als_factors(params: str, user_ids: list[str], item_ids: list[str], indptr: bytes, indices: bytes,
                          data: bytes, user_factors: bytes, item_factors: bytes) -> Model: ...

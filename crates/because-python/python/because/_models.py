@@ -124,6 +124,7 @@ class Recommender:
         values: str = "auto",
         item_features: str | os.PathLike | None = None,
         user_features: str | os.PathLike | None = None,
+        early_stopping: int | None = None,
     ) -> "Recommender":
         """Fits on a users × items sparse matrix (as implicit does), or on
         `Interactions` (their IDs then name users and items, and `values`
@@ -131,6 +132,12 @@ class Recommender:
         `item_features` and `user_features` are feature files, read by the
         models that use features, such as `twotower`, and item titles are
         kept).
+        With `early_stopping` (a number of checks) and `Interactions`, an
+        iterative model whose spec leaves its epochs to their default picks
+        them as `because train` does: each epoch checked on the latest
+        interaction of up to 5,000 users held out, stopped after that many
+        checks without a gain, then refitted on everything for the best
+        epochs. Without it, the epochs given are trained.
         After each epoch of iterative models, `callback(epoch, elapsed)` is
         called (a true return value stops training early) and, with
         `show_progress`, a tqdm bar advances when tqdm is installed. The
@@ -160,11 +167,16 @@ class Recommender:
                     on_epoch,
                     None if item_features is None else os.fspath(item_features),
                     None if user_features is None else os.fspath(user_features),
+                    early_stopping,
                 )
             else:
                 if item_features is not None or user_features is not None:
                     raise ValueError(
                         "features need Interactions read with because.read_interactions, whose IDs they name"
+                    )
+                if early_stopping is not None:
+                    raise ValueError(
+                        "early_stopping needs Interactions read with because.read_interactions"
                     )
                 m = _arrays.csr(user_items)
                 self._model = _because.Model.fit_csr(
