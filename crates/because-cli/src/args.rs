@@ -816,6 +816,21 @@ pub struct EvaluateArgs {
     /// How the test numbers use validation interactions.
     #[arg(long = "final", value_enum, default_value_t = FinalArg::FoldIn)]
     pub final_mode: FinalArg,
+    /// Evaluate on anonymous sessions, by the next-item protocol of
+    /// session-based recommendation: the log is cut into sessions (at gaps
+    /// longer than --session-timeout), the latest-ending --test share of
+    /// sessions is replayed event by event (after each prefix, every item
+    /// is ranked for it and the next event's item is the target), the
+    /// --validation share before them chooses the best model, and models
+    /// train on the rest, each session an anonymous user. Reports
+    /// hitrate@k (= recall@k), mrr@k and ndcg@k per prediction.
+    #[arg(long, conflicts_with_all = ["train", "method", "per_user", "validation_start", "test_start"])]
+    pub sessions: bool,
+    /// With --sessions: the inactivity gap that ends a session, in minutes
+    /// (0: each user ID is one session, for logs whose user column holds
+    /// session IDs).
+    #[arg(long, default_value_t = 30.0, requires = "sessions")]
+    pub session_timeout: f64,
     /// Item features: their genres or categories give intra-list
     /// diversity, and models that read features (twotower) learn from them.
     #[arg(long)]

@@ -47,6 +47,58 @@ pub fn early_stopped(s: &because_models::persist::EarlyStopped) {
     }
 }
 
+/// How a log became sessions to train on and to replay.
+pub fn session_report(r: &because_eval::experiment::SessionReport) {
+    let cut = if r.timeout_minutes > 0.0 {
+        format!("at gaps over {} minutes", r.timeout_minutes)
+    } else {
+        "one per user ID".to_string()
+    };
+    println!(
+        "{} sessions ({cut}); {} of a single event dropped; training {} sessions ({} events); validation {} sessions ({} predictions); test {} sessions ({} predictions); {} replayed events of items training never saw and {} sessions left too short dropped",
+        r.sessions,
+        r.single_event,
+        r.train_sessions,
+        r.train_events,
+        r.validation_sessions,
+        r.validation_predictions,
+        r.test_sessions,
+        r.test_predictions,
+        r.unknown_item_events,
+        r.too_short_after
+    );
+}
+
+/// The next-item metrics of each model on test, and the one chosen.
+pub fn session_comparison(c: &because_eval::experiment::SessionComparison) {
+    let names: Vec<String> =
+        c.ks.iter()
+            .flat_map(|k| {
+                [
+                    format!("hitrate@{k}"),
+                    format!("mrr@{k}"),
+                    format!("ndcg@{k}"),
+                ]
+            })
+            .collect();
+    print!("\n{:<36} {:>8}", "test (next item)", "fit s");
+    for n in &names {
+        print!(" {n:>10}");
+    }
+    println!();
+    for t in &c.trials {
+        print!("{:<36} {:>8.2}", t.spec, t.fit_seconds);
+        for n in &names {
+            print!(
+                " {:>10.4}",
+                t.test.metrics.get(n).copied().unwrap_or(f64::NAN)
+            );
+        }
+        println!();
+    }
+    println!("best on {}: {}", c.selected_by, c.best);
+}
+
 /// How a feature file matched the vocabulary of `n` users or items.
 pub fn features_report(r: &FeatureReport, n: usize, of: &str) {
     println!(

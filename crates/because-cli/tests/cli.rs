@@ -253,6 +253,46 @@ fn generate_writes_the_retail_shape_and_refuses_ratings_for_it() {
     assert!(e.contains("--ratings"), "{e}");
     let e = fails(&["generate", "--size", "huge", "--out", o]);
     assert!(e.contains("retail-small"), "{e}");
+
+    // Its visitors' sessions, replayed event by event: item-kNN finds the
+    // planted successors that popularity cannot.
+    let log = out.join("interactions.csv");
+    let ev = dir.path().join("sessions");
+    let text = ok(&[
+        "evaluate",
+        "--data",
+        log.to_str().unwrap(),
+        "--sessions",
+        "--models",
+        "pop,itemknn",
+        "--k",
+        "10,20",
+        "--out",
+        ev.to_str().unwrap(),
+    ]);
+    assert!(
+        text.contains("sessions (at gaps over 30 minutes)"),
+        "{text}"
+    );
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("sessions.json")).unwrap()).unwrap();
+    assert_eq!(c["best"], "itemknn", "{text}");
+    let hit = |t: usize| {
+        c["trials"][t]["test"]["metrics"]["hitrate@20"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(hit(1) > 2.0 * hit(0), "{text}");
+    assert!(c["report"]["test_predictions"].as_u64().unwrap() > 100);
+    let e = fails(&[
+        "evaluate",
+        "--data",
+        log.to_str().unwrap(),
+        "--sessions",
+        "--test",
+        "test.csv",
+    ]);
+    assert!(e.contains("--test"), "{e}");
 }
 
 #[test]
@@ -674,6 +714,43 @@ fn explain_recommendations() {
         &id,
     ]);
     assert!(e.contains("not supported by the bpr model"), "{e}");
+    // Without explicit epochs, train stops early and records how.
+    let early = dir.path().join("bpr-early");
+    let text = ok(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "bpr:factors=4",
+        "--early-stopping",
+        "1",
+        "--check-every",
+        "2",
+        "--out",
+        early.to_str().unwrap(),
+    ]);
+    assert!(text.contains("early stopping: "), "{text}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(early.join("manifest.json")).unwrap())
+            .unwrap();
+    let stopped = &manifest["metrics"]["early_stopping"];
+    let best = stopped["best_epoch"].as_u64().unwrap();
+    assert_eq!(best % 2, 0, "{stopped}");
+    assert!(
+        stopped["epochs_run"].as_u64().unwrap() <= best + 2,
+        "{stopped}"
+    );
+    assert!(early.join("figures/validation_curve.png").is_file());
+    let e = fails(&[
+        "train",
+        "--data",
+        log.to_str().unwrap(),
+        "--model",
+        "bpr",
+        "--early-stopping",
+        "0",
+    ]);
+    assert!(e.contains("`off`"), "{e}");
     let out = dir.path().join("fidelity");
     let text = ok(&[
         "explain-eval",

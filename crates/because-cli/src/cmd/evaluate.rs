@@ -5,11 +5,16 @@ use crate::io::{create_dir, optional_features, prepare, write_json};
 use crate::{print, progress};
 use anyhow::anyhow;
 use because_data::features::side_info;
-use because_eval::experiment::{compare, EvaluationFile, Groups, Setup};
+use because_eval::experiment::{
+    compare, compare_sessions, EvaluationFile, Groups, SessionParts, Setup,
+};
 use because_report::{figures, save_figures, Report};
 
 /// `because evaluate`.
 pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
+    if a.sessions {
+        return sessions(a);
+    }
     let Evaluation { specs, ks } = a.checked()?;
     let mut parts = prepare(&a.data, &a.split, a.values.into())?;
     // Item categories (genres) for intra-list diversity.
@@ -133,5 +138,61 @@ pub fn run(a: &EvaluateArgs) -> anyhow::Result<()> {
         a.out.join("figures/comparison.png").display(),
         a.out.join("report.html").display()
     );
+    Ok(())
+}
+
+/// `because evaluate --sessions`: the next-item protocol over anonymous
+/// sessions.
+fn sessions(a: &EvaluateArgs) -> anyhow::Result<()> {
+    let Evaluation { specs, ks } = a.checked()?;
+    let path = a
+        .data
+        .data
+        .as_deref()
+        .ok_or_else(|| anyhow!("--sessions: give the log with --data"))?;
+    let share = |flag: &str, v: &Option<String>| -> anyhow::Result<f64> {
+        match v {
+            None => Ok(0.1),
+            Some(s) => s
+                .parse::<f64>()
+                .map_err(|_| anyhow!("--{flag}: with --sessions, a share of sessions, not {s:?}")),
+        }
+    };
+    let (validation, test) = (
+        share("validation", &a.split.validation)?,
+        share("test", &a.split.test)?,
+    );
+    if !(a.session_timeout >= 0.0) {
+        anyhow::bail!("--session-timeout: must be 0 or positive minutes");
+    }
+    let (read, filters) = a.data.read.options()?;
+    let loaded = crate::io::load_with(path, &read, &filters)?;
+    let d = &loaded.dataset;
+    let timeout_ms = (a.session_timeout * 60_000.0) as i64;
+    let parts = SessionParts::split(d, timeout_ms, validation, test)?;
+    print::session_report(&parts.report);
+    let bar = progress::bar(specs.len() as u64, "models fitted and replayed");
+    let c = compare_sessions(&parts, &specs, &ks, &mut |t| {
+        bar.suspend(|| {
+            println!(
+                "  {:<36} fitted in {:.2}s, validation nDCG@{} {:.4}",
+                t.spec,
+                t.fit_seconds,
+                ks[0],
+                t.validation
+                    .metrics
+                    .get(&format!("ndcg@{}", ks[0]))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            )
+        });
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    print::session_comparison(&c);
+    create_dir(&a.out)?;
+    let out = a.out.join("sessions.json");
+    write_json(&out, &c)?;
+    println!("\nwrote {}", out.display());
     Ok(())
 }

@@ -23,6 +23,8 @@
 //!   and the demo produce the model to deploy.
 //! * The best is always chosen on **validation** ([`choose_best`]), and
 //!   every record says by what (`selected_by`).
+//! * [`SessionParts`] and [`compare_sessions`] evaluate on anonymous
+//!   sessions: the next-item protocol of session-based recommendation.
 //! * [`EvaluationFile`] is `evaluation.json`: one versioned shape for every
 //!   command that evaluates.
 //!
@@ -55,6 +57,7 @@ pub mod demo;
 mod deploy;
 mod file;
 mod parts;
+mod sessions;
 pub mod study;
 mod train;
 mod tune;
@@ -69,6 +72,10 @@ pub use file::{
     TuningRecord, FORMAT_VERSION,
 };
 pub use parts::{concat, PartCounts, PartSet, Parts, PartsReport, Source, Values};
+pub use sessions::{
+    compare_sessions, next_item, NextItem, SessionComparison, SessionParts, SessionReport,
+    SessionTrial,
+};
 pub use train::{
     event_types, explanation_fidelity, hold_out_latest, meta_for, train, EarlyStopping, Trained,
     FIDELITY_BUDGET,
