@@ -25,15 +25,15 @@ t = time.perf_counter() - t0
 print(f"{t:.3f} {m.nnz} {m.shape[0]} {m.shape[1]}")
 "#;
 
-struct Measured {
-    seconds: f64,
-    wall: f64,
-    peak_bytes: u64,
-    stdout: String,
+pub(crate) struct Measured {
+    pub seconds: f64,
+    pub wall: f64,
+    pub peak_bytes: u64,
+    pub stdout: String,
 }
 
 /// Runs `cmd` and measures the child's own peak resident set size.
-fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
+pub(crate) fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     eprintln!("$ {cmd:?}");
     let start = Instant::now();
     let child = cmd
@@ -552,6 +552,19 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             crate::bench_faults::run(root, size, before)
         }
         Some("python") => run_python(root, size),
+        Some("sequential") => {
+            let arg = |flag: &str| {
+                args.iter()
+                    .position(|a| a == flag)
+                    .and_then(|k| args.get(k + 1))
+            };
+            let size = arg("--size").map_or("retail", String::as_str);
+            let models = arg("--models").map_or(
+                "gru4rec;sasrec:learning_rate=0.003;twotower",
+                String::as_str,
+            );
+            crate::bench_sequential::run(root, size, models, arg("--recbole").map(std::path::PathBuf::from))
+        }
         Some("spark") => {
             let users = args
                 .iter()
@@ -563,7 +576,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
         Some("write-orders") => write_orders(Path::new(args.get(1).map_or(".", String::as_str))),
         _ => bail!(
-            "usage: cargo xtask bench load|models|open|serve|retrieval|faults|python|spark [--size tiny|small|medium|ml20m] [--items N] [--before PATH]"
+            "usage: cargo xtask bench load|models|open|serve|retrieval|faults|python|spark|sequential [--size tiny|small|medium|ml20m|retail|retail-small] [--items N] [--before PATH] [--models SPEC;SPEC] [--recbole PYTHON]"
         ),
     }
 }

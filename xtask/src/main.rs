@@ -11,10 +11,12 @@
 //! * `bench faults [--size S] [--before PATH]`: `because serve` through a reload, a rolling restart, a kill -9 of a replica and a PostgreSQL outage under load; mixed load on SQLite.
 //! * `bench python`: the Python binding against the same calls in Rust and the CLI.
 //! * `bench spark [--users N]`: recommend + explain on Spark in local[1] and local[2].
+//! * `bench sequential [--size retail|retail-small] [--models S;S] [--recbole PYTHON]`: SASRec, GRU4Rec and the two-tower model trained to convergence on the retail shape; seconds per epoch against RecBole on MovieLens-100k.
 
 mod api;
 mod bench;
 mod bench_faults;
+mod bench_sequential;
 mod bench_serve;
 mod dashboard;
 mod python;

@@ -47,8 +47,9 @@
 //! each history item's tower output with the recommended item's (seed 000's
 //! explanation).
 
+use crate::optim::{Adam, Grad, Rows};
 use crate::seq::dot;
-use crate::train::{device, param1, param2, to_vec};
+use crate::train::{device, grad_of, param1, param2, to_vec};
 use because_core::capability::{Described, FeatureAttribution, Featured, InputShare};
 use because_core::rng::Rng;
 use because_core::{
@@ -58,7 +59,6 @@ use because_core::{
 use because_models::persist::{PersistError, TensorsIn, TensorsOut};
 use because_models::{ModelKind, Train, Validate};
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -389,6 +389,24 @@ impl TwoTower {
         let x = Self::sum(&self.user_emb, self.d(), &inputs, 1.0);
         Ok(self.user_tower.forward(&x).0)
     }
+    /// The trained arrays: the user and item tables, then each tower's
+    /// `w1`, `b1`, `w2`, `b2` (user, item).
+    fn trained(&mut self) -> Vec<&mut Vec<f32>> {
+        let (u, i) = (&mut self.user_tower, &mut self.item_tower);
+        vec![
+            &mut self.user_emb,
+            &mut self.item_emb,
+            &mut u.w1,
+            &mut u.b1,
+            &mut u.w2,
+            &mut u.b2,
+            &mut i.w1,
+            &mut i.b1,
+            &mut i.w2,
+            &mut i.b2,
+        ]
+    }
+
     fn set_item_out(&mut self) {
         let d = self.d();
         let n = self.n_items_();
@@ -625,6 +643,20 @@ impl Side {
     }
 }
 
+impl Side {
+    /// The rows this side reads (padding's row 0 among them).
+    fn rows(&self) -> Rows {
+        Rows::of(self.ids.iter().map(|&r| r as u32).chain([0]))
+    }
+    /// This side with its rows as local rows of `rows`.
+    fn localized(mut self, rows: &Rows) -> Side {
+        for id in &mut self.ids {
+            *id = rows.local(*id as u32);
+        }
+        self
+    }
+}
+
 /// One training step's inputs.
 struct Batch<'a> {
     users: &'a Side,
@@ -636,13 +668,14 @@ struct Batch<'a> {
 }
 
 impl TowerNet {
-    fn new(m: &TwoTower) -> TowerNet {
+    /// The network over the rows `users` of the user table and `items`
+    /// of the item table (a training step's leaves), the towers as in `m`.
+    fn gathered(m: &TwoTower, users: &Rows, items: &Rows) -> TowerNet {
         let dev = device();
         let (d, h) = (m.params.dim, m.params.hidden);
-        let rows = |v: &[f32]| v.len() / d;
         TowerNet {
-            user: param2(&m.user_emb, rows(&m.user_emb), d, &dev),
-            item: param2(&m.item_emb, rows(&m.item_emb), d, &dev),
+            user: param2(&users.gather(&m.user_emb, d), users.len(), d, &dev),
+            item: param2(&items.gather(&m.item_emb, d), items.len(), d, &dev),
             uw1: param2(&m.user_tower.w1, d, h, &dev),
             ub1: param1(&m.user_tower.b1, &dev),
             uw2: param2(&m.user_tower.w2, h, d, &dev),
@@ -700,23 +733,19 @@ impl TowerNet {
         }
         log_softmax(logits, 1).gather(1, targets).mean().neg() + penalty
     }
-    fn read_into(&self, m: &mut TwoTower) -> Result<()> {
-        m.user_emb = to_vec(self.user.val())?;
-        m.item_emb = to_vec(self.item.val())?;
-        m.user_tower = Tower {
-            w1: to_vec(self.uw1.val())?,
-            b1: to_vec(self.ub1.val())?,
-            w2: to_vec(self.uw2.val())?,
-            b2: to_vec(self.ub2.val())?,
-        };
-        m.item_tower = Tower {
-            w1: to_vec(self.iw1.val())?,
-            b1: to_vec(self.ib1.val())?,
-            w2: to_vec(self.iw2.val())?,
-            b2: to_vec(self.ib2.val())?,
-        };
-        m.set_item_out();
-        Ok(())
+    /// Every parameter's gradient, in [`TwoTower::trained`]'s order.
+    fn grads(&self, g: &burn::tensor::Gradients) -> Result<Vec<Vec<f32>>> {
+        let mut out = vec![grad_of(&self.user, g)?, grad_of(&self.item, g)?];
+        for (w1, b1, w2, b2) in [
+            (&self.uw1, &self.ub1, &self.uw2, &self.ub2),
+            (&self.iw1, &self.ib1, &self.iw2, &self.ib2),
+        ] {
+            out.push(grad_of(w1, g)?);
+            out.push(grad_of(b1, g)?);
+            out.push(grad_of(w2, g)?);
+            out.push(grad_of(b2, g)?);
+        }
+        Ok(out)
     }
 }
 
@@ -779,8 +808,8 @@ impl TwoTowerParams {
                 (c.max(1.0) / total).ln() as f32
             })
             .collect();
-        let mut net = TowerNet::new(&model);
-        let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let sizes: Vec<usize> = model.trained().iter().map(|v| v.len()).collect();
+        let mut adam = Adam::new(self.learning_rate, &sizes);
         let mut rng = Rng::stream(self.seed, 2);
         let b = self.batch_size.min(pairs.len()).max(2);
         let mut hist: Vec<u32> = Vec::new();
@@ -893,13 +922,20 @@ impl TwoTowerParams {
                     }
                 }
                 let targets: Vec<u32> = chunk.iter().map(|&(_, i)| i).collect();
+                // Only the table rows the batch reads take part, and only
+                // they move (the full softmax reads every item row).
                 let users = Side::new(&us);
-                let (items, offsets) = if full {
-                    (None, None)
+                let user_rows = users.rows();
+                let users = users.localized(&user_rows);
+                let (items, offsets, item_rows) = if full {
+                    (None, None, Rows::All(model.item_emb.len() / d))
                 } else {
+                    let items = Side::new(&is);
+                    let rows = items.rows();
                     (
-                        Some(Side::new(&is)),
+                        Some(items.localized(&rows)),
                         Some(batch_offsets(chunk, &log_q, self.log_q)),
+                        rows,
                     )
                 };
                 let batch = Batch {
@@ -908,6 +944,7 @@ impl TwoTowerParams {
                     targets: &targets,
                     offsets: offsets.as_deref(),
                 };
+                let net = TowerNet::gathered(&model, &user_rows, &item_rows);
                 let loss = net.loss(&batch, self.regularization);
                 let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
                 if !value.is_finite() {
@@ -916,8 +953,15 @@ impl TwoTowerParams {
                         detail: format!("loss in epoch {epoch}"),
                     });
                 }
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(f64::from(self.learning_rate), net, grads);
+                let grads = net.grads(&loss.backward())?;
+                adam.tick();
+                for (k, (v, g)) in model.trained().into_iter().zip(&grads).enumerate() {
+                    match k {
+                        0 => user_rows.update(&mut adam, k, v, d, g),
+                        1 => item_rows.update(&mut adam, k, v, d, g),
+                        _ => adam.update(k, v, Grad::Dense(g)),
+                    }
+                }
                 sum += f64::from(value);
                 batches += 1;
             }
@@ -925,7 +969,7 @@ impl TwoTowerParams {
             model.losses.push(loss as f32);
             let snapshot = every > 0 && (epoch % every == 0 || epoch == self.epochs);
             if snapshot {
-                net.read_into(&mut model)?;
+                model.set_item_out();
                 model.params.epochs = epoch;
             }
             let flow = observer(&Epoch {
@@ -939,7 +983,7 @@ impl TwoTowerParams {
                 break;
             }
         }
-        net.read_into(&mut model)?;
+        model.set_item_out();
         model.params.epochs = model.losses.len();
         if model.item_out.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
