@@ -59,3 +59,24 @@ def test_a_model_fitted_on_a_matrix_saves_a_folder_the_cli_reads(small, because_
     out = json.loads(run(because_bin, "recommend", "--model", str(tmp_path / "m"), "--user", "4", "--k", "5", "--json"))
     ids, _ = model.recommend(4, small[4], N=5)
     assert [int(r["item"]) for r in out["items"]] == ids.tolist()
+
+
+def test_early_stopping_picks_the_same_epochs_in_python_and_the_cli(ml100k, because_bin, tmp_path):
+    data = ml100k / "ratings.csv"
+    cli_model = tmp_path / "cli-model"
+    # No epochs in the spec: `because train` stops early by default.
+    out = run(because_bin, "train", "--data", str(data), "--model", "bpr:factors=8,seed=3",
+              "--out", str(cli_model), "--quiet")
+    assert "early stopping: best check at epoch" in out
+    manifest = json.loads((cli_model / "manifest.json").read_text())
+    best = manifest["metrics"]["early_stopping"]["best_epoch"]
+    run(because_bin, "recommend", "--model", str(cli_model), "--all", "--k", "10",
+        "--out", str(tmp_path / "cli.json"), "--quiet")
+    cli = json.loads((tmp_path / "cli.json").read_text())
+
+    model = because.BPR(factors=8, random_state=3)
+    model.fit(because.read_interactions(data), show_progress=False, early_stopping=3)
+    assert model.spec.startswith(f"bpr:epochs={best},factors=8,")
+    assert model.recommend_all(10)["users"] == cli["users"]
+    with np.testing.assert_raises(ValueError):
+        because.BPR(factors=8).fit(because.read_interactions(data), show_progress=False, early_stopping=0)
