@@ -234,6 +234,41 @@ fn sequential_models_learn_order_with_a_sampled_softmax() {
     }
 }
 
+/// Training on shards is reproducible for a seed and a thread count, the
+/// fitted spec records the count that ran (`threads=0`: every core), and a
+/// bad count names its key.
+#[test]
+fn sharded_training_is_reproducible_and_records_its_threads() {
+    because_neural::register().unwrap();
+    let x = cycles(60, 20);
+    for kind in [
+        "sasrec:dim=8,layers=1,heads=2,ffn=8,max_len=6",
+        "gru4rec:dim=8",
+    ] {
+        let scores = |threads: usize| {
+            let spec =
+                format!("{kind},epochs=2,batch_size=16,loss=sampled,negatives=8,threads={threads}");
+            let m = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
+            let mut out = vec![0.0f32; 20];
+            m.score_into(&because_core::Query::User(3), &mut out)
+                .unwrap();
+            (m.spec().params["threads"].clone(), out)
+        };
+        let (a, b) = (scores(2), scores(2));
+        assert_eq!(a, b, "{kind}: two fits on 2 threads differ");
+        assert_eq!(a.0, "2");
+        let all = scores(0).0.parse::<usize>().unwrap();
+        assert!(all >= 1, "{kind}: threads=0 records {all}");
+        let e = format!("{kind},threads=1000")
+            .parse::<ModelSpec>()
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("threads"), "{kind}: {e}");
+    }
+}
+
 /// GRU4Rec's BPR-max loss over in-batch and sampled negatives trains to a
 /// finite loss that falls, and the model passes the same checks.
 #[test]
