@@ -117,6 +117,11 @@ pub struct TwoTowerParams {
     /// and acts as an ID that ID dropout does not cover. The default
     /// suits a few thousand users or items; lower it for fewer.
     pub min_support: usize,
+    /// Threads training runs on, each on its share of every mini-batch's
+    /// users against all of the batch's items (0: every core; the fitted
+    /// model records how many ran). The full softmax runs on one graph.
+    /// Training is reproducible for a seed and a thread count.
+    pub threads: usize,
     /// Seed.
     pub seed: u64,
 }
@@ -137,6 +142,7 @@ impl Default for TwoTowerParams {
             log_q: true,
             regularization: 0.01,
             min_support: 100,
+            threads: 0,
             seed: 42,
         }
     }
@@ -170,6 +176,9 @@ impl Validate for TwoTowerParams {
         }
         if !(self.regularization >= 0.0 && self.regularization <= 100.0) {
             return Err(Error::param("regularization", "must be in [0, 100]"));
+        }
+        if self.threads > 256 {
+            return Err(Error::param("threads", "must be at most 256"));
         }
         Ok(())
     }
@@ -655,6 +664,16 @@ impl Side {
         }
         self
     }
+    /// The examples `r` of this side.
+    fn part(&self, r: std::ops::Range<usize>) -> Side {
+        let w = self.width;
+        Side {
+            rows: r.len(),
+            width: w,
+            ids: self.ids[r.start * w..r.end * w].to_vec(),
+            weights: self.weights[r.start * w..r.end * w].to_vec(),
+        }
+    }
 }
 
 /// One training step's inputs.
@@ -663,8 +682,17 @@ struct Batch<'a> {
     items: &'a Side,
     /// The batch's items, for the full softmax's targets.
     targets: &'a [u32],
-    /// The sampled loss's offsets (`None`: the full softmax).
+    /// The sampled loss's offsets, `users.rows × users.rows` (`None`: the
+    /// full softmax).
     offsets: Option<&'a [f32]>,
+}
+
+/// A shard's part of a step: the examples `rows` of the batch against all
+/// of its items, on the shard's own graph.
+struct Part {
+    rows: std::ops::Range<usize>,
+    /// Whether the shard adds the item side's penalty (one shard does).
+    item_penalty: bool,
 }
 
 impl TowerNet {
@@ -708,30 +736,41 @@ impl TowerNet {
         let hid = relu(x.clone().matmul(w1.val()) + b1.val().unsqueeze_dim::<2>(0));
         x + hid.matmul(w2.val()) + b2.val().unsqueeze_dim::<2>(0)
     }
-    /// Cross-entropy of each row's item: among the batch's own items
-    /// (`items` holds one row per example, `offsets` the log-Q and
-    /// collision offsets) or among every item (`items` holds every item in
-    /// item order, `offsets` is `None`).
-    fn loss(&self, batch: &Batch<'_>, reg: f32) -> Tensor<1> {
+    /// The batch's loss over the examples of `part`: the cross-entropy of
+    /// each example's item, among the batch's own items (`items` holds one
+    /// row per example, `offsets` the log-Q and collision offsets) or among
+    /// every item (`items` holds every item in item order, `offsets` is
+    /// `None`), summed and divided by the batch's size, plus the penalty on
+    /// those examples' user inputs (and, with `item_penalty`, the items'),
+    /// so that the parts of a batch add up to its mean loss.
+    fn loss(&self, batch: &Batch<'_>, reg: f32, part: &Part) -> Tensor<1> {
         let dev = self.user.val().device();
         let b = batch.users.rows;
-        let xu = self.pooled(&self.user, batch.users);
+        let r = part.rows.clone();
+        let n = r.len();
+        let xu = self.pooled(&self.user, &batch.users.part(r.clone()));
         let xi = self.pooled(&self.item, batch.items);
-        let penalty = (xu.clone().powi_scalar(2).sum() * (1.0 / b as f64)
-            + xi.clone().powi_scalar(2).sum() * (1.0 / batch.items.rows as f64))
-            * f64::from(reg);
+        let mut penalty = xu.clone().powi_scalar(2).sum() * (1.0 / b as f64);
+        if part.item_penalty {
+            penalty = penalty + xi.clone().powi_scalar(2).sum() * (1.0 / batch.items.rows as f64);
+        }
+        let penalty = penalty * f64::from(reg);
         let zi = Self::tower(xi, &self.iw1, &self.ib1, &self.iw2, &self.ib2).transpose();
         let targets: Vec<i64> = match batch.offsets {
-            Some(_) => (0..b as i64).collect(),
-            None => batch.targets.iter().map(|&i| i64::from(i)).collect(),
+            Some(_) => r.clone().map(|k| k as i64).collect(),
+            None => batch.targets[r.clone()]
+                .iter()
+                .map(|&i| i64::from(i))
+                .collect(),
         };
-        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [b, 1]), &dev);
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), &dev);
         let zu = Self::tower(xu, &self.uw1, &self.ub1, &self.uw2, &self.ub2);
         let mut logits = zu.matmul(zi);
         if let Some(o) = batch.offsets {
-            logits = logits + Tensor::<2>::from_data(TensorData::new(o.to_vec(), [b, b]), &dev);
+            let o = o[r.start * b..r.end * b].to_vec();
+            logits = logits + Tensor::<2>::from_data(TensorData::new(o, [n, b]), &dev);
         }
-        log_softmax(logits, 1).gather(1, targets).mean().neg() + penalty
+        log_softmax(logits, 1).gather(1, targets).sum() * (-1.0 / b as f64) + penalty
     }
     /// Every parameter's gradient, in [`TwoTower::trained`]'s order.
     fn grads(&self, g: &burn::tensor::Gradients) -> Result<Vec<Vec<f32>>> {
@@ -779,8 +818,12 @@ impl TwoTowerParams {
         let mut rng = Rng::stream(self.seed, 1);
         let user_tower = Tower::init(d, h, &mut rng);
         let item_tower = Tower::init(d, h, &mut rng);
+        let shards = crate::optim::shard_count(self.threads);
         let mut model = TwoTower {
-            params: self.clone(),
+            params: TwoTowerParams {
+                threads: shards,
+                ..self.clone()
+            },
             train,
             users: side.users.clone(),
             items: side.items.clone(),
@@ -944,16 +987,32 @@ impl TwoTowerParams {
                     targets: &targets,
                     offsets: offsets.as_deref(),
                 };
-                let net = TowerNet::gathered(&model, &user_rows, &item_rows);
-                let loss = net.loss(&batch, self.regularization);
-                let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
+                // Each shard: its examples against all of the batch's
+                // items, on its own graph; the parts add up to the batch's
+                // loss and gradients (the full softmax, whose cost is the
+                // catalogue's item tower, runs as one part).
+                let parts = if full { 1 } else { shards.min(chunk.len()) };
+                let outs = crate::optim::each_shard(parts, |s| {
+                    let part = Part {
+                        rows: crate::optim::shard(chunk.len(), s, parts),
+                        item_penalty: s == 0,
+                    };
+                    let net = TowerNet::gathered(&model, &user_rows, &item_rows);
+                    let loss = net.loss(&batch, self.regularization, &part);
+                    let value = to_vec(loss.clone())?.first().copied().unwrap_or(f32::NAN);
+                    Ok((value, net.grads(&loss.backward())?))
+                })?;
+                let (mut value, mut grads) = (0.0f32, Vec::new());
+                for (v, g) in outs {
+                    value += v;
+                    crate::optim::accumulate(&mut grads, g)?;
+                }
                 if !value.is_finite() {
                     return Err(Error::NonFinite {
                         model: <TwoTower as ModelKind>::NAME,
                         detail: format!("loss in epoch {epoch}"),
                     });
                 }
-                let grads = net.grads(&loss.backward())?;
                 adam.tick();
                 for (k, (v, g)) in model.trained().into_iter().zip(&grads).enumerate() {
                     match k {
@@ -1298,6 +1357,60 @@ mod tests {
             items: Some(Arc::new(items)),
         };
         (x, side)
+    }
+
+    /// A batch cut into parts, each on its own graph, has the loss and the
+    /// gradients of the whole batch on one graph.
+    #[test]
+    fn the_parts_of_a_batch_add_up_to_the_batch() {
+        let (m, _) = fitted();
+        let b = 7;
+        // The user table's history rows start after the IDs and tokens.
+        let h = m.user_emb.len() / m.d() - 8;
+        let users = Side::new(
+            &(0..b)
+                .map(|u| vec![(u, 1.0), (h + u % 8, 0.5), (h + (u + 1) % 8, 0.5)])
+                .collect::<Vec<_>>(),
+        );
+        let items = Side::new(&(0..b).map(|i| vec![(i % 5, 1.0)]).collect::<Vec<_>>());
+        let chunk: Vec<(u32, u32)> = (0..b as u32).map(|k| (k, k % 5)).collect();
+        let log_q: Vec<f32> = (0..8).map(|i| -1.0 - i as f32 * 0.1).collect();
+        let offsets = batch_offsets(&chunk, &log_q, true);
+        let (user_rows, item_rows) = (users.rows(), items.rows());
+        let (users, items) = (users.localized(&user_rows), items.localized(&item_rows));
+        let targets: Vec<u32> = chunk.iter().map(|&(_, i)| i).collect();
+        let batch = Batch {
+            users: &users,
+            items: &items,
+            targets: &targets,
+            offsets: Some(&offsets),
+        };
+        let run = |parts: usize| {
+            let (mut value, mut grads) = (0.0f32, Vec::new());
+            for s in 0..parts {
+                let part = Part {
+                    rows: crate::optim::shard(b, s, parts),
+                    item_penalty: s == 0,
+                };
+                let net = TowerNet::gathered(&m, &user_rows, &item_rows);
+                let loss = net.loss(&batch, 0.1, &part);
+                value += to_vec(loss.clone()).unwrap()[0];
+                crate::optim::accumulate(&mut grads, net.grads(&loss.backward()).unwrap()).unwrap();
+            }
+            (value, grads)
+        };
+        let (whole, g1) = run(1);
+        for parts in [2, 3] {
+            let (sum, g) = run(parts);
+            assert!(
+                (whole - sum).abs() < 1e-5,
+                "{parts} parts: {whole} vs {sum}"
+            );
+            assert!(g1.iter().flatten().any(|v| v.abs() > 1e-4));
+            for (a, b) in g1.iter().flatten().zip(g.iter().flatten()) {
+                assert!((a - b).abs() < 1e-5, "{parts} parts: gradient {a} vs {b}");
+            }
+        }
     }
 
     fn fitted() -> (TwoTower, Interactions) {

@@ -242,12 +242,12 @@ fn sharded_training_is_reproducible_and_records_its_threads() {
     because_neural::register().unwrap();
     let x = cycles(60, 20);
     for kind in [
-        "sasrec:dim=8,layers=1,heads=2,ffn=8,max_len=6",
-        "gru4rec:dim=8",
+        "sasrec:dim=8,layers=1,heads=2,ffn=8,max_len=6,negatives=8",
+        "gru4rec:dim=8,negatives=8",
+        "twotower:dim=8,hidden=8",
     ] {
         let scores = |threads: usize| {
-            let spec =
-                format!("{kind},epochs=2,batch_size=16,loss=sampled,negatives=8,threads={threads}");
+            let spec = format!("{kind},epochs=2,batch_size=16,loss=sampled,threads={threads}");
             let m = spec.parse::<ModelSpec>().unwrap().fit(&x).unwrap();
             let mut out = vec![0.0f32; 20];
             m.score_into(&because_core::Query::User(3), &mut out)
