@@ -737,7 +737,8 @@ pub struct TrainArgs {
     /// whose --model leaves the epochs to their default: the latest
     /// interaction of up to 5,000 users (a seeded sample) is held out, the
     /// model trains on the rest until this many checks in a row bring no
-    /// better NDCG@10 on them, and is then refitted on every interaction
+    /// better NDCG@10 on them (better by more than one standard error of
+    /// the paired per-user difference), and is then refitted on every interaction
     /// for the best check's epochs (recorded in the model's metrics); `off`
     /// trains the default epochs on everything at once. An explicit epoch
     /// count (`sasrec:epochs=30`) is always trained as given.
@@ -876,8 +877,9 @@ pub struct TuneArgs {
     #[arg(long)]
     pub random: Option<usize>,
     /// Early stopping for iterative models (als, bpr): stop a configuration
-    /// after this many checks without a better validation score, and keep
-    /// the best epoch count.
+    /// after this many checks without a better validation score (better by
+    /// more than one standard error of the paired per-user difference), and
+    /// keep the best epoch count.
     #[arg(long)]
     pub early_stopping: Option<usize>,
     /// Epochs between early-stopping checks for BPR (ALS checks every iteration).

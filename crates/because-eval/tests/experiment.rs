@@ -190,12 +190,10 @@ fn train_stops_early_and_refits_on_everything() {
     assert_eq!(s.validation_users, 40);
     assert!(!s.checks.is_empty() && s.checks.iter().all(|c| c.epoch % 2 == 0));
     let best = s.best_epoch.unwrap();
-    let top = s
-        .checks
-        .iter()
-        .map(|c| c.ndcg)
-        .fold(f64::NEG_INFINITY, f64::max);
-    assert_eq!(s.checks.iter().find(|c| c.epoch == best).unwrap().ndcg, top);
+    // The best check is the last that gained on the one before it (beyond
+    // the noise): at least the first check's score.
+    let best_ndcg = s.checks.iter().find(|c| c.epoch == best).unwrap().ndcg;
+    assert!(best_ndcg >= s.checks[0].ndcg, "{s:?}");
     // Stopped after `patience` checks without a gain, or at the default's end.
     let after = s.checks.iter().filter(|c| c.epoch > best).count();
     assert!(after == 2 || s.epochs_run == 100, "{s:?}");

@@ -29,9 +29,10 @@ pub struct Trained {
 /// sample of those with at least two interactions) has their latest
 /// interaction held out as an internal validation; the model trains on the
 /// rest, its NDCG@10 on the held-out interactions checked every
-/// `check_every` epochs, until `patience` checks in a row bring no gain (or
-/// the spec's epochs run out); then it is refitted on every interaction for
-/// the best check's epochs. Only iterative kinds whose spec leaves the
+/// `check_every` epochs, until `patience` checks in a row bring no gain
+/// beyond one standard error of the paired per-user difference from the
+/// best check (or the spec's epochs run out); then it is refitted on every
+/// interaction for the best check's epochs. Only iterative kinds whose spec leaves the
 /// epochs to their default stop early: an explicit epoch count is trained
 /// as given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,9 +97,29 @@ pub(crate) struct Searched {
     pub checks: Vec<(usize, f64)>,
 }
 
+/// Whether a check's per-user values `now` gain on the best check's
+/// `best` (the same users, in the same order) by more than one standard
+/// error of their paired difference: a gain within the noise of the
+/// held-out users' sample does not count, so that a curve that has levelled
+/// off stops, at its earliest epoch within the noise, instead of wandering
+/// up by chance for as long as patience allows.
+pub(crate) fn gains(now: &[f64], best: &[f64]) -> bool {
+    let n = now.len();
+    if n == 0 || n != best.len() {
+        return false;
+    }
+    let d: Vec<f64> = now.iter().zip(best).map(|(a, b)| a - b).collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
+    mean > (var / n as f64).sqrt()
+}
+
 /// Fits `spec` on `train`, scoring `metric` (as `ndcg@10`) on `validation`
 /// every `check_every` epochs, until `patience` checks in a row bring no
-/// gain (or `observer`, told of every epoch, stops it).
+/// gain (or `observer`, told of every epoch, stops it). A check gains when
+/// it beats the best so far by more than one standard error of the paired
+/// per-user difference ([`gains`]; by any amount for a metric without
+/// per-user values).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn search_epochs(
     spec: &ModelSpec,
@@ -113,6 +134,7 @@ pub(crate) fn search_epochs(
     let protocol = crate::Protocol::new(vec![k]);
     let (mut best_v, mut best_epoch, mut since, mut run) = (f64::NEG_INFINITY, 0usize, 0usize, 0);
     let mut checks = Vec::new();
+    let mut best_values: Option<Vec<f64>> = None;
     let mut failure = None;
     let model = spec
         .fit_with(train, side, check_every, &mut |ep| {
@@ -126,8 +148,14 @@ pub(crate) fn search_epochs(
                 Ok(e) => {
                     let v = e.mean(metric).unwrap_or(f64::NAN);
                     checks.push((ep.epoch, v));
-                    if v > best_v {
+                    let values = e.per_user_values(metric);
+                    let gain = match (&values, &best_values) {
+                        (Some(now), Some(best)) => gains(now, best),
+                        _ => v > best_v,
+                    };
+                    if gain {
                         (best_v, best_epoch, since) = (v, ep.epoch, 0);
+                        best_values = values;
                     } else {
                         since += 1;
                     }
@@ -309,4 +337,35 @@ pub fn train(
         seconds,
         stopped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gains;
+
+    #[test]
+    fn a_gain_counts_only_beyond_the_noise_of_the_held_out_users() {
+        let best: Vec<f64> = (0..400).map(|u| f64::from(u % 2)).collect();
+        // Every user a little better: a gain however small.
+        let up: Vec<f64> = best.iter().map(|v| v + 0.01).collect();
+        assert!(gains(&up, &best));
+        // Three users better by 1 and two worse by 1: a mean gain of
+        // 0.0025 against a standard error of about 0.0056.
+        let lucky: Vec<f64> = best
+            .iter()
+            .enumerate()
+            .map(|(u, &v)| if u < 5 { 1.0 - v } else { v })
+            .collect();
+        assert!(lucky.iter().sum::<f64>() > best.iter().sum::<f64>());
+        assert!(!gains(&lucky, &best));
+        // A hundred users better by 1 are a gain.
+        let many: Vec<f64> = best
+            .iter()
+            .enumerate()
+            .map(|(u, &v)| if u < 200 && v == 0.0 { 1.0 } else { v })
+            .collect();
+        assert!(gains(&many, &best));
+        assert!(!gains(&best, &best), "no change is no gain");
+        assert!(!gains(&up[..10], &best), "other users are no comparison");
+    }
 }
