@@ -560,7 +560,7 @@ pub fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             };
             let size = arg("--size").map_or("retail", String::as_str);
             let models = arg("--models").map_or(
-                "gru4rec;sasrec:learning_rate=0.003;twotower",
+                "gru4rec;sasrec:learning_rate=0.005;twotower",
                 String::as_str,
             );
             crate::bench_sequential::run(root, size, models, arg("--recbole").map(std::path::PathBuf::from))

@@ -123,7 +123,7 @@ impl Validate for SasRecParams {
         positive("batch_size", self.batch_size, 4096)?;
         positive("epochs", self.epochs, 10_000)?;
         positive("negatives", self.negatives, 100_000)?;
-        if self.dim % self.heads != 0 {
+        if !self.dim.is_multiple_of(self.heads) {
             return Err(Error::param(
                 "heads",
                 format!("{} heads do not divide dim={}", self.heads, self.dim),
