@@ -128,14 +128,18 @@ pub fn run(root: &Path, size: &str, models: &str, recbole: Option<PathBuf>) -> a
         let per_epoch = f.seconds / epochs as f64;
         let line = match &recbole {
             Some(python) => {
+                // RecBole writes its logs (`log/`, `log_tensorboard/`) where it runs.
+                let recbole_work = work.join("recbole");
+                std::fs::create_dir_all(&recbole_work)?;
                 let r = measure(
                     Command::new(python)
+                        .current_dir(&recbole_work)
                         .arg(root.join("xtask/scripts/recbole_bench.py"))
                         .arg(theirs)
-                        .arg(&ml)
+                        .arg(std::path::absolute(&ml)?)
                         .arg(RECBOLE_EPOCHS.to_string())
                         .arg(THREADS)
-                        .arg(work.join("recbole")),
+                        .arg(&recbole_work),
                 )?;
                 let theirs_s: f64 = r
                     .stdout
